@@ -1,0 +1,449 @@
+#!/usr/bin/env bash
+# bench/run.sh - tools/call throughput and latency: direct vs nginx vs mcpgate.
+#
+# Usage: bench/run.sh [--record] [--no-build] [-h|--help]
+#
+#   --record     append a dated block (command, machine, table) to bench/RESULTS.md
+#   --no-build   do not run meson; use the existing mcpgate binary
+#
+# Everything runs on this machine, on 127.0.0.1, on free ports, one worker per
+# server; every process started here is stopped on exit (trap). See bench/README.md.
+#
+# Environment (defaults in brackets):
+#   BENCH_DURATION      wrk -d per measured run                      [10s]
+#   BENCH_WARMUP        wrk -d of the warm-up before each run         [2s]
+#   BENCH_CONNECTIONS   wrk -c (wrk always runs with -t1)             [32]
+#   BENCH_CPU_LOAD      CPU for wrk                                   [0]
+#   BENCH_CPU_SUT       CPU for the server under test                 [1]
+#   BENCH_CPU_UPSTREAM  CPU for the fast upstream when it sits behind
+#                       a proxy (it is the server under test, on
+#                       BENCH_CPU_SUT, for the "direct" row)          [$BENCH_CPU_LOAD]
+#   BENCH_TARGETS       rows to run, space separated  ["direct nginx mcpgate"]
+#   MCPGATE_BUILD_DIR   meson build dir for the release build         [bench/.build/mcpgate-release]
+#   MCPGATE_BIN         use this binary instead of building           [$MCPGATE_BUILD_DIR/mcpgate]
+#   BENCH_KEEP_TMP=1    keep the temp dir (configs, logs) for inspection
+#
+# Exit status: 0 when every requested row was measured without errors, 1 otherwise.
+# The mcpgate/nginx ratio is reported against the 0.7 target, never asserted.
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$BENCH_DIR/.." && pwd)
+ORIG_CMD="bench/run.sh${*:+ $*}"
+
+RECORD=0
+BUILD=1
+for arg in "$@"; do
+    case "$arg" in
+    --record) RECORD=1 ;;
+    --no-build) BUILD=0 ;;
+    -h | --help)
+        sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+        exit 0
+        ;;
+    *)
+        echo "run.sh: unknown argument: $arg (try --help)" >&2
+        exit 2
+        ;;
+    esac
+done
+
+DURATION=${BENCH_DURATION:-10s}
+WARMUP=${BENCH_WARMUP:-2s}
+CONNS=${BENCH_CONNECTIONS:-32}
+CPU_LOAD=${BENCH_CPU_LOAD:-0}
+CPU_SUT=${BENCH_CPU_SUT:-1}
+CPU_UPSTREAM=${BENCH_CPU_UPSTREAM:-$CPU_LOAD}
+TARGETS=${BENCH_TARGETS:-direct nginx mcpgate}
+BUILD_DIR=${MCPGATE_BUILD_DIR:-$BENCH_DIR/.build/mcpgate-release}
+MCPGATE=${MCPGATE_BIN:-$BUILD_DIR/mcpgate}
+PROTO=2025-11-25
+CALL_BODY='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}'
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() {
+    printf '[bench] error: %s\n' "$*" >&2
+    exit 1
+}
+
+# ---------------------------------------------------------------- dependencies
+need_pkgs=()
+command -v wrk >/dev/null 2>&1 || need_pkgs+=(wrk)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_pkgs+=(nginx-light)
+dpkg -s libh2o-evloop-dev >/dev/null 2>&1 || need_pkgs+=(libh2o-evloop-dev)
+dpkg -s libjansson-dev >/dev/null 2>&1 || need_pkgs+=(libjansson-dev)
+for c in curl taskset python3 cc; do command -v "$c" >/dev/null 2>&1 || die "missing command: $c"; done
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+    log "installing missing Debian packages: ${need_pkgs[*]}"
+    SUDO=()
+    [ "$(id -u)" -eq 0 ] || SUDO=(sudo)
+    "${SUDO[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq "${need_pkgs[@]}"
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+NCPU=$(nproc)
+for c in "$CPU_LOAD" "$CPU_SUT" "$CPU_UPSTREAM"; do
+    [ "$c" -lt "$NCPU" ] 2>/dev/null || die "CPU $c does not exist (nproc=$NCPU); set BENCH_CPU_*"
+done
+
+# ---------------------------------------------------------------- processes, cleanup
+TMP=$(mktemp -d /tmp/mcpgate-bench.XXXXXX)
+PIDS=()
+
+descendants() { # pid -> pids of all its descendants
+    local c
+    for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+        echo "$c"
+        descendants "$c"
+    done
+}
+
+stop_pid() {
+    local pid=$1 all i
+    kill -0 "$pid" 2>/dev/null || return 0
+    all="$pid $(descendants "$pid" | tr '\n' ' ')"
+    # shellcheck disable=SC2086
+    kill -TERM $all 2>/dev/null || true
+    for i in $(seq 1 30); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    # shellcheck disable=SC2086
+    kill -KILL $all 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local pid
+    trap - EXIT INT TERM
+    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+    if [ "${BENCH_KEEP_TMP:-0}" = 1 ]; then
+        log "kept $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_ports() { # n -> n distinct free TCP ports on 127.0.0.1
+    python3 - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+}
+
+wait_port() { # port pid seconds -> 0 when something accepts on 127.0.0.1:port
+    local port=$1 pid=$2 tries=$(($3 * 10))
+    while [ $tries -gt 0 ]; do
+        kill -0 "$pid" 2>/dev/null || return 1
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        sleep 0.1
+        tries=$((tries - 1))
+    done
+    return 1
+}
+
+cpu_ticks() { # pid -> utime+stime (clock ticks) of pid and all its descendants
+    local p total=0 stat
+    for p in "$1" $(descendants "$1"); do
+        stat=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+        stat=${stat##*) } # fields after "(comm) "; utime/stime are fields 14/15 -> 12/13 here
+        set -- $stat
+        total=$((total + ${12} + ${13}))
+    done
+    echo "$total"
+}
+CLK_TCK=$(getconf CLK_TCK)
+
+# ---------------------------------------------------------------- MCP helpers (curl)
+# mcp_post URL SESSION BODY OUTPREFIX -> writes OUTPREFIX.h / OUTPREFIX.b, echoes HTTP status
+mcp_post() {
+    local url=$1 session=$2 body=$3 out=$4
+    local hdr=(-H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream'
+        -H "MCP-Protocol-Version: $PROTO")
+    [ -z "$session" ] || hdr+=(-H "Mcp-Session-Id: $session")
+    curl -sS --max-time 5 -o "$out.b" -D "$out.h" -w '%{http_code}' "${hdr[@]}" --data-binary "$body" "$url" 2>"$out.err" ||
+        echo "curl-failed"
+}
+
+# check_call BODYFILE HEADERFILE -> 0 when the body is a tools/call result echoing "hello"
+# (accepts application/json and text/event-stream framing)
+check_call() {
+    python3 - "$1" "$2" <<'EOF'
+import json, sys
+body = open(sys.argv[1], encoding="utf-8", errors="replace").read()
+hdrs = open(sys.argv[2], encoding="latin-1").read().lower()
+msgs = []
+if "content-type: text/event-stream" in hdrs:
+    data = []
+    for line in body.splitlines() + [""]:
+        if line.startswith("data:"):
+            data.append(line[5:].lstrip(" "))
+        elif line == "" and data:
+            msgs.append("\n".join(data)); data = []
+else:
+    msgs.append(body)
+for m in msgs:
+    try:
+        j = json.loads(m)
+    except ValueError:
+        continue
+    if isinstance(j, dict) and j.get("id") == 1 and "result" in j:
+        r = j["result"]
+        ok = (not r.get("isError")) and r.get("content", [{}])[0].get("text") == "hello"
+        sys.exit(0 if ok else 1)
+sys.exit(1)
+EOF
+}
+
+# mcp_handshake NAME URL -> sets SESSION (may be empty) or returns 1 with FAIL_REASON
+mcp_handshake() {
+    local name=$1 url=$2 code
+    SESSION=""
+    code=$(mcp_post "$url" "" \
+        "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"$PROTO\",\"capabilities\":{},\"clientInfo\":{\"name\":\"mcpgate-bench\",\"version\":\"1\"}}}" \
+        "$TMP/$name.init")
+    if [ "$code" != 200 ]; then
+        FAIL_REASON="initialize -> HTTP $code $(head -c 200 "$TMP/$name.init.b" 2>/dev/null; cat "$TMP/$name.init.err" 2>/dev/null)"
+        return 1
+    fi
+    SESSION=$(sed -n 's/^[Mm][Cc][Pp]-[Ss][Ee][Ss][Ss][Ii][Oo][Nn]-[Ii][Dd]:[[:space:]]*\([^[:space:]]*\).*/\1/p' "$TMP/$name.init.h" | head -n1)
+    code=$(mcp_post "$url" "$SESSION" '{"jsonrpc":"2.0","method":"notifications/initialized"}' "$TMP/$name.notif")
+    if [ "$code" != 202 ] && [ "$code" != 200 ]; then
+        FAIL_REASON="notifications/initialized -> HTTP $code $(head -c 200 "$TMP/$name.notif.b")"
+        return 1
+    fi
+    return 0
+}
+
+verify_call() { # NAME URL SESSION
+    local name=$1 url=$2 session=$3 code
+    code=$(mcp_post "$url" "$session" "$CALL_BODY" "$TMP/$name.call")
+    if [ "$code" != 200 ] || ! check_call "$TMP/$name.call.b" "$TMP/$name.call.h"; then
+        FAIL_REASON="tools/call check failed: HTTP $code, body: $(head -c 300 "$TMP/$name.call.b" 2>/dev/null; cat "$TMP/$name.call.err" 2>/dev/null)"
+        return 1
+    fi
+}
+
+# ---------------------------------------------------------------- results
+declare -A RPS P50 P99 ERRS CPU BUSY STATUS
+ORDER=()
+
+# bench_target NAME URL SUT_PID
+bench_target() {
+    local name=$1 url=$2 pid=$3 out line t0 t1
+    ORDER+=("$name")
+    if ! mcp_handshake "$name" "$url"; then
+        STATUS[$name]="FAILED: $FAIL_REASON"
+        return 1
+    fi
+    if ! verify_call "$name" "$url" "$SESSION"; then
+        STATUS[$name]="FAILED: $FAIL_REASON"
+        return 1
+    fi
+    log "$name: session '${SESSION:-<none>}', tools/call verified; warm-up $WARMUP, run $DURATION (-t1 -c$CONNS, wrk on CPU $CPU_LOAD)"
+    MCP_SESSION_ID=$SESSION BENCH_LABEL=$name taskset -c "$CPU_LOAD" \
+        wrk -t1 -c"$CONNS" -d"$WARMUP" -s "$BENCH_DIR/tools_call.lua" "$url" >"$TMP/$name.warmup" 2>&1 || true
+    t0=$(cpu_ticks "$pid")
+    MCP_SESSION_ID=$SESSION BENCH_LABEL=$name taskset -c "$CPU_LOAD" \
+        wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s "$BENCH_DIR/tools_call.lua" "$url" >"$TMP/$name.wrk" 2>&1 || true
+    t1=$(cpu_ticks "$pid")
+    line=$(grep '^BENCH ' "$TMP/$name.wrk" | tail -n1 || true)
+    if [ -z "$line" ]; then
+        STATUS[$name]="FAILED: wrk produced no result: $(tail -n3 "$TMP/$name.wrk" | tr '\n' ' ')"
+        return 1
+    fi
+    field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
+    RPS[$name]=$(field rps)
+    P50[$name]=$(field p50_us)
+    P99[$name]=$(field p99_us)
+    ERRS[$name]=$(($(field non200) + $(field socket_errors)))
+    # CPU time the server under test (and its children) used during the measured run:
+    # per request, and as a share of one core over the run's wall time
+    read -r CPU[$name] BUSY[$name] < <(awk -v r="$(field requests)" -v d="$(field duration_s)" -v t="$((t1 - t0))" -v hz="$CLK_TCK" \
+        'BEGIN{ s = t / hz; if (r > 0) printf "%.1f ", s * 1e6 / r; else printf "- "; if (d > 0) printf "%.0f%%\n", 100 * s / d; else print "-" }')
+    # check again after the run: the target must still answer correctly
+    if ! verify_call "$name.after" "$url" "$SESSION"; then
+        STATUS[$name]="FAILED after the run: $FAIL_REASON"
+        return 1
+    fi
+    if [ "${ERRS[$name]}" -ne 0 ]; then
+        STATUS[$name]="ERRORS: ${ERRS[$name]} non-200 or socket errors (see numbers with care)"
+        return 1
+    fi
+    STATUS[$name]=ok
+}
+
+want() { [[ " $TARGETS " == *" $1 "* ]]; }
+
+# ---------------------------------------------------------------- build
+mkdir -p "$BENCH_DIR/.build"
+log "compiling fast upstream -> bench/.build/fast_upstream"
+cc -O2 -g -Wall -Wextra -DH2O_USE_LIBUV=0 -o "$BENCH_DIR/.build/fast_upstream" "$BENCH_DIR/fast_upstream.c" \
+    -lh2o-evloop -lssl -lcrypto -ljansson
+
+MCPGATE_BUILD_FAILED=""
+if want mcpgate && [ $BUILD -eq 1 ] && [ -z "${MCPGATE_BIN:-}" ]; then
+    log "building mcpgate (release) in ${BUILD_DIR#"$ROOT"/}"
+    if { [ -f "$BUILD_DIR/build.ninja" ] || meson setup "$BUILD_DIR" "$ROOT" --buildtype=release; } >"$TMP/build.log" 2>&1 &&
+        meson compile -C "$BUILD_DIR" >>"$TMP/build.log" 2>&1; then
+        :
+    else
+        MCPGATE_BUILD_FAILED="release build failed: $(grep -m1 -E 'error|ERROR' "$TMP/build.log" || tail -n1 "$TMP/build.log")"
+        log "mcpgate $MCPGATE_BUILD_FAILED"
+        tail -n 15 "$TMP/build.log" | sed 's/^/[bench]   | /' >&2
+    fi
+fi
+
+read -r UP_PORT NGX_PORT GW_PORT <<<"$(free_ports 3)"
+
+# Other work on the machine skews every row; say so rather than hide it.
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+if awk -v l="${LOAD_BEFORE%% *}" 'BEGIN{ exit !(l > 0.5) }'; then
+    log "warning: load average is $LOAD_BEFORE before the run; other processes will skew the numbers"
+fi
+
+# ---------------------------------------------------------------- fast upstream
+taskset -c "$CPU_SUT" "$BENCH_DIR/.build/fast_upstream" "$UP_PORT" >"$TMP/upstream.log" 2>&1 &
+UP_PID=$!
+PIDS+=("$UP_PID")
+wait_port "$UP_PORT" "$UP_PID" 5 || die "fast upstream did not start: $(cat "$TMP/upstream.log")"
+
+# direct: the upstream is the server under test, on the SUT CPU
+if want direct; then
+    taskset -pc "$CPU_SUT" "$UP_PID" >/dev/null
+    bench_target direct "http://127.0.0.1:$UP_PORT/mcp" "$UP_PID" || log "direct: ${STATUS[direct]}"
+fi
+# behind a proxy the upstream moves to its own CPU choice; the proxy takes the SUT CPU
+taskset -pc "$CPU_UPSTREAM" "$UP_PID" >/dev/null
+
+# ---------------------------------------------------------------- nginx
+if want nginx; then
+    mkdir -p "$TMP/nginx"
+    chmod 755 "$TMP" "$TMP/nginx" # the worker may run as "nobody" when we are root
+    sed -e "s|@TMP@|$TMP/nginx|g" -e "s|@PORT@|$NGX_PORT|g" -e "s|@UPSTREAM_PORT@|$UP_PORT|g" \
+        "$BENCH_DIR/nginx.conf.template" >"$TMP/nginx/nginx.conf"
+    taskset -c "$CPU_SUT" "$NGINX" -p "$TMP/nginx/" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" \
+        >"$TMP/nginx/stdout.log" 2>&1 &
+    NGX_PID=$!
+    PIDS+=("$NGX_PID")
+    if wait_port "$NGX_PORT" "$NGX_PID" 5; then
+        bench_target nginx "http://127.0.0.1:$NGX_PORT/mcp" "$NGX_PID" || log "nginx: ${STATUS[nginx]}"
+    else
+        ORDER+=(nginx)
+        STATUS[nginx]="FAILED: nginx did not start: $(tail -n3 "$TMP/nginx/error.log" "$TMP/nginx/stdout.log" 2>/dev/null | tr '\n' ' ')"
+        log "${STATUS[nginx]}"
+    fi
+    stop_pid "$NGX_PID" # free its CPU before the next row
+fi
+
+# ---------------------------------------------------------------- mcpgate
+if want mcpgate; then
+    if [ -n "$MCPGATE_BUILD_FAILED" ]; then
+        ORDER+=(mcpgate)
+        STATUS[mcpgate]="FAILED: $MCPGATE_BUILD_FAILED"
+    elif [ ! -x "$MCPGATE" ]; then
+        ORDER+=(mcpgate)
+        STATUS[mcpgate]="FAILED: no executable at $MCPGATE"
+    else
+        mkdir -p "$TMP/mcpgate/state"
+        cat >"$TMP/mcpgate/mcpgate.yaml" <<EOF
+# generated by bench/run.sh
+listen:
+  - address: 127.0.0.1:$GW_PORT
+workers: 1
+log_level: warn
+state_dir: $TMP/mcpgate/state
+servers:
+  - name: fast
+    url: http://127.0.0.1:$UP_PORT/mcp
+EOF
+        taskset -c "$CPU_SUT" "$MCPGATE" serve -c "$TMP/mcpgate/mcpgate.yaml" >"$TMP/mcpgate/stdout.log" 2>&1 &
+        GW_PID=$!
+        PIDS+=("$GW_PID")
+        if wait_port "$GW_PORT" "$GW_PID" 10; then
+            bench_target mcpgate "http://127.0.0.1:$GW_PORT/servers/fast/mcp" "$GW_PID" || true
+        else
+            ORDER+=(mcpgate)
+            if kill -0 "$GW_PID" 2>/dev/null; then
+                STATUS[mcpgate]="FAILED: gateway not listening on 127.0.0.1:$GW_PORT after 10s"
+            else
+                wait "$GW_PID" && rc=0 || rc=$?
+                STATUS[mcpgate]="FAILED: gateway exited (status $rc) before listening: $(tail -n3 "$TMP/mcpgate/stdout.log" | tr '\n' ' ')"
+            fi
+        fi
+        stop_pid "$GW_PID"
+    fi
+    [ "${STATUS[mcpgate]}" = ok ] || log "mcpgate: ${STATUS[mcpgate]}"
+fi
+
+# ---------------------------------------------------------------- report
+us_to_ms() { [ -n "${1:-}" ] && awk -v u="$1" 'BEGIN{printf "%.3f ms", u/1000}' || echo "-"; }
+TABLE=$(
+    printf '| %-8s | %10s | %10s | %10s | %6s | %14s | %8s |\n' target 'req/s' p50 p99 errors 'SUT CPU us/req' 'SUT busy'
+    printf '|%s|%s|%s|%s|%s|%s|%s|\n' ---------- ------------ ------------ ------------ -------- ---------------- ----------
+    for n in "${ORDER[@]}"; do
+        if [ -n "${RPS[$n]:-}" ]; then
+            printf '| %-8s | %10.0f | %10s | %10s | %6s | %14s | %8s |\n' "$n" "${RPS[$n]}" "$(us_to_ms "${P50[$n]}")" \
+                "$(us_to_ms "${P99[$n]}")" "${ERRS[$n]}" "${CPU[$n]}" "${BUSY[$n]}"
+        else
+            printf '| %-8s | %10s | %10s | %10s | %6s | %14s | %8s |\n' "$n" FAILED - - - - -
+        fi
+    done
+)
+NOTES=""
+for n in "${ORDER[@]}"; do
+    [ "${STATUS[$n]}" = ok ] || NOTES+="- $n: ${STATUS[$n]}"$'\n'
+done
+if [ -n "${RPS[mcpgate]:-}" ] && [ -n "${RPS[nginx]:-}" ]; then
+    RATIO_LINE=$(awk -v m="${RPS[mcpgate]}" -v n="${RPS[nginx]}" 'BEGIN{
+        r = m / n; printf "mcpgate/nginx throughput ratio: %.2f (target >= 0.70: %s)", r, (r >= 0.7 ? "met" : "NOT met")}')
+    if [ "${CPU[mcpgate]}" != - ] && [ "${CPU[nginx]}" != - ]; then
+        RATIO_LINE+=$(awk -v m="${CPU[mcpgate]}" -v n="${CPU[nginx]}" 'BEGIN{ if (m > 0) printf "; nginx/mcpgate CPU-per-request ratio: %.2f", n / m }')
+    fi
+else
+    RATIO_LINE="mcpgate/nginx throughput ratio: n/a (a row is missing)"
+fi
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+SETUP="wrk -t1 -c$CONNS -d$DURATION (after a $WARMUP warm-up), bench/tools_call.lua; CPUs: wrk $CPU_LOAD, server under test $CPU_SUT, upstream behind proxies $CPU_UPSTREAM"
+
+echo
+echo "tools/call, one worker per server; $SETUP"
+echo
+echo "$TABLE"
+echo
+echo "$RATIO_LINE"
+echo "load average before: $LOAD_BEFORE, after: $LOAD_AFTER"
+[ -z "$NOTES" ] || printf '\n%s' "$NOTES"
+
+if [ $RECORD -eq 1 ]; then
+    CPU_MODEL=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n1)
+    {
+        echo
+        echo "## $(date -u '+%Y-%m-%d %H:%M UTC')"
+        echo
+        echo "Command: \`$ORIG_CMD\`"
+        echo
+        echo "- machine: nproc=$NCPU, CPU: ${CPU_MODEL:-unknown}, kernel $(uname -r)"
+        echo "- software: $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2), $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), mcpgate $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "(no commit)")"
+        echo "- setup: $SETUP"
+        echo "- load average before: $LOAD_BEFORE, after: $LOAD_AFTER"
+        echo
+        echo "$TABLE"
+        echo
+        echo "$RATIO_LINE"
+        [ -z "$NOTES" ] || printf '\n%s' "$NOTES"
+    } >>"$BENCH_DIR/RESULTS.md"
+    log "appended to bench/RESULTS.md"
+fi
+
+for n in "${ORDER[@]}"; do [ "${STATUS[$n]}" = ok ] || exit 1; done
+exit 0

@@ -1,0 +1,67 @@
+#!/bin/bash
+# Runs every test suite of mcpgate, in order of cost, and prints one summary line.
+# Called by `make test` (after the build and `npm ci`) and so by CI (.ci/run).
+# Each suite runs even when an earlier one failed, so one run shows everything.
+set -u
+cd "$(dirname "$0")/.."
+
+BUILD=${BUILD:-build}
+ASAN_BUILD=${ASAN_BUILD:-build-asan}
+FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+passed=0
+failed=0
+failures=""
+
+suite() {
+  local name=$1
+  shift
+  echo
+  echo "=== $name"
+  local start=$SECONDS
+  if "$@"; then
+    passed=$((passed + 1))
+    echo "=== $name: ok ($((SECONDS - start)) s)"
+  else
+    failed=$((failed + 1))
+    failures="$failures $name"
+    echo "=== $name: FAILED ($((SECONDS - start)) s)"
+  fi
+}
+
+asan_build() {
+  [ -f "$ASAN_BUILD/build.ninja" ] || meson setup "$ASAN_BUILD" -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+  meson compile -C "$ASAN_BUILD" >/dev/null
+}
+
+fuzz_all() {
+  [ -f "$FUZZ_BUILD/build.ninja" ] || CC=clang meson setup "$FUZZ_BUILD" -Dfuzz=true >/dev/null
+  meson compile -C "$FUZZ_BUILD" >/dev/null || return 1
+  local target corpus work rc=0
+  for target in jsonrpc session; do
+    corpus=tests/fuzz/corpus/$target
+    work=$(mktemp -d)
+    cp "$corpus"/* "$work"/
+    echo "fuzz_$target: ${FUZZ_SECONDS} s"
+    "$FUZZ_BUILD/tests/fuzz/fuzz_$target" -max_total_time="$FUZZ_SECONDS" -print_final_stats=0 "$work" \
+      >"$work.log" 2>&1 || { rc=1; tail -40 "$work.log"; }
+    rm -rf "$work" "$work.log"
+  done
+  return $rc
+}
+
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+
+suite unit meson test -C "$BUILD" --print-errorlogs
+suite e2e env MCPGATE_BIN="$BUILD/mcpgate" node --test --test-concurrency=1 tests/e2e/
+suite conformance scripts/conformance.sh "$BUILD/mcpgate"
+suite asan-build asan_build
+suite asan-unit meson test -C "$ASAN_BUILD" --print-errorlogs
+suite asan-e2e env MCPGATE_BIN="$ASAN_BUILD/mcpgate" MCPGATE_SANITIZED=1 node --test --test-concurrency=1 tests/e2e/
+suite fuzz fuzz_all
+
+echo
+[ -n "$failures" ] && echo "failed suites:$failures"
+echo "suites: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,100 @@
+/*
+ * config.h - the gateway's configuration as an immutable, reference-counted snapshot.
+ *
+ * A snapshot is built from YAML in one go (parse, expand ${VAR}, validate) and is
+ * never modified afterwards, so worker threads read it without locks. Reload builds
+ * a new snapshot and swaps it; requests in flight keep the one they started with
+ * (mg_config_retain / mg_config_release).
+ *
+ * Every error names the file, line and column of the offending YAML node:
+ *   "gw.yaml:14:7: servers[1].name: \"Search\" must match [a-z0-9-]+"
+ *
+ * Relative paths (tls cert/key, state_dir, cwd, ca_file, command[0] when it contains a '/')
+ * are resolved against the directory of the configuration file at load time, so a
+ * snapshot only holds absolute paths (or bare command names looked up in PATH).
+ */
+#ifndef MG_CONFIG_CONFIG_H
+#define MG_CONFIG_CONFIG_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+typedef struct st_mg_config_kv_t {
+    char *key;
+    char *value;
+} mg_config_kv_t;
+
+typedef struct st_mg_config_listen_t {
+    char *address;  /* as written: "127.0.0.1:8080", "[::1]:8080" */
+    char *host;     /* "127.0.0.1", "::1" (no brackets) */
+    uint16_t port;  /* 0 is allowed: the kernel picks one (tests use it) */
+    char *tls_cert; /* NULL when plain HTTP */
+    char *tls_key;
+} mg_config_listen_t;
+
+typedef enum en_mg_upstream_kind_t {
+    MG_UPSTREAM_STDIO = 1,
+    MG_UPSTREAM_HTTP = 2,
+} mg_upstream_kind_t;
+
+typedef struct st_mg_config_server_t {
+    char *name; /* [a-z0-9-]+, unique */
+    mg_upstream_kind_t kind;
+    /* stdio */
+    char **command; /* argv, NULL-terminated; command_len >= 1 */
+    size_t command_len;
+    mg_config_kv_t *env; /* added to a scrubbed environment (PATH, HOME, LANG, TERM kept) */
+    size_t env_len;
+    char *cwd; /* NULL: the gateway's working directory */
+    /* http */
+    char *url;               /* http:// or https:// */
+    mg_config_kv_t *headers; /* sent on every upstream request */
+    size_t headers_len;
+    bool tls_verify; /* default true */
+    char *ca_file;   /* NULL: system trust store */
+    /* both */
+    bool required;  /* default true; false: unreachable server is left out, not fatal */
+    int timeout_ms; /* default: limits.upstream_timeout_ms */
+} mg_config_server_t;
+
+typedef struct st_mg_config_limits_t {
+    size_t max_body_bytes;   /* default 4194304 */
+    int max_json_depth;      /* default 64 */
+    int upstream_timeout_ms; /* default 60000 */
+} mg_config_limits_t;
+
+typedef struct st_mg_config_t {
+    char *source;         /* file path, or "<embedded>" */
+    _Atomic int refcount; /* C11 atomic; use retain/release */
+    mg_config_listen_t *listen;
+    size_t listen_len;      /* >= 1 */
+    int workers;            /* default: number of online cores */
+    char *state_dir;        /* default "./var" resolved against the config directory */
+    char *tool_separator;   /* default "__" */
+    char **allowed_origins; /* patterns; '*' matches any run of characters; NULL-terminated */
+    size_t allowed_origins_len;
+    mg_config_limits_t limits;
+    char *log_level; /* "debug" | "info" | "warn" | "error"; default "info" */
+    mg_config_server_t *servers;
+    size_t servers_len;
+} mg_config_t;
+
+/* Loads and validates a YAML file. On success *out holds a snapshot with refcount 1. */
+int mg_config_load_file(const char *path, mg_config_t **out, mg_error_t *err);
+/* Same from memory; `name` appears in error messages and relative paths resolve against `base_dir`. */
+int mg_config_load_string(const char *yaml, size_t len, const char *name, const char *base_dir, mg_config_t **out,
+                          mg_error_t *err);
+
+mg_config_t *mg_config_retain(mg_config_t *config);
+void mg_config_release(mg_config_t *config);
+
+/* Finds a server by name; NULL when absent. */
+const mg_config_server_t *mg_config_find_server(const mg_config_t *config, const char *name);
+/* True when `origin` matches one of allowed_origins (exact, with '*' wildcards). */
+bool mg_config_origin_allowed(const mg_config_t *config, const char *origin, size_t origin_len);
+
+#endif

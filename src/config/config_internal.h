@@ -1,0 +1,37 @@
+/*
+ * config_internal.h - what the files of src/config share and nobody else needs.
+ *
+ * config.c owns the snapshot and the top-level keys, servers.c the `servers` list,
+ * expand.c the transformations from written text to effective values (${VAR}
+ * expansion, relative path resolution), yaml_tree.c the located YAML accessors.
+ */
+#ifndef MG_CONFIG_INTERNAL_H
+#define MG_CONFIG_INTERNAL_H
+
+#include "config/config.h"
+#include "config/yaml_tree.h"
+
+typedef struct st_mg_config_loader_t {
+    mg_config_yaml_t yaml;
+    const char *base_dir; /* absolute directory relative paths resolve against */
+} mg_config_loader_t;
+
+/* Expands ${VAR} from the environment and $$ to $, in one pass: expanded text is never
+ * rescanned. On failure `err` gets a message without location (the caller adds it). */
+int mg_config_expand(const char *text, size_t len, char **out, mg_error_t *err);
+
+/* Returns a malloc'd absolute path: `path` itself when absolute, else base_dir/path
+ * (leading "./" segments dropped). NULL only when out of memory. */
+char *mg_config_resolve_path(const char *base_dir, const char *path);
+
+/* A non-empty string (mg_config_yaml_string plus an emptiness check). */
+int mg_config_load_nonempty(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, char **out);
+/* A non-empty string naming a file or directory, resolved against loader->base_dir. */
+int mg_config_load_path(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, char **out);
+
+/* Parses the `servers` sequence into config->servers; config->limits must be final.
+ * On failure, whatever was allocated is reachable from `config` for mg_config_release. */
+int mg_config_load_servers(mg_config_loader_t *loader, const yaml_node_t *node, mg_config_t *config);
+void mg_config_server_dispose(mg_config_server_t *server);
+
+#endif

@@ -1,0 +1,137 @@
+/*
+ * expand.c - from the text a user wrote to the value the gateway uses.
+ *
+ * ${VAR} expansion is a single left-to-right pass that copies the output into a
+ * fresh buffer, so a variable whose value contains "${...}" or "$$" is taken
+ * literally: expansion can never be re-applied to expanded text, and a secret in
+ * the environment cannot smuggle further lookups into the configuration.
+ *
+ * The syntax is deliberately narrow. A '$' must start "${NAME}" or "$$"; anything
+ * else is an error rather than a literal, because `Bearer $TOKEN` silently sent as
+ * written is worse than a refusal to start. `${secret:NAME}` is reserved for the
+ * secret store and rejected until it exists.
+ *
+ * Path resolution is lexical (no realpath): files named in the configuration need
+ * not exist when it is loaded, e.g. a state_dir created on first start.
+ */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config_internal.h"
+
+typedef struct st_mg_config_buffer_t {
+    char *data;
+    size_t len;
+    size_t capacity;
+} mg_config_buffer_t;
+
+static int buffer_append(mg_config_buffer_t *buffer, const char *text, size_t len, mg_error_t *err)
+{
+    if (buffer->len + len + 1 > buffer->capacity) {
+        size_t capacity = buffer->capacity * 2;
+        if (capacity < buffer->len + len + 1)
+            capacity = buffer->len + len + 1;
+        char *data = realloc(buffer->data, capacity);
+        if (data == NULL)
+            return mg_error_set(err, "out of memory");
+        buffer->data = data;
+        buffer->capacity = capacity;
+    }
+    memcpy(buffer->data + buffer->len, text, len);
+    buffer->len += len;
+    buffer->data[buffer->len] = '\0';
+    return 0;
+}
+
+static bool is_name_char(char c, bool first)
+{
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_')
+        return true;
+    return !first && c >= '0' && c <= '9';
+}
+
+/* Expands the reference starting at text[*pos] == '$' and advances *pos past it. */
+static int expand_reference(const char *text, size_t len, size_t *pos, mg_config_buffer_t *buffer, mg_error_t *err)
+{
+    size_t start = *pos;
+    if (start + 1 < len && text[start + 1] == '$') {
+        *pos = start + 2;
+        return buffer_append(buffer, "$", 1, err);
+    }
+    if (start + 1 >= len || text[start + 1] != '{')
+        return mg_error_set(err, "'$' must start ${NAME} or be doubled as $$ for a literal '$'");
+    const char *name = text + start + 2;
+    const char *close = memchr(name, '}', len - start - 2);
+    if (close == NULL)
+        return mg_error_set(err, "unterminated ${ (missing '}')");
+    size_t name_len = (size_t)(close - name);
+    if (name_len >= 7 && memcmp(name, "secret:", 7) == 0)
+        return mg_error_set(err, "secret references are not supported yet");
+    if (name_len == 0)
+        return mg_error_set(err, "empty variable name in ${}");
+    for (size_t i = 0; i < name_len; i++) {
+        if (!is_name_char(name[i], i == 0))
+            return mg_error_set(err, "invalid variable name \"%.*s\" (expected [A-Za-z_][A-Za-z0-9_]*)", (int)name_len,
+                                name);
+    }
+    char variable[256];
+    if (name_len >= sizeof(variable))
+        return mg_error_set(err, "variable name too long");
+    memcpy(variable, name, name_len);
+    variable[name_len] = '\0';
+    const char *value = getenv(variable);
+    if (value == NULL)
+        return mg_error_set(err, "environment variable %s is not set", variable);
+    *pos = (size_t)(close - text) + 1;
+    return buffer_append(buffer, value, strlen(value), err);
+}
+
+int mg_config_expand(const char *text, size_t len, char **out, mg_error_t *err)
+{
+    mg_config_buffer_t buffer = {0};
+    size_t pos = 0;
+    *out = NULL;
+    if (buffer_append(&buffer, "", 0, err) != 0)
+        return -1;
+    while (pos < len) {
+        const char *dollar = memchr(text + pos, '$', len - pos);
+        size_t literal = dollar == NULL ? len - pos : (size_t)(dollar - (text + pos));
+        if (buffer_append(&buffer, text + pos, literal, err) != 0)
+            goto fail;
+        pos += literal;
+        if (pos < len && expand_reference(text, len, &pos, &buffer, err) != 0)
+            goto fail;
+    }
+    *out = buffer.data;
+    return 0;
+fail:
+    free(buffer.data);
+    return -1;
+}
+
+char *mg_config_resolve_path(const char *base_dir, const char *path)
+{
+    if (path[0] == '/')
+        return strdup(path);
+    while (path[0] == '.' && path[1] == '/') {
+        path += 2;
+        while (path[0] == '/')
+            path++;
+    }
+    if (path[0] == '\0' || strcmp(path, ".") == 0)
+        return strdup(base_dir);
+    size_t base_len = strlen(base_dir);
+    while (base_len > 1 && base_dir[base_len - 1] == '/')
+        base_len--;
+    size_t path_len = strlen(path);
+    char *joined = malloc(base_len + 1 + path_len + 1);
+    if (joined == NULL)
+        return NULL;
+    memcpy(joined, base_dir, base_len);
+    size_t at = base_len;
+    if (base_len != 1 || base_dir[0] != '/')
+        joined[at++] = '/';
+    memcpy(joined + at, path, path_len + 1);
+    return joined;
+}

@@ -1,0 +1,63 @@
+/*
+ * worker.h - the gateway's threads and the one way they talk to each other.
+ *
+ * A worker is one thread with its own h2o event loop, its own SO_REUSEPORT
+ * listeners, its own upstream handles and its own HTTP client context. The request
+ * path never takes a global lock: when work belongs to another thread (a stdio child
+ * owned by another worker, a broadcast to every worker's GET streams), it is posted
+ * as a closure with mg_worker_post and runs on that worker's loop.
+ */
+#ifndef MG_CORE_WORKER_H
+#define MG_CORE_WORKER_H
+
+#include <h2o.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "config/config.h"
+#include "mcp/session.h"
+
+struct st_mg_upstream_t;
+struct st_mg_gateway_t;
+
+typedef struct st_mg_worker_t {
+    size_t index;
+    struct st_mg_gateway_t *gateway;
+    h2o_context_t http_context; /* server side: owns the loop */
+    h2o_evloop_t *loop;
+    h2o_multithread_queue_t *queue;
+    h2o_multithread_receiver_t receiver; /* closures posted to this worker */
+    h2o_multithread_receiver_t getaddr_receiver; /* h2o's asynchronous DNS for the HTTP client */
+    h2o_timeout_t client_io_timeout;
+    h2o_timeout_t keepalive_timeout; /* 15 s: comments on idle event streams */
+    h2o_http1client_ctx_t client_context; /* HTTP client (upstreams); ssl_ctx set per upstream */
+    struct st_mg_upstream_t **upstreams; /* one per config->servers entry */
+    h2o_linklist_t event_streams;        /* open client GET streams on this worker (mg_event_stream_t) */
+    pthread_t thread;
+    bool stopping;
+} mg_worker_t;
+
+typedef struct st_mg_gateway_t {
+    mg_config_t *config;
+    mg_session_key_t session_key;
+    mg_worker_t **workers;
+    size_t workers_len;
+    atomic_bool stopping;
+} mg_gateway_t;
+
+typedef void (*mg_worker_fn)(mg_worker_t *worker, void *arg);
+
+/* Runs fn(target, arg) on target's loop thread, soon. Safe from any thread, including
+ * target's own (then it still runs later, never re-entrantly). `arg` ownership passes to fn. */
+void mg_worker_post(mg_worker_t *target, mg_worker_fn fn, void *arg);
+
+/* Milliseconds on the loop's clock (cheap; updated once per loop iteration). */
+uint64_t mg_worker_now(mg_worker_t *worker);
+
+
+
+/* The receiver callback a worker registers for its queue (used by the server setup). */
+void mg_worker_on_posted(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+ * events.h - the client's GET stream: messages no request asked for.
+ *
+ * A legacy client opens GET /mcp (or /servers/<name>/mcp) with its session id and
+ * receives list_changed, resources/updated and log notifications there. Two sources
+ * feed it: HTTP upstreams, where the gateway opens the same kind of stream on each
+ * upstream with this client's upstream session; and stdio upstreams, whose one shared
+ * process speaks to everyone, through mg_events_broadcast, which posts a copy to
+ * every worker and so reaches every open stream in scope wherever it lives.
+ */
+#ifndef MG_HTTP_EVENTS_H
+#define MG_HTTP_EVENTS_H
+
+#include <h2o.h>
+#include <jansson.h>
+
+#include "core/worker.h"
+#include "mcp/session.h"
+
+/* Starts an event stream on `req`; takes ownership of `claims`. */
+void mg_events_open(mg_worker_t *worker, h2o_req_t *req, long scope, mg_session_claims_t *claims);
+/* Delivers a server's unsolicited message to every stream in scope on every worker. Any thread. `msg` borrowed. */
+void mg_events_broadcast(mg_gateway_t *gateway, size_t server_index, const json_t *msg);
+/* Ends every stream of this worker (shutdown). */
+void mg_events_close_all(mg_worker_t *worker);
+
+#endif

@@ -1,0 +1,437 @@
+/*
+ * front.c - Streamable HTTP, legacy era: transport rules, sessions, and the exchange's
+ * output side.
+ *
+ * Checks run cheapest first and each answers precisely: Origin (403), method (405),
+ * Content-Type (415), Accept (406), body size (h2o's own 413), JSON-RPC decoding (400
+ * with -32700/-32600), session (400 missing, 404 unknown or bound to someone else),
+ * MCP-Protocol-Version (400). Only then does the dispatcher see the message.
+ */
+#include "http/front.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/events.h"
+#include "http/stream.h"
+#include "mcp/aggregate.h"
+#include "mcp/exchange.h"
+#include "mcp/versions.h"
+#include "obs/log.h"
+
+typedef struct st_front_t {
+    h2o_req_t *req; /* NULL once the request is gone */
+    mg_stream_t stream;
+    bool streaming, finished;
+} front_t;
+
+#define FRONT(exchange) ((front_t *)(exchange)->front)
+
+/* ---- plain answers ---------------------------------------------------------------- */
+
+void mg_front_send_json(h2o_req_t *req, int status, const char *reason, const json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    size_t len = text != NULL ? strlen(text) : 0;
+    char *copy = h2o_mem_alloc_pool(&req->pool, len + 1);
+    memcpy(copy, text != NULL ? text : "", len);
+    free(text);
+    req->res.status = status;
+    req->res.reason = reason;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+    h2o_send_inline(req, copy, len);
+}
+
+void mg_front_send_rpc_error(h2o_req_t *req, int status, json_t *id, int code, const char *message)
+{
+    json_t *body = mg_rpc_make_error(id, code, message, NULL);
+    mg_front_send_json(req, status, status == 200 ? "OK" : "Error", body);
+    json_decref(body);
+}
+
+static void send_status(h2o_req_t *req, int status, const char *reason)
+{
+    req->res.status = status;
+    req->res.reason = reason;
+    h2o_send_inline(req, "", 0);
+}
+
+static h2o_iovec_t header_value(h2o_req_t *req, const h2o_token_t *token)
+{
+    ssize_t at = h2o_find_header(&req->headers, token, -1);
+    return at < 0 ? h2o_iovec_init(NULL, 0) : req->headers.entries[at].value;
+}
+
+static h2o_iovec_t header_value_by_name(h2o_req_t *req, const char *name)
+{
+    ssize_t at = h2o_find_header_by_str(&req->headers, name, strlen(name), -1);
+    return at < 0 ? h2o_iovec_init(NULL, 0) : req->headers.entries[at].value;
+}
+
+/* Does an Accept header list a media type (or a wildcard covering it)? */
+static bool accepts(h2o_iovec_t accept, const char *type)
+{
+    const char *slash = strchr(type, '/');
+    size_t major_len = (size_t)(slash - type);
+    const char *p = accept.base, *end = accept.base + accept.len;
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == ','))
+            p++;
+        const char *start = p;
+        while (p < end && *p != ',' && *p != ';')
+            p++;
+        size_t len = (size_t)(p - start);
+        while (len > 0 && start[len - 1] == ' ')
+            len--;
+        if ((len == strlen(type) && strncasecmp(start, type, len) == 0) || (len == 3 && memcmp(start, "*/*", 3) == 0) ||
+            (len == major_len + 2 && strncasecmp(start, type, major_len + 1) == 0 && start[major_len + 1] == '*'))
+            return true;
+        while (p < end && *p != ',')
+            p++;
+    }
+    return false;
+}
+
+static bool is_json_content_type(h2o_iovec_t value)
+{
+    static const char json[] = "application/json";
+    if (value.len < sizeof(json) - 1 || strncasecmp(value.base, json, sizeof(json) - 1) != 0)
+        return false;
+    return value.len == sizeof(json) - 1 || value.base[sizeof(json) - 1] == ';' || value.base[sizeof(json) - 1] == ' ';
+}
+
+/* ---- sessions ---------------------------------------------------------------------- */
+
+/* Opens the request's Mcp-Session-Id. Answers the request itself and returns -1 on failure. */
+static int open_session(mg_worker_t *worker, h2o_req_t *req, json_t *id, mg_session_claims_t *claims)
+{
+    h2o_iovec_t token = header_value_by_name(req, "mcp-session-id");
+    if (token.base == NULL) {
+        mg_front_send_rpc_error(req, 400, id, MG_RPC_INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
+        return -1;
+    }
+    mg_error_t err;
+    if (mg_session_open(&worker->gateway->session_key, token.base, token.len, claims, &err) != 0 ||
+        strcmp(claims->principal, "anonymous") != 0) {
+        mg_session_claims_dispose(claims);
+        mg_front_send_rpc_error(req, 404, id, MG_RPC_INVALID_REQUEST, "Session not found");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- exchange output ------------------------------------------------------------------ */
+
+static void abandon_parts(mg_exchange_t *exchange)
+{
+    for (size_t i = 0; i < exchange->parts_len; i++) {
+        mg_exchange_part_t *part = &exchange->parts[i];
+        if (part->call != 0) {
+            mg_upstream_t *upstream = exchange->worker->upstreams[part->server_index];
+            upstream->ops->abandon(upstream, part->call);
+            part->call = 0;
+        }
+    }
+    exchange->parts_running = 0;
+}
+
+static void exchange_free(mg_exchange_t *exchange)
+{
+    for (size_t i = 0; i < exchange->parts_len; i++) {
+        json_decref(exchange->parts[i].collected);
+        free(exchange->parts[i].cursor);
+    }
+    json_decref(exchange->aggregate);
+    if (exchange->has_session)
+        mg_session_claims_dispose(&exchange->claims);
+    free(exchange->new_session_token);
+    mg_rpc_message_dispose(&exchange->message);
+    mg_stream_dispose(&FRONT(exchange)->stream);
+    mg_config_release(exchange->config);
+    free(exchange->front);
+    free(exchange);
+}
+
+/* The request pool is going away (response done, or the client vanished). */
+static void on_request_disposed(void *slot)
+{
+    mg_exchange_t *exchange = *(mg_exchange_t **)slot;
+    FRONT(exchange)->req = NULL;
+    abandon_parts(exchange);
+    exchange_free(exchange);
+}
+
+static void on_stream_stopped(mg_stream_t *stream, void *ctx)
+{
+    (void)stream;
+    mg_exchange_t *exchange = ctx;
+    FRONT(exchange)->req = NULL;
+    FRONT(exchange)->finished = true;
+    abandon_parts(exchange); /* closing the response stream cancels the upstream calls */
+}
+
+static void add_session_header(mg_exchange_t *exchange, h2o_req_t *req)
+{
+    if (exchange->new_session_token != NULL)
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("mcp-session-id"), 0, NULL,
+                              h2o_strdup(&req->pool, exchange->new_session_token, SIZE_MAX).base,
+                              strlen(exchange->new_session_token));
+}
+
+bool mg_exchange_finished(const mg_exchange_t *exchange)
+{
+    return FRONT(exchange)->finished;
+}
+
+void mg_exchange_send_message(mg_exchange_t *exchange, json_t *msg)
+{
+    front_t *front = FRONT(exchange);
+    if (front->finished || front->req == NULL)
+        return;
+    if (!front->streaming) {
+        front->streaming = true;
+        add_session_header(exchange, front->req);
+        mg_stream_start(&front->stream, front->req, on_stream_stopped, exchange);
+    }
+    mg_stream_send_json(&front->stream, msg);
+}
+
+void mg_exchange_finish(mg_exchange_t *exchange, json_t *response)
+{
+    front_t *front = FRONT(exchange);
+    if (front->finished)
+        return;
+    front->finished = true;
+    abandon_parts(exchange); /* a fan-out answered early (an error) leaves nothing running behind it */
+    if (front->req == NULL)
+        return;
+    if (front->streaming) {
+        mg_stream_send_json(&front->stream, response);
+        mg_stream_close(&front->stream);
+        return;
+    }
+    add_session_header(exchange, front->req);
+    mg_front_send_json(front->req, 200, "OK", response);
+}
+
+void mg_exchange_finish_error(mg_exchange_t *exchange, int code, const char *message, json_t *data)
+{
+    json_t *response = mg_rpc_make_error(exchange->message.id, code, message, data);
+    mg_exchange_finish(exchange, response);
+    json_decref(response);
+}
+
+void mg_exchange_finish_accepted(mg_exchange_t *exchange)
+{
+    front_t *front = FRONT(exchange);
+    if (front->finished)
+        return;
+    front->finished = true;
+    if (front->req != NULL)
+        send_status(front->req, 202, "Accepted");
+}
+
+/* ---- upstream calls as parts ---------------------------------------------------------- */
+
+static void part_message(void *ctx, json_t *msg)
+{
+    mg_exchange_part_t *part = ctx;
+    mg_exchange_t *exchange = part->exchange;
+    if (exchange->scope < 0) {
+        json_t *copy = json_deep_copy(msg);
+        mg_aggregate_rewrite_notification(exchange->config, part->server_index, copy);
+        mg_exchange_send_message(exchange, copy);
+        json_decref(copy);
+        return;
+    }
+    mg_exchange_send_message(exchange, msg);
+}
+
+static void part_done(void *ctx, json_t *response, int error_code, const char *error_message)
+{
+    mg_exchange_part_t *part = ctx;
+    mg_exchange_t *exchange = part->exchange;
+    part->call = 0;
+    exchange->parts_running--;
+    part->on_done(exchange, part, response, error_code, error_message);
+}
+
+static const mg_upstream_events_t part_events = {part_message, part_done};
+
+void mg_exchange_upstream_session(mg_exchange_t *exchange, size_t server_index, mg_upstream_session_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!exchange->has_session) {
+        out->sid = "";
+        return;
+    }
+    out->sid = exchange->claims.sid;
+    out->protocol_version = exchange->claims.protocol_version;
+    out->client_capabilities = exchange->claims.client_capabilities;
+    out->upstream_session_id = json_string_value(
+        json_object_get(exchange->claims.upstream_sessions, exchange->config->servers[server_index].name));
+}
+
+static mg_exchange_part_t *new_part(mg_exchange_t *exchange, size_t server_index, mg_part_done_fn on_done)
+{
+    if (exchange->parts_len == MG_EXCHANGE_MAX_PARTS)
+        return NULL;
+    mg_exchange_part_t *part = &exchange->parts[exchange->parts_len++];
+    part->exchange = exchange;
+    part->server_index = server_index;
+    part->on_done = on_done;
+    return part;
+}
+
+static int start_part(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *request, bool open)
+{
+    mg_upstream_t *upstream = exchange->worker->upstreams[part->server_index];
+    mg_upstream_session_t session;
+    mg_exchange_upstream_session(exchange, part->server_index, &session);
+    part->call = open ? upstream->ops->open_session(upstream, &session, request, &part_events, part)
+                      : upstream->ops->call(upstream, &session, request, &part_events, part);
+    if (part->call == 0)
+        return -1;
+    exchange->parts_running++;
+    return 0;
+}
+
+mg_exchange_part_t *mg_exchange_call(mg_exchange_t *exchange, size_t server_index, json_t *request,
+                                     mg_part_done_fn on_done, const char **error_message)
+{
+    mg_exchange_part_t *part = new_part(exchange, server_index, on_done);
+    *error_message = "too many upstream calls for one request";
+    if (part == NULL)
+        return NULL;
+    *error_message = "upstream is not available";
+    if (start_part(exchange, part, request, false) != 0) {
+        exchange->parts_len--;
+        return NULL;
+    }
+    return part;
+}
+
+int mg_exchange_call_again(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *request)
+{
+    return start_part(exchange, part, request, false);
+}
+
+mg_exchange_part_t *mg_exchange_open_session(mg_exchange_t *exchange, size_t server_index, json_t *initialize_request,
+                                             mg_part_done_fn on_done)
+{
+    mg_exchange_part_t *part = new_part(exchange, server_index, on_done);
+    if (part == NULL)
+        return NULL;
+    if (start_part(exchange, part, initialize_request, true) != 0) {
+        exchange->parts_len--;
+        return NULL;
+    }
+    return part;
+}
+
+/* ---- the handler ---------------------------------------------------------------------- */
+
+static int check_protocol_version_header(h2o_req_t *req, json_t *id)
+{
+    h2o_iovec_t version = header_value_by_name(req, "mcp-protocol-version");
+    if (version.base != NULL && !mg_versions_is_legacy(version.base, version.len)) {
+        mg_front_send_rpc_error(req, 400, id, MG_RPC_INVALID_REQUEST,
+                                "Bad Request: unsupported MCP-Protocol-Version");
+        return -1;
+    }
+    return 0;
+}
+
+static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope)
+{
+    mg_config_t *config = worker->gateway->config;
+    if (!is_json_content_type(header_value(req, H2O_TOKEN_CONTENT_TYPE))) {
+        mg_front_send_rpc_error(req, 415, NULL, MG_RPC_INVALID_REQUEST,
+                                "Unsupported Media Type: Content-Type must be application/json");
+        return 0;
+    }
+    h2o_iovec_t accept = header_value(req, H2O_TOKEN_ACCEPT);
+    if (!accepts(accept, "application/json") || !accepts(accept, "text/event-stream")) {
+        mg_front_send_rpc_error(req, 406, NULL, MG_RPC_INVALID_REQUEST,
+                                "Not Acceptable: Accept must list application/json and text/event-stream");
+        return 0;
+    }
+    mg_rpc_message_t message;
+    mg_rpc_error_t decode_error;
+    if (mg_rpc_decode(req->entity.base, req->entity.len, config->limits.max_json_depth, &message, &decode_error) != 0) {
+        mg_front_send_rpc_error(req, 400, decode_error.id, decode_error.code, decode_error.message);
+        mg_rpc_error_dispose(&decode_error);
+        return 0;
+    }
+    if (check_protocol_version_header(req, message.id) != 0) {
+        mg_rpc_message_dispose(&message);
+        return 0;
+    }
+    mg_exchange_t *exchange = calloc(1, sizeof(*exchange));
+    front_t *front = calloc(1, sizeof(*front));
+    if (exchange == NULL || front == NULL)
+        abort();
+    exchange->front = front;
+    exchange->worker = worker;
+    exchange->config = mg_config_retain(config);
+    exchange->scope = scope;
+    exchange->message = message;
+    front->req = req;
+    bool is_initialize = message.kind == MG_RPC_REQUEST && strcmp(message.method, "initialize") == 0;
+    if (!is_initialize) {
+        if (open_session(worker, req, message.id, &exchange->claims) != 0) {
+            front->req = NULL;
+            exchange_free(exchange);
+            return 0;
+        }
+        exchange->has_session = true;
+    }
+    mg_exchange_t **slot = h2o_mem_alloc_shared(&req->pool, sizeof(*slot), on_request_disposed);
+    *slot = exchange;
+    mg_dispatch(exchange);
+    return 0;
+}
+
+static int handle_get(mg_worker_t *worker, h2o_req_t *req, long scope)
+{
+    if (!accepts(header_value(req, H2O_TOKEN_ACCEPT), "text/event-stream")) {
+        mg_front_send_rpc_error(req, 406, NULL, MG_RPC_INVALID_REQUEST,
+                                "Not Acceptable: Accept must list text/event-stream");
+        return 0;
+    }
+    mg_session_claims_t claims = {0};
+    if (open_session(worker, req, NULL, &claims) != 0)
+        return 0;
+    mg_events_open(worker, req, scope, &claims); /* takes the claims */
+    return 0;
+}
+
+static int handle_delete(mg_worker_t *worker, h2o_req_t *req)
+{
+    mg_session_claims_t claims = {0};
+    if (open_session(worker, req, NULL, &claims) != 0)
+        return 0;
+    /* Sealed sessions hold no server-side state to drop; the client forgets the id. */
+    mg_log(MG_LOG_DEBUG, "session.delete", "client ended session %s", claims.sid);
+    mg_session_claims_dispose(&claims);
+    send_status(req, 204, "No Content");
+    return 0;
+}
+
+int mg_front_handle(mg_worker_t *worker, h2o_req_t *req, long scope)
+{
+    h2o_iovec_t origin = header_value_by_name(req, "origin");
+    if (origin.base != NULL && !mg_config_origin_allowed(worker->gateway->config, origin.base, origin.len)) {
+        mg_front_send_rpc_error(req, 403, NULL, MG_RPC_INVALID_REQUEST, "Forbidden: Origin is not allowed");
+        return 0;
+    }
+    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")))
+        return handle_post(worker, req, scope);
+    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")))
+        return handle_get(worker, req, scope);
+    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("DELETE")))
+        return handle_delete(worker, req);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("GET, POST, DELETE"));
+    mg_front_send_rpc_error(req, 405, NULL, MG_RPC_INVALID_REQUEST, "Method Not Allowed");
+    return 0;
+}

@@ -1,0 +1,19 @@
+/*
+ * front.h - the MCP Streamable HTTP endpoint (/mcp and /servers/<name>/mcp), legacy era.
+ */
+#ifndef MG_HTTP_FRONT_H
+#define MG_HTTP_FRONT_H
+
+#include <h2o.h>
+
+#include "core/worker.h"
+
+/* Handles one HTTP request on an MCP path; `scope` is -1 for /mcp or a server index. Returns 0. */
+int mg_front_handle(mg_worker_t *worker, h2o_req_t *req, long scope);
+
+/* Sends a JSON body with a status (used by every gateway-made answer). `body` is borrowed. */
+void mg_front_send_json(h2o_req_t *req, int status, const char *reason, const json_t *body);
+/* Sends a JSON-RPC error with an HTTP status; `id` borrowed, may be NULL. */
+void mg_front_send_rpc_error(h2o_req_t *req, int status, json_t *id, int code, const char *message);
+
+#endif

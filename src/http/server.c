@@ -1,0 +1,285 @@
+/*
+ * server.c - process structure (DESIGN.md section 3).
+ *
+ * Each worker binds its own SO_REUSEPORT socket for every listen address, so the
+ * kernel spreads connections and no accept lock is shared. With port 0 the first
+ * worker's bind picks the port and the others bind that same port. The main thread
+ * only waits for signals; on SIGTERM/SIGINT it tells each worker to stop accepting,
+ * close streams and stop its upstreams, then joins them.
+ */
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/worker.h"
+#include "http/events.h"
+#include "http/front.h"
+#include "http/probes.h"
+#include "obs/log.h"
+#include "upstream/factory.h"
+
+typedef struct st_listener_t {
+    int fd;
+    h2o_socket_t *socket;
+    h2o_accept_ctx_t accept_ctx;
+} listener_t;
+
+typedef struct st_worker_extra_t {
+    listener_t *listeners;
+    size_t listeners_len;
+    int bound_ports[64];
+} worker_extra_t;
+
+static h2o_globalconf_t globalconf;
+static SSL_CTX **tls_contexts; /* one per listen entry, NULL for plain HTTP */
+static uint16_t *bound_ports;  /* per listen entry, after the first bind */
+
+typedef struct st_route_handler_t {
+    h2o_handler_t super;
+} route_handler_t;
+
+static int on_request(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    mg_worker_t *worker = H2O_STRUCT_FROM_MEMBER(mg_worker_t, http_context, req->conn->ctx);
+    const mg_config_t *config = worker->gateway->config;
+    h2o_iovec_t path = req->path_normalized;
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/mcp")))
+        return mg_front_handle(worker, req, -1);
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/healthz")))
+        return mg_probes_health(worker, req);
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/readyz")))
+        return mg_probes_ready(worker, req);
+    static const char servers_prefix[] = "/servers/";
+    static const char mcp_suffix[] = "/mcp";
+    size_t prefix_len = sizeof(servers_prefix) - 1, suffix_len = sizeof(mcp_suffix) - 1;
+    if (path.len > prefix_len + suffix_len && memcmp(path.base, servers_prefix, prefix_len) == 0 &&
+        memcmp(path.base + path.len - suffix_len, mcp_suffix, suffix_len) == 0) {
+        const char *name = path.base + prefix_len;
+        size_t name_len = path.len - prefix_len - suffix_len;
+        for (size_t i = 0; i < config->servers_len; i++) {
+            if (strlen(config->servers[i].name) == name_len && memcmp(config->servers[i].name, name, name_len) == 0)
+                return mg_front_handle(worker, req, (long)i);
+        }
+    }
+    json_t *body = json_pack("{s:s}", "error", "not found");
+    mg_front_send_json(req, 404, "Not Found", body);
+    json_decref(body);
+    return 0;
+}
+
+/* ---- listeners ------------------------------------------------------------------------- */
+
+static int resolve(const mg_config_listen_t *where, uint16_t port, struct sockaddr_storage *addr, socklen_t *len)
+{
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res;
+    char service[8];
+    snprintf(service, sizeof(service), "%u", port);
+    if (getaddrinfo(where->host, service, &hints, &res) != 0)
+        return -1;
+    memcpy(addr, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+static int bind_listener(const mg_config_listen_t *where, uint16_t port, mg_error_t *err)
+{
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    if (resolve(where, port, &addr, &addr_len) != 0)
+        return mg_error_set(err, "listen %s: cannot parse host %s", where->address, where->host);
+    int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int on = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 ||
+        bind(fd, (struct sockaddr *)&addr, addr_len) != 0 || listen(fd, SOMAXCONN) != 0) {
+        int saved = errno;
+        if (fd >= 0)
+            close(fd);
+        return mg_error_set(err, "listen %s: %s", where->address, strerror(saved));
+    }
+    return fd;
+}
+
+static uint16_t local_port(int fd)
+{
+    struct sockaddr_storage addr;
+    socklen_t len = sizeof(addr);
+    getsockname(fd, (struct sockaddr *)&addr, &len);
+    return ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
+                                            : ((struct sockaddr_in *)&addr)->sin_port);
+}
+
+static SSL_CTX *create_tls_context(const mg_config_listen_t *where, mg_error_t *err)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (SSL_CTX_use_certificate_chain_file(ctx, where->tls_cert) != 1) {
+        SSL_CTX_free(ctx);
+        return (void)mg_error_set(err, "listen %s: cannot load certificate %s: %s", where->address, where->tls_cert,
+                                  ERR_reason_error_string(ERR_get_error())),
+               NULL;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, where->tls_key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+        SSL_CTX_free(ctx);
+        return (void)mg_error_set(err, "listen %s: cannot load key %s: %s", where->address, where->tls_key,
+                                  ERR_reason_error_string(ERR_get_error())),
+               NULL;
+    }
+    h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
+    return ctx;
+}
+
+static void on_accept(h2o_socket_t *listener_socket, const char *error)
+{
+    if (error != NULL)
+        return;
+    listener_t *listener = listener_socket->data;
+    h2o_socket_t *sock = h2o_evloop_socket_accept(listener_socket);
+    if (sock != NULL)
+        h2o_accept(&listener->accept_ctx, sock);
+}
+
+/* ---- workers ----------------------------------------------------------------------------- */
+
+static void *worker_main(void *arg)
+{
+    mg_worker_t *worker = arg;
+    worker_extra_t *extra = (worker_extra_t *)(worker + 1);
+    while (!worker->stopping || !mg_upstreams_stopped(worker))
+        h2o_evloop_run(worker->loop, 100);
+    for (size_t i = 0; i < extra->listeners_len; i++) {
+        if (extra->listeners[i].socket != NULL)
+            h2o_socket_close(extra->listeners[i].socket);
+    }
+    h2o_evloop_run(worker->loop, 0); /* let the closes complete */
+    return NULL;
+}
+
+static void on_stop(mg_worker_t *worker, void *arg)
+{
+    (void)arg;
+    worker_extra_t *extra = (worker_extra_t *)(worker + 1);
+    for (size_t i = 0; i < extra->listeners_len; i++) {
+        if (extra->listeners[i].socket != NULL) {
+            h2o_socket_read_stop(extra->listeners[i].socket);
+        }
+    }
+    mg_events_close_all(worker);
+    mg_upstreams_stop(worker);
+    worker->stopping = true;
+}
+
+static int worker_init(mg_gateway_t *gateway, mg_worker_t *worker, size_t index, mg_error_t *err)
+{
+    mg_config_t *config = gateway->config;
+    worker_extra_t *extra = (worker_extra_t *)(worker + 1);
+    worker->index = index;
+    worker->gateway = gateway;
+    worker->loop = h2o_evloop_create();
+    h2o_context_init(&worker->http_context, worker->loop, &globalconf);
+    worker->queue = h2o_multithread_create_queue(worker->loop);
+    h2o_multithread_register_receiver(worker->queue, &worker->receiver, mg_worker_on_posted);
+    h2o_multithread_register_receiver(worker->queue, &worker->getaddr_receiver, h2o_hostinfo_getaddr_receiver);
+    h2o_timeout_init(worker->loop, &worker->client_io_timeout, 10000);
+    h2o_timeout_init(worker->loop, &worker->keepalive_timeout, 15000);
+    worker->client_context.loop = worker->loop;
+    worker->client_context.getaddr_receiver = &worker->getaddr_receiver;
+    worker->client_context.io_timeout = &worker->client_io_timeout;
+    h2o_linklist_init_anchor(&worker->event_streams);
+
+    extra->listeners = calloc(config->listen_len, sizeof(*extra->listeners));
+    extra->listeners_len = config->listen_len;
+    for (size_t i = 0; i < config->listen_len; i++) {
+        listener_t *listener = &extra->listeners[i];
+        uint16_t port = bound_ports[i] != 0 ? bound_ports[i] : config->listen[i].port;
+        if ((listener->fd = bind_listener(&config->listen[i], port, err)) < 0)
+            return -1;
+        if (bound_ports[i] == 0) {
+            bound_ports[i] = local_port(listener->fd);
+            const char *host = config->listen[i].host;
+            char address[300];
+            snprintf(address, sizeof(address), strchr(host, ':') != NULL ? "[%s]:%u" : "%s:%u", host, bound_ports[i]);
+            mg_log_fields(MG_LOG_INFO, "listen.ready",
+                          json_pack("{s:s,s:b}", "address", address, "tls", tls_contexts[i] != NULL),
+                          "listening on %s", address);
+        }
+        listener->accept_ctx.ctx = &worker->http_context;
+        listener->accept_ctx.hosts = globalconf.hosts;
+        listener->accept_ctx.ssl_ctx = tls_contexts[i];
+        listener->socket = h2o_evloop_socket_create(worker->loop, listener->fd, H2O_SOCKET_FLAG_DONT_READ);
+        listener->socket->data = listener;
+        h2o_socket_read_start(listener->socket, on_accept);
+    }
+    if (mg_upstreams_create(worker, err) != 0)
+        return -1;
+    return 0;
+}
+
+static void setup_globalconf(const mg_config_t *config)
+{
+    h2o_config_init(&globalconf);
+    globalconf.max_request_entity_size = config->limits.max_body_bytes;
+    globalconf.server_name = h2o_iovec_init(H2O_STRLIT("mcpgate"));
+    h2o_hostconf_t *host = h2o_config_register_host(&globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    route_handler_t *handler = (route_handler_t *)h2o_create_handler(path, sizeof(*handler));
+    handler->super.on_req = on_request;
+}
+
+int mg_server_run(mg_config_t *config, mg_error_t *err)
+{
+    mg_gateway_t gateway = {.config = config};
+    if (mg_session_key_load_or_create(config->state_dir, &gateway.session_key, err) != 0)
+        return -1;
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL); /* workers inherit the mask; only main takes signals */
+
+    setup_globalconf(config);
+    tls_contexts = calloc(config->listen_len, sizeof(*tls_contexts));
+    bound_ports = calloc(config->listen_len, sizeof(*bound_ports));
+    for (size_t i = 0; i < config->listen_len; i++) {
+        if (config->listen[i].tls_cert != NULL && (tls_contexts[i] = create_tls_context(&config->listen[i], err)) == NULL)
+            return -1;
+    }
+    gateway.workers_len = (size_t)config->workers;
+    gateway.workers = calloc(gateway.workers_len, sizeof(*gateway.workers));
+    for (size_t i = 0; i < gateway.workers_len; i++) {
+        gateway.workers[i] = calloc(1, sizeof(mg_worker_t) + sizeof(worker_extra_t));
+        if (worker_init(&gateway, gateway.workers[i], i, err) != 0)
+            return -1;
+    }
+    for (size_t i = 0; i < gateway.workers_len; i++)
+        h2o_multithread_create_thread(&gateway.workers[i]->thread, NULL, worker_main, gateway.workers[i]);
+    mg_log(MG_LOG_INFO, "server.started", "mcpgate serving %zu server(s) with %zu worker(s)", config->servers_len,
+           gateway.workers_len);
+
+    int signal_number = 0;
+    sigwait(&stop_signals, &signal_number);
+    mg_log(MG_LOG_INFO, "server.stopping", "received signal %d, stopping", signal_number);
+    atomic_store(&gateway.stopping, true);
+    for (size_t i = 0; i < gateway.workers_len; i++)
+        mg_worker_post(gateway.workers[i], on_stop, NULL);
+    for (size_t i = 0; i < gateway.workers_len; i++)
+        pthread_join(gateway.workers[i]->thread, NULL);
+    /* every loop has ended, so handles can go without racing a closure in flight */
+    for (size_t i = 0; i < gateway.workers_len; i++)
+        mg_upstreams_destroy(gateway.workers[i]);
+    mg_log(MG_LOG_INFO, "server.stopped", "all workers stopped");
+    return 0;
+}

@@ -1,0 +1,112 @@
+/* stream.c - see stream.h. */
+#include "http/stream.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void flush(mg_stream_t *stream)
+{
+    if (stream->req == NULL || stream->writing || stream->closed)
+        return;
+    if (stream->pending_len == 0 && !stream->closing)
+        return;
+    free(stream->inflight);
+    stream->inflight = stream->pending;
+    h2o_iovec_t buf = h2o_iovec_init(stream->inflight, stream->pending_len);
+    stream->pending = NULL;
+    stream->pending_len = stream->pending_cap = 0;
+    stream->writing = true;
+    if (stream->closing)
+        stream->closed = true;
+    h2o_send(stream->req, &buf, buf.len != 0 ? 1 : 0,
+             stream->closing ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+}
+
+static void on_proceed(h2o_generator_t *generator, h2o_req_t *req)
+{
+    (void)req;
+    mg_stream_t *stream = (mg_stream_t *)generator;
+    stream->writing = false;
+    free(stream->inflight);
+    stream->inflight = NULL;
+    flush(stream);
+}
+
+static void on_stop(h2o_generator_t *generator, h2o_req_t *req)
+{
+    (void)req;
+    mg_stream_t *stream = (mg_stream_t *)generator;
+    stream->req = NULL;
+    if (stream->on_stop != NULL)
+        stream->on_stop(stream, stream->ctx);
+}
+
+void mg_stream_start(mg_stream_t *stream, h2o_req_t *req, mg_stream_stop_fn stop, void *ctx)
+{
+    stream->generator.proceed = on_proceed;
+    stream->generator.stop = on_stop;
+    stream->req = req;
+    stream->on_stop = stop;
+    stream->ctx = ctx;
+    req->res.status = 200;
+    req->res.reason = "OK";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("text/event-stream"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-cache"));
+    h2o_start_response(req, &stream->generator);
+    /* an empty first chunk pushes the head out now, so clients see the stream open */
+    stream->writing = true;
+    h2o_send(req, NULL, 0, H2O_SEND_STATE_IN_PROGRESS);
+}
+
+void mg_stream_send_raw(mg_stream_t *stream, const char *text, size_t len)
+{
+    if (stream->req == NULL || stream->closing)
+        return;
+    if (stream->pending_len + len > stream->pending_cap) {
+        size_t cap = stream->pending_cap == 0 ? 4096 : stream->pending_cap;
+        while (cap < stream->pending_len + len)
+            cap *= 2;
+        char *grown = realloc(stream->pending, cap);
+        if (grown == NULL)
+            abort();
+        stream->pending = grown;
+        stream->pending_cap = cap;
+    }
+    memcpy(stream->pending + stream->pending_len, text, len);
+    stream->pending_len += len;
+    flush(stream);
+}
+
+void mg_stream_send_json(mg_stream_t *stream, const json_t *msg)
+{
+    char *text = json_dumps(msg, JSON_COMPACT);
+    if (text == NULL)
+        return;
+    /* compact JSON has no raw newlines (jansson escapes them), so one data line carries it */
+    size_t len = strlen(text);
+    char *event = malloc(len + 32);
+    if (event == NULL)
+        abort();
+    memcpy(event, "event: message\ndata: ", 21);
+    memcpy(event + 21, text, len);
+    memcpy(event + 21 + len, "\n\n", 2);
+    mg_stream_send_raw(stream, event, len + 23);
+    free(event);
+    free(text);
+}
+
+void mg_stream_close(mg_stream_t *stream)
+{
+    if (stream->closing)
+        return;
+    stream->closing = true;
+    flush(stream);
+}
+
+void mg_stream_dispose(mg_stream_t *stream)
+{
+    free(stream->pending);
+    free(stream->inflight);
+    stream->pending = stream->inflight = NULL;
+    stream->req = NULL;
+}

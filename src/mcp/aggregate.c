@@ -1,0 +1,226 @@
+/* aggregate.c - see aggregate.h. */
+#include "mcp/aggregate.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mcp/naming.h"
+#include "mcpgate_version.h"
+
+const char *mg_aggregate_list_key(const char *method)
+{
+    if (strcmp(method, "tools/list") == 0)
+        return "tools";
+    if (strcmp(method, "prompts/list") == 0)
+        return "prompts";
+    if (strcmp(method, "resources/templates/list") == 0)
+        return "resourceTemplates";
+    return "resources";
+}
+
+static void prefix_member(const mg_config_t *config, size_t server_index, json_t *object, const char *key, bool is_uri)
+{
+    const char *value = json_string_value(json_object_get(object, key));
+    if (value == NULL)
+        return;
+    char *renamed = is_uri ? mg_naming_join_uri(config, server_index, value)
+                           : mg_naming_join_name(config, server_index, value);
+    if (renamed != NULL)
+        json_object_set_new(object, key, json_string(renamed));
+    free(renamed);
+}
+
+json_t *mg_aggregate_merge_lists(const mg_config_t *config, long scope, const char *method, mg_exchange_part_t *parts,
+                                 size_t parts_len)
+{
+    const char *key = mg_aggregate_list_key(method);
+    const char *item_key = strcmp(key, "resourceTemplates") == 0 ? "uriTemplate"
+                           : strcmp(key, "resources") == 0      ? "uri"
+                                                                : "name";
+    bool is_uri = strcmp(item_key, "name") != 0;
+    json_t *items = json_array();
+    json_t *cursors = json_object();
+    /* parts were started in configuration order, so appending in part order keeps the list deterministic */
+    for (size_t i = 0; i < parts_len; i++) {
+        json_t *item;
+        size_t index;
+        json_array_foreach(parts[i].collected, index, item)
+        {
+            json_t *copy = json_deep_copy(item);
+            if (scope < 0)
+                prefix_member(config, parts[i].server_index, copy, item_key, is_uri);
+            json_array_append_new(items, copy);
+        }
+        if (parts[i].cursor != NULL) {
+            char server[24];
+            snprintf(server, sizeof(server), "%zu", parts[i].server_index);
+            json_object_set_new(cursors, server, json_string(parts[i].cursor));
+        }
+    }
+    json_t *result = json_object();
+    json_object_set_new(result, key, items);
+    if (scope >= 0 && parts_len == 1 && parts[0].cursor != NULL) {
+        json_object_set_new(result, "nextCursor", json_string(parts[0].cursor));
+    } else if (scope < 0 && json_object_size(cursors) > 0) {
+        char *cursor = mg_aggregate_encode_cursor(cursors);
+        if (cursor != NULL)
+            json_object_set_new(result, "nextCursor", json_string(cursor));
+        free(cursor);
+    }
+    json_decref(cursors);
+    return result;
+}
+
+/* content items of type resource_link carry "uri"; embedded resources carry "resource.uri" */
+static void rewrite_content(const mg_config_t *config, size_t server_index, json_t *content)
+{
+    json_t *item;
+    size_t index;
+    json_array_foreach(content, index, item)
+    {
+        const char *type = json_string_value(json_object_get(item, "type"));
+        if (type == NULL)
+            continue;
+        if (strcmp(type, "resource_link") == 0)
+            prefix_member(config, server_index, item, "uri", true);
+        else if (strcmp(type, "resource") == 0)
+            prefix_member(config, server_index, json_object_get(item, "resource"), "uri", true);
+    }
+}
+
+void mg_aggregate_rewrite_result(const mg_config_t *config, size_t server_index, const char *method, json_t *response)
+{
+    json_t *result = json_object_get(response, "result");
+    if (result == NULL)
+        return;
+    if (strcmp(method, "tools/call") == 0) {
+        rewrite_content(config, server_index, json_object_get(result, "content"));
+    } else if (strcmp(method, "resources/read") == 0) {
+        json_t *item;
+        size_t index;
+        json_array_foreach(json_object_get(result, "contents"), index, item)
+        {
+            prefix_member(config, server_index, item, "uri", true);
+        }
+    } else if (strcmp(method, "prompts/get") == 0) {
+        json_t *message;
+        size_t index;
+        json_array_foreach(json_object_get(result, "messages"), index, message)
+        {
+            json_t *content = json_object_get(message, "content");
+            json_t *wrapper = json_array();
+            json_array_append(wrapper, content);
+            rewrite_content(config, server_index, wrapper);
+            json_decref(wrapper);
+        }
+    }
+}
+
+void mg_aggregate_rewrite_notification(const mg_config_t *config, size_t server_index, json_t *notification)
+{
+    const char *method = json_string_value(json_object_get(notification, "method"));
+    if (method != NULL && strcmp(method, "notifications/resources/updated") == 0)
+        prefix_member(config, server_index, json_object_get(notification, "params"), "uri", true);
+}
+
+static json_t *merged_capabilities(mg_exchange_t *exchange)
+{
+    json_t *capabilities = json_object();
+    for (size_t i = 0; i < exchange->config->servers_len; i++) {
+        const json_t *result = exchange->worker->upstreams[i]->initialize_result;
+        json_t *upstream = json_object_get(result, "capabilities");
+        if (json_object_get(upstream, "tools") != NULL)
+            json_object_set_new(capabilities, "tools", json_pack("{s:b}", "listChanged", 1));
+        if (json_object_get(upstream, "prompts") != NULL)
+            json_object_set_new(capabilities, "prompts", json_pack("{s:b}", "listChanged", 1));
+        if (json_object_get(upstream, "resources") != NULL)
+            json_object_set_new(capabilities, "resources", json_pack("{s:b,s:b}", "subscribe", 1, "listChanged", 1));
+        if (json_object_get(upstream, "logging") != NULL)
+            json_object_set_new(capabilities, "logging", json_object());
+        if (json_object_get(upstream, "completions") != NULL)
+            json_object_set_new(capabilities, "completions", json_object());
+    }
+    return capabilities;
+}
+
+json_t *mg_aggregate_initialize_result(mg_exchange_t *exchange)
+{
+    json_t *result = json_object();
+    json_object_set_new(result, "protocolVersion", json_string(exchange->claims.protocol_version));
+    if (exchange->scope >= 0) {
+        /* one server: present it as it is, so the gateway is transparent */
+        const json_t *upstream = NULL;
+        for (size_t i = 0; i < exchange->parts_len; i++) {
+            if (exchange->parts[i].collected != NULL)
+                upstream = exchange->parts[i].collected;
+        }
+        if (upstream == NULL)
+            upstream = exchange->worker->upstreams[exchange->scope]->initialize_result;
+        json_t *capabilities = json_object_get(upstream, "capabilities");
+        json_object_set_new(result, "capabilities", capabilities != NULL ? json_deep_copy(capabilities) : json_object());
+        json_t *server_info = json_object_get(upstream, "serverInfo");
+        json_object_set_new(result, "serverInfo", server_info != NULL
+                                                      ? json_deep_copy(server_info)
+                                                      : json_pack("{s:s,s:s}", "name", "mcpgate", "version",
+                                                                  MCPGATE_VERSION));
+        json_t *instructions = json_object_get(upstream, "instructions");
+        if (json_is_string(instructions))
+            json_object_set(result, "instructions", instructions);
+        return result;
+    }
+    json_object_set_new(result, "capabilities", merged_capabilities(exchange));
+    json_object_set_new(result, "serverInfo", json_pack("{s:s,s:s}", "name", "mcpgate", "version", MCPGATE_VERSION));
+    char instructions[512];
+    snprintf(instructions, sizeof(instructions),
+             "mcpgate aggregates several MCP servers. Tools and prompts are named <server>%s<name>; resource URIs "
+             "are <server>+<uri>.",
+             exchange->config->tool_separator);
+    json_object_set_new(result, "instructions", json_string(instructions));
+    return result;
+}
+
+char *mg_aggregate_encode_cursor(json_t *cursors)
+{
+    char *text = json_dumps(cursors, JSON_COMPACT | JSON_SORT_KEYS);
+    if (text == NULL)
+        return NULL;
+    size_t len = strlen(text);
+    size_t out_len = sodium_base64_encoded_len(len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    char *out = malloc(out_len);
+    if (out != NULL)
+        sodium_bin2base64(out, out_len, (const unsigned char *)text, len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    free(text);
+    return out;
+}
+
+json_t *mg_aggregate_decode_cursor(const char *cursor)
+{
+    size_t len = strlen(cursor);
+    if (len == 0 || len > 16384)
+        return NULL;
+    unsigned char *bin = malloc(len);
+    size_t bin_len;
+    json_t *cursors = NULL;
+    if (bin != NULL && sodium_base642bin(bin, len, cursor, len, NULL, &bin_len, NULL,
+                                         sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0) {
+        cursors = json_loadb((const char *)bin, bin_len, JSON_REJECT_DUPLICATES, NULL);
+        const char *key;
+        json_t *value;
+        json_object_foreach(cursors, key, value)
+        {
+            if (!json_is_string(value) || strspn(key, "0123456789") != strlen(key)) {
+                json_decref(cursors);
+                cursors = NULL;
+                break;
+            }
+        }
+        if (cursors != NULL && !json_is_object(cursors)) {
+            json_decref(cursors);
+            cursors = NULL;
+        }
+    }
+    free(bin);
+    return cursors;
+}

@@ -1,0 +1,414 @@
+/*
+ * dispatch.c - what each client message means to the gateway (legacy era).
+ *
+ * Three shapes of work:
+ *   - answered here: initialize (negotiated with the client; each HTTP upstream gets its
+ *     own session for this client), ping, notifications the gateway consumes;
+ *   - routed: tools/call, prompts/get, resources/read|subscribe|unsubscribe,
+ *     completion/complete go to the one server a public name or URI designates;
+ *   - fanned out: the four list methods and logging/setLevel go to every server in
+ *     scope that advertises the capability; one failing server is left out of the
+ *     answer (and logged) instead of failing the aggregate.
+ * On /servers/<name>/mcp (scope >= 0) nothing is renamed and unknown methods pass
+ * through; on /mcp names and URIs are rewritten by naming.h's scheme.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mcp/aggregate.h"
+#include "mcp/exchange.h"
+#include "mcp/naming.h"
+#include "mcp/versions.h"
+#include "obs/log.h"
+
+#define MAX_PAGES_PER_SERVER 50
+
+static bool server_in_scope(const mg_exchange_t *exchange, size_t index)
+{
+    return exchange->scope < 0 || (size_t)exchange->scope == index;
+}
+
+static bool server_usable(const mg_exchange_t *exchange, size_t index)
+{
+    mg_upstream_t *upstream = exchange->worker->upstreams[index];
+    return upstream->ops->ready(upstream);
+}
+
+/* Does the server advertise `capability` ("tools", "prompts", "resources", "logging", "completions")? */
+static bool server_has(const mg_exchange_t *exchange, size_t index, const char *capability)
+{
+    const json_t *result = exchange->worker->upstreams[index]->initialize_result;
+    if (result == NULL)
+        return false;
+    return json_object_get(json_object_get(result, "capabilities"), capability) != NULL;
+}
+
+static json_t *copy_request_with(const mg_exchange_t *exchange, json_t *params /* stolen */)
+{
+    return mg_rpc_make_request(exchange->message.id, exchange->message.method, params);
+}
+
+/* ---- routed calls ---------------------------------------------------------------- */
+
+static void routed_done(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *response, int error_code,
+                        const char *error_message)
+{
+    if (response == NULL) {
+        mg_exchange_finish_error(exchange, error_code, error_message, NULL);
+        return;
+    }
+    json_t *out = json_deep_copy(response);
+    json_object_set(out, "id", exchange->message.id);
+    if (exchange->scope < 0)
+        mg_aggregate_rewrite_result(exchange->config, part->server_index, exchange->message.method, out);
+    mg_exchange_finish(exchange, out);
+    json_decref(out);
+}
+
+static void route_to(mg_exchange_t *exchange, size_t server_index, json_t *params /* stolen */)
+{
+    json_t *request = copy_request_with(exchange, params);
+    const char *error_message = NULL;
+    if (mg_exchange_call(exchange, server_index, request, routed_done, &error_message) == NULL)
+        mg_exchange_finish_error(exchange, MG_RPC_UPSTREAM_ERROR, error_message, NULL);
+    json_decref(request);
+}
+
+/* Routes by a public name (tools/call, prompts/get) or URI (resources/...), rewriting it to the local one. */
+static void route_by_key(mg_exchange_t *exchange, const char *key, bool is_uri, int unknown_code,
+                         const char *unknown_what)
+{
+    json_t *params = exchange->message.params;
+    const char *public_name = json_string_value(json_object_get(params, key));
+    if (public_name == NULL) {
+        char message[128];
+        snprintf(message, sizeof(message), "params.%s must be a string", key);
+        mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS, message, NULL);
+        return;
+    }
+    if (exchange->scope >= 0) {
+        route_to(exchange, (size_t)exchange->scope, json_incref(params));
+        return;
+    }
+    size_t server_index;
+    const char *local;
+    int split = is_uri ? mg_naming_split_uri(exchange->config, public_name, &server_index, &local)
+                       : mg_naming_split_name(exchange->config, public_name, &server_index, &local);
+    if (split != 0) {
+        char message[512];
+        snprintf(message, sizeof(message), "%s: %.400s", unknown_what, public_name);
+        json_t *data = is_uri ? json_pack("{s:s}", "uri", public_name) : NULL;
+        mg_exchange_finish_error(exchange, unknown_code, message, data);
+        return;
+    }
+    json_t *local_params = json_deep_copy(params);
+    json_object_set_new(local_params, key, json_string(local));
+    route_to(exchange, server_index, local_params);
+}
+
+static void route_completion(mg_exchange_t *exchange)
+{
+    json_t *params = exchange->message.params;
+    json_t *ref = json_object_get(params, "ref");
+    const char *type = json_string_value(json_object_get(ref, "type"));
+    if (type == NULL) {
+        mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS, "params.ref.type must be a string", NULL);
+        return;
+    }
+    if (exchange->scope >= 0) {
+        route_to(exchange, (size_t)exchange->scope, json_incref(params));
+        return;
+    }
+    bool is_uri = strcmp(type, "ref/resource") == 0;
+    const char *key = is_uri ? "uri" : "name";
+    const char *public_name = json_string_value(json_object_get(ref, key));
+    size_t server_index;
+    const char *local;
+    if (public_name == NULL ||
+        (is_uri ? mg_naming_split_uri(exchange->config, public_name, &server_index, &local)
+                : mg_naming_split_name(exchange->config, public_name, &server_index, &local)) != 0) {
+        mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS, "completion reference names no known prompt or resource",
+                                 NULL);
+        return;
+    }
+    json_t *local_params = json_deep_copy(params);
+    json_object_set_new(json_object_get(local_params, "ref"), key, json_string(local));
+    route_to(exchange, server_index, local_params);
+}
+
+/* ---- fan-out lists ------------------------------------------------------------------ */
+
+static void list_finish_if_done(mg_exchange_t *exchange)
+{
+    if (exchange->parts_running > 0 || mg_exchange_finished(exchange))
+        return;
+    json_t *result = mg_aggregate_merge_lists(exchange->config, exchange->scope, exchange->message.method,
+                                              exchange->parts, exchange->parts_len);
+    json_t *response = mg_rpc_make_result(exchange->message.id, result);
+    mg_exchange_finish(exchange, response);
+    json_decref(response);
+}
+
+static json_t *list_request(const mg_exchange_t *exchange, const char *cursor)
+{
+    json_t *params = json_object();
+    if (cursor != NULL)
+        json_object_set_new(params, "cursor", json_string(cursor));
+    return mg_rpc_make_request(exchange->message.id, exchange->message.method, params);
+}
+
+static void list_part_done(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *response, int error_code,
+                           const char *error_message)
+{
+    json_t *result = response != NULL ? json_object_get(response, "result") : NULL;
+    if (result == NULL) {
+        const char *why = error_message;
+        if (response != NULL)
+            why = json_string_value(json_object_get(json_object_get(response, "error"), "message"));
+        mg_log(MG_LOG_WARN, "aggregate.partial", "%s from %s left out: %s (%d)", exchange->message.method,
+               exchange->config->servers[part->server_index].name, why != NULL ? why : "error", error_code);
+        if (exchange->scope >= 0 && response != NULL) { /* one server: its error is the answer */
+            json_t *out = json_deep_copy(response);
+            json_object_set(out, "id", exchange->message.id);
+            mg_exchange_finish(exchange, out);
+            json_decref(out);
+            return;
+        }
+        list_finish_if_done(exchange);
+        return;
+    }
+    if (part->collected == NULL)
+        part->collected = json_array();
+    json_array_extend(part->collected, json_object_get(result, mg_aggregate_list_key(exchange->message.method)));
+    const char *next = json_string_value(json_object_get(result, "nextCursor"));
+    free(part->cursor);
+    part->cursor = next != NULL ? strdup(next) : NULL;
+    /* On /mcp, follow each server's pages so that clients which never paginate still see every
+     * server; the gateway's own cursor covers what is left after MAX_PAGES_PER_SERVER. */
+    if (exchange->scope < 0 && next != NULL && ++part->pages < MAX_PAGES_PER_SERVER) {
+        json_t *request = list_request(exchange, next);
+        int rc = mg_exchange_call_again(exchange, part, request);
+        json_decref(request);
+        if (rc == 0)
+            return;
+    }
+    list_finish_if_done(exchange);
+}
+
+static void fan_out_list(mg_exchange_t *exchange, const char *capability)
+{
+    const char *cursor = json_string_value(json_object_get(exchange->message.params, "cursor"));
+    json_t *cursors = NULL; /* server index -> upstream cursor, from the gateway's own cursor */
+    if (cursor != NULL && exchange->scope < 0 && (cursors = mg_aggregate_decode_cursor(cursor)) == NULL) {
+        mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS, "invalid cursor", NULL);
+        return;
+    }
+    for (size_t i = 0; i < exchange->config->servers_len; i++) {
+        if (!server_in_scope(exchange, i) || !server_usable(exchange, i) || !server_has(exchange, i, capability))
+            continue;
+        const char *upstream_cursor = exchange->scope >= 0 ? cursor : NULL;
+        if (cursors != NULL) {
+            char key[24];
+            snprintf(key, sizeof(key), "%zu", i);
+            if ((upstream_cursor = json_string_value(json_object_get(cursors, key))) == NULL)
+                continue; /* that server's pages were all delivered */
+        }
+        json_t *request = list_request(exchange, upstream_cursor);
+        const char *error_message;
+        if (mg_exchange_call(exchange, i, request, list_part_done, &error_message) == NULL)
+            mg_log(MG_LOG_WARN, "aggregate.partial", "%s: %s", exchange->config->servers[i].name, error_message);
+        json_decref(request);
+    }
+    json_decref(cursors);
+    if (exchange->scope >= 0 && exchange->parts_len == 0) {
+        mg_exchange_finish_error(exchange, MG_RPC_UPSTREAM_ERROR, "server is not available", NULL);
+        return;
+    }
+    list_finish_if_done(exchange);
+}
+
+/* ---- logging/setLevel: fan out, answer {} ----------------------------------------- */
+
+static void set_level_part_done(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *response, int error_code,
+                                const char *error_message)
+{
+    (void)part, (void)response, (void)error_code, (void)error_message;
+    if (exchange->parts_running == 0 && !mg_exchange_finished(exchange)) {
+        json_t *out = mg_rpc_make_result(exchange->message.id, json_object());
+        mg_exchange_finish(exchange, out);
+        json_decref(out);
+    }
+}
+
+static void fan_out_set_level(mg_exchange_t *exchange)
+{
+    for (size_t i = 0; i < exchange->config->servers_len; i++) {
+        if (server_in_scope(exchange, i) && server_usable(exchange, i) && server_has(exchange, i, "logging")) {
+            const char *error_message;
+            mg_exchange_call(exchange, i, exchange->message.root, set_level_part_done, &error_message);
+        }
+    }
+    set_level_part_done(exchange, NULL, NULL, 0, NULL);
+}
+
+/* ---- initialize ------------------------------------------------------------------- */
+
+static void initialize_finish_if_done(mg_exchange_t *exchange)
+{
+    if (exchange->parts_running > 0 || mg_exchange_finished(exchange))
+        return;
+    json_t *result = mg_aggregate_initialize_result(exchange);
+    char *token = NULL;
+    mg_error_t err;
+    if (mg_session_seal(&exchange->worker->gateway->session_key, &exchange->claims, &token, &err) != 0) {
+        json_decref(result);
+        mg_exchange_finish_error(exchange, MG_RPC_INTERNAL_ERROR, err.message, NULL);
+        return;
+    }
+    exchange->new_session_token = token;
+    json_t *response = mg_rpc_make_result(exchange->message.id, result);
+    mg_exchange_finish(exchange, response);
+    json_decref(response);
+}
+
+static void open_session_done(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *response, int error_code,
+                              const char *error_message)
+{
+    const char *server = exchange->config->servers[part->server_index].name;
+    const char *session_id = response != NULL ? json_string_value(json_object_get(response, "_mcpgate_session_id")) : NULL;
+    if (response == NULL || json_object_get(response, "result") == NULL) {
+        mg_log(MG_LOG_WARN, "session.upstream_failed", "could not open a session on %s: %s (%d)", server,
+               error_message != NULL ? error_message : "error response", error_code);
+    } else {
+        part->collected = json_incref(json_object_get(response, "result"));
+        if (session_id != NULL) {
+            if (exchange->claims.upstream_sessions == NULL)
+                exchange->claims.upstream_sessions = json_object();
+            json_object_set_new(exchange->claims.upstream_sessions, server, json_string(session_id));
+        }
+    }
+    initialize_finish_if_done(exchange);
+}
+
+static void handle_initialize(mg_exchange_t *exchange)
+{
+    json_t *params = exchange->message.params;
+    const char *requested = json_string_value(json_object_get(params, "protocolVersion"));
+    if (requested == NULL) {
+        mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS, "params.protocolVersion must be a string", NULL);
+        return;
+    }
+    mg_session_claims_init(&exchange->claims);
+    exchange->has_session = true;
+    snprintf(exchange->claims.principal, sizeof(exchange->claims.principal), "%s", "anonymous");
+    snprintf(exchange->claims.protocol_version, sizeof(exchange->claims.protocol_version), "%s",
+             mg_versions_negotiate_legacy(requested));
+    exchange->claims.client_info = json_incref(json_object_get(params, "clientInfo"));
+    exchange->claims.client_capabilities = json_incref(json_object_get(params, "capabilities"));
+
+    for (size_t i = 0; i < exchange->config->servers_len; i++) {
+        if (!server_in_scope(exchange, i) || exchange->config->servers[i].kind != MG_UPSTREAM_HTTP ||
+            !server_usable(exchange, i))
+            continue;
+        json_t *request = json_deep_copy(exchange->message.root);
+        json_object_set_new(json_object_get(request, "params"), "protocolVersion",
+                            json_string(exchange->claims.protocol_version));
+        mg_exchange_open_session(exchange, i, request, open_session_done);
+        json_decref(request);
+    }
+    initialize_finish_if_done(exchange);
+}
+
+/* ---- client notifications and responses ------------------------------------------- */
+
+static void forward_notification(mg_exchange_t *exchange)
+{
+    for (size_t i = 0; i < exchange->config->servers_len; i++) {
+        if (!server_in_scope(exchange, i))
+            continue;
+        mg_upstream_session_t session;
+        mg_exchange_upstream_session(exchange, i, &session);
+        mg_upstream_t *upstream = exchange->worker->upstreams[i];
+        upstream->ops->notify(upstream, &session, exchange->message.root);
+    }
+}
+
+static void handle_notification(mg_exchange_t *exchange)
+{
+    const char *method = exchange->message.method;
+    if (strcmp(method, "notifications/cancelled") == 0 || strcmp(method, "notifications/roots/list_changed") == 0)
+        forward_notification(exchange);
+    /* notifications/initialized and anything else a client announces concern the gateway only */
+    mg_exchange_finish_accepted(exchange);
+}
+
+/* A client's answer to a server-to-client request: the id names the upstream ("mcpgate:<server>:..."). */
+static void handle_client_response(mg_exchange_t *exchange)
+{
+    const char *id = json_string_value(exchange->message.id);
+    const char *prefix = "mcpgate:";
+    if (id != NULL && strncmp(id, prefix, strlen(prefix)) == 0) {
+        const char *server = id + strlen(prefix);
+        const char *end = strchr(server, ':');
+        for (size_t i = 0; end != NULL && i < exchange->config->servers_len; i++) {
+            const char *name = exchange->config->servers[i].name;
+            if (strlen(name) == (size_t)(end - server) && memcmp(name, server, strlen(name)) == 0 &&
+                server_in_scope(exchange, i)) {
+                mg_upstream_session_t session;
+                mg_exchange_upstream_session(exchange, i, &session);
+                mg_upstream_t *upstream = exchange->worker->upstreams[i];
+                upstream->ops->reply(upstream, &session, exchange->message.root);
+                break;
+            }
+        }
+    }
+    /* Unknown ids are dropped: the client may answer a request the gateway already gave up on. */
+    mg_exchange_finish_accepted(exchange);
+}
+
+/* ---- entry ------------------------------------------------------------------------- */
+
+void mg_dispatch(mg_exchange_t *exchange)
+{
+    const mg_rpc_message_t *message = &exchange->message;
+    if (message->kind == MG_RPC_RESPONSE) {
+        handle_client_response(exchange);
+        return;
+    }
+    if (message->kind == MG_RPC_NOTIFICATION) {
+        handle_notification(exchange);
+        return;
+    }
+    const char *method = message->method;
+    if (strcmp(method, "initialize") == 0) {
+        handle_initialize(exchange);
+    } else if (strcmp(method, "ping") == 0) {
+        json_t *out = mg_rpc_make_result(message->id, json_object());
+        mg_exchange_finish(exchange, out);
+        json_decref(out);
+    } else if (strcmp(method, "tools/list") == 0) {
+        fan_out_list(exchange, "tools");
+    } else if (strcmp(method, "prompts/list") == 0) {
+        fan_out_list(exchange, "prompts");
+    } else if (strcmp(method, "resources/list") == 0 || strcmp(method, "resources/templates/list") == 0) {
+        fan_out_list(exchange, "resources");
+    } else if (strcmp(method, "tools/call") == 0) {
+        route_by_key(exchange, "name", false, MG_RPC_INVALID_PARAMS, "Unknown tool");
+    } else if (strcmp(method, "prompts/get") == 0) {
+        route_by_key(exchange, "name", false, MG_RPC_INVALID_PARAMS, "Unknown prompt");
+    } else if (strcmp(method, "resources/read") == 0 || strcmp(method, "resources/subscribe") == 0 ||
+               strcmp(method, "resources/unsubscribe") == 0) {
+        route_by_key(exchange, "uri", true, MG_RPC_RESOURCE_NOT_FOUND, "Resource not found");
+    } else if (strcmp(method, "completion/complete") == 0) {
+        route_completion(exchange);
+    } else if (strcmp(method, "logging/setLevel") == 0) {
+        fan_out_set_level(exchange);
+    } else if (exchange->scope >= 0) {
+        route_to(exchange, (size_t)exchange->scope, message->params != NULL ? json_incref(message->params) : NULL);
+    } else {
+        char text[160];
+        snprintf(text, sizeof(text), "Method not found: %.100s", method);
+        mg_exchange_finish_error(exchange, MG_RPC_METHOD_NOT_FOUND, text, NULL);
+    }
+}

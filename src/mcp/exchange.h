@@ -1,0 +1,87 @@
+/*
+ * exchange.h - one client JSON-RPC message in flight through the gateway.
+ *
+ * The HTTP front end (src/http/front.c) turns a POST into an exchange: it has
+ * checked the transport rules, decoded the message and opened the session. The
+ * dispatcher (src/mcp/dispatch.c) decides what the message means (answer locally,
+ * route to one upstream, fan out to several) and answers through the exchange's
+ * output functions, which pick JSON or an SSE stream as the answer needs: a response
+ * that comes alone goes out as JSON; anything sent before it (progress, a sampling
+ * request) switches the answer to an event stream.
+ *
+ * Lifetime: the exchange lives until both its HTTP request is gone and no upstream
+ * call is outstanding. When the client disconnects first, every outstanding call is
+ * abandoned (the upstream is told), so no callback ever reaches a freed exchange.
+ */
+#ifndef MG_MCP_EXCHANGE_H
+#define MG_MCP_EXCHANGE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/worker.h"
+#include "mcp/jsonrpc.h"
+#include "mcp/session.h"
+#include "upstream/upstream.h"
+
+#define MG_EXCHANGE_MAX_PARTS 64
+
+typedef struct st_mg_exchange_t mg_exchange_t;
+typedef struct st_mg_exchange_part_t mg_exchange_part_t;
+
+/* Called on the worker thread when one upstream call of a fan-out ends. */
+typedef void (*mg_part_done_fn)(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *response, int error_code,
+                                const char *error_message);
+
+struct st_mg_exchange_part_t {
+    mg_exchange_t *exchange;
+    size_t server_index;
+    uint64_t call; /* 0 when not running */
+    mg_part_done_fn on_done;
+    json_t *collected; /* dispatcher's per-part accumulation (owned) */
+    char *cursor;      /* dispatcher's per-part paging state (owned) */
+    int pages;
+};
+
+struct st_mg_exchange_t {
+    mg_worker_t *worker;
+    mg_config_t *config;      /* retained for the exchange's life */
+    long scope;               /* -1: aggregated /mcp; else index of the /servers/<name>/mcp server */
+    mg_rpc_message_t message; /* the decoded client message (owned) */
+    bool has_session;
+    mg_session_claims_t claims;  /* valid when has_session */
+    mg_upstream_session_t upstream_session; /* view of claims for upstream calls (per server: see dispatch) */
+    char *new_session_token;     /* set by initialize: sent as Mcp-Session-Id */
+    mg_exchange_part_t parts[MG_EXCHANGE_MAX_PARTS];
+    size_t parts_len;
+    size_t parts_running;
+    json_t *aggregate; /* dispatcher's fan-out accumulation (owned) */
+    /* output side, owned by the front end */
+    void *front;
+};
+
+/* Output: each may be called only while the exchange is not finished. `msg` is borrowed. */
+void mg_exchange_send_message(mg_exchange_t *exchange, json_t *msg);   /* mid-call notification/request */
+void mg_exchange_finish(mg_exchange_t *exchange, json_t *response);    /* final response */
+void mg_exchange_finish_error(mg_exchange_t *exchange, int code, const char *message, json_t *data /* stolen */);
+void mg_exchange_finish_accepted(mg_exchange_t *exchange);             /* 202, for notifications and responses */
+bool mg_exchange_finished(const mg_exchange_t *exchange);
+
+/* Starts an upstream call as a new part; returns the part or NULL (then nothing was started and
+ * the error is in *error_message). `request` is borrowed. */
+mg_exchange_part_t *mg_exchange_call(mg_exchange_t *exchange, size_t server_index, json_t *request, mg_part_done_fn on_done,
+                                     const char **error_message);
+/* Re-issues a call on an existing finished part (paging). Returns 0 or -1. */
+int mg_exchange_call_again(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *request);
+/* Opens this client's session on an upstream as a new part (initialize). */
+mg_exchange_part_t *mg_exchange_open_session(mg_exchange_t *exchange, size_t server_index, json_t *initialize_request,
+                                             mg_part_done_fn on_done);
+
+/* The upstream session view for a server (fills the HTTP upstream's session id from the claims). */
+void mg_exchange_upstream_session(mg_exchange_t *exchange, size_t server_index, mg_upstream_session_t *out);
+
+/* Dispatcher entry point (dispatch.c): handle exchange->message. */
+void mg_dispatch(mg_exchange_t *exchange);
+
+#endif

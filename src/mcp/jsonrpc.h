@@ -1,0 +1,79 @@
+/*
+ * jsonrpc.h - strict JSON-RPC 2.0 codec for MCP messages.
+ *
+ * Decoding is where untrusted bytes become values, so it is strict: duplicate
+ * object keys, invalid UTF-8, NUL bytes in strings, nesting deeper than the
+ * configured limit and trailing garbage are parse errors (-32700); a batch array, a
+ * missing or wrong "jsonrpc", an id that is not a string or an integer, a non-string
+ * method, or a response with both/neither result and error are invalid requests
+ * (-32600). MCP (2025-06-18 and later) forbids batches, and ids must not be null.
+ *
+ * The depth limit is checked by a byte scan before jansson parses, so a hostile
+ * 1 MB of '[' costs one linear pass and no allocation.
+ */
+#ifndef MG_MCP_JSONRPC_H
+#define MG_MCP_JSONRPC_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+enum {
+    MG_RPC_PARSE_ERROR = -32700,
+    MG_RPC_INVALID_REQUEST = -32600,
+    MG_RPC_METHOD_NOT_FOUND = -32601,
+    MG_RPC_INVALID_PARAMS = -32602,
+    MG_RPC_INTERNAL_ERROR = -32603,
+    MG_RPC_UPSTREAM_ERROR = -32000, /* gateway: upstream unreachable or failed */
+    MG_RPC_UPSTREAM_TIMEOUT = -32001, /* gateway: upstream did not answer in time */
+    MG_RPC_RESOURCE_NOT_FOUND = -32002, /* MCP: resources/read of an unknown URI */
+};
+
+typedef enum en_mg_rpc_kind_t {
+    MG_RPC_REQUEST = 1,      /* method + id */
+    MG_RPC_NOTIFICATION = 2, /* method, no id */
+    MG_RPC_RESPONSE = 3,     /* id + result or error */
+} mg_rpc_kind_t;
+
+typedef struct st_mg_rpc_message_t {
+    mg_rpc_kind_t kind;
+    json_t *root;       /* owned: the whole message object */
+    json_t *id;         /* borrowed from root; NULL for notifications */
+    const char *method; /* borrowed; NULL for responses */
+    json_t *params;     /* borrowed; NULL when absent (must be an object when present) */
+    json_t *result;     /* borrowed; responses only */
+    json_t *error;      /* borrowed; responses only */
+} mg_rpc_message_t;
+
+typedef struct st_mg_rpc_error_t {
+    int code;          /* MG_RPC_PARSE_ERROR or MG_RPC_INVALID_REQUEST */
+    char message[256]; /* precise: "duplicate object key \"id\" at byte 41" */
+    json_t *id;        /* owned (may be NULL): the request id when it could be recovered, for the error reply */
+} mg_rpc_error_t;
+
+/* Decodes one message. On success fills *out (release with mg_rpc_message_dispose) and returns 0.
+ * On failure returns -1 and fills *err (release with mg_rpc_error_dispose). */
+int mg_rpc_decode(const char *buf, size_t len, int max_depth, mg_rpc_message_t *out, mg_rpc_error_t *err);
+void mg_rpc_message_dispose(mg_rpc_message_t *msg);
+void mg_rpc_error_dispose(mg_rpc_error_t *err);
+
+/* Classifies an already-parsed value (used for messages coming from upstreams, which
+ * are parsed with the same strict flags). Takes a new reference to `root` on success. */
+int mg_rpc_classify(json_t *root, mg_rpc_message_t *out, mg_rpc_error_t *err);
+
+/* Returns 0 when the buffer nests at most max_depth arrays/objects, else -1 and the byte offset. */
+int mg_rpc_check_depth(const char *buf, size_t len, int max_depth, size_t *offending_offset);
+
+/* Builders; each returns a new reference. `id` is borrowed (copied in); NULL id encodes as null
+ * (only for errors where the id could not be read, as JSON-RPC 2.0 requires). `data` is stolen. */
+json_t *mg_rpc_make_error(json_t *id, int code, const char *message, json_t *data);
+json_t *mg_rpc_make_result(json_t *id, json_t *result /* stolen */);
+json_t *mg_rpc_make_request(json_t *id, const char *method, json_t *params /* stolen, may be NULL */);
+json_t *mg_rpc_make_notification(const char *method, json_t *params /* stolen, may be NULL */);
+
+/* Serializes compactly (no newline); returns malloc'ed text and its length, or NULL on failure. */
+char *mg_rpc_encode(const json_t *msg, size_t *len);
+
+/* The decode flags every JSON parse in the gateway uses. */
+#define MG_JSON_DECODE_FLAGS JSON_REJECT_DUPLICATES
+
+#endif

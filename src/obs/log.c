@@ -1,0 +1,87 @@
+/*
+ * log.c - JSON-lines logger. The level is a relaxed atomic so workers can read it
+ * without a lock; formatting happens only for enabled levels.
+ */
+#include "obs/log.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static _Atomic int current_level = MG_LOG_INFO;
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+int mg_log_parse_level(const char *name, mg_log_level_t *out)
+{
+    for (int i = 0; i < 4; i++) {
+        if (strcmp(name, level_names[i]) == 0) {
+            *out = (mg_log_level_t)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+void mg_log_set_level(mg_log_level_t level)
+{
+    atomic_store_explicit(&current_level, (int)level, memory_order_relaxed);
+}
+
+int mg_log_enabled(mg_log_level_t level)
+{
+    return (int)level >= atomic_load_explicit(&current_level, memory_order_relaxed);
+}
+
+static void log_emit(mg_log_level_t level, const char *event, json_t *fields, const char *fmt, va_list ap)
+{
+    char message[2048], stamp[40];
+    struct timespec now;
+    struct tm tm;
+
+    vsnprintf(message, sizeof(message), fmt, ap);
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    size_t n = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(stamp + n, sizeof(stamp) - n, ".%03ldZ", now.tv_nsec / 1000000);
+
+    json_t *line = json_object();
+    json_object_set_new(line, "ts", json_string(stamp));
+    json_object_set_new(line, "level", json_string(level_names[level]));
+    json_object_set_new(line, "event", json_string(event));
+    json_object_set_new(line, "msg", json_string(message));
+    if (fields != NULL)
+        json_object_update_missing(line, fields);
+    char *text = json_dumps(line, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_decref(line);
+    if (text == NULL)
+        return;
+    size_t len = strlen(text);
+    text[len] = '\n'; /* json_dumps allocates len + 1, so the NUL slot becomes the newline */
+    ssize_t written = write(STDERR_FILENO, text, len + 1);
+    (void)written;
+    free(text);
+}
+
+void mg_log(mg_log_level_t level, const char *event, const char *fmt, ...)
+{
+    if (!mg_log_enabled(level))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    log_emit(level, event, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void mg_log_fields(mg_log_level_t level, const char *event, json_t *fields, const char *fmt, ...)
+{
+    if (mg_log_enabled(level)) {
+        va_list ap;
+        va_start(ap, fmt);
+        log_emit(level, event, fields, fmt, ap);
+        va_end(ap);
+    }
+    json_decref(fields);
+}

@@ -1,0 +1,1206 @@
+/*
+ * http.c - Streamable HTTP upstream transport (see http.h).
+ *
+ * Every operation is a `call`: one logical exchange with the upstream made of one or
+ * two HTTP requests (open_session: initialize, then notifications/initialized; the
+ * probe: initialize, then DELETE). A call is driven by h2o's HTTP/1.1 client over a
+ * per-upstream socket pool and ends in exactly one of: events->done, a log line
+ * (fire-and-forget POSTs), or a probe verdict.
+ *
+ * Response bodies are read as they arrive: application/json is collected (bounded)
+ * and parsed at the end; text/event-stream goes through the SSE parser and each
+ * message is acted on as soon as its event is complete. After the awaited response
+ * a call reports done at once and keeps draining the stream only so the connection
+ * can go back to the pool.
+ *
+ * Re-entrancy: h2o must not see its client cancelled from inside one of its own
+ * callbacks, yet our callbacks call the front end, which may abandon() the very call
+ * being served. So a call notes when it is inside an h2o callback; abandon() then
+ * only marks it, and the callback closes the connection on its way out.
+ *
+ * Socket lifetime: h2o 2.2.5 closes TLS sockets asynchronously (close_notify is
+ * flushed first) and a pool socket's close hook writes to the pool, which may be gone
+ * by then (destroy on reload). So every socket that reaches us loses that hook (see
+ * adopt_socket); the pool's connection count, which 2.2.5 keeps but never consults,
+ * drifts up harmlessly. A socket that fails its TLS handshake is closed by h2o before
+ * we see it: destroying the upstream in that one loop turn is the remaining hazard.
+ */
+#include "upstream/http.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mcp/jsonrpc.h"
+#include "mcp/sse.h"
+#include "obs/log.h"
+
+#define MAX_MESSAGE_BYTES ((size_t)16 << 20) /* one JSON body or one SSE event */
+#define MAX_SESSION_ID_BYTES 1024
+#define POOL_IDLE_MS 2000 /* below common server keep-alive timeouts (Node, uvicorn: 5 s) */
+#define LISTEN_IDLE_MS (15 * 60 * 1000)
+#define PROBE_BACKOFF_MAX_S 30
+#define PROBE_PROTOCOL_VERSION "2025-11-25"
+#define ID_PREFIX "mcpgate:"
+
+typedef struct st_http_upstream_t http_upstream_t;
+
+typedef enum en_call_kind_t {
+    CALL_REQUEST,      /* call(): a request answered by one response */
+    CALL_OPEN_SESSION, /* initialize, then notifications/initialized */
+    CALL_LISTEN,       /* GET event stream */
+    CALL_PROBE,        /* health probe: initialize, then DELETE */
+    CALL_POST,         /* fire-and-forget: notification, reply, cancellation */
+} call_kind_t;
+
+typedef enum en_body_mode_t {
+    BODY_DISCARD,
+    BODY_JSON,
+    BODY_SSE,
+} body_mode_t;
+
+typedef struct st_http_call_t {
+    http_upstream_t *upstream;
+    h2o_linklist_t link; /* upstream->calls */
+    uint64_t handle;
+    call_kind_t kind;
+    int phase; /* 0: first HTTP request; 1: second (open_session, probe) */
+    const mg_upstream_events_t *events;
+    void *ctx;
+
+    h2o_http1client_t *client; /* non-NULL while an HTTP request is in flight */
+    h2o_timeout_entry_t deadline;
+    h2o_timeout_entry_t next_phase; /* starts phase 1 on the next loop turn */
+
+    /* the request being sent */
+    h2o_iovec_t request[2]; /* head, body (malloc'ed) */
+    json_t *request_id;     /* the id awaited in the response; NULL when none */
+    char *session_id;       /* Mcp-Session-Id sent, or NULL */
+    char *protocol_version; /* MCP-Protocol-Version sent */
+
+    /* the response being read */
+    int status;
+    body_mode_t body_mode;
+    char *body;
+    size_t body_len, body_cap;
+    mg_sse_parser_t sse;
+    char *response_session_id; /* Mcp-Session-Id the upstream returned */
+    json_t *initialize_response;
+
+    bool finished; /* done delivered, or abandoned: no more events */
+    bool abandoned;
+    bool in_h2o_callback;
+    bool stop_reading; /* close the connection when the current callback returns */
+    bool starting;     /* inside h2o_http1client_connect_with_pool */
+    char sync_error[160];
+} http_call_t;
+
+struct st_http_upstream_t {
+    mg_upstream_t super;
+    char *host; /* as for getaddrinfo: no brackets */
+    char *authority;
+    char *path;
+    bool is_tls;
+    SSL_CTX *ssl_ctx;
+    h2o_socketpool_t pool;
+    bool pool_initialized;
+    h2o_http1client_ctx_t request_client; /* io_timeout: server->timeout_ms + 1 s */
+    h2o_http1client_ctx_t stream_client;  /* io_timeout: LISTEN_IDLE_MS */
+    h2o_timeout_t io_timeout, stream_idle_timeout, deadline_timeout, zero_timeout, probe_tick_timeout;
+    h2o_linklist_t calls;
+    uint64_t next_handle;
+    /* health */
+    bool ready;
+    bool state_logged;
+    http_call_t *probe;
+    h2o_timeout_entry_t probe_tick;
+    int probe_backoff_s, probe_wait_s;
+};
+
+static void call_start_phase(http_call_t *call);
+static void probe_start(http_upstream_t *self);
+static void probe_schedule(http_upstream_t *self);
+
+/* ---------------------------------------------------------------- small helpers */
+
+static char *format_text(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *format_text(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *text = NULL;
+    if (vasprintf(&text, fmt, ap) < 0)
+        text = NULL;
+    va_end(ap);
+    return text;
+}
+
+/* Header values we write: no control characters (CR/LF would split the header). */
+static bool header_value_ok(const char *value, bool visible_only)
+{
+    for (const unsigned char *p = (const unsigned char *)value; *p != '\0'; ++p) {
+        if (*p == 0x7f || (*p < 0x20 && *p != '\t') || (visible_only && (*p <= 0x20 || *p >= 0x7f)))
+            return false;
+    }
+    return true;
+}
+
+static bool header_name_ok(const char *name)
+{
+    if (*name == '\0')
+        return false;
+    for (const char *p = name; *p != '\0'; ++p) {
+        if (strchr("!#$%&'*+-.^_`|~", *p) == NULL && !(*p >= '0' && *p <= '9') && !(*p >= 'a' && *p <= 'z') &&
+            !(*p >= 'A' && *p <= 'Z'))
+            return false;
+    }
+    return true;
+}
+
+static const char *session_protocol_version(const mg_upstream_session_t *session)
+{
+    if (session != NULL && session->protocol_version != NULL && session->protocol_version[0] != '\0')
+        return session->protocol_version;
+    return PROBE_PROTOCOL_VERSION;
+}
+
+static const char *result_protocol_version(const json_t *response, const char *fallback)
+{
+    const char *version = json_string_value(json_object_get(json_object_get(response, "result"), "protocolVersion"));
+    return version != NULL && version[0] != '\0' && strlen(version) < 64 && header_value_ok(version, true) ? version
+                                                                                                           : fallback;
+}
+
+/* ---------------------------------------------------------------- socket pool */
+
+/* Detaches the pool's close hook from a socket (see the top of the file). The pool
+ * still recognizes the socket as its own when h2o returns it (on_close.data). */
+static void adopt_socket(h2o_socketpool_t *pool, h2o_socket_t *sock)
+{
+    if (sock != NULL && sock->on_close.data == pool)
+        sock->on_close.cb = NULL;
+}
+
+/* ---------------------------------------------------------------- call lifecycle */
+
+static http_call_t *call_new(http_upstream_t *self, call_kind_t kind, const mg_upstream_events_t *events, void *ctx)
+{
+    http_call_t *call = calloc(1, sizeof(*call));
+    if (call == NULL)
+        return NULL;
+    call->upstream = self;
+    call->kind = kind;
+    call->handle = ++self->next_handle;
+    call->events = events;
+    call->ctx = ctx;
+    h2o_linklist_insert(&self->calls, &call->link);
+    return call;
+}
+
+static void call_reset_response(http_call_t *call)
+{
+    free(call->body);
+    call->body = NULL;
+    call->body_len = call->body_cap = 0;
+    mg_sse_parser_dispose(&call->sse);
+    call->status = 0;
+    call->body_mode = BODY_DISCARD;
+}
+
+static void call_reset_request(http_call_t *call)
+{
+    free(call->request[0].base);
+    free(call->request[1].base);
+    call->request[0] = call->request[1] = h2o_iovec_init(NULL, 0);
+}
+
+static void call_cancel_client(http_call_t *call)
+{
+    if (call->client == NULL)
+        return;
+    assert(!call->in_h2o_callback);
+    adopt_socket(&call->upstream->pool, call->client->sock);
+    h2o_http1client_cancel(call->client);
+    call->client = NULL;
+}
+
+static void call_free(http_call_t *call)
+{
+    call_cancel_client(call);
+    h2o_timeout_unlink(&call->deadline);
+    h2o_timeout_unlink(&call->next_phase);
+    if (call->upstream->probe == call)
+        call->upstream->probe = NULL;
+    h2o_linklist_unlink(&call->link);
+    call_reset_request(call);
+    call_reset_response(call);
+    json_decref(call->request_id);
+    json_decref(call->initialize_response);
+    free(call->session_id);
+    free(call->protocol_version);
+    free(call->response_session_id);
+    free(call);
+}
+
+/* Frees the call once nothing can reach it any more. */
+static void call_settle(http_call_t *call)
+{
+    if (call->in_h2o_callback || call->client != NULL || h2o_timeout_is_linked(&call->next_phase))
+        return;
+    call_free(call);
+}
+
+static http_call_t *call_find(http_upstream_t *self, uint64_t handle)
+{
+    for (h2o_linklist_t *node = self->calls.next; node != &self->calls; node = node->next) {
+        http_call_t *call = H2O_STRUCT_FROM_MEMBER(http_call_t, link, node);
+        if (call->handle == handle)
+            return call;
+    }
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- requests */
+
+/* Builds the request bytes. `body` (may be NULL) is serialized; `accept` names what we take back. */
+static int call_prepare(http_call_t *call, const char *method, const char *accept, const char *session_id,
+                        const char *protocol_version, const json_t *body)
+{
+    http_upstream_t *self = call->upstream;
+    const mg_config_server_t *server = self->super.server;
+
+    if (session_id != NULL && (strlen(session_id) > MAX_SESSION_ID_BYTES || !header_value_ok(session_id, true)))
+        return -1;
+    if (protocol_version != NULL && (strlen(protocol_version) > 64 || !header_value_ok(protocol_version, true)))
+        return -1;
+    call_reset_request(call);
+    free(call->session_id);
+    free(call->protocol_version);
+    call->session_id = session_id != NULL ? strdup(session_id) : NULL;
+    call->protocol_version = protocol_version != NULL ? strdup(protocol_version) : NULL;
+
+    size_t body_len = 0;
+    if (body != NULL) {
+        char *text = mg_rpc_encode(body, &body_len);
+        if (text == NULL)
+            return -1;
+        call->request[1] = h2o_iovec_init(text, body_len);
+    }
+
+    char *head = NULL;
+    size_t head_len = 0;
+    FILE *out = open_memstream(&head, &head_len);
+    if (out == NULL)
+        return -1;
+    fprintf(out, "%s %s HTTP/1.1\r\nHost: %s\r\nAccept: %s\r\n", method, self->path, self->authority, accept);
+    if (body != NULL)
+        fprintf(out, "Content-Type: application/json\r\nContent-Length: %zu\r\n", body_len);
+    if (protocol_version != NULL)
+        fprintf(out, "MCP-Protocol-Version: %s\r\n", protocol_version);
+    if (session_id != NULL)
+        fprintf(out, "Mcp-Session-Id: %s\r\n", session_id);
+    for (size_t i = 0; i != server->headers_len; ++i)
+        fprintf(out, "%s: %s\r\n", server->headers[i].key, server->headers[i].value);
+    fputs("\r\n", out);
+    if (fclose(out) != 0 || head == NULL) {
+        free(head);
+        return -1;
+    }
+    call->request[0] = h2o_iovec_init(head, head_len);
+    return 0;
+}
+
+static void call_fail(http_call_t *call, int code, const char *message);
+
+static h2o_http1client_head_cb on_connect(h2o_http1client_t *client, const char *errstr, h2o_iovec_t **reqbufs,
+                                          size_t *reqbufcnt, int *method_is_head);
+
+/* Sends the prepared request. Returns -1 when it failed before any callback could
+ * be deferred (the reason is in call->sync_error and the client is gone). */
+static int call_send(http_call_t *call)
+{
+    http_upstream_t *self = call->upstream;
+    h2o_http1client_ctx_t *ctx = call->kind == CALL_LISTEN ? &self->stream_client : &self->request_client;
+    call_reset_response(call);
+    call->sync_error[0] = '\0';
+    call->starting = true;
+    h2o_http1client_connect_with_pool(&call->client, call, ctx, &self->pool, on_connect);
+    call->starting = false;
+    return call->sync_error[0] != '\0' ? -1 : 0;
+}
+
+/* ---------------------------------------------------------------- events */
+
+static void call_finish(http_call_t *call, json_t *response, int code, const char *message)
+{
+    if (call->finished)
+        return;
+    call->finished = true;
+    h2o_timeout_unlink(&call->deadline);
+    if (call->events != NULL && call->events->done != NULL)
+        call->events->done(call->ctx, response, code, message);
+}
+
+static void post_fire_and_forget(http_upstream_t *self, const char *session_id, const char *protocol_version,
+                                 const json_t *message, const char *what);
+
+static void send_cancelled(http_call_t *call, const char *reason)
+{
+    if (call->kind != CALL_REQUEST || call->request_id == NULL)
+        return;
+    json_t *notification = mg_rpc_make_notification(
+        "notifications/cancelled", json_pack("{s:O, s:s}", "requestId", call->request_id, "reason", reason));
+    if (notification != NULL)
+        post_fire_and_forget(call->upstream, call->session_id, call->protocol_version, notification,
+                             "notifications/cancelled");
+    json_decref(notification);
+}
+
+static void probe_finished(http_upstream_t *self, json_t *result, const char *failure);
+
+/* The call cannot go on: tell whoever waits, in the way its kind calls for. */
+static void call_fail(http_call_t *call, int code, const char *message)
+{
+    http_upstream_t *self = call->upstream;
+    switch (call->kind) {
+    case CALL_PROBE:
+        if (call->phase == 0 && !call->finished) {
+            call->finished = true;
+            h2o_timeout_unlink(&call->deadline);
+            probe_finished(self, NULL, message);
+        }
+        break;
+    case CALL_POST:
+        if (!call->finished) {
+            call->finished = true;
+            mg_log(MG_LOG_WARN, "upstream.post_failed", "upstream %s: %s", self->super.server->name, message);
+        }
+        break;
+    default:
+        call_finish(call, NULL, code, message);
+        break;
+    }
+    call->stop_reading = true;
+}
+
+static void call_failf(http_call_t *call, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void call_failf(http_call_t *call, int code, const char *fmt, ...)
+{
+    char message[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    call_fail(call, code, message);
+}
+
+static void call_fail_invalid(http_call_t *call, const char *reason)
+{
+    const char *name = call->upstream->super.server->name;
+    mg_log(MG_LOG_WARN, "upstream.invalid_message", "upstream %s sent an invalid message: %s", name, reason);
+    call_failf(call, MG_RPC_UPSTREAM_ERROR, "upstream %s sent an invalid message", name);
+}
+
+/* Rewrites a server-to-client request id to "mcpgate:<server>:<id as JSON>". */
+static int rewrite_request_id(http_upstream_t *self, json_t *message)
+{
+    char *original = json_dumps(json_object_get(message, "id"), JSON_COMPACT | JSON_ENCODE_ANY);
+    if (original == NULL)
+        return -1;
+    char *id = format_text(ID_PREFIX "%s:%s", self->super.server->name, original);
+    free(original);
+    if (id == NULL)
+        return -1;
+    int rc = json_object_set_new(message, "id", json_string(id));
+    free(id);
+    return rc;
+}
+
+static void call_respond(http_call_t *call, json_t *response);
+
+/* One message from the upstream, from a JSON body or an SSE event. Returns nonzero to stop reading. */
+static int call_on_message(http_call_t *call, const char *bytes, size_t len)
+{
+    if (call->finished)
+        return call->kind != CALL_REQUEST; /* only a finished request drains its stream */
+
+    json_error_t parse_error;
+    json_t *root = json_loadb(bytes, len, MG_JSON_DECODE_FLAGS, &parse_error);
+    if (root == NULL) {
+        call_fail_invalid(call, parse_error.text);
+        return 1;
+    }
+    mg_rpc_message_t message;
+    mg_rpc_error_t error;
+    if (mg_rpc_classify(root, &message, &error) != 0) {
+        json_decref(root);
+        call_fail_invalid(call, error.message);
+        mg_rpc_error_dispose(&error);
+        return 1;
+    }
+    json_decref(root);
+
+    int stop = 0;
+    if (message.kind == MG_RPC_RESPONSE) {
+        if (call->request_id != NULL && json_equal(message.id, call->request_id)) {
+            call_respond(call, message.root);
+        } else {
+            mg_log(MG_LOG_WARN, "upstream.unexpected_response", "upstream %s sent a response to an unknown request",
+                   call->upstream->super.server->name);
+        }
+    } else if (call->kind != CALL_PROBE && call->kind != CALL_POST) {
+        if (message.kind == MG_RPC_REQUEST && rewrite_request_id(call->upstream, message.root) != 0) {
+            stop = 1;
+            call_fail(call, MG_RPC_UPSTREAM_ERROR, "out of memory");
+        } else if (call->events != NULL && call->events->message != NULL) {
+            call->events->message(call->ctx, message.root);
+        }
+    }
+    mg_rpc_message_dispose(&message);
+    return stop || call->abandoned || call->stop_reading;
+}
+
+static int on_sse_event(void *ctx, const mg_sse_event_t *event)
+{
+    http_call_t *call = ctx;
+    if (event->data_len == 0 || !(event->type_len == 7 && memcmp(event->type, "message", 7) == 0))
+        return 0; /* priming events (id only) and other event types carry no message */
+    return call_on_message(call, event->data, event->data_len);
+}
+
+/* ---------------------------------------------------------------- phases of each kind */
+
+static void open_session_done(http_call_t *call)
+{
+    json_t *response = call->initialize_response;
+    call->initialize_response = NULL;
+    if (call->response_session_id != NULL)
+        json_object_set_new(response, "_mcpgate_session_id", json_string(call->response_session_id));
+    call_finish(call, response, 0, NULL);
+    json_decref(response);
+}
+
+/* The awaited JSON-RPC response arrived (`response` borrowed). */
+static void call_respond(http_call_t *call, json_t *response)
+{
+    http_upstream_t *self = call->upstream;
+    bool is_result = json_object_get(response, "result") != NULL;
+    switch (call->kind) {
+    case CALL_REQUEST:
+        call_finish(call, response, 0, NULL);
+        break;
+    case CALL_OPEN_SESSION:
+        if (!is_result) {
+            call_finish(call, response, 0, NULL);
+            call->stop_reading = true;
+            break;
+        }
+        call->initialize_response = json_deep_copy(response);
+        /* phase 1: notifications/initialized, once this connection is back in the pool */
+        call->stop_reading = true;
+        call->phase = 1;
+        {
+            json_t *initialized = mg_rpc_make_notification("notifications/initialized", NULL);
+            int rc = initialized == NULL || call->initialize_response == NULL
+                         ? -1
+                         : call_prepare(call, "POST", "application/json, text/event-stream", call->response_session_id,
+                                        result_protocol_version(response, call->protocol_version), initialized);
+            json_decref(initialized);
+            if (rc != 0) {
+                call_fail(call, MG_RPC_UPSTREAM_ERROR, "cannot build notifications/initialized");
+                break;
+            }
+        }
+        h2o_timeout_link(self->request_client.loop, &self->zero_timeout, &call->next_phase);
+        break;
+    case CALL_PROBE: {
+        json_t *result = json_object_get(response, "result");
+        call->stop_reading = true;
+        if (!json_is_object(result)) {
+            call_fail(call, MG_RPC_UPSTREAM_ERROR, "initialize failed");
+            break;
+        }
+        call->finished = true;
+        h2o_timeout_unlink(&call->deadline);
+        probe_finished(self, result, NULL);
+        if (call->response_session_id != NULL) {
+            char *session_id = strdup(call->response_session_id);
+            call->phase = 1;
+            if (session_id != NULL &&
+                call_prepare(call, "DELETE", "application/json", session_id,
+                             result_protocol_version(response, PROBE_PROTOCOL_VERSION), NULL) == 0)
+                h2o_timeout_link(self->request_client.loop, &self->zero_timeout, &call->next_phase);
+            free(session_id);
+        }
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+/* A status-only step (phase 1 of open_session and probe, fire-and-forget POSTs) completed. */
+static void call_step_done(http_call_t *call)
+{
+    const char *name = call->upstream->super.server->name;
+    bool ok = call->status >= 200 && call->status <= 299;
+    switch (call->kind) {
+    case CALL_OPEN_SESSION:
+        if (ok) {
+            open_session_done(call);
+        } else {
+            call_failf(call, MG_RPC_UPSTREAM_ERROR, "upstream %s refused notifications/initialized: HTTP %d", name,
+                       call->status);
+        }
+        break;
+    case CALL_POST:
+        if (!ok)
+            call_failf(call, MG_RPC_UPSTREAM_ERROR, "answered HTTP %d", call->status);
+        call->finished = true;
+        break;
+    default: /* the probe's DELETE: 405 means the server does not let clients end sessions */
+        break;
+    }
+}
+
+/* The whole response has been read (or there was no body). */
+static void call_complete(http_call_t *call)
+{
+    const char *name = call->upstream->super.server->name;
+    int status = call->status;
+    bool status_only = call->kind == CALL_POST || call->phase == 1;
+
+    if (call->finished && !status_only)
+        return;
+    if (status == 404 && call->session_id != NULL && call->kind != CALL_PROBE) {
+        call_fail(call, MG_RPC_UPSTREAM_ERROR, "upstream session expired");
+        return;
+    }
+    if (status_only) {
+        call_step_done(call);
+        return;
+    }
+    if (call->kind == CALL_LISTEN) {
+        call_failf(call, MG_RPC_UPSTREAM_ERROR, "upstream %s closed the event stream", name);
+        return;
+    }
+    bool ok = status >= 200 && status <= 299;
+    if (call->body_mode == BODY_JSON) {
+        /* a JSON-RPC error in a non-2xx answer is still the upstream's answer */
+        json_error_t parse_error;
+        mg_rpc_error_t error = {0};
+        mg_rpc_message_t message;
+        const char *problem = NULL;
+        bool answered = false;
+        json_t *root = json_loadb(call->body, call->body_len, MG_JSON_DECODE_FLAGS, &parse_error);
+        if (root == NULL) {
+            problem = parse_error.text;
+        } else if (mg_rpc_classify(root, &message, &error) != 0) {
+            problem = error.message;
+        } else {
+            if (message.kind == MG_RPC_RESPONSE && json_equal(message.id, call->request_id) &&
+                (ok || message.error != NULL)) {
+                call_respond(call, message.root);
+                answered = true;
+            } else {
+                problem = "not the response to the request";
+            }
+            mg_rpc_message_dispose(&message);
+        }
+        if (!answered && ok)
+            call_fail_invalid(call, problem);
+        mg_rpc_error_dispose(&error);
+        json_decref(root);
+        if (answered || ok)
+            return;
+    }
+    if (!ok) {
+        call_failf(call, MG_RPC_UPSTREAM_ERROR, "upstream %s answered HTTP %d", name, status);
+    } else if (call->body_mode == BODY_SSE) {
+        call_failf(call, MG_RPC_UPSTREAM_ERROR, "upstream %s closed the stream without answering", name);
+    } else {
+        call_failf(call, MG_RPC_UPSTREAM_ERROR, "upstream %s answered HTTP %d without a JSON-RPC response", name,
+                   status);
+    }
+}
+
+/* ---------------------------------------------------------------- h2o callbacks */
+
+static int on_body(h2o_http1client_t *client, const char *errstr)
+{
+    http_call_t *call = client->data;
+    call->in_h2o_callback = true;
+
+    h2o_buffer_t *input = client->sock->input;
+    if (input->size != 0 && !call->stop_reading && !call->abandoned) {
+        if (call->body_mode == BODY_SSE) {
+            int rc = mg_sse_parser_feed(&call->sse, input->bytes, input->size);
+            if (rc == MG_SSE_TOO_LARGE)
+                call_fail_invalid(call, "an event exceeds 16 MiB");
+            else if (rc == MG_SSE_STOPPED && call->finished && call->kind == CALL_REQUEST)
+                call->body_mode = BODY_DISCARD; /* answered: drain the rest for keep-alive */
+        } else if (call->body_mode == BODY_JSON) {
+            if (call->body_len + input->size > MAX_MESSAGE_BYTES) {
+                call_fail_invalid(call, "a response exceeds 16 MiB");
+            } else {
+                if (call->body_len + input->size > call->body_cap) {
+                    size_t cap = call->body_cap == 0 ? 4096 : call->body_cap;
+                    while (cap < call->body_len + input->size)
+                        cap *= 2;
+                    char *body = realloc(call->body, cap);
+                    if (body == NULL) {
+                        call_fail(call, MG_RPC_UPSTREAM_ERROR, "out of memory");
+                    } else {
+                        call->body = body;
+                        call->body_cap = cap;
+                    }
+                }
+                if (!call->stop_reading) {
+                    memcpy(call->body + call->body_len, input->bytes, input->size);
+                    call->body_len += input->size;
+                }
+            }
+        }
+    }
+    h2o_buffer_consume(&client->sock->input, input->size);
+
+    int ret = 0;
+    if (errstr == h2o_http1client_error_is_eos) {
+        if (!call->stop_reading && !call->abandoned)
+            call_complete(call);
+        call->client = NULL;
+    } else if (errstr != NULL) {
+        call_failf(call, MG_RPC_UPSTREAM_ERROR, "upstream %s: %s", call->upstream->super.server->name, errstr);
+        call->client = NULL;
+    } else if (call->stop_reading || call->abandoned) {
+        call->client = NULL;
+        ret = -1;
+    }
+    call->in_h2o_callback = false;
+    call_settle(call);
+    return ret;
+}
+
+static bool media_type_is(h2o_iovec_t value, const char *type)
+{
+    size_t len = strlen(type);
+    while (value.len != 0 && (*value.base == ' ' || *value.base == '\t')) {
+        ++value.base;
+        --value.len;
+    }
+    if (value.len < len || strncasecmp(value.base, type, len) != 0)
+        return false;
+    return value.len == len || value.base[len] == ';' || value.base[len] == ' ' || value.base[len] == '\t';
+}
+
+static h2o_http1client_body_cb on_head(h2o_http1client_t *client, const char *errstr, int minor_version, int status,
+                                       h2o_iovec_t msg, h2o_header_t *headers, size_t num_headers, int rlen)
+{
+    (void)minor_version, (void)msg, (void)rlen;
+    http_call_t *call = client->data;
+    http_upstream_t *self = call->upstream;
+    call->in_h2o_callback = true;
+
+    if (errstr != NULL && errstr != h2o_http1client_error_is_eos) {
+        call_failf(call, MG_RPC_UPSTREAM_ERROR, "upstream %s: %s", self->super.server->name, errstr);
+        goto Close;
+    }
+    if (call->abandoned)
+        goto Close;
+    call->status = status;
+    h2o_iovec_t content_type = h2o_iovec_init(NULL, 0);
+    for (size_t i = 0; i != num_headers; ++i) {
+        if (headers[i].name == &H2O_TOKEN_CONTENT_TYPE->buf) {
+            content_type = headers[i].value;
+        } else if (h2o_memis(headers[i].name->base, headers[i].name->len, H2O_STRLIT("mcp-session-id"))) {
+            free(call->response_session_id);
+            call->response_session_id = NULL;
+            char *value = h2o_strdup(NULL, headers[i].value.base, headers[i].value.len).base;
+            if (value != NULL && headers[i].value.len != 0 && headers[i].value.len <= MAX_SESSION_ID_BYTES &&
+                strlen(value) == headers[i].value.len && header_value_ok(value, true))
+                call->response_session_id = value;
+            else
+                free(value);
+        }
+    }
+
+    bool ok = status >= 200 && status <= 299;
+    if (call->kind == CALL_LISTEN) {
+        h2o_timeout_unlink(&call->deadline); /* a stream may stay quiet; idle is bounded by stream_client */
+        if (status == 405) {
+            call_failf(call, MG_RPC_UPSTREAM_ERROR, "upstream %s offers no event stream", self->super.server->name);
+            goto Close;
+        } else if (status == 404 && call->session_id != NULL) {
+            call_fail(call, MG_RPC_UPSTREAM_ERROR, "upstream session expired");
+            goto Close;
+        } else if (!ok || !media_type_is(content_type, "text/event-stream")) {
+            call_failf(call, MG_RPC_UPSTREAM_ERROR, "upstream %s answered HTTP %d", self->super.server->name, status);
+            goto Close;
+        }
+    }
+    if (content_type.base != NULL && media_type_is(content_type, "text/event-stream") && ok) {
+        call->body_mode = BODY_SSE;
+        mg_sse_parser_init(&call->sse, MAX_MESSAGE_BYTES, on_sse_event, call);
+    } else if (content_type.base != NULL && media_type_is(content_type, "application/json")) {
+        call->body_mode = BODY_JSON;
+    } else {
+        call->body_mode = BODY_DISCARD;
+    }
+
+    if (errstr == h2o_http1client_error_is_eos) {
+        call_complete(call);
+        goto Close;
+    }
+    call->in_h2o_callback = false;
+    return on_body;
+
+Close:
+    call->client = NULL;
+    call->in_h2o_callback = false;
+    call_settle(call);
+    return NULL;
+}
+
+static h2o_http1client_head_cb on_connect(h2o_http1client_t *client, const char *errstr, h2o_iovec_t **reqbufs,
+                                          size_t *reqbufcnt, int *method_is_head)
+{
+    http_call_t *call = client->data;
+    http_upstream_t *self = call->upstream;
+
+    if (errstr != NULL) {
+        call->client = NULL;
+        if (call->starting) {
+            snprintf(call->sync_error, sizeof(call->sync_error), "%s", errstr);
+            return NULL;
+        }
+        call->in_h2o_callback = true;
+        call_failf(call, MG_RPC_UPSTREAM_ERROR, "upstream %s unreachable: %s", self->super.server->name, errstr);
+        call->in_h2o_callback = false;
+        if (call->kind != CALL_PROBE)
+            probe_schedule(self); /* a call could not connect: find out whether the server is gone */
+        call_settle(call);
+        return NULL;
+    }
+    adopt_socket(&self->pool, client->sock);
+    *reqbufs = call->request;
+    *reqbufcnt = call->request[1].base != NULL ? 2 : 1;
+    *method_is_head = 0;
+    return on_head;
+}
+
+/* ---------------------------------------------------------------- timers */
+
+static void on_deadline(h2o_timeout_entry_t *entry)
+{
+    http_call_t *call = H2O_STRUCT_FROM_MEMBER(http_call_t, deadline, entry);
+    http_upstream_t *self = call->upstream;
+    call_cancel_client(call); /* the connection may be mid-response: never reuse it */
+    h2o_timeout_unlink(&call->next_phase);
+    call_failf(call, MG_RPC_UPSTREAM_TIMEOUT, "upstream %s did not answer within %d ms", self->super.server->name,
+               self->super.server->timeout_ms);
+    send_cancelled(call, "timeout");
+    call->finished = true;
+    call_settle(call);
+}
+
+static void on_next_phase(h2o_timeout_entry_t *entry)
+{
+    http_call_t *call = H2O_STRUCT_FROM_MEMBER(http_call_t, next_phase, entry);
+    call_start_phase(call);
+    call_settle(call);
+}
+
+static void call_start_phase(http_call_t *call)
+{
+    call->stop_reading = false;
+    if (call_send(call) != 0) {
+        call_failf(call, MG_RPC_UPSTREAM_ERROR, "upstream %s unreachable: %s", call->upstream->super.server->name,
+                   call->sync_error);
+        call->finished = true;
+    }
+}
+
+/* Starts a new call: arms its deadline and sends. Returns the handle, or 0 when it
+ * failed synchronously (then nothing has been reported and the call is gone). */
+static uint64_t call_start(http_call_t *call, bool with_deadline)
+{
+    http_upstream_t *self = call->upstream;
+    call->deadline.cb = on_deadline;
+    call->next_phase.cb = on_next_phase;
+    if (with_deadline)
+        h2o_timeout_link(self->request_client.loop, &self->deadline_timeout, &call->deadline);
+    if (call_send(call) != 0) {
+        if (call->kind == CALL_POST || call->kind == CALL_PROBE)
+            mg_log(MG_LOG_DEBUG, "upstream.connect_failed", "upstream %s unreachable: %s", self->super.server->name,
+                   call->sync_error);
+        call_free(call);
+        return 0;
+    }
+    return call->handle;
+}
+
+/* ---------------------------------------------------------------- health probe */
+
+static void log_state(http_upstream_t *self, bool ready, const char *failure)
+{
+    if (self->state_logged && self->ready == ready)
+        return;
+    self->state_logged = true;
+    self->ready = ready;
+    if (ready)
+        mg_log(MG_LOG_INFO, "upstream.ready", "upstream %s is ready", self->super.server->name);
+    else
+        mg_log(MG_LOG_WARN, "upstream.unreachable", "upstream %s is unreachable: %s", self->super.server->name,
+               failure);
+}
+
+static void probe_finished(http_upstream_t *self, json_t *result, const char *failure)
+{
+    if (result != NULL) {
+        json_decref(self->super.initialize_result);
+        self->super.initialize_result = json_deep_copy(result);
+        self->probe_backoff_s = 0;
+        log_state(self, true, NULL);
+        return;
+    }
+    log_state(self, false, failure);
+    self->probe_backoff_s = self->probe_backoff_s == 0 ? 1 : self->probe_backoff_s * 2;
+    if (self->probe_backoff_s > PROBE_BACKOFF_MAX_S)
+        self->probe_backoff_s = PROBE_BACKOFF_MAX_S;
+    self->probe_wait_s = self->probe_backoff_s;
+    if (!h2o_timeout_is_linked(&self->probe_tick))
+        h2o_timeout_link(self->request_client.loop, &self->probe_tick_timeout, &self->probe_tick);
+}
+
+static void on_probe_tick(h2o_timeout_entry_t *entry)
+{
+    http_upstream_t *self = H2O_STRUCT_FROM_MEMBER(http_upstream_t, probe_tick, entry);
+    if (--self->probe_wait_s > 0) {
+        h2o_timeout_link(self->request_client.loop, &self->probe_tick_timeout, &self->probe_tick);
+        return;
+    }
+    probe_start(self);
+}
+
+/* A call failed to connect: probe within a second unless a probe is already due. */
+static void probe_schedule(http_upstream_t *self)
+{
+    if (self->probe != NULL || h2o_timeout_is_linked(&self->probe_tick))
+        return;
+    self->probe_wait_s = 1;
+    h2o_timeout_link(self->request_client.loop, &self->probe_tick_timeout, &self->probe_tick);
+}
+
+static void probe_start(http_upstream_t *self)
+{
+    if (self->probe != NULL)
+        return;
+    http_call_t *call = call_new(self, CALL_PROBE, NULL, NULL);
+    json_t *id = json_string(ID_PREFIX "probe");
+    json_t *request =
+        mg_rpc_make_request(id, "initialize",
+                            json_pack("{s:s, s:{}, s:{s:s, s:s}}", "protocolVersion", PROBE_PROTOCOL_VERSION,
+                                      "capabilities", "clientInfo", "name", "mcpgate", "version", "0.1.0"));
+    json_decref(id);
+    if (call == NULL || request == NULL ||
+        call_prepare(call, "POST", "application/json, text/event-stream", NULL, PROBE_PROTOCOL_VERSION, request) != 0) {
+        json_decref(request);
+        if (call != NULL)
+            call_free(call);
+        probe_finished(self, NULL, "out of memory");
+        return;
+    }
+    call->request_id = json_incref(json_object_get(request, "id"));
+    json_decref(request);
+    self->probe = call;
+    if (call_start(call, true) == 0)
+        probe_finished(self, NULL, "cannot connect");
+}
+
+/* ---------------------------------------------------------------- operations */
+
+static uint64_t http_call(mg_upstream_t *super, const mg_upstream_session_t *session, json_t *request,
+                          const mg_upstream_events_t *events, void *ctx)
+{
+    http_upstream_t *self = (http_upstream_t *)super;
+    json_t *id = json_object_get(request, "id");
+    if (!json_is_string(id) && !json_is_integer(id))
+        return 0;
+    http_call_t *call = call_new(self, CALL_REQUEST, events, ctx);
+    if (call == NULL)
+        return 0;
+    if (call_prepare(call, "POST", "application/json, text/event-stream",
+                     session != NULL ? session->upstream_session_id : NULL, session_protocol_version(session),
+                     request) != 0) {
+        call_free(call);
+        return 0;
+    }
+    call->request_id = json_deep_copy(id);
+    return call_start(call, true);
+}
+
+static void http_abandon(mg_upstream_t *super, uint64_t handle)
+{
+    http_upstream_t *self = (http_upstream_t *)super;
+    http_call_t *call = call_find(self, handle);
+    if (call == NULL || call->finished || call->kind == CALL_PROBE || call->kind == CALL_POST)
+        return;
+    call->abandoned = true;
+    call->finished = true;
+    h2o_timeout_unlink(&call->deadline);
+    h2o_timeout_unlink(&call->next_phase);
+    if (call->in_h2o_callback)
+        call->stop_reading = true; /* the callback closes the connection on its way out */
+    else
+        call_cancel_client(call);
+    send_cancelled(call, "the client abandoned the request");
+    call_settle(call);
+}
+
+static void post_fire_and_forget(http_upstream_t *self, const char *session_id, const char *protocol_version,
+                                 const json_t *message, const char *what)
+{
+    http_call_t *call = call_new(self, CALL_POST, NULL, NULL);
+    if (call == NULL ||
+        call_prepare(call, "POST", "application/json, text/event-stream", session_id, protocol_version, message) != 0) {
+        mg_log(MG_LOG_WARN, "upstream.post_failed", "upstream %s: cannot send %s", self->super.server->name, what);
+        if (call != NULL)
+            call_free(call);
+        return;
+    }
+    call->phase = 1; /* status only */
+    call_start(call, true);
+}
+
+static void http_notify(mg_upstream_t *super, const mg_upstream_session_t *session, json_t *notification)
+{
+    http_upstream_t *self = (http_upstream_t *)super;
+    post_fire_and_forget(self, session != NULL ? session->upstream_session_id : NULL, session_protocol_version(session),
+                         notification, "a notification");
+}
+
+static void http_reply(mg_upstream_t *super, const mg_upstream_session_t *session, json_t *response)
+{
+    http_upstream_t *self = (http_upstream_t *)super;
+    const char *id = json_string_value(json_object_get(response, "id"));
+    size_t name_len = strlen(self->super.server->name);
+    json_t *original = NULL;
+    if (id != NULL && strncmp(id, ID_PREFIX, strlen(ID_PREFIX)) == 0 &&
+        strncmp(id + strlen(ID_PREFIX), self->super.server->name, name_len) == 0 &&
+        id[strlen(ID_PREFIX) + name_len] == ':')
+        original = json_loads(id + strlen(ID_PREFIX) + name_len + 1, MG_JSON_DECODE_FLAGS | JSON_DECODE_ANY, NULL);
+    if (!json_is_string(original) && !json_is_integer(original)) {
+        json_decref(original);
+        mg_log(MG_LOG_WARN, "upstream.reply_unknown", "upstream %s: a reply carries an id this upstream did not issue",
+               self->super.server->name);
+        return;
+    }
+    json_t *mapped = json_copy(response);
+    if (mapped != NULL && json_object_set_new(mapped, "id", original) == 0)
+        post_fire_and_forget(self, session != NULL ? session->upstream_session_id : NULL,
+                             session_protocol_version(session), mapped, "a reply");
+    else if (mapped == NULL)
+        json_decref(original);
+    json_decref(mapped);
+}
+
+static uint64_t http_open_session(mg_upstream_t *super, const mg_upstream_session_t *session,
+                                  json_t *initialize_request, const mg_upstream_events_t *events, void *ctx)
+{
+    http_upstream_t *self = (http_upstream_t *)super;
+    json_t *id = json_object_get(initialize_request, "id");
+    if (!json_is_string(id) && !json_is_integer(id))
+        return 0;
+    const char *version =
+        json_string_value(json_object_get(json_object_get(initialize_request, "params"), "protocolVersion"));
+    if (version == NULL || version[0] == '\0' || strlen(version) > 64 || !header_value_ok(version, true))
+        version = session_protocol_version(session);
+    http_call_t *call = call_new(self, CALL_OPEN_SESSION, events, ctx);
+    if (call == NULL)
+        return 0;
+    if (call_prepare(call, "POST", "application/json, text/event-stream", NULL, version, initialize_request) != 0) {
+        call_free(call);
+        return 0;
+    }
+    call->request_id = json_deep_copy(id);
+    return call_start(call, true);
+}
+
+static uint64_t http_listen(mg_upstream_t *super, const mg_upstream_session_t *session,
+                            const mg_upstream_events_t *events, void *ctx)
+{
+    http_upstream_t *self = (http_upstream_t *)super;
+    http_call_t *call = call_new(self, CALL_LISTEN, events, ctx);
+    if (call == NULL)
+        return 0;
+    if (call_prepare(call, "GET", "text/event-stream", session != NULL ? session->upstream_session_id : NULL,
+                     session_protocol_version(session), NULL) != 0) {
+        call_free(call);
+        return 0;
+    }
+    return call_start(call, true); /* the deadline covers the wait for the response head only */
+}
+
+static bool http_ready(mg_upstream_t *super)
+{
+    return ((http_upstream_t *)super)->ready;
+}
+
+static void http_destroy(mg_upstream_t *super)
+{
+    http_upstream_t *self = (http_upstream_t *)super;
+    h2o_loop_t *loop = self->request_client.loop;
+    while (!h2o_linklist_is_empty(&self->calls)) {
+        http_call_t *call = H2O_STRUCT_FROM_MEMBER(http_call_t, link, self->calls.next);
+        assert(!call->in_h2o_callback);
+        call_free(call);
+    }
+    h2o_timeout_unlink(&self->probe_tick);
+    h2o_socketpool_dispose(&self->pool);
+    h2o_timeout_dispose(loop, &self->io_timeout);
+    h2o_timeout_dispose(loop, &self->stream_idle_timeout);
+    h2o_timeout_dispose(loop, &self->deadline_timeout);
+    h2o_timeout_dispose(loop, &self->zero_timeout);
+    h2o_timeout_dispose(loop, &self->probe_tick_timeout);
+    if (self->ssl_ctx != NULL)
+        SSL_CTX_free(self->ssl_ctx);
+    json_decref(self->super.initialize_result);
+    free(self->host);
+    free(self->authority);
+    free(self->path);
+    free(self);
+}
+
+static const mg_upstream_ops_t http_ops = {
+    .call = http_call,
+    .abandon = http_abandon,
+    .notify = http_notify,
+    .reply = http_reply,
+    .open_session = http_open_session,
+    .listen = http_listen,
+    .ready = http_ready,
+    .destroy = http_destroy,
+};
+
+/* ---------------------------------------------------------------- creation */
+
+static SSL_CTX *create_ssl_ctx(const mg_config_server_t *server, const char *host, mg_error_t *err)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL) {
+        mg_error_set(err, "servers.%s: cannot create a TLS context", server->name);
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (!server->tls_verify) {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+        return ctx;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    int loaded = server->ca_file != NULL ? SSL_CTX_load_verify_locations(ctx, server->ca_file, NULL)
+                                         : SSL_CTX_set_default_verify_paths(ctx);
+    if (loaded != 1) {
+        unsigned long code = ERR_get_error();
+        mg_error_set(err, "servers.%s: cannot load trusted certificates%s%s: %s", server->name,
+                     server->ca_file != NULL ? " from " : "", server->ca_file != NULL ? server->ca_file : "",
+                     code != 0 ? ERR_reason_error_string(code) : "unknown error");
+        ERR_clear_error();
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    /* h2o 2.2.5 checks the host name itself only when the handshake ends without
+     * pending output, which TLS 1.3 never does; so OpenSSL checks it, during chain
+     * verification, for every connection made from this context. */
+    X509_VERIFY_PARAM *param = SSL_CTX_get0_param(ctx);
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    if (X509_VERIFY_PARAM_set1_ip_asc(param, host) != 1 && X509_VERIFY_PARAM_set1_host(param, host, 0) != 1) {
+        mg_error_set(err, "servers.%s: cannot verify host name \"%s\"", server->name, host);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+static int parse_url(http_upstream_t *self, const mg_config_server_t *server, mg_error_t *err)
+{
+    h2o_url_t url;
+    if (server->url == NULL || h2o_url_parse(server->url, SIZE_MAX, &url) != 0)
+        return mg_error_set(err, "servers.%s.url: not an http:// or https:// URL", server->name);
+    if (url.scheme != &H2O_URL_SCHEME_HTTP && url.scheme != &H2O_URL_SCHEME_HTTPS)
+        return mg_error_set(err, "servers.%s.url: scheme must be http or https", server->name);
+    self->is_tls = url.scheme == &H2O_URL_SCHEME_HTTPS;
+    self->host = h2o_strdup(NULL, url.host.base, url.host.len).base;
+    self->authority = h2o_strdup(NULL, url.authority.base, url.authority.len).base;
+    self->path = h2o_strdup(NULL, url.path.base, url.path.len).base;
+    if (!header_value_ok(self->authority, true) || !header_value_ok(self->path, true) ||
+        strchr(self->path, '#') != NULL)
+        return mg_error_set(err, "servers.%s.url: invalid characters", server->name);
+
+    self->pool_initialized = true;
+    h2o_socketpool_init_by_hostport(&self->pool, url.host, h2o_url_get_port(&url), self->is_tls, 256);
+    return 0;
+}
+
+mg_upstream_t *mg_upstream_http_create(mg_worker_t *worker, const mg_config_server_t *server, size_t server_index,
+                                       mg_error_t *err)
+{
+    assert(server->kind == MG_UPSTREAM_HTTP);
+    for (size_t i = 0; i != server->headers_len; ++i) {
+        if (!header_name_ok(server->headers[i].key) || !header_value_ok(server->headers[i].value, false)) {
+            mg_error_set(err, "servers.%s.headers: \"%s\" is not a valid HTTP header", server->name,
+                         server->headers[i].key);
+            return NULL;
+        }
+    }
+
+    http_upstream_t *self = calloc(1, sizeof(*self));
+    if (self == NULL) {
+        mg_error_set(err, "out of memory");
+        return NULL;
+    }
+    self->super = (mg_upstream_t){.ops = &http_ops, .server = server, .server_index = server_index, .worker = worker};
+    h2o_linklist_init_anchor(&self->calls);
+    if (parse_url(self, server, err) != 0)
+        goto Error;
+    if (self->is_tls && (self->ssl_ctx = create_ssl_ctx(server, self->host, err)) == NULL)
+        goto Error;
+
+    h2o_loop_t *loop = worker->client_context.loop;
+    uint64_t timeout_ms = server->timeout_ms > 0 ? (uint64_t)server->timeout_ms : 60000;
+    /* the deadline bounds a call; the I/O timeout, a little longer so that it never
+     * pre-empts the deadline's precise error, bounds the steps that have none */
+    h2o_timeout_init(loop, &self->io_timeout, timeout_ms + 1000);
+    h2o_timeout_init(loop, &self->stream_idle_timeout, LISTEN_IDLE_MS);
+    h2o_timeout_init(loop, &self->deadline_timeout, timeout_ms);
+    h2o_timeout_init(loop, &self->zero_timeout, 0);
+    h2o_timeout_init(loop, &self->probe_tick_timeout, 1000);
+    self->probe_tick.cb = on_probe_tick;
+    h2o_socketpool_set_timeout(&self->pool, loop, POOL_IDLE_MS);
+
+    self->request_client = (h2o_http1client_ctx_t){
+        .loop = loop,
+        .getaddr_receiver = worker->client_context.getaddr_receiver,
+        .io_timeout = &self->io_timeout,
+        .ssl_ctx = self->ssl_ctx,
+    };
+    self->stream_client = self->request_client;
+    self->stream_client.io_timeout = &self->stream_idle_timeout;
+
+    probe_start(self);
+    return &self->super;
+
+Error:
+    if (self->pool_initialized)
+        h2o_socketpool_dispose(&self->pool);
+    if (self->ssl_ctx != NULL)
+        SSL_CTX_free(self->ssl_ctx);
+    free(self->host);
+    free(self->authority);
+    free(self->path);
+    free(self);
+    return NULL;
+}

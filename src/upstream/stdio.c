@@ -1,0 +1,702 @@
+/*
+ * stdio.c - the stdio transport: per-worker handles and the owner's routing tables
+ * (see stdio.h for the model).
+ *
+ * Thread rules: a `stdio_link_t` (one per worker) touches only its own worker's
+ * state; the shared `stdio_shared_t` (process, pending calls, server requests) is
+ * touched only on the owner's thread. They exchange closures via mg_worker_post, with
+ * deep-copied JSON, because jansson values are not thread-safe.
+ */
+#include "upstream/stdio.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/events.h"
+#include "mcp/jsonrpc.h"
+#include "mcpgate_version.h"
+#include "obs/log.h"
+#include "upstream/stdio_process.h"
+
+#define INIT_REQUEST_ID "mcpgate-initialize"
+
+/* A call in flight at the owner. */
+typedef struct st_pending_t {
+    struct st_pending_t *next;
+    int64_t upstream_id;
+    size_t origin_worker;
+    uint64_t call;
+    json_t *client_id;      /* the id the gateway gave the request */
+    json_t *progress_token; /* the original progress token, or NULL */
+    char sid[33];
+    json_t *client_capabilities;
+} pending_t;
+
+/* A server-to-client request forwarded to a client, waiting for its answer. */
+typedef struct st_server_request_t {
+    struct st_server_request_t *next;
+    uint64_t number;
+    json_t *child_id;
+    char sid[33];
+} server_request_t;
+
+typedef struct st_stdio_shared_t {
+    stdio_process_t process;
+    mg_gateway_t *gateway;
+    pending_t *pending;
+    server_request_t *server_requests;
+    int64_t next_upstream_id;
+    uint64_t next_server_request;
+} stdio_shared_t;
+
+/* A call as its origin worker sees it. */
+typedef struct st_local_call_t {
+    struct st_local_call_t *next;
+    uint64_t id;
+    const mg_upstream_events_t *events;
+    void *ctx;
+    h2o_timeout_entry_t timeout;
+    struct st_stdio_link_t *link;
+} local_call_t;
+
+typedef struct st_stdio_link_t {
+    mg_upstream_t super;
+    stdio_shared_t *shared;
+    bool owner;
+    local_call_t *calls;
+    uint64_t next_call;
+    h2o_timeout_t call_timeout;
+} stdio_link_t;
+
+/* Shared states are created by the first worker (the owner is chosen by index) and found by later ones. */
+static stdio_shared_t **shared_by_server;
+static size_t shared_by_server_len;
+
+/* The owner may be a later worker than this handle's, so handles find the shared state on first use
+ * (always after every worker was created: no call happens before the threads start). */
+static stdio_shared_t *shared_of(stdio_link_t *link)
+{
+    if (link->shared == NULL)
+        link->shared = shared_by_server[link->super.server_index];
+    return link->shared;
+}
+
+static stdio_link_t *link_of(mg_worker_t *worker, size_t server_index)
+{
+    return (stdio_link_t *)worker->upstreams[server_index];
+}
+
+/* ---- origin side: deliveries from the owner --------------------------------------------------- */
+
+typedef struct st_delivery_t {
+    size_t server_index;
+    uint64_t call;
+    json_t *msg; /* owned */
+    bool final;
+    int error_code;
+    char error_message[200];
+} delivery_t;
+
+static local_call_t *find_call(stdio_link_t *link, uint64_t id, bool unlink)
+{
+    for (local_call_t **at = &link->calls; *at != NULL; at = &(*at)->next) {
+        if ((*at)->id == id) {
+            local_call_t *call = *at;
+            if (unlink)
+                *at = call->next;
+            return call;
+        }
+    }
+    return NULL;
+}
+
+static void free_call(local_call_t *call)
+{
+    if (h2o_timeout_is_linked(&call->timeout))
+        h2o_timeout_unlink(&call->timeout);
+    free(call);
+}
+
+static void on_delivery(mg_worker_t *worker, void *arg)
+{
+    delivery_t *delivery = arg;
+    stdio_link_t *link = worker->upstreams != NULL ? link_of(worker, delivery->server_index) : NULL;
+    local_call_t *call = link != NULL ? find_call(link, delivery->call, delivery->final) : NULL;
+    if (call != NULL) {
+        if (!delivery->final) {
+            call->events->message(call->ctx, delivery->msg);
+        } else {
+            const mg_upstream_events_t *events = call->events;
+            void *ctx = call->ctx;
+            free_call(call);
+            events->done(ctx, delivery->msg, delivery->error_code, delivery->error_message);
+        }
+    }
+    json_decref(delivery->msg);
+    free(delivery);
+}
+
+static void deliver(stdio_shared_t *shared, size_t worker_index, uint64_t call, json_t *msg /* stolen */, bool final,
+                    int error_code, const char *error_message)
+{
+    delivery_t *delivery = calloc(1, sizeof(*delivery));
+    if (delivery == NULL)
+        abort();
+    delivery->server_index = shared->process.server_index;
+    delivery->call = call;
+    delivery->msg = msg;
+    delivery->final = final;
+    delivery->error_code = error_code;
+    if (error_message != NULL)
+        snprintf(delivery->error_message, sizeof(delivery->error_message), "%s", error_message);
+    mg_worker_post(shared->gateway->workers[worker_index], on_delivery, delivery);
+}
+
+/* ---- owner side: routing tables ------------------------------------------------------------------ */
+
+static void free_pending(pending_t *pending)
+{
+    json_decref(pending->client_id);
+    json_decref(pending->progress_token);
+    json_decref(pending->client_capabilities);
+    free(pending);
+}
+
+static pending_t *take_pending(stdio_shared_t *shared, bool (*match)(const pending_t *, const void *), const void *key)
+{
+    for (pending_t **at = &shared->pending; *at != NULL; at = &(*at)->next) {
+        if (match(*at, key)) {
+            pending_t *found = *at;
+            *at = found->next;
+            return found;
+        }
+    }
+    return NULL;
+}
+
+static bool match_upstream_id(const pending_t *pending, const void *key)
+{
+    return pending->upstream_id == *(const int64_t *)key;
+}
+
+typedef struct st_call_key_t {
+    size_t worker;
+    uint64_t call;
+} call_key_t;
+
+static bool match_call(const pending_t *pending, const void *key)
+{
+    const call_key_t *call = key;
+    return pending->origin_worker == call->worker && pending->call == call->call;
+}
+
+static void write_message(stdio_shared_t *shared, const json_t *msg)
+{
+    size_t len;
+    char *text = mg_rpc_encode(msg, &len);
+    if (text != NULL)
+        stdio_process_write_line(&shared->process, text, len);
+    free(text);
+}
+
+static void send_cancelled(stdio_shared_t *shared, int64_t upstream_id, const char *reason)
+{
+    json_t *msg = mg_rpc_make_notification("notifications/cancelled",
+                                           json_pack("{s:I,s:s}", "requestId", (json_int_t)upstream_id, "reason", reason));
+    write_message(shared, msg);
+    json_decref(msg);
+}
+
+/* A request to send, posted by an origin worker. */
+typedef struct st_outgoing_t {
+    stdio_shared_t *shared;
+    size_t origin_worker;
+    uint64_t call;
+    json_t *request; /* owned */
+    char sid[33];
+    json_t *client_capabilities; /* owned, may be NULL */
+} outgoing_t;
+
+static void on_outgoing(mg_worker_t *owner, void *arg)
+{
+    (void)owner;
+    outgoing_t *out = arg;
+    stdio_shared_t *shared = out->shared;
+    if (shared->process.state != STDIO_READY) {
+        char message[160];
+        snprintf(message, sizeof(message), "upstream %s is not running", shared->process.server->name);
+        deliver(shared, out->origin_worker, out->call, NULL, true, MG_RPC_UPSTREAM_ERROR, message);
+    } else {
+        pending_t *pending = calloc(1, sizeof(*pending));
+        pending->upstream_id = ++shared->next_upstream_id;
+        pending->origin_worker = out->origin_worker;
+        pending->call = out->call;
+        pending->client_id = json_incref(json_object_get(out->request, "id"));
+        pending->client_capabilities = out->client_capabilities;
+        out->client_capabilities = NULL;
+        snprintf(pending->sid, sizeof(pending->sid), "%s", out->sid);
+        json_object_set_new(out->request, "id", json_integer(pending->upstream_id));
+        json_t *meta = json_object_get(json_object_get(out->request, "params"), "_meta");
+        json_t *token = json_object_get(meta, "progressToken");
+        if (token != NULL) {
+            /* tokens are unique per client, not across clients: give the child one of ours */
+            pending->progress_token = json_incref(token);
+            char ours[40];
+            snprintf(ours, sizeof(ours), "mcpgate-%" PRId64, pending->upstream_id);
+            json_object_set_new(meta, "progressToken", json_string(ours));
+        }
+        pending->next = shared->pending;
+        shared->pending = pending;
+        write_message(shared, out->request);
+    }
+    json_decref(out->request);
+    json_decref(out->client_capabilities);
+    free(out);
+}
+
+typedef struct st_cancel_t {
+    stdio_shared_t *shared;
+    call_key_t key;
+} cancel_t;
+
+static void on_cancel(mg_worker_t *owner, void *arg)
+{
+    (void)owner;
+    cancel_t *cancel = arg;
+    pending_t *pending = take_pending(cancel->shared, match_call, &cancel->key);
+    if (pending != NULL) {
+        send_cancelled(cancel->shared, pending->upstream_id, "the client is no longer waiting");
+        free_pending(pending);
+    }
+    free(cancel);
+}
+
+/* A client's message for the child (its answer to a server request, or a notification). */
+typedef struct st_forward_t {
+    stdio_shared_t *shared;
+    json_t *msg; /* owned */
+    char sid[33];
+} forward_t;
+
+static void on_client_reply(mg_worker_t *owner, void *arg)
+{
+    (void)owner;
+    forward_t *forward = arg;
+    stdio_shared_t *shared = forward->shared;
+    const char *id = json_string_value(json_object_get(forward->msg, "id"));
+    const char *number_text = id != NULL ? strrchr(id, ':') : NULL;
+    uint64_t number = number_text != NULL ? strtoull(number_text + 1, NULL, 10) : 0;
+    for (server_request_t **at = &shared->server_requests; *at != NULL; at = &(*at)->next) {
+        server_request_t *request = *at;
+        if (request->number != number || strcmp(request->sid, forward->sid) != 0)
+            continue; /* only the session the request went to may answer it */
+        *at = request->next;
+        json_object_set(forward->msg, "id", request->child_id);
+        write_message(shared, forward->msg);
+        json_decref(request->child_id);
+        free(request);
+        break;
+    }
+    json_decref(forward->msg);
+    free(forward);
+}
+
+static bool match_client_request(const pending_t *pending, const void *key)
+{
+    const forward_t *forward = key;
+    json_t *request_id = json_object_get(json_object_get(forward->msg, "params"), "requestId");
+    return strcmp(pending->sid, forward->sid) == 0 && json_equal(pending->client_id, request_id);
+}
+
+static void on_client_notification(mg_worker_t *owner, void *arg)
+{
+    (void)owner;
+    forward_t *forward = arg;
+    const char *method = json_string_value(json_object_get(forward->msg, "method"));
+    if (strcmp(method, "notifications/cancelled") == 0) {
+        pending_t *pending = take_pending(forward->shared, match_client_request, forward);
+        if (pending != NULL) {
+            send_cancelled(forward->shared, pending->upstream_id, "cancelled by the client");
+            deliver(forward->shared, pending->origin_worker, pending->call, NULL, true, MG_RPC_UPSTREAM_ERROR,
+                    "request cancelled");
+            free_pending(pending);
+        }
+    } else if (forward->shared->process.state == STDIO_READY) {
+        write_message(forward->shared, forward->msg);
+    }
+    json_decref(forward->msg);
+    free(forward);
+}
+
+/* ---- owner side: what the child says ----------------------------------------------------------- */
+
+static void answer_child(stdio_shared_t *shared, json_t *id, json_t *result, int error_code, const char *error_message)
+{
+    json_t *msg = result != NULL ? mg_rpc_make_result(id, result) : mg_rpc_make_error(id, error_code, error_message, NULL);
+    write_message(shared, msg);
+    json_decref(msg);
+}
+
+static void publish_initialize_result(stdio_shared_t *shared, const json_t *result);
+
+static void on_child_response(stdio_shared_t *shared, mg_rpc_message_t *msg)
+{
+    if (json_is_string(msg->id) && strcmp(json_string_value(msg->id), INIT_REQUEST_ID) == 0) {
+        if (msg->result == NULL) {
+            mg_log(MG_LOG_ERROR, "upstream.initialize_failed", "%s refused initialize", shared->process.server->name);
+            return;
+        }
+        json_t *initialized = mg_rpc_make_notification("notifications/initialized", NULL);
+        write_message(shared, initialized);
+        json_decref(initialized);
+        shared->process.state = STDIO_READY;
+        publish_initialize_result(shared, msg->result);
+        atomic_store(&shared->process.ready, true);
+        mg_log(MG_LOG_INFO, "upstream.ready", "%s is initialized (protocol %s)", shared->process.server->name,
+               json_string_value(json_object_get(msg->result, "protocolVersion")));
+        return;
+    }
+    if (!json_is_integer(msg->id))
+        return;
+    int64_t upstream_id = json_integer_value(msg->id);
+    pending_t *pending = take_pending(shared, match_upstream_id, &upstream_id);
+    if (pending == NULL)
+        return; /* abandoned or cancelled: nobody waits */
+    json_t *response = json_deep_copy(msg->root);
+    json_object_set(response, "id", pending->client_id);
+    deliver(shared, pending->origin_worker, pending->call, response, true, 0, NULL);
+    free_pending(pending);
+}
+
+static bool match_progress_token(const pending_t *pending, const void *key)
+{
+    const char *token = key;
+    char ours[40];
+    snprintf(ours, sizeof(ours), "mcpgate-%" PRId64, pending->upstream_id);
+    return pending->progress_token != NULL && strcmp(ours, token) == 0;
+}
+
+static void on_child_notification(stdio_shared_t *shared, mg_rpc_message_t *msg)
+{
+    if (strcmp(msg->method, "notifications/progress") == 0) {
+        const char *token = json_string_value(json_object_get(msg->params, "progressToken"));
+        for (pending_t *pending = shared->pending; token != NULL && pending != NULL; pending = pending->next) {
+            if (match_progress_token(pending, token)) {
+                json_t *copy = json_deep_copy(msg->root);
+                json_object_set(json_object_get(copy, "params"), "progressToken", pending->progress_token);
+                deliver(shared, pending->origin_worker, pending->call, copy, false, 0, NULL);
+                return;
+            }
+        }
+        return;
+    }
+    if (strcmp(msg->method, "notifications/cancelled") == 0)
+        return; /* the child gave up on one of our requests; its error response follows or not */
+    mg_events_broadcast(shared->gateway, shared->process.server_index, msg->root);
+}
+
+/* Which capability a client needs to answer a server request. */
+static const char *needed_capability(const char *method)
+{
+    if (strncmp(method, "sampling/", 9) == 0)
+        return "sampling";
+    if (strncmp(method, "elicitation/", 12) == 0)
+        return "elicitation";
+    if (strncmp(method, "roots/", 6) == 0)
+        return "roots";
+    return NULL;
+}
+
+static void on_child_request(stdio_shared_t *shared, mg_rpc_message_t *msg)
+{
+    if (strcmp(msg->method, "ping") == 0) {
+        answer_child(shared, msg->id, json_object(), 0, NULL);
+        return;
+    }
+    const char *capability = needed_capability(msg->method);
+    pending_t *target = NULL;
+    /* the list is newest first: the most recent call whose client can answer */
+    for (pending_t *pending = shared->pending; capability != NULL && pending != NULL && target == NULL;
+         pending = pending->next) {
+        if (json_object_get(pending->client_capabilities, capability) != NULL)
+            target = pending;
+    }
+    if (target == NULL) {
+        if (strcmp(msg->method, "roots/list") == 0) {
+            answer_child(shared, msg->id, json_pack("{s:[]}", "roots"), 0, NULL);
+        } else {
+            char message[200];
+            snprintf(message, sizeof(message), "no client connected to mcpgate can answer %.100s", msg->method);
+            answer_child(shared, msg->id, NULL, MG_RPC_METHOD_NOT_FOUND, message);
+        }
+        return;
+    }
+    server_request_t *request = calloc(1, sizeof(*request));
+    request->number = ++shared->next_server_request;
+    request->child_id = json_incref(msg->id);
+    snprintf(request->sid, sizeof(request->sid), "%s", target->sid);
+    request->next = shared->server_requests;
+    shared->server_requests = request;
+    char id[160];
+    snprintf(id, sizeof(id), "mcpgate:%s:%" PRIu64, shared->process.server->name, request->number);
+    json_t *copy = json_deep_copy(msg->root);
+    json_object_set_new(copy, "id", json_string(id));
+    deliver(shared, target->origin_worker, target->call, copy, false, 0, NULL);
+}
+
+static void on_line(stdio_process_t *process, const char *line, size_t len)
+{
+    stdio_shared_t *shared = process->data;
+    mg_rpc_message_t msg;
+    mg_rpc_error_t error;
+    if (mg_rpc_decode(line, len, 256, &msg, &error) != 0) {
+        mg_log_fields(MG_LOG_WARN, "upstream.protocol_error", json_pack("{s:s}", "server", process->server->name),
+                      "%s wrote something that is not a JSON-RPC message: %s", process->server->name, error.message);
+        mg_rpc_error_dispose(&error);
+        return;
+    }
+    if (msg.kind == MG_RPC_RESPONSE)
+        on_child_response(shared, &msg);
+    else if (msg.kind == MG_RPC_NOTIFICATION)
+        on_child_notification(shared, &msg);
+    else
+        on_child_request(shared, &msg);
+    mg_rpc_message_dispose(&msg);
+}
+
+static void on_started(stdio_process_t *process)
+{
+    stdio_shared_t *shared = process->data;
+    process->state = STDIO_INITIALIZING;
+    json_t *params = json_pack("{s:s,s:{s:{},s:{},s:{s:b}},s:{s:s,s:s}}", "protocolVersion", "2025-11-25",
+                               "capabilities", "sampling", "elicitation", "roots", "listChanged", 1, "clientInfo",
+                               "name", "mcpgate", "version", MCPGATE_VERSION);
+    json_t *id = json_string(INIT_REQUEST_ID);
+    json_t *request = mg_rpc_make_request(id, "initialize", params);
+    write_message(shared, request);
+    json_decref(request);
+    json_decref(id);
+}
+
+static void on_exited(stdio_process_t *process)
+{
+    stdio_shared_t *shared = process->data;
+    char message[160];
+    snprintf(message, sizeof(message), "upstream %s exited before answering", process->server->name);
+    while (shared->pending != NULL) {
+        pending_t *pending = shared->pending;
+        shared->pending = pending->next;
+        deliver(shared, pending->origin_worker, pending->call, NULL, true, MG_RPC_UPSTREAM_ERROR, message);
+        free_pending(pending);
+    }
+    while (shared->server_requests != NULL) {
+        server_request_t *request = shared->server_requests;
+        shared->server_requests = request->next;
+        json_decref(request->child_id);
+        free(request);
+    }
+}
+
+static const stdio_process_callbacks_t process_callbacks = {on_line, on_started, on_exited};
+
+/* ---- initialize results for every worker's handle ------------------------------------------- */
+
+typedef struct st_result_update_t {
+    size_t server_index;
+    json_t *result;
+} result_update_t;
+
+static void on_result_update(mg_worker_t *worker, void *arg)
+{
+    result_update_t *update = arg;
+    mg_upstream_t *upstream = worker->upstreams != NULL ? worker->upstreams[update->server_index] : NULL;
+    if (upstream != NULL) {
+        json_decref(upstream->initialize_result);
+        upstream->initialize_result = update->result;
+    } else {
+        json_decref(update->result);
+    }
+    free(update);
+}
+
+static void publish_initialize_result(stdio_shared_t *shared, const json_t *result)
+{
+    for (size_t i = 0; i < shared->gateway->workers_len; i++) {
+        result_update_t *update = malloc(sizeof(*update));
+        update->server_index = shared->process.server_index;
+        update->result = json_deep_copy(result);
+        mg_worker_post(shared->gateway->workers[i], on_result_update, update);
+    }
+}
+
+/* ---- the mg_upstream_t interface ----------------------------------------------------------------- */
+
+static void on_call_timeout(h2o_timeout_entry_t *entry)
+{
+    local_call_t *call = H2O_STRUCT_FROM_MEMBER(local_call_t, timeout, entry);
+    stdio_link_t *link = call->link;
+    find_call(link, call->id, true);
+    cancel_t *cancel = malloc(sizeof(*cancel));
+    cancel->shared = shared_of(link);
+    cancel->key = (call_key_t){link->super.worker->index, call->id};
+    mg_worker_post(shared_of(link)->process.owner, on_cancel, cancel);
+    char message[160];
+    snprintf(message, sizeof(message), "upstream %s did not answer within %d ms", link->super.server->name,
+             link->super.server->timeout_ms);
+    const mg_upstream_events_t *events = call->events;
+    void *ctx = call->ctx;
+    free(call);
+    events->done(ctx, NULL, MG_RPC_UPSTREAM_TIMEOUT, message);
+}
+
+static bool stdio_ready(mg_upstream_t *self)
+{
+    stdio_shared_t *shared = shared_of((stdio_link_t *)self);
+    return shared != NULL && atomic_load(&shared->process.ready);
+}
+
+static uint64_t stdio_call(mg_upstream_t *self, const mg_upstream_session_t *session, json_t *request,
+                           const mg_upstream_events_t *events, void *ctx)
+{
+    stdio_link_t *link = (stdio_link_t *)self;
+    if (!stdio_ready(self))
+        return 0;
+    local_call_t *call = calloc(1, sizeof(*call));
+    call->id = ++link->next_call;
+    call->events = events;
+    call->ctx = ctx;
+    call->link = link;
+    call->timeout.cb = on_call_timeout;
+    call->next = link->calls;
+    link->calls = call;
+    h2o_timeout_link(self->worker->loop, &link->call_timeout, &call->timeout);
+
+    outgoing_t *out = calloc(1, sizeof(*out));
+    out->shared = shared_of(link);
+    out->origin_worker = self->worker->index;
+    out->call = call->id;
+    out->request = json_deep_copy(request);
+    snprintf(out->sid, sizeof(out->sid), "%s", session->sid != NULL ? session->sid : "");
+    out->client_capabilities = session->client_capabilities != NULL ? json_deep_copy(session->client_capabilities) : NULL;
+    mg_worker_post(shared_of(link)->process.owner, on_outgoing, out);
+    return call->id;
+}
+
+static void stdio_abandon(mg_upstream_t *self, uint64_t id)
+{
+    stdio_link_t *link = (stdio_link_t *)self;
+    local_call_t *call = find_call(link, id, true);
+    if (call == NULL)
+        return;
+    free_call(call);
+    cancel_t *cancel = malloc(sizeof(*cancel));
+    cancel->shared = shared_of(link);
+    cancel->key = (call_key_t){self->worker->index, id};
+    mg_worker_post(shared_of(link)->process.owner, on_cancel, cancel);
+}
+
+static void post_forward(stdio_link_t *link, const mg_upstream_session_t *session, json_t *msg, mg_worker_fn fn)
+{
+    forward_t *forward = calloc(1, sizeof(*forward));
+    forward->shared = shared_of(link);
+    forward->msg = json_deep_copy(msg);
+    snprintf(forward->sid, sizeof(forward->sid), "%s", session->sid != NULL ? session->sid : "");
+    mg_worker_post(shared_of(link)->process.owner, fn, forward);
+}
+
+static void stdio_notify(mg_upstream_t *self, const mg_upstream_session_t *session, json_t *notification)
+{
+    post_forward((stdio_link_t *)self, session, notification, on_client_notification);
+}
+
+static void stdio_reply(mg_upstream_t *self, const mg_upstream_session_t *session, json_t *response)
+{
+    post_forward((stdio_link_t *)self, session, response, on_client_reply);
+}
+
+/* The child has one session, opened by the gateway; a client's initialize is answered from it. */
+static uint64_t stdio_open_session(mg_upstream_t *self, const mg_upstream_session_t *session, json_t *request,
+                                   const mg_upstream_events_t *events, void *ctx)
+{
+    (void)self, (void)session, (void)request, (void)events, (void)ctx;
+    return 0;
+}
+
+static uint64_t stdio_listen(mg_upstream_t *self, const mg_upstream_session_t *session,
+                             const mg_upstream_events_t *events, void *ctx)
+{
+    (void)self, (void)session, (void)events, (void)ctx;
+    return 0;
+}
+
+
+static void stdio_destroy(mg_upstream_t *self)
+{
+    stdio_link_t *link = (stdio_link_t *)self;
+    while (link->calls != NULL) {
+        local_call_t *call = link->calls;
+        link->calls = call->next;
+        free_call(call);
+    }
+    if (link->owner) {
+        stdio_shared_t *shared = link->shared;
+        on_exited(&shared->process);
+        stdio_process_dispose(&shared->process);
+        shared_by_server[self->server_index] = NULL;
+        free(shared);
+    }
+    json_decref(self->initialize_result);
+    free(link);
+}
+
+static const mg_upstream_ops_t stdio_ops = {stdio_call,  stdio_abandon, stdio_notify,  stdio_reply, stdio_open_session,
+                                            stdio_listen, stdio_ready,  stdio_destroy};
+
+mg_upstream_t *mg_upstream_stdio_create(mg_worker_t *worker, const mg_config_server_t *server, size_t server_index,
+                                        mg_error_t *err)
+{
+    (void)err;
+    mg_gateway_t *gateway = worker->gateway;
+    if (shared_by_server == NULL) {
+        shared_by_server_len = gateway->config->servers_len;
+        shared_by_server = calloc(shared_by_server_len + 1, sizeof(*shared_by_server));
+    }
+    stdio_link_t *link = calloc(1, sizeof(*link));
+    link->super.ops = &stdio_ops;
+    link->super.server = server;
+    link->super.server_index = server_index;
+    link->super.worker = worker;
+    h2o_timeout_init(worker->loop, &link->call_timeout, (uint64_t)server->timeout_ms);
+    size_t owner_index = server_index % gateway->workers_len;
+    if (worker->index == owner_index) {
+        stdio_shared_t *shared = calloc(1, sizeof(*shared));
+        shared->gateway = gateway;
+        stdio_process_init(&shared->process, worker, server, server_index, &process_callbacks);
+        shared->process.data = shared;
+        shared_by_server[server_index] = shared;
+        link->owner = true;
+        stdio_process_start(&shared->process);
+    }
+    return &link->super;
+}
+
+void mg_stdio_stop_owned(mg_worker_t *worker)
+{
+    for (size_t i = 0; i < shared_by_server_len; i++) {
+        stdio_shared_t *shared = shared_by_server[i];
+        if (shared != NULL && shared->process.owner == worker)
+            stdio_process_stop(&shared->process);
+    }
+}
+
+bool mg_stdio_owned_stopped(mg_worker_t *worker)
+{
+    for (size_t i = 0; i < shared_by_server_len; i++) {
+        stdio_shared_t *shared = shared_by_server[i];
+        if (shared != NULL && shared->process.owner == worker && !stdio_process_stopped(&shared->process))
+            return false;
+    }
+    return true;
+}

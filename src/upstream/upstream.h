@@ -1,0 +1,84 @@
+/*
+ * upstream.h - what the front end needs from an MCP server behind the gateway.
+ *
+ * Every worker thread holds one mg_upstream_t per configured server. All calls on
+ * an mg_upstream_t happen on its worker's event-loop thread, and all its callbacks
+ * fire there too; implementations that keep their real connection on another thread
+ * (stdio: one child process, owned by one worker) hop threads internally with
+ * mg_worker_post, so callers never see it.
+ *
+ * Messages crossing this interface are JSON-RPC objects in the upstream's own names
+ * (no aggregation prefixes) but with ids owned by the gateway: the implementation
+ * assigns upstream ids, maps them back, rewrites progress tokens so that progress
+ * notifications come back to the right call, and rewrites the ids of server-to-client
+ * requests to "mcpgate:<server>:<n>" strings so that the client's response, wherever
+ * it lands, finds its way back (mg_upstream_reply).
+ */
+#ifndef MG_UPSTREAM_UPSTREAM_H
+#define MG_UPSTREAM_UPSTREAM_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/config.h"
+
+struct st_mg_worker_t;
+
+/* Who is calling: from the client's sealed session (or a gateway-internal identity). */
+typedef struct st_mg_upstream_session_t {
+    const char *sid;                /* client session id (claims.sid); "" for gateway-internal calls */
+    const char *protocol_version;   /* version negotiated with the client */
+    const json_t *client_capabilities; /* may be NULL */
+    const char *upstream_session_id;   /* HTTP upstreams: this client's Mcp-Session-Id at the upstream; may be NULL */
+} mg_upstream_session_t;
+
+typedef struct st_mg_upstream_events_t {
+    /* A notification (progress, message) or a server-to-client request (sampling,
+     * elicitation, roots, ping) that belongs to this call. `msg` is borrowed. */
+    void (*message)(void *ctx, json_t *msg);
+    /* The call ended: `response` is the upstream's JSON-RPC response (borrowed, with the
+     * gateway's id restored), or NULL on failure with a JSON-RPC error code and message
+     * (MG_RPC_UPSTREAM_ERROR, MG_RPC_UPSTREAM_TIMEOUT). Called exactly once unless abandoned. */
+    void (*done)(void *ctx, json_t *response, int error_code, const char *error_message);
+} mg_upstream_events_t;
+
+typedef struct st_mg_upstream_t mg_upstream_t;
+
+typedef struct st_mg_upstream_ops_t {
+    /* Sends a request. Returns a call handle > 0, or 0 when it failed synchronously (then
+     * `done` has NOT been called; the caller answers the error itself). */
+    uint64_t (*call)(mg_upstream_t *self, const mg_upstream_session_t *session, json_t *request,
+                     const mg_upstream_events_t *events, void *ctx);
+    /* The caller lost interest (client gone, or cancelled): no further events; the
+     * upstream is told with notifications/cancelled when the call was still running. */
+    void (*abandon)(mg_upstream_t *self, uint64_t call);
+    /* Client-to-server notification (cancelled, roots/list_changed, ...). */
+    void (*notify)(mg_upstream_t *self, const mg_upstream_session_t *session, json_t *notification);
+    /* Client's response to a server-to-client request whose id this upstream issued. */
+    void (*reply)(mg_upstream_t *self, const mg_upstream_session_t *session, json_t *response);
+    /* Opens this client's session at the upstream (HTTP: initialize + initialized, then
+     * calls done with the upstream's initialize response and sets *session_id through
+     * the response's "_mcpgate_session_id" member; stdio: answers from its one shared
+     * session without contacting the child again). */
+    uint64_t (*open_session)(mg_upstream_t *self, const mg_upstream_session_t *session, json_t *initialize_request,
+                             const mg_upstream_events_t *events, void *ctx);
+    /* Opens the server's stream of unsolicited messages for one client session (HTTP: a
+     * GET SSE stream with that session id); events->message gets each message, done
+     * when it ends. stdio upstreams return 0: their unsolicited messages go to the hub. */
+    uint64_t (*listen)(mg_upstream_t *self, const mg_upstream_session_t *session, const mg_upstream_events_t *events,
+                       void *ctx);
+    /* True when the upstream is currently usable (process running and initialized, or HTTP reachable). */
+    bool (*ready)(mg_upstream_t *self);
+    void (*destroy)(mg_upstream_t *self);
+} mg_upstream_ops_t;
+
+struct st_mg_upstream_t {
+    const mg_upstream_ops_t *ops;
+    const mg_config_server_t *server; /* borrowed from the snapshot the worker holds */
+    size_t server_index;              /* position in config->servers */
+    struct st_mg_worker_t *worker;
+    json_t *initialize_result; /* the upstream's last initialize result (capabilities, serverInfo), or NULL */
+};
+
+#endif
