@@ -42,6 +42,7 @@ static void deliver(event_stream_t *events, size_t server_index, const json_t *m
 static void on_listen_message(void *ctx, json_t *msg)
 {
     listen_t *listen = ctx;
+    mg_aggregate_observe(listen->owner->worker, listen->server_index, msg);
     deliver(listen->owner, listen->server_index, msg);
 }
 
@@ -138,6 +139,7 @@ typedef struct st_broadcast_t {
 static void on_broadcast(mg_worker_t *worker, void *arg)
 {
     broadcast_t *broadcast = arg;
+    mg_aggregate_observe(worker, broadcast->server_index, broadcast->msg);
     for (h2o_linklist_t *node = worker->event_streams.next; node != &worker->event_streams; node = node->next) {
         event_stream_t *events = H2O_STRUCT_FROM_MEMBER(event_stream_t, link, node);
         deliver(events, broadcast->server_index, broadcast->msg);

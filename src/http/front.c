@@ -237,6 +237,7 @@ static void part_message(void *ctx, json_t *msg)
 {
     mg_exchange_part_t *part = ctx;
     mg_exchange_t *exchange = part->exchange;
+    mg_aggregate_observe(exchange->worker, part->server_index, msg);
     if (exchange->scope < 0) {
         json_t *copy = json_deep_copy(msg);
         mg_aggregate_rewrite_notification(exchange->config, part->server_index, copy);

@@ -224,3 +224,29 @@ json_t *mg_aggregate_decode_cursor(const char *cursor)
     free(bin);
     return cursors;
 }
+
+void mg_aggregate_observe(mg_worker_t *worker, size_t server_index, const json_t *msg)
+{
+    const char *method = json_string_value(json_object_get(msg, "method"));
+    mg_upstream_t *upstream = worker->upstreams[server_index];
+    if (method != NULL && strcmp(method, "notifications/tools/list_changed") == 0 && upstream->tool_names != NULL) {
+        json_decref(upstream->tool_names);
+        upstream->tool_names = NULL;
+    }
+}
+
+void mg_aggregate_remember_tools(mg_worker_t *worker, size_t server_index, const json_t *tools)
+{
+    mg_upstream_t *upstream = worker->upstreams[server_index];
+    json_t *names = json_object();
+    json_t *tool;
+    size_t index;
+    json_array_foreach(tools, index, tool)
+    {
+        const char *name = json_string_value(json_object_get(tool, "name"));
+        if (name != NULL)
+            json_object_set_new(names, name, json_true());
+    }
+    json_decref(upstream->tool_names);
+    upstream->tool_names = names;
+}

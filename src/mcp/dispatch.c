@@ -137,6 +137,85 @@ static void route_completion(mg_exchange_t *exchange)
     route_to(exchange, server_index, local_params);
 }
 
+/* ---- tools/call: unknown tools are refused here, as the spec asks, whatever the server would do ---- */
+
+static void call_checked_tool(mg_exchange_t *exchange, size_t server_index, const char *local_name)
+{
+    mg_upstream_t *upstream = exchange->worker->upstreams[server_index];
+    if (json_object_get(upstream->tool_names, local_name) == NULL) {
+        char message[512];
+        snprintf(message, sizeof(message), "Unknown tool: %.400s",
+                 json_string_value(json_object_get(exchange->message.params, "name")));
+        mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS, message, NULL);
+        return;
+    }
+    json_t *local_params = json_deep_copy(exchange->message.params);
+    json_object_set_new(local_params, "name", json_string(local_name));
+    route_to(exchange, server_index, local_params);
+}
+
+static const char *local_tool_name(mg_exchange_t *exchange, size_t server_index)
+{
+    const char *public_name = json_string_value(json_object_get(exchange->message.params, "name"));
+    size_t index;
+    const char *local = public_name;
+    if (exchange->scope < 0 && mg_naming_split_name(exchange->config, public_name, &index, &local) != 0)
+        return NULL;
+    (void)server_index;
+    return local;
+}
+
+static void catalog_part_done(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *response, int error_code,
+                              const char *error_message)
+{
+    json_t *result = response != NULL ? json_object_get(response, "result") : NULL;
+    if (result == NULL) {
+        mg_exchange_finish_error(exchange, error_code != 0 ? error_code : MG_RPC_UPSTREAM_ERROR,
+                                 error_message != NULL ? error_message : "the server did not list its tools", NULL);
+        return;
+    }
+    if (part->collected == NULL)
+        part->collected = json_array();
+    json_array_extend(part->collected, json_object_get(result, "tools"));
+    const char *next = json_string_value(json_object_get(result, "nextCursor"));
+    if (next != NULL && ++part->pages < MAX_PAGES_PER_SERVER) {
+        json_t *request = mg_rpc_make_request(exchange->message.id, "tools/list", json_pack("{s:s}", "cursor", next));
+        int rc = mg_exchange_call_again(exchange, part, request);
+        json_decref(request);
+        if (rc == 0)
+            return;
+    }
+    mg_aggregate_remember_tools(exchange->worker, part->server_index, part->collected);
+    call_checked_tool(exchange, part->server_index, local_tool_name(exchange, part->server_index));
+}
+
+static void route_tool_call(mg_exchange_t *exchange)
+{
+    const char *public_name = json_string_value(json_object_get(exchange->message.params, "name"));
+    if (public_name == NULL) {
+        mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS, "params.name must be a string", NULL);
+        return;
+    }
+    size_t server_index = exchange->scope >= 0 ? (size_t)exchange->scope : 0;
+    const char *local = public_name;
+    if (exchange->scope < 0 && mg_naming_split_name(exchange->config, public_name, &server_index, &local) != 0) {
+        char message[512];
+        snprintf(message, sizeof(message), "Unknown tool: %.400s", public_name);
+        mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS, message, NULL);
+        return;
+    }
+    if (exchange->worker->upstreams[server_index]->tool_names != NULL) {
+        call_checked_tool(exchange, server_index, local);
+        return;
+    }
+    /* first call on this worker since the list changed: learn the catalog, then decide */
+    json_t *request = mg_rpc_make_request(exchange->message.id, "tools/list", json_object());
+    const char *error_message = NULL;
+    if (mg_exchange_call(exchange, server_index, request, catalog_part_done, &error_message) == NULL)
+        mg_exchange_finish_error(exchange, MG_RPC_UPSTREAM_ERROR, error_message, NULL);
+    json_decref(request);
+}
+
 /* ---- fan-out lists ------------------------------------------------------------------ */
 
 static void list_finish_if_done(mg_exchange_t *exchange)
@@ -193,6 +272,10 @@ static void list_part_done(mg_exchange_t *exchange, mg_exchange_part_t *part, js
         if (rc == 0)
             return;
     }
+    /* a complete listing that started at the first page is this worker's catalog of the server's tools */
+    if (part->cursor == NULL && strcmp(exchange->message.method, "tools/list") == 0 &&
+        (exchange->scope < 0 || json_object_get(exchange->message.params, "cursor") == NULL))
+        mg_aggregate_remember_tools(exchange->worker, part->server_index, part->collected);
     list_finish_if_done(exchange);
 }
 
@@ -205,7 +288,9 @@ static void fan_out_list(mg_exchange_t *exchange, const char *capability)
         return;
     }
     for (size_t i = 0; i < exchange->config->servers_len; i++) {
-        if (!server_in_scope(exchange, i) || !server_usable(exchange, i) || !server_has(exchange, i, capability))
+        /* on /servers/<name>/mcp the server answers for itself, even about a capability it lacks */
+        if (!server_in_scope(exchange, i) || !server_usable(exchange, i) ||
+            (exchange->scope < 0 && !server_has(exchange, i, capability)))
             continue;
         const char *upstream_cursor = exchange->scope >= 0 ? cursor : NULL;
         if (cursors != NULL) {
@@ -394,7 +479,7 @@ void mg_dispatch(mg_exchange_t *exchange)
     } else if (strcmp(method, "resources/list") == 0 || strcmp(method, "resources/templates/list") == 0) {
         fan_out_list(exchange, "resources");
     } else if (strcmp(method, "tools/call") == 0) {
-        route_by_key(exchange, "name", false, MG_RPC_INVALID_PARAMS, "Unknown tool");
+        route_tool_call(exchange);
     } else if (strcmp(method, "prompts/get") == 0) {
         route_by_key(exchange, "name", false, MG_RPC_INVALID_PARAMS, "Unknown prompt");
     } else if (strcmp(method, "resources/read") == 0 || strcmp(method, "resources/subscribe") == 0 ||

@@ -40,12 +40,3 @@ void mg_upstreams_destroy(mg_worker_t *worker)
     free(worker->upstreams);
     worker->upstreams = NULL;
 }
-
-/* TEMPORARY until http.c lands (removed at integration). */
-__attribute__((weak)) mg_upstream_t *mg_upstream_http_create(mg_worker_t *worker, const mg_config_server_t *server,
-                                                             size_t server_index, mg_error_t *err)
-{
-    (void)worker, (void)server_index;
-    mg_error_set(err, "%s: HTTP upstreams are not built", server->name);
-    return NULL;
-}

@@ -1069,6 +1069,7 @@ static void http_destroy(mg_upstream_t *super)
     if (self->ssl_ctx != NULL)
         SSL_CTX_free(self->ssl_ctx);
     json_decref(self->super.initialize_result);
+    json_decref(self->super.tool_names);
     free(self->host);
     free(self->authority);
     free(self->path);

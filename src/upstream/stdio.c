@@ -648,6 +648,7 @@ static void stdio_destroy(mg_upstream_t *self)
         free(shared);
     }
     json_decref(self->initialize_result);
+    json_decref(self->tool_names);
     free(link);
 }
 

@@ -79,6 +79,8 @@ struct st_mg_upstream_t {
     size_t server_index;              /* position in config->servers */
     struct st_mg_worker_t *worker;
     json_t *initialize_result; /* the upstream's last initialize result (capabilities, serverInfo), or NULL */
+    json_t *tool_names;        /* this worker's catalog: object of tool name -> true, or NULL when not known;
+                                  filled from complete tools/list answers, dropped on tools/list_changed */
 };
 
 #endif
