@@ -204,11 +204,12 @@ static void route_tool_call(mg_exchange_t *exchange)
         mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS, message, NULL);
         return;
     }
-    if (exchange->worker->upstreams[server_index]->tool_names != NULL) {
+    if (json_object_get(exchange->worker->upstreams[server_index]->tool_names, local) != NULL) {
         call_checked_tool(exchange, server_index, local);
         return;
     }
-    /* first call on this worker since the list changed: learn the catalog, then decide */
+    /* Not in this worker's catalog: it may be stale, or (HTTP upstreams, one session per client) this
+     * client may see tools another did not, so ask the server with the caller's own session. */
     json_t *request = mg_rpc_make_request(exchange->message.id, "tools/list", json_object());
     const char *error_message = NULL;
     if (mg_exchange_call(exchange, server_index, request, catalog_part_done, &error_message) == NULL)
