@@ -72,8 +72,8 @@ static void send_json(h2o_req_t *req, int status, const char *reason, json_t *ms
 
 static void send_rpc_error(h2o_req_t *req, int status, const char *reason, json_t *id, int code, const char *message)
 {
-    json_t *msg = json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", id != NULL ? id : json_null(), "error", "code",
-                            code, "message", message);
+    json_t *msg = json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", id != NULL ? id : json_null(), "error",
+                            "code", code, "message", message);
     send_json(req, status, reason, msg);
 }
 
@@ -131,15 +131,14 @@ static int on_mcp(h2o_handler_t *self, h2o_req_t *req)
     } else if (strcmp(method, "initialize") == 0) {
         json_t *pv = json_object_get(params, "protocolVersion");
         pv = json_is_string(pv) ? json_incref(pv) : json_string(DEFAULT_PROTOCOL_VERSION);
-        reply = make_result(id, json_pack("{s:o, s:{s:{}}, s:{s:s, s:s}}", "protocolVersion", pv, "capabilities", "tools",
-                                          "serverInfo", "name", "fast-upstream", "version", "1.0.0"));
+        reply = make_result(id, json_pack("{s:o, s:{s:{}}, s:{s:s, s:s}}", "protocolVersion", pv, "capabilities",
+                                          "tools", "serverInfo", "name", "fast-upstream", "version", "1.0.0"));
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("mcp-session-id"), 0, "Mcp-Session-Id",
                               H2O_STRLIT("bench"));
     } else if (strcmp(method, "tools/list") == 0) {
-        reply = make_result(
-            id, json_pack("{s:[{s:s, s:s, s:{s:s, s:{s:{s:s}}, s:[s]}}]}", "tools", "name", "echo", "description",
-                          "Returns its text argument.", "inputSchema", "type", "object", "properties", "text", "type",
-                          "string", "required", "text"));
+        reply = make_result(id, json_pack("{s:[{s:s, s:s, s:{s:s, s:{s:{s:s}}, s:[s]}}]}", "tools", "name", "echo",
+                                          "description", "Returns its text argument.", "inputSchema", "type", "object",
+                                          "properties", "text", "type", "string", "required", "text"));
     } else if (strcmp(method, "ping") == 0) {
         reply = make_result(id, json_object());
     } else {

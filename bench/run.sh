@@ -12,12 +12,14 @@
 # Environment (defaults in brackets):
 #   BENCH_DURATION      wrk -d per measured run                      [10s]
 #   BENCH_WARMUP        wrk -d of the warm-up before each run         [2s]
+#   BENCH_RUNS          measured runs per row; the median (by req/s)
+#                       is reported -- use 3 on a noisy machine       [1]
 #   BENCH_CONNECTIONS   wrk -c (wrk always runs with -t1)             [32]
 #   BENCH_CPU_LOAD      CPU for wrk                                   [0]
 #   BENCH_CPU_SUT       CPU for the server under test                 [1]
 #   BENCH_CPU_UPSTREAM  CPU for the fast upstream when it sits behind
 #                       a proxy (it is the server under test, on
-#                       BENCH_CPU_SUT, for the "direct" row)          [$BENCH_CPU_LOAD]
+#                       BENCH_CPU_SUT, for the "direct" row)          [$BENCH_CPU_SUT]
 #   BENCH_TARGETS       rows to run, space separated  ["direct nginx mcpgate"]
 #   MCPGATE_BUILD_DIR   meson build dir for the release build         [bench/.build/mcpgate-release]
 #   MCPGATE_BIN         use this binary instead of building           [$MCPGATE_BUILD_DIR/mcpgate]
@@ -30,6 +32,7 @@ set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$BENCH_DIR/.." && pwd)
 ORIG_CMD="bench/run.sh${*:+ $*}"
+for v in $(compgen -e | grep -E '^(BENCH|MCPGATE)_' | sort -r); do ORIG_CMD="$v=${!v} $ORIG_CMD"; done
 
 RECORD=0
 BUILD=1
@@ -50,10 +53,11 @@ done
 
 DURATION=${BENCH_DURATION:-10s}
 WARMUP=${BENCH_WARMUP:-2s}
+RUNS=${BENCH_RUNS:-1}
 CONNS=${BENCH_CONNECTIONS:-32}
 CPU_LOAD=${BENCH_CPU_LOAD:-0}
 CPU_SUT=${BENCH_CPU_SUT:-1}
-CPU_UPSTREAM=${BENCH_CPU_UPSTREAM:-$CPU_LOAD}
+CPU_UPSTREAM=${BENCH_CPU_UPSTREAM:-$CPU_SUT}
 TARGETS=${BENCH_TARGETS:-direct nginx mcpgate}
 BUILD_DIR=${MCPGATE_BUILD_DIR:-$BENCH_DIR/.build/mcpgate-release}
 MCPGATE=${MCPGATE_BIN:-$BUILD_DIR/mcpgate}
@@ -100,12 +104,12 @@ descendants() { # pid -> pids of all its descendants
 }
 
 stop_pid() {
-    local pid=$1 all i
+    local pid=$1 all
     kill -0 "$pid" 2>/dev/null || return 0
     all="$pid $(descendants "$pid" | tr '\n' ' ')"
     # shellcheck disable=SC2086
     kill -TERM $all 2>/dev/null || true
-    for i in $(seq 1 30); do
+    for _ in $(seq 1 30); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
@@ -162,6 +166,13 @@ cpu_ticks() { # pid -> utime+stime (clock ticks) of pid and all its descendants
     echo "$total"
 }
 CLK_TCK=$(getconf CLK_TCK)
+
+core_stat() { # cpu -> "busy total" jiffies of that core, from /proc/stat
+    awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6, t }' /proc/stat
+}
+core_busy() { # "busy0 total0" "busy1 total1" -> percentage
+    awk -v a="$1" -v b="$2" 'BEGIN{ split(a, x, " "); split(b, y, " "); d = y[2] - x[2]; if (d > 0) printf "%.0f%%", 100 * (y[1] - x[1]) / d; else print "-" }'
+}
 
 # ---------------------------------------------------------------- MCP helpers (curl)
 # mcp_post URL SESSION BODY OUTPREFIX -> writes OUTPREFIX.h / OUTPREFIX.b, echoes HTTP status
@@ -234,12 +245,38 @@ verify_call() { # NAME URL SESSION
 }
 
 # ---------------------------------------------------------------- results
-declare -A RPS P50 P99 ERRS CPU BUSY STATUS
+declare -A RPS P50 P99 ERRS CPU SUTBUSY LOADBUSY STATUS
 ORDER=()
+
+# measure_once NAME URL SUT_PID RUN -> one wrk run; appends "rps p50 p99 errors cpu_us sutbusy loadbusy" to $TMP/NAME.runs
+measure_once() {
+    local name=$1 url=$2 pid=$3 run=$4 line t0 t1 s0 s1 l0 l1 out
+    out="$TMP/$name.wrk.$run"
+    t0=$(cpu_ticks "$pid")
+    s0=$(core_stat "$CPU_SUT")
+    l0=$(core_stat "$CPU_LOAD")
+    MCP_SESSION_ID=$SESSION BENCH_LABEL=$name taskset -c "$CPU_LOAD" \
+        wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s "$BENCH_DIR/tools_call.lua" "$url" >"$out" 2>&1 || true
+    t1=$(cpu_ticks "$pid")
+    s1=$(core_stat "$CPU_SUT")
+    l1=$(core_stat "$CPU_LOAD")
+    line=$(grep '^BENCH ' "$out" | tail -n1 || true)
+    if [ -z "$line" ]; then
+        FAIL_REASON="wrk produced no result: $(tail -n3 "$out" | tr '\n' ' ')"
+        return 1
+    fi
+    field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
+    # CPU time the server under test (and its children) used per request during the run
+    printf '%s %s %s %s %s %s %s\n' "$(field rps)" "$(field p50_us)" "$(field p99_us)" \
+        "$(($(field non200) + $(field socket_errors)))" \
+        "$(awk -v r="$(field requests)" -v t="$((t1 - t0))" -v hz="$CLK_TCK" \
+            'BEGIN{ if (r > 0) printf "%.1f", t / hz * 1e6 / r; else print "-" }')" \
+        "$(core_busy "$s0" "$s1")" "$(core_busy "$l0" "$l1")" >>"$TMP/$name.runs"
+}
 
 # bench_target NAME URL SUT_PID
 bench_target() {
-    local name=$1 url=$2 pid=$3 out line t0 t1
+    local name=$1 url=$2 pid=$3 run errs=0 median
     ORDER+=("$name")
     if ! mcp_handshake "$name" "$url"; then
         STATUS[$name]="FAILED: $FAIL_REASON"
@@ -249,34 +286,29 @@ bench_target() {
         STATUS[$name]="FAILED: $FAIL_REASON"
         return 1
     fi
-    log "$name: session '${SESSION:-<none>}', tools/call verified; warm-up $WARMUP, run $DURATION (-t1 -c$CONNS, wrk on CPU $CPU_LOAD)"
+    log "$name: session '$(printf '%.24s' "${SESSION:-<none>}")', tools/call verified; warm-up $WARMUP, $RUNS x $DURATION (wrk -t1 -c$CONNS on CPU $CPU_LOAD)"
     MCP_SESSION_ID=$SESSION BENCH_LABEL=$name taskset -c "$CPU_LOAD" \
         wrk -t1 -c"$CONNS" -d"$WARMUP" -s "$BENCH_DIR/tools_call.lua" "$url" >"$TMP/$name.warmup" 2>&1 || true
-    t0=$(cpu_ticks "$pid")
-    MCP_SESSION_ID=$SESSION BENCH_LABEL=$name taskset -c "$CPU_LOAD" \
-        wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s "$BENCH_DIR/tools_call.lua" "$url" >"$TMP/$name.wrk" 2>&1 || true
-    t1=$(cpu_ticks "$pid")
-    line=$(grep '^BENCH ' "$TMP/$name.wrk" | tail -n1 || true)
-    if [ -z "$line" ]; then
-        STATUS[$name]="FAILED: wrk produced no result: $(tail -n3 "$TMP/$name.wrk" | tr '\n' ' ')"
-        return 1
-    fi
-    field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
-    RPS[$name]=$(field rps)
-    P50[$name]=$(field p50_us)
-    P99[$name]=$(field p99_us)
-    ERRS[$name]=$(($(field non200) + $(field socket_errors)))
-    # CPU time the server under test (and its children) used during the measured run:
-    # per request, and as a share of one core over the run's wall time
-    read -r CPU[$name] BUSY[$name] < <(awk -v r="$(field requests)" -v d="$(field duration_s)" -v t="$((t1 - t0))" -v hz="$CLK_TCK" \
-        'BEGIN{ s = t / hz; if (r > 0) printf "%.1f ", s * 1e6 / r; else printf "- "; if (d > 0) printf "%.0f%%\n", 100 * s / d; else print "-" }')
-    # check again after the run: the target must still answer correctly
+    : >"$TMP/$name.runs"
+    for run in $(seq 1 "$RUNS"); do
+        if ! measure_once "$name" "$url" "$pid" "$run"; then
+            STATUS[$name]="FAILED: $FAIL_REASON"
+            return 1
+        fi
+    done
+    # the run with the median req/s stands for the row; errors are summed over all runs
+    errs=$(awk '{ s += $4 } END { print s + 0 }' "$TMP/$name.runs")
+    median=$(sort -n -k1,1 "$TMP/$name.runs" | sed -n "$(((RUNS + 1) / 2))p")
+    read -r RPS[$name] P50[$name] P99[$name] _ CPU[$name] SUTBUSY[$name] LOADBUSY[$name] <<<"$median"
+    ERRS[$name]=$errs
+    [ "$RUNS" -eq 1 ] || log "$name: req/s of the $RUNS runs: $(cut -d' ' -f1 "$TMP/$name.runs" | tr '\n' ' ')(median reported)"
+    # check again after the runs: the target must still answer correctly
     if ! verify_call "$name.after" "$url" "$SESSION"; then
         STATUS[$name]="FAILED after the run: $FAIL_REASON"
         return 1
     fi
     if [ "${ERRS[$name]}" -ne 0 ]; then
-        STATUS[$name]="ERRORS: ${ERRS[$name]} non-200 or socket errors (see numbers with care)"
+        STATUS[$name]="ERRORS: ${ERRS[$name]} non-200 responses or socket errors; numbers not valid"
         return 1
     fi
     STATUS[$name]=ok
@@ -322,7 +354,7 @@ if want direct; then
     taskset -pc "$CPU_SUT" "$UP_PID" >/dev/null
     bench_target direct "http://127.0.0.1:$UP_PORT/mcp" "$UP_PID" || log "direct: ${STATUS[direct]}"
 fi
-# behind a proxy the upstream moves to its own CPU choice; the proxy takes the SUT CPU
+# behind a proxy the upstream runs on BENCH_CPU_UPSTREAM (default: next to the proxy, see README)
 taskset -pc "$CPU_UPSTREAM" "$UP_PID" >/dev/null
 
 # ---------------------------------------------------------------- nginx
@@ -388,14 +420,16 @@ fi
 # ---------------------------------------------------------------- report
 us_to_ms() { [ -n "${1:-}" ] && awk -v u="$1" 'BEGIN{printf "%.3f ms", u/1000}' || echo "-"; }
 TABLE=$(
-    printf '| %-8s | %10s | %10s | %10s | %6s | %14s | %8s |\n' target 'req/s' p50 p99 errors 'SUT CPU us/req' 'SUT busy'
-    printf '|%s|%s|%s|%s|%s|%s|%s|\n' ---------- ------------ ------------ ------------ -------- ---------------- ----------
+    printf '| %-8s | %10s | %10s | %10s | %6s | %14s | %13s | %13s |\n' target 'req/s' p50 p99 errors 'SUT CPU us/req' \
+        "CPU $CPU_SUT busy" "CPU $CPU_LOAD busy"
+    printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' ---------- ------------ ------------ ------------ -------- ---------------- \
+        --------------- ---------------
     for n in "${ORDER[@]}"; do
         if [ -n "${RPS[$n]:-}" ]; then
-            printf '| %-8s | %10.0f | %10s | %10s | %6s | %14s | %8s |\n' "$n" "${RPS[$n]}" "$(us_to_ms "${P50[$n]}")" \
-                "$(us_to_ms "${P99[$n]}")" "${ERRS[$n]}" "${CPU[$n]}" "${BUSY[$n]}"
+            printf '| %-8s | %10.0f | %10s | %10s | %6s | %14s | %13s | %13s |\n' "$n" "${RPS[$n]}" "$(us_to_ms "${P50[$n]}")" \
+                "$(us_to_ms "${P99[$n]}")" "${ERRS[$n]}" "${CPU[$n]}" "${SUTBUSY[$n]}" "${LOADBUSY[$n]}"
         else
-            printf '| %-8s | %10s | %10s | %10s | %6s | %14s | %8s |\n' "$n" FAILED - - - - -
+            printf '| %-8s | %10s | %10s | %10s | %6s | %14s | %13s | %13s |\n' "$n" FAILED - - - - - -
         fi
     done
 )
@@ -413,7 +447,7 @@ else
     RATIO_LINE="mcpgate/nginx throughput ratio: n/a (a row is missing)"
 fi
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
-SETUP="wrk -t1 -c$CONNS -d$DURATION (after a $WARMUP warm-up), bench/tools_call.lua; CPUs: wrk $CPU_LOAD, server under test $CPU_SUT, upstream behind proxies $CPU_UPSTREAM"
+SETUP="wrk -t1 -c$CONNS -d$DURATION x $RUNS (median; after a $WARMUP warm-up), bench/tools_call.lua; CPUs: wrk $CPU_LOAD, server under test $CPU_SUT, upstream behind proxies $CPU_UPSTREAM"
 
 echo
 echo "tools/call, one worker per server; $SETUP"

@@ -43,9 +43,10 @@ static void usage_serve(FILE *out)
 
 static void usage_check(FILE *out)
 {
-    fprintf(out, "usage: mcpgate check-config -c FILE\n"
-                 "\n"
-                 "Exits 0 when FILE is a valid configuration; otherwise prints FILE:LINE:COLUMN: problem and exits 1.\n");
+    fprintf(out,
+            "usage: mcpgate check-config -c FILE\n"
+            "\n"
+            "Exits 0 when FILE is a valid configuration; otherwise prints FILE:LINE:COLUMN: problem and exits 1.\n");
 }
 
 static int load_config(const char *path, mg_config_t **config, mg_error_t *err)
@@ -60,8 +61,7 @@ static int load_config(const char *path, mg_config_t **config, mg_error_t *err)
                                  err);
 }
 
-static int parse_options(int argc, char **argv, const char **config_path, const char **log_level,
-                         void (*usage)(FILE *))
+static int parse_options(int argc, char **argv, const char **config_path, const char **log_level, void (*usage)(FILE *))
 {
     static const struct option options[] = {{"config", required_argument, NULL, 'c'},
                                             {"log-level", required_argument, NULL, 'l'},

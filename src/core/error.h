@@ -10,6 +10,7 @@
 #define MG_CORE_ERROR_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 typedef struct st_mg_error_t {
     char message[512];
@@ -18,5 +19,9 @@ typedef struct st_mg_error_t {
 /* Formats into err (if not NULL) and returns -1, so callers can `return mg_error_set(err, ...)`. */
 int mg_error_set(mg_error_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int mg_error_setv(mg_error_t *err, const char *fmt, va_list ap);
+
+/* The reason for OpenSSL's last failure, taken off its error queue; never NULL (a missing file
+ * has no reason string of its own, so the system error is used). `buf` may hold the text. */
+const char *mg_error_openssl(char *buf, size_t size);
 
 #endif

@@ -37,6 +37,18 @@ void mg_worker_on_posted(h2o_multithread_receiver_t *receiver, h2o_linklist_t *m
     }
 }
 
+void mg_worker_post_json_to_all(mg_gateway_t *gateway, mg_worker_fn fn, size_t server_index, const json_t *msg)
+{
+    for (size_t i = 0; i < gateway->workers_len; i++) {
+        mg_json_note_t *note = malloc(sizeof(*note));
+        if (note == NULL)
+            abort();
+        note->server_index = server_index;
+        note->msg = json_deep_copy(msg);
+        mg_worker_post(gateway->workers[i], fn, note);
+    }
+}
+
 uint64_t mg_worker_now(mg_worker_t *worker)
 {
     return h2o_now(worker->loop);

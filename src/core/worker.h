@@ -11,6 +11,7 @@
 #define MG_CORE_WORKER_H
 
 #include <h2o.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -27,13 +28,14 @@ typedef struct st_mg_worker_t {
     h2o_context_t http_context; /* server side: owns the loop */
     h2o_evloop_t *loop;
     h2o_multithread_queue_t *queue;
-    h2o_multithread_receiver_t receiver; /* closures posted to this worker */
+    h2o_multithread_receiver_t receiver;         /* closures posted to this worker */
     h2o_multithread_receiver_t getaddr_receiver; /* h2o's asynchronous DNS for the HTTP client */
     h2o_timeout_t client_io_timeout;
-    h2o_timeout_t keepalive_timeout; /* 15 s: comments on idle event streams */
-    h2o_http1client_ctx_t client_context; /* HTTP client (upstreams); ssl_ctx set per upstream */
-    struct st_mg_upstream_t **upstreams; /* one per config->servers entry */
-    h2o_linklist_t event_streams;        /* open client GET streams on this worker (mg_event_stream_t) */
+    h2o_timeout_t keepalive_timeout;             /* 15 s: comments on idle event streams */
+    h2o_http1client_ctx_t client_context;        /* HTTP client (upstreams); ssl_ctx set per upstream */
+    struct st_mg_upstream_t **upstreams;         /* one per config->servers entry */
+    struct st_mg_session_cache_t *session_cache; /* session ids this worker opened (http/session_cache.h) */
+    h2o_linklist_t event_streams;                /* open client GET streams on this worker (mg_event_stream_t) */
     pthread_t thread;
     bool stopping;
 } mg_worker_t;
@@ -52,10 +54,18 @@ typedef void (*mg_worker_fn)(mg_worker_t *worker, void *arg);
  * target's own (then it still runs later, never re-entrantly). `arg` ownership passes to fn. */
 void mg_worker_post(mg_worker_t *target, mg_worker_fn fn, void *arg);
 
+/* What mg_worker_post_json_to_all hands each worker: fn owns it (free msg with json_decref, the note with free). */
+typedef struct st_mg_json_note_t {
+    size_t server_index;
+    json_t *msg;
+} mg_json_note_t;
+
+/* Posts fn to every worker, each with its own deep copy of `msg` (borrowed): jansson reference
+ * counts are not atomic, so a value is never shared between threads. */
+void mg_worker_post_json_to_all(mg_gateway_t *gateway, mg_worker_fn fn, size_t server_index, const json_t *msg);
+
 /* Milliseconds on the loop's clock (cheap; updated once per loop iteration). */
 uint64_t mg_worker_now(mg_worker_t *worker);
-
-
 
 /* The receiver callback a worker registers for its queue (used by the server setup). */
 void mg_worker_on_posted(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);

@@ -131,33 +131,21 @@ void mg_events_open(mg_worker_t *worker, h2o_req_t *req, long scope, mg_session_
     }
 }
 
-typedef struct st_broadcast_t {
-    size_t server_index;
-    json_t *msg;
-} broadcast_t;
-
 static void on_broadcast(mg_worker_t *worker, void *arg)
 {
-    broadcast_t *broadcast = arg;
-    mg_aggregate_observe(worker, broadcast->server_index, broadcast->msg);
+    mg_json_note_t *note = arg;
+    mg_aggregate_observe(worker, note->server_index, note->msg);
     for (h2o_linklist_t *node = worker->event_streams.next; node != &worker->event_streams; node = node->next) {
         event_stream_t *events = H2O_STRUCT_FROM_MEMBER(event_stream_t, link, node);
-        deliver(events, broadcast->server_index, broadcast->msg);
+        deliver(events, note->server_index, note->msg);
     }
-    json_decref(broadcast->msg);
-    free(broadcast);
+    json_decref(note->msg);
+    free(note);
 }
 
 void mg_events_broadcast(mg_gateway_t *gateway, size_t server_index, const json_t *msg)
 {
-    for (size_t i = 0; i < gateway->workers_len; i++) {
-        broadcast_t *broadcast = malloc(sizeof(*broadcast));
-        if (broadcast == NULL)
-            abort();
-        broadcast->server_index = server_index;
-        broadcast->msg = json_deep_copy(msg); /* jansson reference counts are not atomic: one copy per thread */
-        mg_worker_post(gateway->workers[i], on_broadcast, broadcast);
-    }
+    mg_worker_post_json_to_all(gateway, on_broadcast, server_index, msg);
 }
 
 void mg_events_close_all(mg_worker_t *worker)

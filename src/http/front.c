@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "http/events.h"
+#include "http/session_cache.h"
 #include "http/stream.h"
 #include "mcp/aggregate.h"
 #include "mcp/exchange.h"
@@ -111,7 +112,8 @@ static int open_session(mg_worker_t *worker, h2o_req_t *req, json_t *id, mg_sess
         return -1;
     }
     mg_error_t err;
-    if (mg_session_open(&worker->gateway->session_key, token.base, token.len, claims, &err) != 0 ||
+    if (mg_session_cache_open(worker->session_cache, &worker->gateway->session_key, token.base, token.len, claims,
+                              &err) != 0 ||
         strcmp(claims->principal, "anonymous") != 0) {
         mg_session_claims_dispose(claims);
         mg_front_send_rpc_error(req, 404, id, MG_RPC_INVALID_REQUEST, "Session not found");
@@ -336,8 +338,7 @@ static int check_protocol_version_header(h2o_req_t *req, json_t *id)
 {
     h2o_iovec_t version = header_value_by_name(req, "mcp-protocol-version");
     if (version.base != NULL && !mg_versions_is_legacy(version.base, version.len)) {
-        mg_front_send_rpc_error(req, 400, id, MG_RPC_INVALID_REQUEST,
-                                "Bad Request: unsupported MCP-Protocol-Version");
+        mg_front_send_rpc_error(req, 400, id, MG_RPC_INVALID_REQUEST, "Bad Request: unsupported MCP-Protocol-Version");
         return -1;
     }
     return 0;

@@ -24,6 +24,7 @@
 #include "http/events.h"
 #include "http/front.h"
 #include "http/probes.h"
+#include "http/session_cache.h"
 #include "obs/log.h"
 #include "upstream/factory.h"
 
@@ -36,7 +37,6 @@ typedef struct st_listener_t {
 typedef struct st_worker_extra_t {
     listener_t *listeners;
     size_t listeners_len;
-    int bound_ports[64];
 } worker_extra_t;
 
 static h2o_globalconf_t globalconf;
@@ -93,6 +93,26 @@ static int resolve(const mg_config_listen_t *where, uint16_t port, struct sockad
     return 0;
 }
 
+/* SO_REUSEPORT would let a second process of the same user share the address silently; binding
+ * once without it first refuses an address someone already listens on, as an operator expects. */
+static int check_address_free(const mg_config_listen_t *where, mg_error_t *err)
+{
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    if (resolve(where, where->port, &addr, &addr_len) != 0)
+        return mg_error_set(err, "listen %s: cannot parse host %s", where->address, where->host);
+    int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), on = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        bind(fd, (struct sockaddr *)&addr, addr_len) != 0) {
+        int saved = errno;
+        if (fd >= 0)
+            close(fd);
+        return mg_error_set(err, "listen %s: %s", where->address, strerror(saved));
+    }
+    close(fd);
+    return 0;
+}
+
 static int bind_listener(const mg_config_listen_t *where, uint16_t port, mg_error_t *err)
 {
     struct sockaddr_storage addr;
@@ -123,18 +143,20 @@ static uint16_t local_port(int fd)
 
 static SSL_CTX *create_tls_context(const mg_config_listen_t *where, mg_error_t *err)
 {
+    char reason[128];
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     if (SSL_CTX_use_certificate_chain_file(ctx, where->tls_cert) != 1) {
         SSL_CTX_free(ctx);
         return (void)mg_error_set(err, "listen %s: cannot load certificate %s: %s", where->address, where->tls_cert,
-                                  ERR_reason_error_string(ERR_get_error())),
+                                  mg_error_openssl(reason, sizeof(reason))),
                NULL;
     }
-    if (SSL_CTX_use_PrivateKey_file(ctx, where->tls_key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+    if (SSL_CTX_use_PrivateKey_file(ctx, where->tls_key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
         SSL_CTX_free(ctx);
         return (void)mg_error_set(err, "listen %s: cannot load key %s: %s", where->address, where->tls_key,
-                                  ERR_reason_error_string(ERR_get_error())),
+                                  mg_error_openssl(reason, sizeof(reason))),
                NULL;
     }
     h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
@@ -198,12 +220,15 @@ static int worker_init(mg_gateway_t *gateway, mg_worker_t *worker, size_t index,
     worker->client_context.getaddr_receiver = &worker->getaddr_receiver;
     worker->client_context.io_timeout = &worker->client_io_timeout;
     h2o_linklist_init_anchor(&worker->event_streams);
+    worker->session_cache = mg_session_cache_create();
 
     extra->listeners = calloc(config->listen_len, sizeof(*extra->listeners));
     extra->listeners_len = config->listen_len;
     for (size_t i = 0; i < config->listen_len; i++) {
         listener_t *listener = &extra->listeners[i];
         uint16_t port = bound_ports[i] != 0 ? bound_ports[i] : config->listen[i].port;
+        if (bound_ports[i] == 0 && port != 0 && check_address_free(&config->listen[i], err) != 0)
+            return -1;
         if ((listener->fd = bind_listener(&config->listen[i], port, err)) < 0)
             return -1;
         if (bound_ports[i] == 0) {
@@ -212,8 +237,8 @@ static int worker_init(mg_gateway_t *gateway, mg_worker_t *worker, size_t index,
             char address[300];
             snprintf(address, sizeof(address), strchr(host, ':') != NULL ? "[%s]:%u" : "%s:%u", host, bound_ports[i]);
             mg_log_fields(MG_LOG_INFO, "listen.ready",
-                          json_pack("{s:s,s:b}", "address", address, "tls", tls_contexts[i] != NULL),
-                          "listening on %s", address);
+                          json_pack("{s:s,s:b}", "address", address, "tls", tls_contexts[i] != NULL), "listening on %s",
+                          address);
         }
         listener->accept_ctx.ctx = &worker->http_context;
         listener->accept_ctx.hosts = globalconf.hosts;
@@ -254,7 +279,8 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
     tls_contexts = calloc(config->listen_len, sizeof(*tls_contexts));
     bound_ports = calloc(config->listen_len, sizeof(*bound_ports));
     for (size_t i = 0; i < config->listen_len; i++) {
-        if (config->listen[i].tls_cert != NULL && (tls_contexts[i] = create_tls_context(&config->listen[i], err)) == NULL)
+        if (config->listen[i].tls_cert != NULL &&
+            (tls_contexts[i] = create_tls_context(&config->listen[i], err)) == NULL)
             return -1;
     }
     gateway.workers_len = (size_t)config->workers;
@@ -278,8 +304,10 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
     for (size_t i = 0; i < gateway.workers_len; i++)
         pthread_join(gateway.workers[i]->thread, NULL);
     /* every loop has ended, so handles can go without racing a closure in flight */
-    for (size_t i = 0; i < gateway.workers_len; i++)
+    for (size_t i = 0; i < gateway.workers_len; i++) {
         mg_upstreams_destroy(gateway.workers[i]);
+        mg_session_cache_destroy(gateway.workers[i]->session_cache);
+    }
     mg_log(MG_LOG_INFO, "server.stopped", "all workers stopped");
     return 0;
 }

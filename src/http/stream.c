@@ -8,13 +8,12 @@ static void flush(mg_stream_t *stream)
 {
     if (stream->req == NULL || stream->writing || stream->closed)
         return;
-    if (stream->pending_len == 0 && !stream->closing)
+    if (stream->pending.len == 0 && !stream->closing)
         return;
     free(stream->inflight);
-    stream->inflight = stream->pending;
-    h2o_iovec_t buf = h2o_iovec_init(stream->inflight, stream->pending_len);
-    stream->pending = NULL;
-    stream->pending_len = stream->pending_cap = 0;
+    size_t len;
+    stream->inflight = mg_bytes_take(&stream->pending, &len);
+    h2o_iovec_t buf = h2o_iovec_init(stream->inflight, len);
     stream->writing = true;
     if (stream->closing)
         stream->closed = true;
@@ -62,18 +61,7 @@ void mg_stream_send_raw(mg_stream_t *stream, const char *text, size_t len)
 {
     if (stream->req == NULL || stream->closing)
         return;
-    if (stream->pending_len + len > stream->pending_cap) {
-        size_t cap = stream->pending_cap == 0 ? 4096 : stream->pending_cap;
-        while (cap < stream->pending_len + len)
-            cap *= 2;
-        char *grown = realloc(stream->pending, cap);
-        if (grown == NULL)
-            abort();
-        stream->pending = grown;
-        stream->pending_cap = cap;
-    }
-    memcpy(stream->pending + stream->pending_len, text, len);
-    stream->pending_len += len;
+    mg_bytes_append(&stream->pending, text, len);
     flush(stream);
 }
 
@@ -105,8 +93,8 @@ void mg_stream_close(mg_stream_t *stream)
 
 void mg_stream_dispose(mg_stream_t *stream)
 {
-    free(stream->pending);
+    mg_bytes_dispose(&stream->pending);
     free(stream->inflight);
-    stream->pending = stream->inflight = NULL;
+    stream->inflight = NULL;
     stream->req = NULL;
 }

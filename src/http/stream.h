@@ -13,6 +13,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "core/bytes.h"
+
 typedef struct st_mg_stream_t mg_stream_t;
 typedef void (*mg_stream_stop_fn)(mg_stream_t *stream, void *ctx);
 
@@ -21,8 +23,8 @@ struct st_mg_stream_t {
     h2o_req_t *req;            /* NULL once the client is gone */
     mg_stream_stop_fn on_stop;
     void *ctx;
-    char *pending, *inflight;
-    size_t pending_len, pending_cap;
+    mg_bytes_t pending; /* written since the last h2o_send */
+    char *inflight;     /* what h2o is sending now */
     bool writing, closing, closed;
 };
 

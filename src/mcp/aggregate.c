@@ -25,8 +25,8 @@ static void prefix_member(const mg_config_t *config, size_t server_index, json_t
     const char *value = json_string_value(json_object_get(object, key));
     if (value == NULL)
         return;
-    char *renamed = is_uri ? mg_naming_join_uri(config, server_index, value)
-                           : mg_naming_join_name(config, server_index, value);
+    char *renamed =
+        is_uri ? mg_naming_join_uri(config, server_index, value) : mg_naming_join_name(config, server_index, value);
     if (renamed != NULL)
         json_object_set_new(object, key, json_string(renamed));
     free(renamed);
@@ -37,8 +37,8 @@ json_t *mg_aggregate_merge_lists(const mg_config_t *config, long scope, const ch
 {
     const char *key = mg_aggregate_list_key(method);
     const char *item_key = strcmp(key, "resourceTemplates") == 0 ? "uriTemplate"
-                           : strcmp(key, "resources") == 0      ? "uri"
-                                                                : "name";
+                           : strcmp(key, "resources") == 0       ? "uri"
+                                                                 : "name";
     bool is_uri = strcmp(item_key, "name") != 0;
     json_t *items = json_array();
     json_t *cursors = json_object();
@@ -159,12 +159,13 @@ json_t *mg_aggregate_initialize_result(mg_exchange_t *exchange)
         if (upstream == NULL)
             upstream = exchange->worker->upstreams[exchange->scope]->initialize_result;
         json_t *capabilities = json_object_get(upstream, "capabilities");
-        json_object_set_new(result, "capabilities", capabilities != NULL ? json_deep_copy(capabilities) : json_object());
+        json_object_set_new(result, "capabilities",
+                            capabilities != NULL ? json_deep_copy(capabilities) : json_object());
         json_t *server_info = json_object_get(upstream, "serverInfo");
-        json_object_set_new(result, "serverInfo", server_info != NULL
-                                                      ? json_deep_copy(server_info)
-                                                      : json_pack("{s:s,s:s}", "name", "mcpgate", "version",
-                                                                  MCPGATE_VERSION));
+        json_object_set_new(result, "serverInfo",
+                            server_info != NULL
+                                ? json_deep_copy(server_info)
+                                : json_pack("{s:s,s:s}", "name", "mcpgate", "version", MCPGATE_VERSION));
         json_t *instructions = json_object_get(upstream, "instructions");
         if (json_is_string(instructions))
             json_object_set(result, "instructions", instructions);
@@ -203,8 +204,8 @@ json_t *mg_aggregate_decode_cursor(const char *cursor)
     unsigned char *bin = malloc(len);
     size_t bin_len;
     json_t *cursors = NULL;
-    if (bin != NULL && sodium_base642bin(bin, len, cursor, len, NULL, &bin_len, NULL,
-                                         sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0) {
+    if (bin != NULL &&
+        sodium_base642bin(bin, len, cursor, len, NULL, &bin_len, NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0) {
         cursors = json_loadb((const char *)bin, bin_len, JSON_REJECT_DUPLICATES, NULL);
         const char *key;
         json_t *value;

@@ -58,7 +58,8 @@ static void routed_done(mg_exchange_t *exchange, mg_exchange_part_t *part, json_
         mg_exchange_finish_error(exchange, error_code, error_message, NULL);
         return;
     }
-    json_t *out = json_deep_copy(response);
+    /* one server: only the id changes, so a shallow copy does; /mcp rewrites URIs deep inside */
+    json_t *out = exchange->scope < 0 ? json_deep_copy(response) : json_copy(response);
     json_object_set(out, "id", exchange->message.id);
     if (exchange->scope < 0)
         mg_aggregate_rewrite_result(exchange->config, part->server_index, exchange->message.method, out);
@@ -102,7 +103,7 @@ static void route_by_key(mg_exchange_t *exchange, const char *key, bool is_uri, 
         mg_exchange_finish_error(exchange, unknown_code, message, data);
         return;
     }
-    json_t *local_params = json_deep_copy(params);
+    json_t *local_params = json_copy(params); /* shallow: only the top-level key changes */
     json_object_set_new(local_params, key, json_string(local));
     route_to(exchange, server_index, local_params);
 }
@@ -128,8 +129,8 @@ static void route_completion(mg_exchange_t *exchange)
     if (public_name == NULL ||
         (is_uri ? mg_naming_split_uri(exchange->config, public_name, &server_index, &local)
                 : mg_naming_split_name(exchange->config, public_name, &server_index, &local)) != 0) {
-        mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS, "completion reference names no known prompt or resource",
-                                 NULL);
+        mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS,
+                                 "completion reference names no known prompt or resource", NULL);
         return;
     }
     json_t *local_params = json_deep_copy(params);
@@ -149,7 +150,7 @@ static void call_checked_tool(mg_exchange_t *exchange, size_t server_index, cons
         mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS, message, NULL);
         return;
     }
-    json_t *local_params = json_deep_copy(exchange->message.params);
+    json_t *local_params = json_copy(exchange->message.params); /* shallow: only the name changes */
     json_object_set_new(local_params, "name", json_string(local_name));
     route_to(exchange, server_index, local_params);
 }
@@ -362,7 +363,8 @@ static void open_session_done(mg_exchange_t *exchange, mg_exchange_part_t *part,
                               const char *error_message)
 {
     const char *server = exchange->config->servers[part->server_index].name;
-    const char *session_id = response != NULL ? json_string_value(json_object_get(response, "_mcpgate_session_id")) : NULL;
+    const char *session_id =
+        response != NULL ? json_string_value(json_object_get(response, "_mcpgate_session_id")) : NULL;
     if (response == NULL || json_object_get(response, "result") == NULL) {
         mg_log(MG_LOG_WARN, "session.upstream_failed", "could not open a session on %s: %s (%d)", server,
                error_message != NULL ? error_message : "error response", error_code);

@@ -50,9 +50,9 @@ struct st_mg_exchange_t {
     long scope;               /* -1: aggregated /mcp; else index of the /servers/<name>/mcp server */
     mg_rpc_message_t message; /* the decoded client message (owned) */
     bool has_session;
-    mg_session_claims_t claims;  /* valid when has_session */
+    mg_session_claims_t claims;             /* valid when has_session */
     mg_upstream_session_t upstream_session; /* view of claims for upstream calls (per server: see dispatch) */
-    char *new_session_token;     /* set by initialize: sent as Mcp-Session-Id */
+    char *new_session_token;                /* set by initialize: sent as Mcp-Session-Id */
     mg_exchange_part_t parts[MG_EXCHANGE_MAX_PARTS];
     size_t parts_len;
     size_t parts_running;
@@ -62,16 +62,16 @@ struct st_mg_exchange_t {
 };
 
 /* Output: each may be called only while the exchange is not finished. `msg` is borrowed. */
-void mg_exchange_send_message(mg_exchange_t *exchange, json_t *msg);   /* mid-call notification/request */
-void mg_exchange_finish(mg_exchange_t *exchange, json_t *response);    /* final response */
+void mg_exchange_send_message(mg_exchange_t *exchange, json_t *msg); /* mid-call notification/request */
+void mg_exchange_finish(mg_exchange_t *exchange, json_t *response);  /* final response */
 void mg_exchange_finish_error(mg_exchange_t *exchange, int code, const char *message, json_t *data /* stolen */);
-void mg_exchange_finish_accepted(mg_exchange_t *exchange);             /* 202, for notifications and responses */
+void mg_exchange_finish_accepted(mg_exchange_t *exchange); /* 202, for notifications and responses */
 bool mg_exchange_finished(const mg_exchange_t *exchange);
 
 /* Starts an upstream call as a new part; returns the part or NULL (then nothing was started and
  * the error is in *error_message). `request` is borrowed. */
-mg_exchange_part_t *mg_exchange_call(mg_exchange_t *exchange, size_t server_index, json_t *request, mg_part_done_fn on_done,
-                                     const char **error_message);
+mg_exchange_part_t *mg_exchange_call(mg_exchange_t *exchange, size_t server_index, json_t *request,
+                                     mg_part_done_fn on_done, const char **error_message);
 /* Re-issues a call on an existing finished part (paging). Returns 0 or -1. */
 int mg_exchange_call_again(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *request);
 /* Opens this client's session on an upstream as a new part (initialize). */

@@ -23,8 +23,8 @@ enum {
     MG_RPC_METHOD_NOT_FOUND = -32601,
     MG_RPC_INVALID_PARAMS = -32602,
     MG_RPC_INTERNAL_ERROR = -32603,
-    MG_RPC_UPSTREAM_ERROR = -32000, /* gateway: upstream unreachable or failed */
-    MG_RPC_UPSTREAM_TIMEOUT = -32001, /* gateway: upstream did not answer in time */
+    MG_RPC_UPSTREAM_ERROR = -32000,     /* gateway: upstream unreachable or failed */
+    MG_RPC_UPSTREAM_TIMEOUT = -32001,   /* gateway: upstream did not answer in time */
     MG_RPC_RESOURCE_NOT_FOUND = -32002, /* MCP: resources/read of an unknown URI */
 };
 

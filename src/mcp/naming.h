@@ -28,6 +28,7 @@ int mg_naming_split_name(const mg_config_t *config, const char *public_name, siz
 /* Returns a malloc'ed "<server>+<uri>". */
 char *mg_naming_join_uri(const mg_config_t *config, size_t server_index, const char *uri);
 /* Splits a public resource URI like mg_naming_split_name. */
-int mg_naming_split_uri(const mg_config_t *config, const char *public_uri, size_t *server_index, const char **local_uri);
+int mg_naming_split_uri(const mg_config_t *config, const char *public_uri, size_t *server_index,
+                        const char **local_uri);
 
 #endif

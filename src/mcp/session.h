@@ -27,13 +27,13 @@ typedef struct st_mg_session_key_t {
 } mg_session_key_t;
 
 typedef struct st_mg_session_claims_t {
-    char sid[33];               /* 128 random bits, hex: names the session in logs and subscriptions */
-    char principal[256];        /* "anonymous" until authentication exists */
-    char protocol_version[32];  /* negotiated with the client, e.g. "2025-11-25" */
-    int64_t issued_at;          /* unix seconds */
-    json_t *client_info;        /* owned, may be NULL: initialize params.clientInfo */
-    json_t *client_capabilities;/* owned, may be NULL: initialize params.capabilities */
-    json_t *upstream_sessions;  /* owned, may be NULL: object server name -> upstream Mcp-Session-Id */
+    char sid[33];                /* 128 random bits, hex: names the session in logs and subscriptions */
+    char principal[256];         /* "anonymous" until authentication exists */
+    char protocol_version[32];   /* negotiated with the client, e.g. "2025-11-25" */
+    int64_t issued_at;           /* unix seconds */
+    json_t *client_info;         /* owned, may be NULL: initialize params.clientInfo */
+    json_t *client_capabilities; /* owned, may be NULL: initialize params.capabilities */
+    json_t *upstream_sessions;   /* owned, may be NULL: object server name -> upstream Mcp-Session-Id */
 } mg_session_claims_t;
 
 /* Reads state_dir/session.key (32 raw bytes, mode 0600), creating state_dir and the key on first use. */

@@ -5,6 +5,7 @@
 #include "obs/log.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,13 +36,48 @@ int mg_log_enabled(mg_log_level_t level)
     return (int)level >= atomic_load_explicit(&current_level, memory_order_relaxed);
 }
 
+/* Copies `in` to `out` as valid UTF-8: each byte that does not start a well-formed sequence
+ * (RFC 3629: no overlongs, no surrogates, nothing past U+10FFFF) becomes U+FFFD, so text from
+ * an upstream's stderr never makes a log line unencodable. `out` holds at least 3 * strlen(in) + 1. */
+static void utf8_sanitize(const unsigned char *in, char *out)
+{
+    char *o = out;
+    while (*in != 0) {
+        unsigned char c = in[0];
+        size_t len = c < 0x80                   ? 1
+                     : (c >= 0xC2 && c <= 0xDF) ? 2
+                     : (c >= 0xE0 && c <= 0xEF) ? 3
+                     : (c >= 0xF0 && c <= 0xF4) ? 4
+                                                : 0;
+        bool ok = len != 0;
+        for (size_t i = 1; ok && i < len; i++)
+            ok = (in[i] & 0xC0) == 0x80;
+        if (ok && len == 3)
+            ok = !(c == 0xE0 && in[1] < 0xA0) && !(c == 0xED && in[1] >= 0xA0);
+        if (ok && len == 4)
+            ok = !(c == 0xF0 && in[1] < 0x90) && !(c == 0xF4 && in[1] >= 0x90);
+        if (ok) {
+            memcpy(o, in, len);
+            o += len;
+            in += len;
+        } else {
+            memcpy(o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            in += 1;
+        }
+    }
+    *o = '\0';
+}
+
 static void log_emit(mg_log_level_t level, const char *event, json_t *fields, const char *fmt, va_list ap)
 {
-    char message[2048], stamp[40];
+    char message[3 * 2048 + 1], stamp[40];
     struct timespec now;
     struct tm tm;
 
-    vsnprintf(message, sizeof(message), fmt, ap);
+    char raw[2048];
+    vsnprintf(raw, sizeof(raw), fmt, ap);
+    utf8_sanitize((const unsigned char *)raw, message);
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
     size_t n = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);

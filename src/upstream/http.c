@@ -27,6 +27,8 @@
  */
 #include "upstream/http.h"
 
+#include "core/bytes.h"
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -267,6 +269,19 @@ static http_call_t *call_find(http_upstream_t *self, uint64_t handle)
 /* ---------------------------------------------------------------- requests */
 
 /* Builds the request bytes. `body` (may be NULL) is serialized; `accept` names what we take back. */
+static void append_str(mg_bytes_t *bytes, const char *text)
+{
+    mg_bytes_append(bytes, text, strlen(text));
+}
+
+static void append_header(mg_bytes_t *bytes, const char *name, const char *value)
+{
+    append_str(bytes, name);
+    append_str(bytes, ": ");
+    append_str(bytes, value);
+    append_str(bytes, "\r\n");
+}
+
 static int call_prepare(http_call_t *call, const char *method, const char *accept, const char *session_id,
                         const char *protocol_version, const json_t *body)
 {
@@ -291,26 +306,33 @@ static int call_prepare(http_call_t *call, const char *method, const char *accep
         call->request[1] = h2o_iovec_init(text, body_len);
     }
 
-    char *head = NULL;
-    size_t head_len = 0;
-    FILE *out = open_memstream(&head, &head_len);
-    if (out == NULL)
-        return -1;
-    fprintf(out, "%s %s HTTP/1.1\r\nHost: %s\r\nAccept: %s\r\n", method, self->path, self->authority, accept);
-    if (body != NULL)
-        fprintf(out, "Content-Type: application/json\r\nContent-Length: %zu\r\n", body_len);
-    if (protocol_version != NULL)
-        fprintf(out, "MCP-Protocol-Version: %s\r\n", protocol_version);
-    if (session_id != NULL)
-        fprintf(out, "Mcp-Session-Id: %s\r\n", session_id);
-    for (size_t i = 0; i != server->headers_len; ++i)
-        fprintf(out, "%s: %s\r\n", server->headers[i].key, server->headers[i].value);
-    fputs("\r\n", out);
-    if (fclose(out) != 0 || head == NULL) {
-        free(head);
-        return -1;
+    /* built by appends, not printf: this runs for every request the gateway forwards */
+    mg_bytes_t head = {0};
+    append_str(&head, method);
+    append_str(&head, " ");
+    append_str(&head, self->path);
+    append_str(&head, " HTTP/1.1\r\nHost: ");
+    append_str(&head, self->authority);
+    append_str(&head, "\r\nAccept: ");
+    append_str(&head, accept);
+    append_str(&head, "\r\n");
+    if (body != NULL) {
+        char length[32];
+        int n = snprintf(length, sizeof(length), "%zu", body_len);
+        append_str(&head, "Content-Type: application/json\r\nContent-Length: ");
+        mg_bytes_append(&head, length, (size_t)n);
+        append_str(&head, "\r\n");
     }
-    call->request[0] = h2o_iovec_init(head, head_len);
+    if (protocol_version != NULL)
+        append_header(&head, "MCP-Protocol-Version", protocol_version);
+    if (session_id != NULL)
+        append_header(&head, "Mcp-Session-Id", session_id);
+    for (size_t i = 0; i != server->headers_len; ++i)
+        append_header(&head, server->headers[i].key, server->headers[i].value);
+    append_str(&head, "\r\n");
+    size_t head_len;
+    char *head_text = mg_bytes_take(&head, &head_len);
+    call->request[0] = h2o_iovec_init(head_text, head_len);
     return 0;
 }
 
@@ -1105,11 +1127,10 @@ static SSL_CTX *create_ssl_ctx(const mg_config_server_t *server, const char *hos
     int loaded = server->ca_file != NULL ? SSL_CTX_load_verify_locations(ctx, server->ca_file, NULL)
                                          : SSL_CTX_set_default_verify_paths(ctx);
     if (loaded != 1) {
-        unsigned long code = ERR_get_error();
+        char reason[128];
         mg_error_set(err, "servers.%s: cannot load trusted certificates%s%s: %s", server->name,
                      server->ca_file != NULL ? " from " : "", server->ca_file != NULL ? server->ca_file : "",
-                     code != 0 ? ERR_reason_error_string(code) : "unknown error");
-        ERR_clear_error();
+                     mg_error_openssl(reason, sizeof(reason)));
         SSL_CTX_free(ctx);
         return NULL;
     }

@@ -203,8 +203,8 @@ static void write_message(stdio_shared_t *shared, const json_t *msg)
 
 static void send_cancelled(stdio_shared_t *shared, int64_t upstream_id, const char *reason)
 {
-    json_t *msg = mg_rpc_make_notification("notifications/cancelled",
-                                           json_pack("{s:I,s:s}", "requestId", (json_int_t)upstream_id, "reason", reason));
+    json_t *msg = mg_rpc_make_notification(
+        "notifications/cancelled", json_pack("{s:I,s:s}", "requestId", (json_int_t)upstream_id, "reason", reason));
     write_message(shared, msg);
     json_decref(msg);
 }
@@ -334,7 +334,8 @@ static void on_client_notification(mg_worker_t *owner, void *arg)
 
 static void answer_child(stdio_shared_t *shared, json_t *id, json_t *result, int error_code, const char *error_message)
 {
-    json_t *msg = result != NULL ? mg_rpc_make_result(id, result) : mg_rpc_make_error(id, error_code, error_message, NULL);
+    json_t *msg =
+        result != NULL ? mg_rpc_make_result(id, result) : mg_rpc_make_error(id, error_code, error_message, NULL);
     write_message(shared, msg);
     json_decref(msg);
 }
@@ -503,32 +504,22 @@ static const stdio_process_callbacks_t process_callbacks = {on_line, on_started,
 
 /* ---- initialize results for every worker's handle ------------------------------------------- */
 
-typedef struct st_result_update_t {
-    size_t server_index;
-    json_t *result;
-} result_update_t;
-
 static void on_result_update(mg_worker_t *worker, void *arg)
 {
-    result_update_t *update = arg;
-    mg_upstream_t *upstream = worker->upstreams != NULL ? worker->upstreams[update->server_index] : NULL;
+    mg_json_note_t *note = arg;
+    mg_upstream_t *upstream = worker->upstreams != NULL ? worker->upstreams[note->server_index] : NULL;
     if (upstream != NULL) {
         json_decref(upstream->initialize_result);
-        upstream->initialize_result = update->result;
+        upstream->initialize_result = note->msg;
     } else {
-        json_decref(update->result);
+        json_decref(note->msg);
     }
-    free(update);
+    free(note);
 }
 
 static void publish_initialize_result(stdio_shared_t *shared, const json_t *result)
 {
-    for (size_t i = 0; i < shared->gateway->workers_len; i++) {
-        result_update_t *update = malloc(sizeof(*update));
-        update->server_index = shared->process.server_index;
-        update->result = json_deep_copy(result);
-        mg_worker_post(shared->gateway->workers[i], on_result_update, update);
-    }
+    mg_worker_post_json_to_all(shared->gateway, on_result_update, shared->process.server_index, result);
 }
 
 /* ---- the mg_upstream_t interface ----------------------------------------------------------------- */
@@ -579,7 +570,8 @@ static uint64_t stdio_call(mg_upstream_t *self, const mg_upstream_session_t *ses
     out->call = call->id;
     out->request = json_deep_copy(request);
     snprintf(out->sid, sizeof(out->sid), "%s", session->sid != NULL ? session->sid : "");
-    out->client_capabilities = session->client_capabilities != NULL ? json_deep_copy(session->client_capabilities) : NULL;
+    out->client_capabilities =
+        session->client_capabilities != NULL ? json_deep_copy(session->client_capabilities) : NULL;
     mg_worker_post(shared_of(link)->process.owner, on_outgoing, out);
     return call->id;
 }
@@ -631,7 +623,6 @@ static uint64_t stdio_listen(mg_upstream_t *self, const mg_upstream_session_t *s
     return 0;
 }
 
-
 static void stdio_destroy(mg_upstream_t *self)
 {
     stdio_link_t *link = (stdio_link_t *)self;
@@ -652,8 +643,8 @@ static void stdio_destroy(mg_upstream_t *self)
     free(link);
 }
 
-static const mg_upstream_ops_t stdio_ops = {stdio_call,  stdio_abandon, stdio_notify,  stdio_reply, stdio_open_session,
-                                            stdio_listen, stdio_ready,  stdio_destroy};
+static const mg_upstream_ops_t stdio_ops = {stdio_call,         stdio_abandon, stdio_notify, stdio_reply,
+                                            stdio_open_session, stdio_listen,  stdio_ready,  stdio_destroy};
 
 mg_upstream_t *mg_upstream_stdio_create(mg_worker_t *worker, const mg_config_server_t *server, size_t server_index,
                                         mg_error_t *err)

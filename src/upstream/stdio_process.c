@@ -125,8 +125,8 @@ static void schedule_restart(stdio_process_t *process)
     process->restart_at = mg_worker_now(process->owner) + process->restart_delay_ms;
     mg_log(MG_LOG_INFO, "upstream.restart_scheduled", "%s restarts in %u ms", process->server->name,
            process->restart_delay_ms);
-    process->restart_delay_ms = process->restart_delay_ms * 2 > RESTART_MAX_MS ? RESTART_MAX_MS
-                                                                               : process->restart_delay_ms * 2;
+    process->restart_delay_ms =
+        process->restart_delay_ms * 2 > RESTART_MAX_MS ? RESTART_MAX_MS : process->restart_delay_ms * 2;
     schedule_tick(process);
 }
 
@@ -182,12 +182,11 @@ static void on_write_done(h2o_socket_t *sock, const char *error)
 
 static void flush_writes(stdio_process_t *process)
 {
-    if (process->writing || process->write_pending_len == 0 || process->stdin_socket == NULL)
+    if (process->writing || process->write_pending.len == 0 || process->stdin_socket == NULL)
         return;
-    process->write_inflight = process->write_pending;
-    h2o_iovec_t buf = h2o_iovec_init(process->write_inflight, process->write_pending_len);
-    process->write_pending = NULL;
-    process->write_pending_len = process->write_pending_cap = 0;
+    size_t len;
+    process->write_inflight = mg_bytes_take(&process->write_pending, &len);
+    h2o_iovec_t buf = h2o_iovec_init(process->write_inflight, len);
     process->writing = true;
     h2o_socket_write(process->stdin_socket, &buf, 1, on_write_done);
 }
@@ -196,20 +195,8 @@ void stdio_process_write_line(stdio_process_t *process, const char *text, size_t
 {
     if (process->stdin_socket == NULL)
         return;
-    size_t need = process->write_pending_len + len + 1;
-    if (need > process->write_pending_cap) {
-        size_t cap = process->write_pending_cap == 0 ? 4096 : process->write_pending_cap;
-        while (cap < need)
-            cap *= 2;
-        char *grown = realloc(process->write_pending, cap);
-        if (grown == NULL)
-            abort();
-        process->write_pending = grown;
-        process->write_pending_cap = cap;
-    }
-    memcpy(process->write_pending + process->write_pending_len, text, len);
-    process->write_pending[process->write_pending_len + len] = '\n';
-    process->write_pending_len = need;
+    mg_bytes_append(&process->write_pending, text, len);
+    mg_bytes_append(&process->write_pending, "\n", 1);
     flush_writes(process);
 }
 
@@ -244,9 +231,7 @@ static void on_child_gone(stdio_process_t *process)
 {
     close_socket(&process->stdin_socket);
     close_socket(&process->stdout_socket);
-    free(process->write_pending);
-    process->write_pending = NULL;
-    process->write_pending_len = process->write_pending_cap = 0;
+    mg_bytes_dispose(&process->write_pending);
     bool stopping = process->state == STDIO_STOPPING;
     atomic_store(&process->ready, false);
     if (!stopping)
@@ -267,9 +252,10 @@ static void on_child_gone(stdio_process_t *process)
     }
 }
 
-static void on_stdout(h2o_socket_t *sock, const char *error)
+/* Calls `on_line` for each complete line in the socket's input (without its line end) and consumes them. */
+static void drain_lines(stdio_process_t *process, h2o_socket_t *sock,
+                        void (*on_line)(stdio_process_t *, const char *, size_t))
 {
-    stdio_process_t *process = sock->data;
     h2o_buffer_t *input = sock->input;
     size_t start = 0;
     for (size_t i = 0; i < input->size; i++) {
@@ -279,12 +265,21 @@ static void on_stdout(h2o_socket_t *sock, const char *error)
         if (len > 0 && input->bytes[start + len - 1] == '\r')
             len--;
         if (len > 0)
-            process->callbacks->on_line(process, input->bytes + start, len);
+            on_line(process, input->bytes + start, len);
         start = i + 1;
-        if (process->stdout_socket == NULL)
-            return; /* the line handler killed the child */
     }
     h2o_buffer_consume(&sock->input, start);
+}
+
+static void on_message_line(stdio_process_t *process, const char *line, size_t len)
+{
+    process->callbacks->on_line(process, line, len);
+}
+
+static void on_stdout(h2o_socket_t *sock, const char *error)
+{
+    stdio_process_t *process = sock->data;
+    drain_lines(process, sock, on_message_line);
     if (sock->input->size > MAX_LINE_BYTES) {
         mg_log(MG_LOG_ERROR, "upstream.protocol_error", "%s sent a line over %d bytes; restarting it",
                process->server->name, MAX_LINE_BYTES);
@@ -295,21 +290,17 @@ static void on_stdout(h2o_socket_t *sock, const char *error)
         on_child_gone(process);
 }
 
+static void on_log_line(stdio_process_t *process, const char *line, size_t len)
+{
+    mg_log_fields(MG_LOG_INFO, "upstream.stderr", json_pack("{s:s}", "server", process->server->name), "%.*s",
+                  (int)(len > 1024 ? 1024 : len), line);
+}
+
 static void on_stderr(h2o_socket_t *sock, const char *error)
 {
     stdio_process_t *process = sock->data;
-    h2o_buffer_t *input = sock->input;
-    size_t start = 0;
-    for (size_t i = 0; i < input->size; i++) {
-        if (input->bytes[i] != '\n')
-            continue;
-        if (i > start)
-            mg_log_fields(MG_LOG_INFO, "upstream.stderr", json_pack("{s:s}", "server", process->server->name), "%.*s",
-                          (int)(i - start > 1024 ? 1024 : i - start), input->bytes + start);
-        start = i + 1;
-    }
-    h2o_buffer_consume(&sock->input, start);
-    if (sock->input->size > 65536) /* a very long line without newline: log what we have */
+    drain_lines(process, sock, on_log_line);
+    if (sock->input->size > 65536) /* a very long line without newline: drop what we have */
         h2o_buffer_consume(&sock->input, sock->input->size);
     if (error != NULL)
         close_socket(&process->stderr_socket);
@@ -368,6 +359,6 @@ void stdio_process_dispose(stdio_process_t *process)
     close_socket(&process->stderr_socket);
     if (h2o_timeout_is_linked(&process->tick))
         h2o_timeout_unlink(&process->tick);
-    free(process->write_pending);
+    mg_bytes_dispose(&process->write_pending);
     free(process->write_inflight);
 }

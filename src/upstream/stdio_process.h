@@ -12,13 +12,14 @@
 #include <sys/types.h>
 
 #include "config/config.h"
+#include "core/bytes.h"
 #include "core/worker.h"
 
 typedef enum en_stdio_state_t {
-    STDIO_DOWN = 0,      /* not running; a restart may be scheduled */
-    STDIO_INITIALIZING,  /* spawned, waiting for the initialize answer */
-    STDIO_READY,         /* initialized: calls go through */
-    STDIO_STOPPING,      /* gateway shutdown */
+    STDIO_DOWN = 0,     /* not running; a restart may be scheduled */
+    STDIO_INITIALIZING, /* spawned, waiting for the initialize answer */
+    STDIO_READY,        /* initialized: calls go through */
+    STDIO_STOPPING,     /* gateway shutdown */
 } stdio_state_t;
 
 typedef struct st_stdio_process_t stdio_process_t;
@@ -38,8 +39,8 @@ struct st_stdio_process_t {
     atomic_bool ready; /* read by every worker's handle */
     pid_t pid;
     h2o_socket_t *stdin_socket, *stdout_socket, *stderr_socket;
-    char *write_pending, *write_inflight;
-    size_t write_pending_len, write_pending_cap;
+    mg_bytes_t write_pending;
+    char *write_inflight;
     bool writing;
     h2o_timeout_t tick_timeout; /* 250 ms ticks drive restart, stop escalation and reaping */
     h2o_timeout_entry_t tick;

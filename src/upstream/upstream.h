@@ -27,8 +27,8 @@ struct st_mg_worker_t;
 
 /* Who is calling: from the client's sealed session (or a gateway-internal identity). */
 typedef struct st_mg_upstream_session_t {
-    const char *sid;                /* client session id (claims.sid); "" for gateway-internal calls */
-    const char *protocol_version;   /* version negotiated with the client */
+    const char *sid;                   /* client session id (claims.sid); "" for gateway-internal calls */
+    const char *protocol_version;      /* version negotiated with the client */
     const json_t *client_capabilities; /* may be NULL */
     const char *upstream_session_id;   /* HTTP upstreams: this client's Mcp-Session-Id at the upstream; may be NULL */
 } mg_upstream_session_t;

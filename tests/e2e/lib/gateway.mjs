@@ -131,7 +131,12 @@ function toYaml(value, indent = '') {
 // The gateway process
 
 export class Gateway {
-  constructor(config) {
+  /**
+   * `options.fetch`: the fetch used by get/post and for the /readyz wait (default: global fetch);
+   * e.g. one that trusts a test CA when the first listener has `tls` (see lib/tls.mjs).
+   */
+  constructor(config, options = {}) {
+    this.fetchImpl = options.fetch;
     this.dir = tempDir('mcpgate-gw-');
     this.config = {
       listen: [{ address: '127.0.0.1:0' }],
@@ -165,7 +170,7 @@ export class Gateway {
           pending = pending.slice(nl + 1);
           let rec;
           try { rec = JSON.parse(line); } catch { continue; } // tolerate non-JSON lines
-          if (rec?.event === 'listen.ready' && typeof rec.address === 'string') resolveReady(rec.address);
+          if (rec?.event === 'listen.ready' && typeof rec.address === 'string') resolveReady(rec);
         }
       });
       this.proc.on('error', rejectReady); // e.g. binary missing
@@ -173,8 +178,8 @@ export class Gateway {
         rejectReady(new Error(`gateway exited before listen.ready (code ${code}, signal ${signal})`)));
     });
     try {
-      const address = await withTimeout(ready, timeoutMs, 'listen.ready on gateway stderr');
-      this.baseUrl = `http://${address}`;
+      const { address, tls } = await withTimeout(ready, timeoutMs, 'listen.ready on gateway stderr');
+      this.baseUrl = `${tls === true ? 'https' : 'http'}://${address}`;
       if (waitReady) {
         await waitFor(async () => (await this.get('/readyz').catch(() => null))?.status === 200,
           { timeoutMs, what: 'GET /readyz to return 200' });
@@ -204,10 +209,10 @@ export class Gateway {
 
   url(path) { return new URL(path, this.baseUrl).href; }
 
-  get(path, headers = {}) { return fetch(this.url(path), { headers }); }
+  get(path, headers = {}) { return (this.fetchImpl ?? fetch)(this.url(path), { headers }); }
 
   /** Raw POST; see rawPost. */
-  post(path, body, opts) { return rawPost(this.url(path), body, opts); }
+  post(path, body, opts) { return rawPost(this.url(path), body, { fetch: this.fetchImpl, ...opts }); }
 }
 
 function withTimeout(promise, ms, what) {
@@ -255,11 +260,11 @@ export function useGateway(makeConfig) {
  * configuration. Always stops the gateway and closes clients; a failure carries the gateway's
  * config and stderr in its message.
  */
-export async function withGateway(config, fn, startOpts) {
-  const gw = new Gateway(config);
+export async function withGateway(config, fn, startOpts, gatewayOpts) {
+  const gw = new Gateway(config, gatewayOpts);
   const clients = [];
   const connectTo = async (path, opts) => {
-    const conn = await connect(gw.url(path), opts);
+    const conn = await connect(gw.url(path), { fetch: gw.fetchImpl, ...opts });
     clients.push(conn);
     return conn;
   };
@@ -329,9 +334,9 @@ export function useEverythingHttp() {
  * Tests use it to check *which* stream a message came on: server notifications on the GET
  * stream, request-scoped messages (progress, sampling, elicitation) on the POST stream.
  */
-function recordingFetch(seen) {
+function recordingFetch(seen, fetchImpl) {
   return async (url, init) => {
-    const res = await fetch(url, init);
+    const res = await (fetchImpl ?? fetch)(url, init);
     const type = res.headers.get('content-type') ?? '';
     if (!type.includes('text/event-stream') || !res.body) return res;
     const via = (init?.method ?? 'GET').toUpperCase();
@@ -359,15 +364,16 @@ async function readSse(stream, onMessage) {
 }
 
 /**
- * Connect an SDK client over Streamable HTTP.
+ * Connect an SDK client over Streamable HTTP. `fetch` replaces the global fetch (e.g. for https
+ * with a test CA).
  * @returns {{client: Client, seen: {via: string, message: object}[], close(): Promise<void>}}
  */
-export async function connect(url, { capabilities = {}, setup } = {}) {
+export async function connect(url, { capabilities = {}, setup, fetch: fetchImpl } = {}) {
   const seen = [];
   const client = new Client({ name: 'mcpgate-e2e', version: '0.0.0' }, { capabilities });
   setup?.(client); // request handlers must be set before connect (capability checks)
   const transport = new StreamableHTTPClientTransport(new URL(url), {
-    fetch: recordingFetch(seen),
+    fetch: recordingFetch(seen, fetchImpl),
     // A dropped GET stream should surface as a test failure, not be retried for seconds.
     reconnectionOptions: { maxRetries: 1, initialReconnectionDelay: 200, maxReconnectionDelay: 500, reconnectionDelayGrowFactor: 1 },
   });
@@ -413,14 +419,14 @@ export const initializeBody = (id = 1) => ({
  * (a header set to null is omitted). Resolves to {status, headers, json, text}; `json` is the
  * JSON body or the first SSE event's data, or undefined.
  */
-export async function rawPost(url, body, { headers = {}, method = 'POST' } = {}) {
+export async function rawPost(url, body, { headers = {}, method = 'POST', fetch: fetchImpl } = {}) {
   const h = { 'content-type': 'application/json', accept: ACCEPT_BOTH };
   for (const [k, v] of Object.entries(headers)) {
     if (v === null) delete h[k.toLowerCase()]; else h[k.toLowerCase()] = v;
   }
   const payload = typeof body === 'string' || Buffer.isBuffer(body) || body === undefined
     ? body : JSON.stringify(body);
-  const res = await fetch(url, { method, headers: h, body: payload });
+  const res = await (fetchImpl ?? fetch)(url, { method, headers: h, body: payload });
   const text = await res.text();
   let json;
   if ((res.headers.get('content-type') ?? '').includes('text/event-stream')) {

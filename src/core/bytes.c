@@ -1,0 +1,37 @@
+/* bytes.c - see bytes.h. */
+#include "core/bytes.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void mg_bytes_append(mg_bytes_t *bytes, const char *data, size_t len)
+{
+    if (bytes->len + len > bytes->cap) {
+        size_t cap = bytes->cap == 0 ? 4096 : bytes->cap;
+        while (cap < bytes->len + len)
+            cap *= 2;
+        char *grown = realloc(bytes->base, cap);
+        if (grown == NULL)
+            abort();
+        bytes->base = grown;
+        bytes->cap = cap;
+    }
+    memcpy(bytes->base + bytes->len, data, len);
+    bytes->len += len;
+}
+
+char *mg_bytes_take(mg_bytes_t *bytes, size_t *len)
+{
+    char *base = bytes->base;
+    *len = bytes->len;
+    bytes->base = NULL;
+    bytes->len = bytes->cap = 0;
+    return base;
+}
+
+void mg_bytes_dispose(mg_bytes_t *bytes)
+{
+    free(bytes->base);
+    bytes->base = NULL;
+    bytes->len = bytes->cap = 0;
+}
