@@ -35,7 +35,8 @@ typedef struct st_mg_worker_t {
     h2o_http1client_ctx_t client_context;        /* HTTP client (upstreams); ssl_ctx set per upstream */
     struct st_mg_upstream_t **upstreams;         /* one per config->servers entry */
     struct st_mg_session_cache_t *session_cache; /* session ids this worker opened (http/session_cache.h) */
-    h2o_linklist_t event_streams;                /* open client GET streams on this worker (mg_event_stream_t) */
+    json_t *late_sessions;        /* "<sid>/<server>" -> upstream session id opened after initialize (http/front.c) */
+    h2o_linklist_t event_streams; /* open client GET streams on this worker (mg_event_stream_t) */
     pthread_t thread;
     bool stopping;
 } mg_worker_t;

@@ -9,6 +9,7 @@
  */
 #include "http/front.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,6 +142,7 @@ static void exchange_free(mg_exchange_t *exchange)
 {
     for (size_t i = 0; i < exchange->parts_len; i++) {
         json_decref(exchange->parts[i].collected);
+        json_decref(exchange->parts[i].deferred);
         free(exchange->parts[i].cursor);
     }
     json_decref(exchange->aggregate);
@@ -250,12 +252,20 @@ static void part_message(void *ctx, json_t *msg)
     mg_exchange_send_message(exchange, msg);
 }
 
+static int start_part(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *request, bool open);
+static void late_session_opened(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *response, int error_code,
+                                const char *error_message);
+
 static void part_done(void *ctx, json_t *response, int error_code, const char *error_message)
 {
     mg_exchange_part_t *part = ctx;
     mg_exchange_t *exchange = part->exchange;
     part->call = 0;
     exchange->parts_running--;
+    if (part->deferred != NULL) {
+        late_session_opened(exchange, part, response, error_code, error_message);
+        return;
+    }
     part->on_done(exchange, part, response, error_code, error_message);
 }
 
@@ -271,8 +281,81 @@ void mg_exchange_upstream_session(mg_exchange_t *exchange, size_t server_index, 
     out->sid = exchange->claims.sid;
     out->protocol_version = exchange->claims.protocol_version;
     out->client_capabilities = exchange->claims.client_capabilities;
-    out->upstream_session_id = json_string_value(
-        json_object_get(exchange->claims.upstream_sessions, exchange->config->servers[server_index].name));
+    const char *server = exchange->config->servers[server_index].name;
+    out->upstream_session_id = json_string_value(json_object_get(exchange->claims.upstream_sessions, server));
+    if (out->upstream_session_id == NULL && exchange->worker->late_sessions != NULL) {
+        char key[128];
+        snprintf(key, sizeof(key), "%s/%s", exchange->claims.sid, server);
+        out->upstream_session_id = json_string_value(json_object_get(exchange->worker->late_sessions, key));
+    }
+}
+
+/* ---- late upstream sessions ----------------------------------------------------------------
+ * An HTTP upstream that was down when the client initialized has no session in the client's
+ * sealed id, and the id cannot change afterwards. The first call that needs one opens it with
+ * the client's own initialize parameters and this worker remembers it (bounded). Another worker
+ * opens its own, so server-initiated messages of that upstream reach the client only on streams
+ * of the worker that made the session: a documented limit of sessions opened late. */
+
+#define LATE_SESSIONS_MAX 10000
+
+static bool needs_late_session(mg_exchange_t *exchange, size_t server_index)
+{
+    if (!exchange->has_session || exchange->config->servers[server_index].kind != MG_UPSTREAM_HTTP)
+        return false;
+    mg_upstream_session_t session;
+    mg_exchange_upstream_session(exchange, server_index, &session);
+    return session.upstream_session_id == NULL;
+}
+
+static int open_late_session(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *request)
+{
+    const mg_session_claims_t *claims = &exchange->claims;
+    json_t *params = json_pack("{s:s,s:O*,s:O*}", "protocolVersion", claims->protocol_version, "capabilities",
+                               claims->client_capabilities, "clientInfo", claims->client_info);
+    if (json_object_get(params, "capabilities") == NULL)
+        json_object_set_new(params, "capabilities", json_object());
+    if (json_object_get(params, "clientInfo") == NULL)
+        json_object_set_new(params, "clientInfo", json_pack("{s:s,s:s}", "name", "mcpgate", "version", "0"));
+    json_t *id = json_string("mcpgate-late-initialize");
+    json_t *initialize = mg_rpc_make_request(id, "initialize", params);
+    json_decref(id);
+    part->deferred = json_incref(request);
+    int rc = start_part(exchange, part, initialize, true);
+    json_decref(initialize);
+    if (rc != 0) {
+        json_decref(part->deferred);
+        part->deferred = NULL;
+    }
+    return rc;
+}
+
+static void late_session_opened(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *response, int error_code,
+                                const char *error_message)
+{
+    json_t *request = part->deferred;
+    part->deferred = NULL;
+    const char *session_id = json_string_value(json_object_get(response, "_mcpgate_session_id"));
+    const char *server = exchange->config->servers[part->server_index].name;
+    if (session_id != NULL) {
+        mg_worker_t *worker = exchange->worker;
+        if (worker->late_sessions == NULL || json_object_size(worker->late_sessions) >= LATE_SESSIONS_MAX) {
+            json_decref(worker->late_sessions);
+            worker->late_sessions = json_object();
+        }
+        char key[128];
+        snprintf(key, sizeof(key), "%s/%s", exchange->claims.sid, server);
+        json_object_set_new(worker->late_sessions, key, json_string(session_id));
+        mg_log(MG_LOG_INFO, "session.upstream_opened_late", "opened a session on %s for session %s", server,
+               exchange->claims.sid);
+    }
+    if (session_id == NULL || start_part(exchange, part, request, false) != 0) {
+        char message[256];
+        snprintf(message, sizeof(message), "could not open a session on upstream %s: %s", server,
+                 error_message != NULL ? error_message : "it refused initialize");
+        part->on_done(exchange, part, NULL, error_code != 0 ? error_code : MG_RPC_UPSTREAM_ERROR, message);
+    }
+    json_decref(request);
 }
 
 static mg_exchange_part_t *new_part(mg_exchange_t *exchange, size_t server_index, mg_part_done_fn on_done)
@@ -288,6 +371,8 @@ static mg_exchange_part_t *new_part(mg_exchange_t *exchange, size_t server_index
 
 static int start_part(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *request, bool open)
 {
+    if (!open && needs_late_session(exchange, part->server_index))
+        return open_late_session(exchange, part, request);
     mg_upstream_t *upstream = exchange->worker->upstreams[part->server_index];
     mg_upstream_session_t session;
     mg_exchange_upstream_session(exchange, part->server_index, &session);

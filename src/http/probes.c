@@ -18,9 +18,14 @@ int mg_probes_ready(mg_worker_t *worker, h2o_req_t *req)
     const mg_config_t *config = worker->gateway->config;
     json_t *servers = json_object();
     bool ready = true;
+    mg_gateway_t *gateway = worker->gateway;
     for (size_t i = 0; i < config->servers_len; i++) {
-        mg_upstream_t *upstream = worker->upstreams[i];
-        bool up = upstream->ops->ready(upstream);
+        /* ready only when every worker can use it: each worker probes HTTP upstreams on its own */
+        bool up = true;
+        for (size_t w = 0; w < gateway->workers_len; w++) {
+            mg_upstream_t *upstream = gateway->workers[w]->upstreams[i];
+            up = up && upstream->ops->ready(upstream);
+        }
         json_object_set_new(servers, config->servers[i].name,
                             json_pack("{s:b,s:b}", "ready", up, "required", config->servers[i].required));
         if (!up && config->servers[i].required)

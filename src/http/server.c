@@ -307,6 +307,7 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
     for (size_t i = 0; i < gateway.workers_len; i++) {
         mg_upstreams_destroy(gateway.workers[i]);
         mg_session_cache_destroy(gateway.workers[i]->session_cache);
+        json_decref(gateway.workers[i]->late_sessions);
     }
     mg_log(MG_LOG_INFO, "server.stopped", "all workers stopped");
     return 0;

@@ -42,6 +42,7 @@ struct st_mg_exchange_part_t {
     json_t *collected; /* dispatcher's per-part accumulation (owned) */
     char *cursor;      /* dispatcher's per-part paging state (owned) */
     int pages;
+    json_t *deferred; /* front end: the call waiting for a late upstream session (owned) */
 };
 
 struct st_mg_exchange_t {

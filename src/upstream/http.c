@@ -33,6 +33,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,8 +116,8 @@ struct st_http_upstream_t {
     h2o_timeout_t io_timeout, stream_idle_timeout, deadline_timeout, zero_timeout, probe_tick_timeout;
     h2o_linklist_t calls;
     uint64_t next_handle;
-    /* health */
-    bool ready;
+    /* health: atomic because /readyz on any worker reads every worker's view */
+    atomic_bool ready;
     bool state_logged;
     http_call_t *probe;
     h2o_timeout_entry_t probe_tick;
@@ -869,10 +870,10 @@ static uint64_t call_start(http_call_t *call, bool with_deadline)
 
 static void log_state(http_upstream_t *self, bool ready, const char *failure)
 {
-    if (self->state_logged && self->ready == ready)
+    if (self->state_logged && atomic_load(&self->ready) == ready)
         return;
     self->state_logged = true;
-    self->ready = ready;
+    atomic_store(&self->ready, ready);
     if (ready)
         mg_log(MG_LOG_INFO, "upstream.ready", "upstream %s is ready", self->super.server->name);
     else
@@ -1069,7 +1070,7 @@ static uint64_t http_listen(mg_upstream_t *super, const mg_upstream_session_t *s
 
 static bool http_ready(mg_upstream_t *super)
 {
-    return ((http_upstream_t *)super)->ready;
+    return atomic_load(&((http_upstream_t *)super)->ready);
 }
 
 static void http_destroy(mg_upstream_t *super)

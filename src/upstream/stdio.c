@@ -632,8 +632,19 @@ static void stdio_destroy(mg_upstream_t *self)
         free_call(call);
     }
     if (link->owner) {
-        stdio_shared_t *shared = link->shared;
-        on_exited(&shared->process);
+        stdio_shared_t *shared = shared_of(link);
+        /* the loops have ended: drop the tables without posting answers nobody would run */
+        while (shared->pending != NULL) {
+            pending_t *pending = shared->pending;
+            shared->pending = pending->next;
+            free_pending(pending);
+        }
+        while (shared->server_requests != NULL) {
+            server_request_t *request = shared->server_requests;
+            shared->server_requests = request->next;
+            json_decref(request->child_id);
+            free(request);
+        }
         stdio_process_dispose(&shared->process);
         shared_by_server[self->server_index] = NULL;
         free(shared);
@@ -668,6 +679,7 @@ mg_upstream_t *mg_upstream_stdio_create(mg_worker_t *worker, const mg_config_ser
         stdio_process_init(&shared->process, worker, server, server_index, &process_callbacks);
         shared->process.data = shared;
         shared_by_server[server_index] = shared;
+        link->shared = shared;
         link->owner = true;
         stdio_process_start(&shared->process);
     }

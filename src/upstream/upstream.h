@@ -68,7 +68,8 @@ typedef struct st_mg_upstream_ops_t {
      * when it ends. stdio upstreams return 0: their unsolicited messages go to the hub. */
     uint64_t (*listen)(mg_upstream_t *self, const mg_upstream_session_t *session, const mg_upstream_events_t *events,
                        void *ctx);
-    /* True when the upstream is currently usable (process running and initialized, or HTTP reachable). */
+    /* True when the upstream is currently usable (process running and initialized, or HTTP reachable).
+     * Safe to call from any thread: /readyz asks every worker's handle. */
     bool (*ready)(mg_upstream_t *self);
     void (*destroy)(mg_upstream_t *self);
 } mg_upstream_ops_t;

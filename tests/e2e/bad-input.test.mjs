@@ -13,7 +13,7 @@ const gate = useGateway(() => ({
   limits: { max_body_bytes: 65536, max_json_depth: 16, upstream_timeout_ms: 5000 },
 }));
 
-const T = { timeout: 20_000, skip: GATEWAY_ONLY };
+const T = { timeout: 45_000, skip: GATEWAY_ONLY }; // an upper bound for slow (sanitized) runs, not a timing check
 let bystander; // a client connected before the bad input, which must keep working
 
 before(async () => {

@@ -13,7 +13,8 @@ import {
   tempDir, waitFor,
 } from './lib/gateway.mjs';
 
-const T = { timeout: 15_000, skip: GATEWAY_ONLY };
+// generous: the sanitized build starting a reference server on a busy 2-core machine takes a while
+const T = { timeout: 45_000, skip: GATEWAY_ONLY };
 const dir = tempDir('mcpgate-cli-');
 after(() => cleanupDir(dir));
 

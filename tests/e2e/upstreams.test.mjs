@@ -1,13 +1,16 @@
 // Failing upstreams must not take the gateway, or the other servers, down with them.
 // Each test runs its own gateway because each needs a different server list.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { test } from 'node:test';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 
 import {
-  GATEWAY_ONLY, NODE, SLOW_SERVER, everythingStdio, listAll, resultText, waitFor, withGateway,
+  Gateway, GATEWAY_ONLY, NODE, SLOW_SERVER, everythingStdio, initializeBody, listAll, rawPost, resultText, waitFor,
+  withGateway,
 } from './lib/gateway.mjs';
 
 const DEAD = [NODE, '-e', 'process.exit(1)']; // exits at once, before any MCP message
@@ -89,5 +92,58 @@ test('fixture: slow-server speaks MCP over stdio', { timeout: 15_000 }, async ()
     await assert.rejects(client.callTool({ name: 'hang', arguments: {} }, undefined, { timeout: 300 }), (e) => e.code === -32001);
   } finally {
     await client.close();
+  }
+});
+
+// The client's sealed session id cannot change after initialize, so an HTTP upstream that was down
+// then gets its session opened by the first call that needs it.
+test('an HTTP upstream that comes up after the client initialized is usable by that client',
+  { timeout: 60_000, skip: GATEWAY_ONLY }, async () => {
+    const probe = createServer().listen(0, '127.0.0.1');
+    await once(probe, 'listening');
+    const port = probe.address().port;
+    probe.close();
+    await once(probe, 'close');
+    const front = await new Gateway({
+      workers: 1,
+      servers: [{ name: 'remote', url: `http://127.0.0.1:${port}/servers/everything/mcp`, required: false }],
+    }).start();
+    let back;
+    try {
+      const early = (await rawPost(front.url('/mcp'), initializeBody())).headers.get('mcp-session-id');
+      assert.ok(early, 'initialize answered while the upstream is down');
+      back = await new Gateway({ listen: [{ address: `127.0.0.1:${port}` }], servers: [everythingStdio()] }).start();
+      await waitFor(async () => (await (await front.get('/readyz')).json()).servers.remote.ready,
+        { timeoutMs: 40_000, what: 'remote ready' });
+      const call = { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'remote__echo', arguments: { message: 'x' } } };
+      const answer = await rawPost(front.url('/mcp'), call,
+        { headers: { 'mcp-session-id': early, 'mcp-protocol-version': '2025-11-25' } });
+      assert.equal(JSON.parse(answer.text).result.content[0].text, 'Echo: x', answer.text);
+    } finally {
+      await front.stop();
+      await back?.stop();
+    }
+  });
+
+// A stdio server that dies is restarted (with backoff) and serves again; calls while it is down
+// get a JSON-RPC error, not a hang.
+test('a stdio upstream that dies is restarted and serves again', { timeout: 60_000, skip: GATEWAY_ONLY }, async () => {
+  const gateway = await new Gateway({ workers: 2, servers: [everythingStdio()] }).start();
+  try {
+    const pidOf = () => [...gateway.stderr.matchAll(/"event":"upstream\.spawned"[^\n]*"pid":(\d+)/g)].map((m) => Number(m[1]));
+    await waitFor(async () => (await gateway.get('/readyz')).status === 200, { timeoutMs: 30_000, what: 'ready' });
+    const first = pidOf().at(-1);
+    assert.ok(first > 0, 'the spawn was logged with its pid');
+    process.kill(first, 'SIGKILL');
+    await waitFor(async () => pidOf().length >= 2, { timeoutMs: 20_000, what: 'a new child' });
+    await waitFor(async () => (await gateway.get('/readyz')).status === 200, { timeoutMs: 30_000, what: 'ready again' });
+    assert.match(gateway.stderr, /"event":"upstream\.exit"[^\n]*"signal":9/);
+    const session = (await rawPost(gateway.url('/mcp'), initializeBody())).headers.get('mcp-session-id');
+    const call = { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'everything__echo', arguments: { message: 'back' } } };
+    const answer = await rawPost(gateway.url('/mcp'), call,
+      { headers: { 'mcp-session-id': session, 'mcp-protocol-version': '2025-11-25' } });
+    assert.equal(JSON.parse(answer.text).result.content[0].text, 'Echo: back', answer.text);
+  } finally {
+    await gateway.stop();
   }
 });
