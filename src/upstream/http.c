@@ -3,27 +3,20 @@
  *
  * Every operation is a `call`: one logical exchange with the upstream made of one or
  * two HTTP requests (open_session: initialize, then notifications/initialized; the
- * probe: initialize, then DELETE). A call is driven by h2o's HTTP/1.1 client over a
- * per-upstream socket pool and ends in exactly one of: events->done, a log line
- * (fire-and-forget POSTs), or a probe verdict.
+ * probe: initialize, then DELETE). A call's HTTP requests go over the upstream's own
+ * keep-alive connections (http_conn.c), and a call ends in exactly one of:
+ * events->done, a log line (fire-and-forget POSTs), or a probe verdict.
  *
  * Response bodies are read as they arrive: application/json is collected (bounded)
  * and parsed at the end; text/event-stream goes through the SSE parser and each
  * message is acted on as soon as its event is complete. After the awaited response
  * a call reports done at once and keeps draining the stream only so the connection
- * can go back to the pool.
+ * can go back to the idle list.
  *
- * Re-entrancy: h2o must not see its client cancelled from inside one of its own
+ * Re-entrancy: a connection must not be cancelled from inside one of its own
  * callbacks, yet our callbacks call the front end, which may abandon() the very call
- * being served. So a call notes when it is inside an h2o callback; abandon() then
- * only marks it, and the callback closes the connection on its way out.
- *
- * Socket lifetime: h2o 2.2.5 closes TLS sockets asynchronously (close_notify is
- * flushed first) and a pool socket's close hook writes to the pool, which may be gone
- * by then (destroy on reload). So every socket that reaches us loses that hook (see
- * adopt_socket); the pool's connection count, which 2.2.5 keeps but never consults,
- * drifts up harmlessly. A socket that fails its TLS handshake is closed by h2o before
- * we see it: destroying the upstream in that one loop turn is the remaining hazard.
+ * being served. So a call notes when it is inside a connection callback; abandon()
+ * then only marks it, and the callback has the connection closed on its way out.
  */
 #include "upstream/http.h"
 
@@ -41,10 +34,12 @@
 #include "mcp/jsonrpc.h"
 #include "mcp/sse.h"
 #include "obs/log.h"
+#include "upstream/http_conn.h"
 
 #define MAX_MESSAGE_BYTES ((size_t)16 << 20) /* one JSON body or one SSE event */
 #define MAX_SESSION_ID_BYTES 1024
 #define POOL_IDLE_MS 2000 /* below common server keep-alive timeouts (Node, uvicorn: 5 s) */
+#define POOL_MAX_IDLE 64
 #define LISTEN_IDLE_MS (15 * 60 * 1000)
 #define PROBE_BACKOFF_MAX_S 30
 #define PROBE_PROTOCOL_VERSION "2025-11-25"
@@ -75,7 +70,7 @@ typedef struct st_http_call_t {
     const mg_upstream_events_t *events;
     void *ctx;
 
-    h2o_http1client_t *client; /* non-NULL while an HTTP request is in flight */
+    mg_http_conn_t *conn; /* non-NULL while an HTTP request is in flight */
     h2o_timeout_entry_t deadline;
     h2o_timeout_entry_t next_phase; /* starts phase 1 on the next loop turn */
 
@@ -96,9 +91,8 @@ typedef struct st_http_call_t {
 
     bool finished; /* done delivered, or abandoned: no more events */
     bool abandoned;
-    bool in_h2o_callback;
+    bool in_conn_callback;
     bool stop_reading; /* close the connection when the current callback returns */
-    bool starting;     /* inside h2o_http1client_connect_with_pool */
     char sync_error[160];
 } http_call_t;
 
@@ -109,11 +103,12 @@ struct st_http_upstream_t {
     char *path;
     bool is_tls;
     SSL_CTX *ssl_ctx;
-    h2o_socketpool_t pool;
-    bool pool_initialized;
-    h2o_http1client_ctx_t request_client; /* io_timeout: server->timeout_ms + 1 s */
-    h2o_http1client_ctx_t stream_client;  /* io_timeout: LISTEN_IDLE_MS */
-    h2o_timeout_t io_timeout, stream_idle_timeout, deadline_timeout, zero_timeout, probe_tick_timeout;
+    uint16_t port;
+    h2o_loop_t *loop;
+    mg_http_conn_pool_t conn_pool;
+    h2o_timeout_t io_timeout;          /* requests: server->timeout_ms + 1 s */
+    h2o_timeout_t stream_idle_timeout; /* GET streams: LISTEN_IDLE_MS */
+    h2o_timeout_t deadline_timeout, zero_timeout, probe_tick_timeout;
     h2o_linklist_t calls;
     uint64_t next_handle;
     /* health: atomic because /readyz on any worker reads every worker's view */
@@ -178,16 +173,6 @@ static const char *result_protocol_version(const json_t *response, const char *f
                                                                                                            : fallback;
 }
 
-/* ---------------------------------------------------------------- socket pool */
-
-/* Detaches the pool's close hook from a socket (see the top of the file). The pool
- * still recognizes the socket as its own when h2o returns it (on_close.data). */
-static void adopt_socket(h2o_socketpool_t *pool, h2o_socket_t *sock)
-{
-    if (sock != NULL && sock->on_close.data == pool)
-        sock->on_close.cb = NULL;
-}
-
 /* ---------------------------------------------------------------- call lifecycle */
 
 static http_call_t *call_new(http_upstream_t *self, call_kind_t kind, const mg_upstream_events_t *events, void *ctx)
@@ -221,19 +206,18 @@ static void call_reset_request(http_call_t *call)
     call->request[0] = call->request[1] = h2o_iovec_init(NULL, 0);
 }
 
-static void call_cancel_client(http_call_t *call)
+static void call_cancel_conn(http_call_t *call)
 {
-    if (call->client == NULL)
+    if (call->conn == NULL)
         return;
-    assert(!call->in_h2o_callback);
-    adopt_socket(&call->upstream->pool, call->client->sock);
-    h2o_http1client_cancel(call->client);
-    call->client = NULL;
+    assert(!call->in_conn_callback);
+    mg_http_conn_cancel(call->conn);
+    call->conn = NULL;
 }
 
 static void call_free(http_call_t *call)
 {
-    call_cancel_client(call);
+    call_cancel_conn(call);
     h2o_timeout_unlink(&call->deadline);
     h2o_timeout_unlink(&call->next_phase);
     if (call->upstream->probe == call)
@@ -252,7 +236,7 @@ static void call_free(http_call_t *call)
 /* Frees the call once nothing can reach it any more. */
 static void call_settle(http_call_t *call)
 {
-    if (call->in_h2o_callback || call->client != NULL || h2o_timeout_is_linked(&call->next_phase))
+    if (call->in_conn_callback || call->conn != NULL || h2o_timeout_is_linked(&call->next_phase))
         return;
     call_free(call);
 }
@@ -339,21 +323,24 @@ static int call_prepare(http_call_t *call, const char *method, const char *accep
 
 static void call_fail(http_call_t *call, int code, const char *message);
 
-static h2o_http1client_head_cb on_connect(h2o_http1client_t *client, const char *errstr, h2o_iovec_t **reqbufs,
-                                          size_t *reqbufcnt, int *method_is_head);
+static const mg_http_conn_callbacks_t conn_callbacks;
 
-/* Sends the prepared request. Returns -1 when it failed before any callback could
- * be deferred (the reason is in call->sync_error and the client is gone). */
+/* Sends the prepared request. Returns -1 when it failed at once (the reason is in
+ * call->sync_error and there is no connection). */
 static int call_send(http_call_t *call)
 {
     http_upstream_t *self = call->upstream;
-    h2o_http1client_ctx_t *ctx = call->kind == CALL_LISTEN ? &self->stream_client : &self->request_client;
+    h2o_timeout_t *io_timeout = call->kind == CALL_LISTEN ? &self->stream_idle_timeout : &self->io_timeout;
+    const char *errstr = NULL;
     call_reset_response(call);
     call->sync_error[0] = '\0';
-    call->starting = true;
-    h2o_http1client_connect_with_pool(&call->client, call, ctx, &self->pool, on_connect);
-    call->starting = false;
-    return call->sync_error[0] != '\0' ? -1 : 0;
+    call->conn = mg_http_conn_request(&self->conn_pool, io_timeout, call->request,
+                                      call->request[1].base != NULL ? 2 : 1, &conn_callbacks, call, &errstr);
+    if (call->conn == NULL) {
+        snprintf(call->sync_error, sizeof(call->sync_error), "%s", errstr);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------------- events */
@@ -523,7 +510,7 @@ static void call_respond(http_call_t *call, json_t *response)
             break;
         }
         call->initialize_response = json_deep_copy(response);
-        /* phase 1: notifications/initialized, once this connection is back in the pool */
+        /* phase 1: notifications/initialized, on a connection of its own */
         call->stop_reading = true;
         call->phase = 1;
         {
@@ -538,7 +525,7 @@ static void call_respond(http_call_t *call, json_t *response)
                 break;
             }
         }
-        h2o_timeout_link(self->request_client.loop, &self->zero_timeout, &call->next_phase);
+        h2o_timeout_link(self->loop, &self->zero_timeout, &call->next_phase);
         break;
     case CALL_PROBE: {
         json_t *result = json_object_get(response, "result");
@@ -556,7 +543,7 @@ static void call_respond(http_call_t *call, json_t *response)
             if (session_id != NULL &&
                 call_prepare(call, "DELETE", "application/json", session_id,
                              result_protocol_version(response, PROBE_PROTOCOL_VERSION), NULL) == 0)
-                h2o_timeout_link(self->request_client.loop, &self->zero_timeout, &call->next_phase);
+                h2o_timeout_link(self->loop, &self->zero_timeout, &call->next_phase);
             free(session_id);
         }
         break;
@@ -651,61 +638,71 @@ static void call_complete(http_call_t *call)
     }
 }
 
-/* ---------------------------------------------------------------- h2o callbacks */
+/* ---------------------------------------------------------------- connection callbacks */
 
-static int on_body(h2o_http1client_t *client, const char *errstr)
+/* Keeps a JSON body (bounded). */
+static void call_collect_body(http_call_t *call, const char *bytes, size_t len)
 {
-    http_call_t *call = client->data;
-    call->in_h2o_callback = true;
+    if (call->body_len + len > MAX_MESSAGE_BYTES) {
+        call_fail_invalid(call, "a response exceeds 16 MiB");
+        return;
+    }
+    if (call->body_len + len > call->body_cap) {
+        size_t cap = call->body_cap == 0 ? 4096 : call->body_cap;
+        while (cap < call->body_len + len)
+            cap *= 2;
+        char *body = realloc(call->body, cap);
+        if (body == NULL) {
+            call_fail(call, MG_RPC_UPSTREAM_ERROR, "out of memory");
+            return;
+        }
+        call->body = body;
+        call->body_cap = cap;
+    }
+    memcpy(call->body + call->body_len, bytes, len);
+    call->body_len += len;
+}
 
-    h2o_buffer_t *input = client->sock->input;
-    if (input->size != 0 && !call->stop_reading && !call->abandoned) {
+static int on_response_body(void *data, const char *bytes, size_t len)
+{
+    http_call_t *call = data;
+    call->in_conn_callback = true;
+    if (!call->stop_reading && !call->abandoned) {
         if (call->body_mode == BODY_SSE) {
-            int rc = mg_sse_parser_feed(&call->sse, input->bytes, input->size);
+            int rc = mg_sse_parser_feed(&call->sse, bytes, len);
             if (rc == MG_SSE_TOO_LARGE)
                 call_fail_invalid(call, "an event exceeds 16 MiB");
             else if (rc == MG_SSE_STOPPED && call->finished && call->kind == CALL_REQUEST)
                 call->body_mode = BODY_DISCARD; /* answered: drain the rest for keep-alive */
         } else if (call->body_mode == BODY_JSON) {
-            if (call->body_len + input->size > MAX_MESSAGE_BYTES) {
-                call_fail_invalid(call, "a response exceeds 16 MiB");
-            } else {
-                if (call->body_len + input->size > call->body_cap) {
-                    size_t cap = call->body_cap == 0 ? 4096 : call->body_cap;
-                    while (cap < call->body_len + input->size)
-                        cap *= 2;
-                    char *body = realloc(call->body, cap);
-                    if (body == NULL) {
-                        call_fail(call, MG_RPC_UPSTREAM_ERROR, "out of memory");
-                    } else {
-                        call->body = body;
-                        call->body_cap = cap;
-                    }
-                }
-                if (!call->stop_reading) {
-                    memcpy(call->body + call->body_len, input->bytes, input->size);
-                    call->body_len += input->size;
-                }
-            }
+            call_collect_body(call, bytes, len);
         }
     }
-    h2o_buffer_consume(&client->sock->input, input->size);
-
-    int ret = 0;
-    if (errstr == h2o_http1client_error_is_eos) {
-        if (!call->stop_reading && !call->abandoned)
-            call_complete(call);
-        call->client = NULL;
-    } else if (errstr != NULL) {
-        call_failf(call, MG_RPC_UPSTREAM_ERROR, "upstream %s: %s", call->upstream->super.server->name, errstr);
-        call->client = NULL;
-    } else if (call->stop_reading || call->abandoned) {
-        call->client = NULL;
-        ret = -1;
-    }
-    call->in_h2o_callback = false;
+    call->in_conn_callback = false;
+    if (!call->stop_reading && !call->abandoned)
+        return 0;
+    call->conn = NULL; /* closed when we return */
     call_settle(call);
-    return ret;
+    return -1;
+}
+
+static void on_response_end(void *data, const char *errstr, bool connect_failed)
+{
+    http_call_t *call = data;
+    http_upstream_t *self = call->upstream;
+    call->conn = NULL;
+    call->in_conn_callback = true;
+    if (connect_failed) {
+        call_failf(call, MG_RPC_UPSTREAM_ERROR, "upstream %s unreachable: %s", self->super.server->name, errstr);
+        if (call->kind != CALL_PROBE)
+            probe_schedule(self); /* a call could not connect: find out whether the server is gone */
+    } else if (errstr != NULL) {
+        call_failf(call, MG_RPC_UPSTREAM_ERROR, "upstream %s: %s", self->super.server->name, errstr);
+    } else if (!call->stop_reading && !call->abandoned) {
+        call_complete(call);
+    }
+    call->in_conn_callback = false;
+    call_settle(call);
 }
 
 static bool media_type_is(h2o_iovec_t value, const char *type)
@@ -720,40 +717,41 @@ static bool media_type_is(h2o_iovec_t value, const char *type)
     return value.len == len || value.base[len] == ';' || value.base[len] == ' ' || value.base[len] == '\t';
 }
 
-static h2o_http1client_body_cb on_head(h2o_http1client_t *client, const char *errstr, int minor_version, int status,
-                                       h2o_iovec_t msg, h2o_header_t *headers, size_t num_headers, int rlen)
+static void call_take_session_id(http_call_t *call, const char *value, size_t len)
 {
-    (void)minor_version, (void)msg, (void)rlen;
-    http_call_t *call = client->data;
-    http_upstream_t *self = call->upstream;
-    call->in_h2o_callback = true;
+    free(call->response_session_id);
+    call->response_session_id = NULL;
+    if (len == 0 || len > MAX_SESSION_ID_BYTES)
+        return;
+    char *copy = h2o_strdup(NULL, value, len).base;
+    if (copy != NULL && strlen(copy) == len && header_value_ok(copy, true))
+        call->response_session_id = copy;
+    else
+        free(copy);
+}
 
-    if (errstr != NULL && errstr != h2o_http1client_error_is_eos) {
-        call_failf(call, MG_RPC_UPSTREAM_ERROR, "upstream %s: %s", self->super.server->name, errstr);
-        goto Close;
-    }
+static int on_response_head(void *data, int status, const struct phr_header *headers, size_t num_headers)
+{
+    http_call_t *call = data;
+    http_upstream_t *self = call->upstream;
+    call->in_conn_callback = true;
+
     if (call->abandoned)
         goto Close;
     call->status = status;
     h2o_iovec_t content_type = h2o_iovec_init(NULL, 0);
     for (size_t i = 0; i != num_headers; ++i) {
-        if (headers[i].name == &H2O_TOKEN_CONTENT_TYPE->buf) {
-            content_type = headers[i].value;
-        } else if (h2o_memis(headers[i].name->base, headers[i].name->len, H2O_STRLIT("mcp-session-id"))) {
-            free(call->response_session_id);
-            call->response_session_id = NULL;
-            char *value = h2o_strdup(NULL, headers[i].value.base, headers[i].value.len).base;
-            if (value != NULL && headers[i].value.len != 0 && headers[i].value.len <= MAX_SESSION_ID_BYTES &&
-                strlen(value) == headers[i].value.len && header_value_ok(value, true))
-                call->response_session_id = value;
-            else
-                free(value);
-        }
+        if (headers[i].name == NULL)
+            continue; /* a folded continuation line */
+        if (h2o_lcstris(headers[i].name, headers[i].name_len, H2O_STRLIT("content-type")))
+            content_type = h2o_iovec_init(headers[i].value, headers[i].value_len);
+        else if (h2o_lcstris(headers[i].name, headers[i].name_len, H2O_STRLIT("mcp-session-id")))
+            call_take_session_id(call, headers[i].value, headers[i].value_len);
     }
 
     bool ok = status >= 200 && status <= 299;
     if (call->kind == CALL_LISTEN) {
-        h2o_timeout_unlink(&call->deadline); /* a stream may stay quiet; idle is bounded by stream_client */
+        h2o_timeout_unlink(&call->deadline); /* a stream may stay quiet; idle is bounded by stream_idle_timeout */
         if (status == 405) {
             call_failf(call, MG_RPC_UPSTREAM_ERROR, "upstream %s offers no event stream", self->super.server->name);
             goto Close;
@@ -773,47 +771,21 @@ static h2o_http1client_body_cb on_head(h2o_http1client_t *client, const char *er
     } else {
         call->body_mode = BODY_DISCARD;
     }
-
-    if (errstr == h2o_http1client_error_is_eos) {
-        call_complete(call);
-        goto Close;
-    }
-    call->in_h2o_callback = false;
-    return on_body;
+    call->in_conn_callback = false;
+    return 0;
 
 Close:
-    call->client = NULL;
-    call->in_h2o_callback = false;
+    call->conn = NULL; /* closed when we return */
+    call->in_conn_callback = false;
     call_settle(call);
-    return NULL;
+    return -1;
 }
 
-static h2o_http1client_head_cb on_connect(h2o_http1client_t *client, const char *errstr, h2o_iovec_t **reqbufs,
-                                          size_t *reqbufcnt, int *method_is_head)
-{
-    http_call_t *call = client->data;
-    http_upstream_t *self = call->upstream;
-
-    if (errstr != NULL) {
-        call->client = NULL;
-        if (call->starting) {
-            snprintf(call->sync_error, sizeof(call->sync_error), "%s", errstr);
-            return NULL;
-        }
-        call->in_h2o_callback = true;
-        call_failf(call, MG_RPC_UPSTREAM_ERROR, "upstream %s unreachable: %s", self->super.server->name, errstr);
-        call->in_h2o_callback = false;
-        if (call->kind != CALL_PROBE)
-            probe_schedule(self); /* a call could not connect: find out whether the server is gone */
-        call_settle(call);
-        return NULL;
-    }
-    adopt_socket(&self->pool, client->sock);
-    *reqbufs = call->request;
-    *reqbufcnt = call->request[1].base != NULL ? 2 : 1;
-    *method_is_head = 0;
-    return on_head;
-}
+static const mg_http_conn_callbacks_t conn_callbacks = {
+    .on_head = on_response_head,
+    .on_body = on_response_body,
+    .on_end = on_response_end,
+};
 
 /* ---------------------------------------------------------------- timers */
 
@@ -821,7 +793,7 @@ static void on_deadline(h2o_timeout_entry_t *entry)
 {
     http_call_t *call = H2O_STRUCT_FROM_MEMBER(http_call_t, deadline, entry);
     http_upstream_t *self = call->upstream;
-    call_cancel_client(call); /* the connection may be mid-response: never reuse it */
+    call_cancel_conn(call); /* the connection may be mid-response: never reuse it */
     h2o_timeout_unlink(&call->next_phase);
     call_failf(call, MG_RPC_UPSTREAM_TIMEOUT, "upstream %s did not answer within %d ms", self->super.server->name,
                self->super.server->timeout_ms);
@@ -855,7 +827,7 @@ static uint64_t call_start(http_call_t *call, bool with_deadline)
     call->deadline.cb = on_deadline;
     call->next_phase.cb = on_next_phase;
     if (with_deadline)
-        h2o_timeout_link(self->request_client.loop, &self->deadline_timeout, &call->deadline);
+        h2o_timeout_link(self->loop, &self->deadline_timeout, &call->deadline);
     if (call_send(call) != 0) {
         if (call->kind == CALL_POST || call->kind == CALL_PROBE)
             mg_log(MG_LOG_DEBUG, "upstream.connect_failed", "upstream %s unreachable: %s", self->super.server->name,
@@ -896,14 +868,14 @@ static void probe_finished(http_upstream_t *self, json_t *result, const char *fa
         self->probe_backoff_s = PROBE_BACKOFF_MAX_S;
     self->probe_wait_s = self->probe_backoff_s;
     if (!h2o_timeout_is_linked(&self->probe_tick))
-        h2o_timeout_link(self->request_client.loop, &self->probe_tick_timeout, &self->probe_tick);
+        h2o_timeout_link(self->loop, &self->probe_tick_timeout, &self->probe_tick);
 }
 
 static void on_probe_tick(h2o_timeout_entry_t *entry)
 {
     http_upstream_t *self = H2O_STRUCT_FROM_MEMBER(http_upstream_t, probe_tick, entry);
     if (--self->probe_wait_s > 0) {
-        h2o_timeout_link(self->request_client.loop, &self->probe_tick_timeout, &self->probe_tick);
+        h2o_timeout_link(self->loop, &self->probe_tick_timeout, &self->probe_tick);
         return;
     }
     probe_start(self);
@@ -915,7 +887,7 @@ static void probe_schedule(http_upstream_t *self)
     if (self->probe != NULL || h2o_timeout_is_linked(&self->probe_tick))
         return;
     self->probe_wait_s = 1;
-    h2o_timeout_link(self->request_client.loop, &self->probe_tick_timeout, &self->probe_tick);
+    h2o_timeout_link(self->loop, &self->probe_tick_timeout, &self->probe_tick);
 }
 
 static void probe_start(http_upstream_t *self)
@@ -976,10 +948,10 @@ static void http_abandon(mg_upstream_t *super, uint64_t handle)
     call->finished = true;
     h2o_timeout_unlink(&call->deadline);
     h2o_timeout_unlink(&call->next_phase);
-    if (call->in_h2o_callback)
+    if (call->in_conn_callback)
         call->stop_reading = true; /* the callback closes the connection on its way out */
     else
-        call_cancel_client(call);
+        call_cancel_conn(call);
     send_cancelled(call, "the client abandoned the request");
     call_settle(call);
 }
@@ -1076,14 +1048,14 @@ static bool http_ready(mg_upstream_t *super)
 static void http_destroy(mg_upstream_t *super)
 {
     http_upstream_t *self = (http_upstream_t *)super;
-    h2o_loop_t *loop = self->request_client.loop;
+    h2o_loop_t *loop = self->loop;
     while (!h2o_linklist_is_empty(&self->calls)) {
         http_call_t *call = H2O_STRUCT_FROM_MEMBER(http_call_t, link, self->calls.next);
-        assert(!call->in_h2o_callback);
+        assert(!call->in_conn_callback);
         call_free(call);
     }
     h2o_timeout_unlink(&self->probe_tick);
-    h2o_socketpool_dispose(&self->pool);
+    mg_http_conn_pool_dispose(&self->conn_pool);
     h2o_timeout_dispose(loop, &self->io_timeout);
     h2o_timeout_dispose(loop, &self->stream_idle_timeout);
     h2o_timeout_dispose(loop, &self->deadline_timeout);
@@ -1162,9 +1134,7 @@ static int parse_url(http_upstream_t *self, const mg_config_server_t *server, mg
     if (!header_value_ok(self->authority, true) || !header_value_ok(self->path, true) ||
         strchr(self->path, '#') != NULL)
         return mg_error_set(err, "servers.%s.url: invalid characters", server->name);
-
-    self->pool_initialized = true;
-    h2o_socketpool_init_by_hostport(&self->pool, url.host, h2o_url_get_port(&url), self->is_tls, 256);
+    self->port = h2o_url_get_port(&url);
     return 0;
 }
 
@@ -1193,6 +1163,11 @@ mg_upstream_t *mg_upstream_http_create(mg_worker_t *worker, const mg_config_serv
         goto Error;
 
     h2o_loop_t *loop = worker->client_context.loop;
+    if (mg_http_conn_pool_init(&self->conn_pool, loop, worker->client_context.getaddr_receiver, self->host, self->port,
+                               self->ssl_ctx, POOL_IDLE_MS, POOL_MAX_IDLE) != 0) {
+        mg_error_set(err, "out of memory");
+        goto Error;
+    }
     uint64_t timeout_ms = server->timeout_ms > 0 ? (uint64_t)server->timeout_ms : 60000;
     /* the deadline bounds a call; the I/O timeout, a little longer so that it never
      * pre-empts the deadline's precise error, bounds the steps that have none */
@@ -1202,23 +1177,12 @@ mg_upstream_t *mg_upstream_http_create(mg_worker_t *worker, const mg_config_serv
     h2o_timeout_init(loop, &self->zero_timeout, 0);
     h2o_timeout_init(loop, &self->probe_tick_timeout, 1000);
     self->probe_tick.cb = on_probe_tick;
-    h2o_socketpool_set_timeout(&self->pool, loop, POOL_IDLE_MS);
-
-    self->request_client = (h2o_http1client_ctx_t){
-        .loop = loop,
-        .getaddr_receiver = worker->client_context.getaddr_receiver,
-        .io_timeout = &self->io_timeout,
-        .ssl_ctx = self->ssl_ctx,
-    };
-    self->stream_client = self->request_client;
-    self->stream_client.io_timeout = &self->stream_idle_timeout;
+    self->loop = loop;
 
     probe_start(self);
     return &self->super;
 
 Error:
-    if (self->pool_initialized)
-        h2o_socketpool_dispose(&self->pool);
     if (self->ssl_ctx != NULL)
         SSL_CTX_free(self->ssl_ctx);
     free(self->host);
