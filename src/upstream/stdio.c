@@ -481,15 +481,14 @@ static void on_started(stdio_process_t *process)
     json_decref(id);
 }
 
-static void on_exited(stdio_process_t *process)
+/* Empties the routing tables; with a message, each pending call is answered with it first. */
+static void drop_tables(stdio_shared_t *shared, const char *message)
 {
-    stdio_shared_t *shared = process->data;
-    char message[160];
-    snprintf(message, sizeof(message), "upstream %s exited before answering", process->server->name);
     while (shared->pending != NULL) {
         pending_t *pending = shared->pending;
         shared->pending = pending->next;
-        deliver(shared, pending->origin_worker, pending->call, NULL, true, MG_RPC_UPSTREAM_ERROR, message);
+        if (message != NULL)
+            deliver(shared, pending->origin_worker, pending->call, NULL, true, MG_RPC_UPSTREAM_ERROR, message);
         free_pending(pending);
     }
     while (shared->server_requests != NULL) {
@@ -498,6 +497,14 @@ static void on_exited(stdio_process_t *process)
         json_decref(request->child_id);
         free(request);
     }
+}
+
+static void on_exited(stdio_process_t *process)
+{
+    stdio_shared_t *shared = process->data;
+    char message[160];
+    snprintf(message, sizeof(message), "upstream %s exited before answering", process->server->name);
+    drop_tables(shared, message);
 }
 
 static const stdio_process_callbacks_t process_callbacks = {on_line, on_started, on_exited};
@@ -633,18 +640,7 @@ static void stdio_destroy(mg_upstream_t *self)
     }
     if (link->owner) {
         stdio_shared_t *shared = shared_of(link);
-        /* the loops have ended: drop the tables without posting answers nobody would run */
-        while (shared->pending != NULL) {
-            pending_t *pending = shared->pending;
-            shared->pending = pending->next;
-            free_pending(pending);
-        }
-        while (shared->server_requests != NULL) {
-            server_request_t *request = shared->server_requests;
-            shared->server_requests = request->next;
-            json_decref(request->child_id);
-            free(request);
-        }
+        drop_tables(shared, NULL); /* the loops have ended: nobody would run an answer */
         stdio_process_dispose(&shared->process);
         shared_by_server[self->server_index] = NULL;
         free(shared);
