@@ -22,6 +22,10 @@ build: deps $(BUILD)/build.ninja
 node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
 
+# Node 22, the modern SDK and the conformance CLIs: the modern fixture and the inspector CLI need them.
+tests/conformance/node_modules/.package-lock.json: tests/conformance/package-lock.json
+	cd tests/conformance && npm ci --no-audit --no-fund
+
 run: build node_modules/.package-lock.json
 	@echo "mcpgate: MCP endpoint http://127.0.0.1:8080/mcp (all servers), http://127.0.0.1:8080/servers/<name>/mcp (one)"
 	@echo "mcpgate: e.g. npx @modelcontextprotocol/inspector, transport Streamable HTTP, URL http://127.0.0.1:8080/mcp"
@@ -30,13 +34,13 @@ run: build node_modules/.package-lock.json
 # Every test: unit tests, end-to-end tests with the official SDK and reference servers,
 # the MCP conformance suite through the gateway, then unit and end-to-end tests again
 # under AddressSanitizer and UndefinedBehaviorSanitizer, and a short run of each fuzzer.
-test: build node_modules/.package-lock.json
+test: build node_modules/.package-lock.json tests/conformance/node_modules/.package-lock.json
 	scripts/test.sh
 
 unit: build
 	meson test -C $(BUILD) --print-errorlogs
 
-e2e: build node_modules/.package-lock.json
+e2e: build node_modules/.package-lock.json tests/conformance/node_modules/.package-lock.json
 	MCPGATE_BIN=$(BUILD)/mcpgate node --test --test-concurrency=1 tests/e2e/
 
 conformance: build

@@ -20,7 +20,11 @@
 #   BENCH_CPU_UPSTREAM  CPU for the fast upstream when it sits behind
 #                       a proxy (it is the server under test, on
 #                       BENCH_CPU_SUT, for the "direct" row)          [$BENCH_CPU_SUT]
-#   BENCH_TARGETS       rows to run, space separated  ["direct nginx mcpgate"]
+#   BENCH_TARGETS       rows to run, space separated
+#                       ["direct nginx mcpgate mcpgate-modern"]; mcpgate is a legacy
+#                       (2025-11-25) tools/call inside a session, mcpgate-modern a stateless
+#                       MCP 2026-07-28 one (no initialize; Mcp-Method/Mcp-Name headers),
+#                       both through the same gateway process and URL
 #   MCPGATE_BUILD_DIR   meson build dir for the release build         [bench/.build/mcpgate-release]
 #   MCPGATE_BIN         use this binary instead of building           [$MCPGATE_BUILD_DIR/mcpgate]
 #   BENCH_KEEP_TMP=1    keep the temp dir (configs, logs) for inspection
@@ -58,11 +62,14 @@ CONNS=${BENCH_CONNECTIONS:-32}
 CPU_LOAD=${BENCH_CPU_LOAD:-0}
 CPU_SUT=${BENCH_CPU_SUT:-1}
 CPU_UPSTREAM=${BENCH_CPU_UPSTREAM:-$CPU_SUT}
-TARGETS=${BENCH_TARGETS:-direct nginx mcpgate}
+TARGETS=${BENCH_TARGETS:-direct nginx mcpgate mcpgate-modern}
 BUILD_DIR=${MCPGATE_BUILD_DIR:-$BENCH_DIR/.build/mcpgate-release}
 MCPGATE=${MCPGATE_BIN:-$BUILD_DIR/mcpgate}
 PROTO=2025-11-25
 CALL_BODY='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}'
+MODERN_PROTO=2026-07-28
+MODERN_CALL_BODY='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}'
+ERA=legacy # legacy | modern: which request mcp_post, verify_call and tools_call.lua (MCP_ERA) send
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() {
@@ -178,18 +185,24 @@ core_busy() { # "busy0 total0" "busy1 total1" -> percentage
 # mcp_post URL SESSION BODY OUTPREFIX -> writes OUTPREFIX.h / OUTPREFIX.b, echoes HTTP status
 mcp_post() {
     local url=$1 session=$2 body=$3 out=$4
-    local hdr=(-H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream'
-        -H "MCP-Protocol-Version: $PROTO")
+    local hdr=(-H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream')
+    if [ "$ERA" = modern ]; then
+        hdr+=(-H "MCP-Protocol-Version: $MODERN_PROTO" -H 'Mcp-Method: tools/call' -H 'Mcp-Name: echo')
+    else
+        hdr+=(-H "MCP-Protocol-Version: $PROTO")
+    fi
     [ -z "$session" ] || hdr+=(-H "Mcp-Session-Id: $session")
     curl -sS --max-time 5 -o "$out.b" -D "$out.h" -w '%{http_code}' "${hdr[@]}" --data-binary "$body" "$url" 2>"$out.err" ||
         echo "curl-failed"
 }
 
 # check_call BODYFILE HEADERFILE -> 0 when the body is a tools/call result echoing "hello"
-# (accepts application/json and text/event-stream framing)
+# (accepts application/json and text/event-stream framing); with ERA=modern the result
+# must also say "resultType":"complete"
 check_call() {
-    python3 - "$1" "$2" <<'EOF'
+    python3 - "$1" "$2" "$ERA" <<'EOF'
 import json, sys
+modern = sys.argv[3] == "modern"
 body = open(sys.argv[1], encoding="utf-8", errors="replace").read()
 hdrs = open(sys.argv[2], encoding="latin-1").read().lower()
 msgs = []
@@ -210,6 +223,8 @@ for m in msgs:
     if isinstance(j, dict) and j.get("id") == 1 and "result" in j:
         r = j["result"]
         ok = (not r.get("isError")) and r.get("content", [{}])[0].get("text") == "hello"
+        if modern:
+            ok = ok and r.get("resultType") == "complete"
         sys.exit(0 if ok else 1)
 sys.exit(1)
 EOF
@@ -237,7 +252,9 @@ mcp_handshake() {
 
 verify_call() { # NAME URL SESSION
     local name=$1 url=$2 session=$3 code
-    code=$(mcp_post "$url" "$session" "$CALL_BODY" "$TMP/$name.call")
+    local body=$CALL_BODY
+    [ "$ERA" != modern ] || body=$MODERN_CALL_BODY
+    code=$(mcp_post "$url" "$session" "$body" "$TMP/$name.call")
     if [ "$code" != 200 ] || ! check_call "$TMP/$name.call.b" "$TMP/$name.call.h"; then
         FAIL_REASON="tools/call check failed: HTTP $code, body: $(head -c 300 "$TMP/$name.call.b" 2>/dev/null; cat "$TMP/$name.call.err" 2>/dev/null)"
         return 1
@@ -255,7 +272,7 @@ measure_once() {
     t0=$(cpu_ticks "$pid")
     s0=$(core_stat "$CPU_SUT")
     l0=$(core_stat "$CPU_LOAD")
-    MCP_SESSION_ID=$SESSION BENCH_LABEL=$name taskset -c "$CPU_LOAD" \
+    MCP_ERA=$ERA MCP_SESSION_ID=$SESSION BENCH_LABEL=$name taskset -c "$CPU_LOAD" \
         wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s "$BENCH_DIR/tools_call.lua" "$url" >"$out" 2>&1 || true
     t1=$(cpu_ticks "$pid")
     s1=$(core_stat "$CPU_SUT")
@@ -274,11 +291,13 @@ measure_once() {
         "$(core_busy "$s0" "$s1")" "$(core_busy "$l0" "$l1")" >>"$TMP/$name.runs"
 }
 
-# bench_target NAME URL SUT_PID
+# bench_target NAME URL SUT_PID [ERA] -- ERA modern: stateless, no handshake, no session
 bench_target() {
     local name=$1 url=$2 pid=$3 run errs=0 median
+    ERA=${4:-legacy}
+    SESSION=""
     ORDER+=("$name")
-    if ! mcp_handshake "$name" "$url"; then
+    if [ "$ERA" != modern ] && ! mcp_handshake "$name" "$url"; then
         STATUS[$name]="FAILED: $FAIL_REASON"
         return 1
     fi
@@ -287,7 +306,7 @@ bench_target() {
         return 1
     fi
     log "$name: session '$(printf '%.24s' "${SESSION:-<none>}")', tools/call verified; warm-up $WARMUP, $RUNS x $DURATION (wrk -t1 -c$CONNS on CPU $CPU_LOAD)"
-    MCP_SESSION_ID=$SESSION BENCH_LABEL=$name taskset -c "$CPU_LOAD" \
+    MCP_ERA=$ERA MCP_SESSION_ID=$SESSION BENCH_LABEL=$name taskset -c "$CPU_LOAD" \
         wrk -t1 -c"$CONNS" -d"$WARMUP" -s "$BENCH_DIR/tools_call.lua" "$url" >"$TMP/$name.warmup" 2>&1 || true
     : >"$TMP/$name.runs"
     for run in $(seq 1 "$RUNS"); do
@@ -323,7 +342,7 @@ cc -O2 -g -Wall -Wextra -DH2O_USE_LIBUV=0 -o "$BENCH_DIR/.build/fast_upstream" "
     -lh2o-evloop -lssl -lcrypto -ljansson
 
 MCPGATE_BUILD_FAILED=""
-if want mcpgate && [ $BUILD -eq 1 ] && [ -z "${MCPGATE_BIN:-}" ]; then
+if { want mcpgate || want mcpgate-modern; } && [ $BUILD -eq 1 ] && [ -z "${MCPGATE_BIN:-}" ]; then
     log "building mcpgate (release) in ${BUILD_DIR#"$ROOT"/}"
     if { [ -f "$BUILD_DIR/build.ninja" ] || meson setup "$BUILD_DIR" "$ROOT" --buildtype=release; } >"$TMP/build.log" 2>&1 &&
         meson compile -C "$BUILD_DIR" >>"$TMP/build.log" 2>&1; then
@@ -378,13 +397,21 @@ if want nginx; then
 fi
 
 # ---------------------------------------------------------------- mcpgate
-if want mcpgate; then
+GW_ROWS=()
+want mcpgate && GW_ROWS+=(mcpgate)
+want mcpgate-modern && GW_ROWS+=(mcpgate-modern)
+gw_fail_all() { # reason -> every requested gateway row fails with it
+    local n
+    for n in "${GW_ROWS[@]}"; do
+        ORDER+=("$n")
+        STATUS[$n]="FAILED: $1"
+    done
+}
+if [ ${#GW_ROWS[@]} -gt 0 ]; then
     if [ -n "$MCPGATE_BUILD_FAILED" ]; then
-        ORDER+=(mcpgate)
-        STATUS[mcpgate]="FAILED: $MCPGATE_BUILD_FAILED"
+        gw_fail_all "$MCPGATE_BUILD_FAILED"
     elif [ ! -x "$MCPGATE" ]; then
-        ORDER+=(mcpgate)
-        STATUS[mcpgate]="FAILED: no executable at $MCPGATE"
+        gw_fail_all "no executable at $MCPGATE"
     else
         mkdir -p "$TMP/mcpgate/state"
         cat >"$TMP/mcpgate/mcpgate.yaml" <<EOF
@@ -402,34 +429,36 @@ EOF
         GW_PID=$!
         PIDS+=("$GW_PID")
         if wait_port "$GW_PORT" "$GW_PID" 10; then
-            bench_target mcpgate "http://127.0.0.1:$GW_PORT/servers/fast/mcp" "$GW_PID" || true
+            # same URL for both eras: the per-server endpoint, tool names unprefixed
+            ! want mcpgate || bench_target mcpgate "http://127.0.0.1:$GW_PORT/servers/fast/mcp" "$GW_PID" legacy || true
+            ! want mcpgate-modern ||
+                bench_target mcpgate-modern "http://127.0.0.1:$GW_PORT/servers/fast/mcp" "$GW_PID" modern || true
         else
-            ORDER+=(mcpgate)
             if kill -0 "$GW_PID" 2>/dev/null; then
-                STATUS[mcpgate]="FAILED: gateway not listening on 127.0.0.1:$GW_PORT after 10s"
+                gw_fail_all "gateway not listening on 127.0.0.1:$GW_PORT after 10s"
             else
                 wait "$GW_PID" && rc=0 || rc=$?
-                STATUS[mcpgate]="FAILED: gateway exited (status $rc) before listening: $(tail -n3 "$TMP/mcpgate/stdout.log" | tr '\n' ' ')"
+                gw_fail_all "gateway exited (status $rc) before listening: $(tail -n3 "$TMP/mcpgate/stdout.log" | tr '\n' ' ')"
             fi
         fi
         stop_pid "$GW_PID"
     fi
-    [ "${STATUS[mcpgate]}" = ok ] || log "mcpgate: ${STATUS[mcpgate]}"
+    for n in "${GW_ROWS[@]}"; do [ "${STATUS[$n]}" = ok ] || log "$n: ${STATUS[$n]}"; done
 fi
 
 # ---------------------------------------------------------------- report
 us_to_ms() { [ -n "${1:-}" ] && awk -v u="$1" 'BEGIN{printf "%.3f ms", u/1000}' || echo "-"; }
 TABLE=$(
-    printf '| %-8s | %10s | %10s | %10s | %6s | %14s | %13s | %13s |\n' target 'req/s' p50 p99 errors 'SUT CPU us/req' \
+    printf '| %-14s | %10s | %10s | %10s | %6s | %14s | %13s | %13s |\n' target 'req/s' p50 p99 errors 'SUT CPU us/req' \
         "CPU $CPU_SUT busy" "CPU $CPU_LOAD busy"
-    printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' ---------- ------------ ------------ ------------ -------- ---------------- \
+    printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' ---------------- ------------ ------------ ------------ -------- ---------------- \
         --------------- ---------------
     for n in "${ORDER[@]}"; do
         if [ -n "${RPS[$n]:-}" ]; then
-            printf '| %-8s | %10.0f | %10s | %10s | %6s | %14s | %13s | %13s |\n' "$n" "${RPS[$n]}" "$(us_to_ms "${P50[$n]}")" \
+            printf '| %-14s | %10.0f | %10s | %10s | %6s | %14s | %13s | %13s |\n' "$n" "${RPS[$n]}" "$(us_to_ms "${P50[$n]}")" \
                 "$(us_to_ms "${P99[$n]}")" "${ERRS[$n]}" "${CPU[$n]}" "${SUTBUSY[$n]}" "${LOADBUSY[$n]}"
         else
-            printf '| %-8s | %10s | %10s | %10s | %6s | %14s | %13s | %13s |\n' "$n" FAILED - - - - - -
+            printf '| %-14s | %10s | %10s | %10s | %6s | %14s | %13s | %13s |\n' "$n" FAILED - - - - - -
         fi
     done
 )
@@ -437,15 +466,31 @@ NOTES=""
 for n in "${ORDER[@]}"; do
     [ "${STATUS[$n]}" = ok ] || NOTES+="- $n: ${STATUS[$n]}"$'\n'
 done
-if [ -n "${RPS[mcpgate]:-}" ] && [ -n "${RPS[nginx]:-}" ]; then
-    RATIO_LINE=$(awk -v m="${RPS[mcpgate]}" -v n="${RPS[nginx]}" 'BEGIN{
-        r = m / n; printf "mcpgate/nginx throughput ratio: %.2f (target >= 0.70: %s)", r, (r >= 0.7 ? "met" : "NOT met")}')
-    if [ "${CPU[mcpgate]}" != - ] && [ "${CPU[nginx]}" != - ]; then
-        RATIO_LINE+=$(awk -v m="${CPU[mcpgate]}" -v n="${CPU[nginx]}" 'BEGIN{ if (m > 0) printf "; nginx/mcpgate CPU-per-request ratio: %.2f", n / m }')
+# ratio_line ROW -> "ROW/nginx throughput ratio ...; nginx/ROW CPU-per-request ratio ...; vs direct ..."
+ratio_line() {
+    local g=$1 line
+    if [ -n "${RPS[$g]:-}" ] && [ -n "${RPS[nginx]:-}" ]; then
+        line=$(awk -v g="$g" -v m="${RPS[$g]}" -v n="${RPS[nginx]}" 'BEGIN{
+            r = m / n; printf "%s/nginx throughput ratio: %.2f (target >= 0.70: %s)", g, r, (r >= 0.7 ? "met" : "NOT met")}')
+        if [ "${CPU[$g]}" != - ] && [ "${CPU[nginx]}" != - ]; then
+            line+=$(awk -v g="$g" -v m="${CPU[$g]}" -v n="${CPU[nginx]}" 'BEGIN{ if (m > 0) printf "; nginx/%s CPU-per-request ratio: %.2f", g, n / m }')
+        fi
+    else
+        line="$g/nginx throughput ratio: n/a (a row is missing)"
     fi
-else
-    RATIO_LINE="mcpgate/nginx throughput ratio: n/a (a row is missing)"
+    if [ -n "${RPS[$g]:-}" ] && [ -n "${RPS[direct]:-}" ]; then
+        line+=$(awk -v g="$g" -v m="${RPS[$g]}" -v d="${RPS[direct]}" -v mc="${CPU[$g]}" -v dc="${CPU[direct]}" 'BEGIN{
+            printf "; %s/direct throughput ratio: %.2f", g, m / d; if (mc + 0 > 0 && dc != "-") printf ", direct/%s CPU-per-request ratio: %.2f", g, dc / mc }')
+    fi
+    echo "$line"
+}
+RATIO_LINE=""
+for g in "${GW_ROWS[@]}"; do RATIO_LINE+="${RATIO_LINE:+$'\n'}$(ratio_line "$g")"; done
+if [ -n "${RPS[mcpgate]:-}" ] && [ -n "${RPS[mcpgate-modern]:-}" ]; then
+    RATIO_LINE+=$'\n'$(awk -v m="${RPS[mcpgate-modern]}" -v l="${RPS[mcpgate]}" -v mc="${CPU[mcpgate-modern]}" -v lc="${CPU[mcpgate]}" 'BEGIN{
+        printf "mcpgate-modern/mcpgate (modern vs legacy) throughput ratio: %.2f", m / l; if (mc + 0 > 0) printf ", CPU-per-request modern/legacy: %.2f", mc / lc }')
 fi
+[ -n "$RATIO_LINE" ] || RATIO_LINE="mcpgate/nginx throughput ratio: n/a (no gateway row requested)"
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 SETUP="wrk -t1 -c$CONNS -d$DURATION x $RUNS (median; after a $WARMUP warm-up), bench/tools_call.lua; CPUs: wrk $CPU_LOAD, server under test $CPU_SUT, upstream behind proxies $CPU_UPSTREAM"
 

@@ -5,6 +5,9 @@
 -- Env:
 --   MCP_SESSION_ID  sent as Mcp-Session-Id when set and non-empty
 --   BENCH_LABEL     printed in the result line (default "target")
+--   MCP_ERA         "legacy" (default): MCP 2025-11-25 tools/call inside a session;
+--                   "modern": stateless MCP 2026-07-28 tools/call (no session, no initialize;
+--                   MCP-Protocol-Version/Mcp-Method/Mcp-Name headers and params._meta)
 --
 -- done() prints one machine-readable line that bench/run.sh parses:
 --   BENCH label=direct requests=N duration_s=D rps=R p50_us=X p99_us=Y non200=K socket_errors=E
@@ -13,15 +16,26 @@
 
 local session = os.getenv("MCP_SESSION_ID")
 local label = os.getenv("BENCH_LABEL") or "target"
+local era = os.getenv("MCP_ERA") or "legacy"
 
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Accept"] = "application/json, text/event-stream"
-wrk.headers["MCP-Protocol-Version"] = "2025-11-25"
-if session ~= nil and session ~= "" then
-  wrk.headers["Mcp-Session-Id"] = session
+if era == "modern" then
+  wrk.headers["MCP-Protocol-Version"] = "2026-07-28"
+  wrk.headers["Mcp-Method"] = "tools/call"
+  wrk.headers["Mcp-Name"] = "echo"
+  wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"},'
+    .. '"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}'
+elseif era == "legacy" then
+  wrk.headers["MCP-Protocol-Version"] = "2025-11-25"
+  if session ~= nil and session ~= "" then
+    wrk.headers["Mcp-Session-Id"] = session
+  end
+  wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}'
+else
+  error("MCP_ERA must be legacy or modern, not " .. era)
 end
-wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}'
 
 -- Pre-format the request once; request() returning the same string is the cheapest path.
 local req

@@ -37,6 +37,10 @@ typedef struct st_mg_worker_t {
     struct st_mg_session_cache_t *session_cache; /* session ids this worker opened (http/session_cache.h) */
     json_t *late_sessions;        /* "<sid>/<server>" -> upstream session id opened after initialize (http/front.c) */
     h2o_linklist_t event_streams; /* open client GET streams on this worker (mg_event_stream_t) */
+    h2o_linklist_t parked;        /* exchanges waiting for a modern client's answers (http/park.c) */
+    h2o_linklist_t waiting;       /* retries waiting for a parked exchange on some worker */
+    uint64_t next_waiting_id;
+    h2o_timeout_t park_timeout;   /* how long a parked exchange waits */
     pthread_t thread;
     bool stopping;
 } mg_worker_t;

@@ -1,11 +1,14 @@
 /* events.c - see events.h. */
 #include "http/events.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "http/stream.h"
 #include "mcp/aggregate.h"
+#include "mcp/jsonrpc.h"
+#include "mcp/modern.h"
 #include "obs/log.h"
 #include "upstream/upstream.h"
 
@@ -26,7 +29,50 @@ struct st_event_stream_t {
     h2o_timeout_entry_t keepalive;
     listen_t *listens;
     size_t listens_len;
+    /* a modern subscriptions/listen stream: what the client opted in to, and its subscription id */
+    json_t *filter;          /* owned; NULL for a legacy GET stream */
+    json_t *subscription_id; /* owned: the listen request's JSON-RPC id */
 };
+
+/* Does a modern subscription want this notification? Only what the client opted in to passes. */
+static bool wanted(const event_stream_t *events, const json_t *msg)
+{
+    const char *method = json_string_value(json_object_get(msg, "method"));
+    if (method == NULL)
+        return false;
+    static const struct {
+        const char *method, *flag;
+    } lists[] = {{"notifications/tools/list_changed", "toolsListChanged"},
+                 {"notifications/prompts/list_changed", "promptsListChanged"},
+                 {"notifications/resources/list_changed", "resourcesListChanged"}};
+    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+        if (strcmp(method, lists[i].method) == 0)
+            return json_is_true(json_object_get(events->filter, lists[i].flag));
+    }
+    if (strcmp(method, "notifications/resources/updated") == 0) {
+        const char *uri = json_string_value(json_object_get(json_object_get(msg, "params"), "uri"));
+        json_t *uris = json_object_get(events->filter, "resourceSubscriptions");
+        json_t *item;
+        size_t index;
+        json_array_foreach(uris, index, item)
+        {
+            if (uri != NULL && json_is_string(item) && strcmp(json_string_value(item), uri) == 0)
+                return true;
+        }
+    }
+    return false; /* request-scoped notifications (progress, log messages) never go on a listen stream */
+}
+
+static void tag(const event_stream_t *events, json_t *msg)
+{
+    json_t *params = json_object_get(msg, "params");
+    if (params == NULL)
+        json_object_set_new(msg, "params", params = json_object());
+    json_t *meta = json_object_get(params, "_meta");
+    if (!json_is_object(meta))
+        json_object_set_new(params, "_meta", meta = json_object());
+    json_object_set(meta, MG_META_SUBSCRIPTION_ID, events->subscription_id);
+}
 
 static void deliver(event_stream_t *events, size_t server_index, const json_t *msg)
 {
@@ -35,6 +81,13 @@ static void deliver(event_stream_t *events, size_t server_index, const json_t *m
     json_t *copy = json_deep_copy(msg);
     if (events->scope < 0)
         mg_aggregate_rewrite_notification(events->worker->gateway->config, server_index, copy);
+    if (events->filter != NULL) {
+        if (!wanted(events, copy)) {
+            json_decref(copy);
+            return;
+        }
+        tag(events, copy);
+    }
     mg_stream_send_json(&events->stream, copy);
     json_decref(copy);
 }
@@ -85,6 +138,8 @@ static void on_request_disposed(void *slot)
     stop_listening(events);
     mg_stream_dispose(&events->stream);
     mg_session_claims_dispose(&events->claims);
+    json_decref(events->filter);
+    json_decref(events->subscription_id);
     free(events->listens);
     free(events);
 }
@@ -96,7 +151,45 @@ static void on_keepalive(h2o_timeout_entry_t *entry)
     h2o_timeout_link(events->worker->loop, &events->worker->keepalive_timeout, &events->keepalive);
 }
 
+static event_stream_t *events_open(mg_worker_t *worker, h2o_req_t *req, long scope, mg_session_claims_t *claims,
+                                   json_t *subscription_id, json_t *filter);
+
 void mg_events_open(mg_worker_t *worker, h2o_req_t *req, long scope, mg_session_claims_t *claims)
+{
+    events_open(worker, req, scope, claims, NULL, NULL);
+}
+
+/* What the gateway can honour of a filter: list flags some server in scope announces changes for,
+ * and resource URIs that name a server (the client's own words otherwise). */
+static json_t *honoured(mg_worker_t *worker, long scope, const json_t *filter)
+{
+    json_t *out = json_object();
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)filter, key, value)
+    {
+        if (strcmp(key, "resourceSubscriptions") == 0 ? json_is_array(value) && json_array_size(value) > 0
+                                                      : json_is_true(value))
+            json_object_set(out, key, value);
+    }
+    (void)worker, (void)scope;
+    return out;
+}
+
+void mg_events_listen(mg_worker_t *worker, h2o_req_t *req, long scope, mg_session_claims_t *claims,
+                      const json_t *id, const json_t *filter)
+{
+    json_t *accepted = honoured(worker, scope, filter);
+    event_stream_t *events = events_open(worker, req, scope, claims, json_deep_copy(id), accepted);
+    json_t *ack = mg_rpc_make_notification("notifications/subscriptions/acknowledged",
+                                           json_pack("{s:O}", "notifications", accepted));
+    tag(events, ack);
+    mg_stream_send_json(&events->stream, ack);
+    json_decref(ack);
+}
+
+static event_stream_t *events_open(mg_worker_t *worker, h2o_req_t *req, long scope, mg_session_claims_t *claims,
+                                   json_t *subscription_id, json_t *filter)
 {
     mg_config_t *config = worker->gateway->config;
     event_stream_t *events = calloc(1, sizeof(*events));
@@ -104,6 +197,8 @@ void mg_events_open(mg_worker_t *worker, h2o_req_t *req, long scope, mg_session_
         abort();
     events->worker = worker;
     events->scope = scope;
+    events->subscription_id = subscription_id;
+    events->filter = filter;
     events->claims = *claims;
     memset(claims, 0, sizeof(*claims));
     events->listens = calloc(config->servers_len + 1, sizeof(*events->listens));
@@ -115,8 +210,7 @@ void mg_events_open(mg_worker_t *worker, h2o_req_t *req, long scope, mg_session_
     h2o_timeout_link(worker->loop, &worker->keepalive_timeout, &events->keepalive);
 
     for (size_t i = 0; i < config->servers_len; i++) {
-        const char *upstream_session =
-            json_string_value(json_object_get(events->claims.upstream_sessions, config->servers[i].name));
+        const char *upstream_session = mg_events_upstream_session(worker, &events->claims, config->servers[i].name);
         if ((scope >= 0 && (size_t)scope != i) || upstream_session == NULL)
             continue;
         mg_upstream_session_t session = {events->claims.sid, events->claims.protocol_version,
@@ -129,6 +223,18 @@ void mg_events_open(mg_worker_t *worker, h2o_req_t *req, long scope, mg_session_
         if (listen->call != 0)
             events->listens_len++;
     }
+    return events;
+}
+
+const char *mg_events_upstream_session(mg_worker_t *worker, const mg_session_claims_t *claims, const char *server)
+{
+    const char *id = json_string_value(json_object_get(claims->upstream_sessions, server));
+    if (id == NULL && worker->late_sessions != NULL) {
+        char key[128];
+        snprintf(key, sizeof(key), "%s/%s", claims->sid, server);
+        id = json_string_value(json_object_get(worker->late_sessions, key));
+    }
+    return id;
 }
 
 static void on_broadcast(mg_worker_t *worker, void *arg)
@@ -153,6 +259,13 @@ void mg_events_close_all(mg_worker_t *worker)
     while (!h2o_linklist_is_empty(&worker->event_streams)) {
         event_stream_t *events = H2O_STRUCT_FROM_MEMBER(event_stream_t, link, worker->event_streams.next);
         stop_listening(events);
+        if (events->subscription_id != NULL) { /* a graceful end of a modern subscription */
+            json_t *done = mg_rpc_make_result(events->subscription_id,
+                                              json_pack("{s:s,s:{s:O}}", "resultType", "complete", "_meta",
+                                                        MG_META_SUBSCRIPTION_ID, events->subscription_id));
+            mg_stream_send_json(&events->stream, done);
+            json_decref(done);
+        }
         mg_stream_close(&events->stream);
     }
 }

@@ -7,6 +7,9 @@
  * upstream with this client's upstream session; and stdio upstreams, whose one shared
  * process speaks to everyone, through mg_events_broadcast, which posts a copy to
  * every worker and so reaches every open stream in scope wherever it lives.
+ *
+ * A modern client's subscriptions/listen is the same stream opened by a POST, filtered
+ * to what it opted in to and tagged with its subscription id.
  */
 #ifndef MG_HTTP_EVENTS_H
 #define MG_HTTP_EVENTS_H
@@ -19,6 +22,14 @@
 
 /* Starts an event stream on `req`; takes ownership of `claims`. */
 void mg_events_open(mg_worker_t *worker, h2o_req_t *req, long scope, mg_session_claims_t *claims);
+/* Starts a 2026-07-28 subscriptions/listen stream on the POST `req` (takes `claims`): it is acknowledged
+ * at once and carries only the notifications `filter` opts in to, each tagged with the subscription id
+ * (the listen request's `id`). */
+void mg_events_listen(mg_worker_t *worker, h2o_req_t *req, long scope, mg_session_claims_t *claims,
+                      const json_t *id, const json_t *filter);
+/* The upstream session a client (or a modern principal) holds on a server: from its sealed claims, or
+ * opened late on this worker. NULL when none. */
+const char *mg_events_upstream_session(mg_worker_t *worker, const mg_session_claims_t *claims, const char *server);
 /* Delivers a server's unsolicited message to every stream in scope on every worker. Any thread. `msg` borrowed. */
 void mg_events_broadcast(mg_gateway_t *gateway, size_t server_index, const json_t *msg);
 /* Ends every stream of this worker (shutdown). */

@@ -9,15 +9,19 @@
  */
 #include "http/front.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "http/events.h"
+#include "http/park.h"
 #include "http/session_cache.h"
 #include "http/stream.h"
 #include "mcp/aggregate.h"
 #include "mcp/exchange.h"
+#include "mcp/mirror.h"
+#include "mcp/modern.h"
 #include "mcp/versions.h"
 #include "obs/log.h"
 
@@ -143,12 +147,16 @@ static void exchange_free(mg_exchange_t *exchange)
     for (size_t i = 0; i < exchange->parts_len; i++) {
         json_decref(exchange->parts[i].collected);
         json_decref(exchange->parts[i].deferred);
+        json_decref(exchange->parts[i].request);
         free(exchange->parts[i].cursor);
     }
     json_decref(exchange->aggregate);
     if (exchange->has_session)
         mg_session_claims_dispose(&exchange->claims);
     free(exchange->new_session_token);
+    free(exchange->mirror_block);
+    json_decref(exchange->upstream_state);
+    mg_park_forget(exchange);
     mg_rpc_message_dispose(&exchange->message);
     mg_stream_dispose(&FRONT(exchange)->stream);
     mg_config_release(exchange->config);
@@ -161,8 +169,21 @@ static void on_request_disposed(void *slot)
 {
     mg_exchange_t *exchange = *(mg_exchange_t **)slot;
     FRONT(exchange)->req = NULL;
+    if (exchange->park != NULL && mg_park_keeps(exchange))
+        return; /* its upstream call waits for the client's answers (park.h) */
     abandon_parts(exchange);
     exchange_free(exchange);
+}
+
+void mg_front_release(mg_exchange_t *exchange)
+{
+    abandon_parts(exchange);
+    exchange_free(exchange);
+}
+
+bool mg_front_attached(const mg_exchange_t *exchange)
+{
+    return FRONT(exchange)->req != NULL && !FRONT(exchange)->finished;
 }
 
 static void on_stream_stopped(mg_stream_t *stream, void *ctx)
@@ -171,7 +192,8 @@ static void on_stream_stopped(mg_stream_t *stream, void *ctx)
     mg_exchange_t *exchange = ctx;
     FRONT(exchange)->req = NULL;
     FRONT(exchange)->finished = true;
-    abandon_parts(exchange); /* closing the response stream cancels the upstream calls */
+    if (!mg_park_keeps(exchange))
+        abandon_parts(exchange); /* closing the response stream cancels the upstream calls */
 }
 
 static void add_session_header(mg_exchange_t *exchange, h2o_req_t *req)
@@ -190,6 +212,8 @@ bool mg_exchange_finished(const mg_exchange_t *exchange)
 void mg_exchange_send_message(mg_exchange_t *exchange, json_t *msg)
 {
     front_t *front = FRONT(exchange);
+    if (exchange->park != NULL && mg_park_output(exchange, msg, false))
+        return;
     if (front->finished || front->req == NULL)
         return;
     if (!front->streaming) {
@@ -200,22 +224,68 @@ void mg_exchange_send_message(mg_exchange_t *exchange, json_t *msg)
     mg_stream_send_json(&front->stream, msg);
 }
 
+/* A modern client's answer: every result says its resultType, cacheable ones their ttlMs and
+ * cacheScope. The result may be shared with an upstream's response, so it is copied, not changed. */
+static json_t *modern_response(mg_exchange_t *exchange, json_t *response)
+{
+    json_t *result = json_object_get(response, "result");
+    if (result == NULL)
+        return json_incref(response);
+    json_t *out = json_copy(response);
+    json_t *completed = json_copy(result);
+    mg_modern_complete_result(completed, exchange->message.method, 0, mg_exchange_cache_scope(exchange));
+    json_object_set_new(out, "result", completed);
+    return out;
+}
+
+static void deliver_final(mg_exchange_t *exchange, json_t *response);
+
 void mg_exchange_finish(mg_exchange_t *exchange, json_t *response)
+{
+    front_t *front = FRONT(exchange);
+    if (exchange->park != NULL && mg_park_output(exchange, response, true))
+        return;
+    if (front->finished)
+        return;
+    front->finished = true;
+    abandon_parts(exchange); /* a fan-out answered early (an error) leaves nothing running behind it */
+    deliver_final(exchange, response);
+}
+
+void mg_front_finish_keep_calls(mg_exchange_t *exchange, json_t *response)
 {
     front_t *front = FRONT(exchange);
     if (front->finished)
         return;
     front->finished = true;
-    abandon_parts(exchange); /* a fan-out answered early (an error) leaves nothing running behind it */
+    deliver_final(exchange, response);
+}
+
+static void deliver_final(mg_exchange_t *exchange, json_t *response)
+{
+    front_t *front = FRONT(exchange);
     if (front->req == NULL)
         return;
+    json_t *out = exchange->modern ? modern_response(exchange, response) : json_incref(response);
     if (front->streaming) {
-        mg_stream_send_json(&front->stream, response);
+        mg_stream_send_json(&front->stream, out);
         mg_stream_close(&front->stream);
-        return;
+    } else {
+        int status = 200;
+        if (exchange->modern)
+            status = mg_modern_http_status((int)json_integer_value(json_object_get(json_object_get(out, "error"), "code")));
+        add_session_header(exchange, front->req);
+        mg_front_send_json(front->req, status, status == 200 ? "OK" : "Error", out);
     }
-    add_session_header(exchange, front->req);
-    mg_front_send_json(front->req, 200, "OK", response);
+    json_decref(out);
+}
+
+const char *mg_exchange_cache_scope(const mg_exchange_t *exchange)
+{
+    /* Without authentication every caller is the same anonymous principal and sees the same
+     * answers; once callers are told apart, answers depend on who asks and become private. */
+    (void)exchange;
+    return "public";
 }
 
 void mg_exchange_finish_error(mg_exchange_t *exchange, int code, const char *message, json_t *data)
@@ -242,6 +312,8 @@ static void part_message(void *ctx, json_t *msg)
     mg_exchange_part_t *part = ctx;
     mg_exchange_t *exchange = part->exchange;
     mg_aggregate_observe(exchange->worker, part->server_index, msg);
+    if (exchange->modern && json_object_get(msg, "id") != NULL && mg_park_server_request(exchange, part, msg))
+        return; /* a server-to-client request: a modern client is asked with an InputRequiredResult */
     if (exchange->scope < 0) {
         json_t *copy = json_deep_copy(msg);
         mg_aggregate_rewrite_notification(exchange->config, part->server_index, copy);
@@ -282,12 +354,7 @@ void mg_exchange_upstream_session(mg_exchange_t *exchange, size_t server_index, 
     out->protocol_version = exchange->claims.protocol_version;
     out->client_capabilities = exchange->claims.client_capabilities;
     const char *server = exchange->config->servers[server_index].name;
-    out->upstream_session_id = json_string_value(json_object_get(exchange->claims.upstream_sessions, server));
-    if (out->upstream_session_id == NULL && exchange->worker->late_sessions != NULL) {
-        char key[128];
-        snprintf(key, sizeof(key), "%s/%s", exchange->claims.sid, server);
-        out->upstream_session_id = json_string_value(json_object_get(exchange->worker->late_sessions, key));
-    }
+    out->upstream_session_id = mg_events_upstream_session(exchange->worker, &exchange->claims, server);
 }
 
 /* ---- late upstream sessions ----------------------------------------------------------------
@@ -301,8 +368,9 @@ void mg_exchange_upstream_session(mg_exchange_t *exchange, size_t server_index, 
 
 static bool needs_late_session(mg_exchange_t *exchange, size_t server_index)
 {
-    if (!exchange->has_session || exchange->config->servers[server_index].kind != MG_UPSTREAM_HTTP)
-        return false;
+    if (!exchange->has_session || exchange->config->servers[server_index].kind != MG_UPSTREAM_HTTP ||
+        exchange->worker->upstreams[server_index]->era == MG_UPSTREAM_ERA_MODERN)
+        return false; /* a modern server has no sessions */
     mg_upstream_session_t session;
     mg_exchange_upstream_session(exchange, server_index, &session);
     return session.upstream_session_id == NULL;
@@ -311,8 +379,13 @@ static bool needs_late_session(mg_exchange_t *exchange, size_t server_index)
 static int open_late_session(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *request)
 {
     const mg_session_claims_t *claims = &exchange->claims;
+    /* A modern principal's session serves all its requests, whatever each declares: it offers what the
+     * gateway can bridge, and the bridge refuses a question the asking request's client cannot answer. */
     json_t *params = json_pack("{s:s,s:O*,s:O*}", "protocolVersion", claims->protocol_version, "capabilities",
-                               claims->client_capabilities, "clientInfo", claims->client_info);
+                               exchange->modern ? NULL : claims->client_capabilities, "clientInfo",
+                               claims->client_info);
+    if (exchange->modern)
+        json_object_set_new(params, "capabilities", json_pack("{s:{},s:{}}", "elicitation", "sampling"));
     if (json_object_get(params, "capabilities") == NULL)
         json_object_set_new(params, "capabilities", json_object());
     if (json_object_get(params, "clientInfo") == NULL)
@@ -429,6 +502,180 @@ static int check_protocol_version_header(h2o_req_t *req, json_t *id)
     return 0;
 }
 
+/* ---- the modern era: metadata, mirrored headers, the principal's gateway-held session ---- */
+
+#define MAX_PARAM_HEADERS 32
+
+static mg_mirror_value_t mirror_value(h2o_iovec_t v)
+{
+    return (mg_mirror_value_t){v.base, v.len};
+}
+
+/* The request's Mcp-Param-* headers (at most MAX_PARAM_HEADERS; more is a mismatch the caller reports). */
+static size_t param_headers(h2o_req_t *req, mg_mirror_param_t *out, size_t max, bool *too_many)
+{
+    static const char prefix[] = "mcp-param-";
+    size_t n = 0;
+    *too_many = false;
+    for (size_t i = 0; i < req->headers.size; i++) {
+        h2o_header_t *h = &req->headers.entries[i];
+        if (h->name->len <= sizeof(prefix) - 1 || strncasecmp(h->name->base, prefix, sizeof(prefix) - 1) != 0)
+            continue;
+        if (n == max) {
+            *too_many = true;
+            break;
+        }
+        out[n].name = (mg_mirror_value_t){h->name->base + sizeof(prefix) - 1, h->name->len - (sizeof(prefix) - 1)};
+        out[n].value = mirror_value(h->value);
+        n++;
+    }
+    return n;
+}
+
+static void mirror_headers(h2o_req_t *req, mg_mirror_headers_t *out, mg_mirror_param_t *params, size_t max,
+                             bool *too_many)
+{
+    out->protocol_version = mirror_value(header_value_by_name(req, "mcp-protocol-version"));
+    out->method = mirror_value(header_value_by_name(req, "mcp-method"));
+    out->name = mirror_value(header_value_by_name(req, "mcp-name"));
+    out->params = params;
+    out->params_len = param_headers(req, params, max, too_many);
+}
+
+static void send_modern_error(h2o_req_t *req, json_t *id, int code, const char *message, json_t *data /* stolen */)
+{
+    json_t *body = mg_rpc_make_error(id, code, message, data);
+    mg_front_send_json(req, 400, "Bad Request", body);
+    json_decref(body);
+}
+
+/* Checks a modern request before anything routes it: _meta (-32602 / -32022) and the headers that
+ * mirror the body (-32020). Answers the request itself and returns -1 on failure. */
+static int check_modern(h2o_req_t *req, const mg_rpc_message_t *message, mg_modern_meta_t *meta)
+{
+    if (message->kind == MG_RPC_RESPONSE) {
+        send_modern_error(req, message->id, MG_RPC_INVALID_REQUEST,
+                          "Bad Request: a 2026-07-28 client sends no JSON-RPC responses", NULL);
+        return -1;
+    }
+    /* the header must mirror the body before the version it names is judged */
+    const char *body_version =
+        json_string_value(json_object_get(json_object_get(message->params, "_meta"), MG_META_PROTOCOL_VERSION));
+    h2o_iovec_t header_version = header_value_by_name(req, "mcp-protocol-version");
+    if (body_version != NULL && (header_version.base == NULL || strlen(body_version) != header_version.len ||
+                                 memcmp(body_version, header_version.base, header_version.len) != 0)) {
+        send_modern_error(req, message->id, MG_RPC_HEADER_MISMATCH,
+                          header_version.base == NULL
+                              ? "Header mismatch: required header MCP-Protocol-Version is missing"
+                              : "Header mismatch: MCP-Protocol-Version header does not match "
+                                "params._meta[\"" MG_META_PROTOCOL_VERSION "\"]",
+                          NULL);
+        return -1;
+    }
+    mg_modern_error_t err;
+    if (mg_modern_read_meta(message, meta, &err) != 0) {
+        send_modern_error(req, message->id, err.code, err.message, err.data);
+        return -1;
+    }
+    mg_mirror_param_t params[MAX_PARAM_HEADERS];
+    mg_mirror_headers_t headers;
+    bool too_many;
+    mirror_headers(req, &headers, params, MAX_PARAM_HEADERS, &too_many);
+    char why[512];
+    if (too_many) {
+        send_modern_error(req, message->id, MG_RPC_HEADER_MISMATCH, "Header mismatch: too many Mcp-Param-* headers",
+                          NULL);
+        return -1;
+    }
+    /* Mcp-Param-* need the tool's inputSchema: the dispatcher checks them against its catalog */
+    headers.params_len = 0;
+    if (mg_mirror_check(&headers, message->root, NULL, why, sizeof(why)) != 0) {
+        send_modern_error(req, message->id, MG_RPC_HEADER_MISMATCH, why, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* A modern request carries no session: its upstream sessions (legacy servers) are the gateway's own,
+ * one per principal and server, named by a sid derived from the principal. */
+static void modern_claims(const mg_modern_meta_t *meta, const char *principal, mg_session_claims_t *claims)
+{
+    memset(claims, 0, sizeof(*claims));
+    unsigned char digest[16];
+    crypto_generichash(digest, sizeof(digest), (const unsigned char *)principal, strlen(principal),
+                       (const unsigned char *)"mcpgate-principal", 17);
+    sodium_bin2hex(claims->sid, sizeof(claims->sid), digest, sizeof(digest));
+    snprintf(claims->principal, sizeof(claims->principal), "%s", principal);
+    snprintf(claims->protocol_version, sizeof(claims->protocol_version), "%s", MG_VERSION_LATEST_LEGACY);
+    claims->client_info = json_incref(meta->client_info);
+    claims->client_capabilities = json_incref(meta->client_capabilities);
+}
+
+/* The exchange keeps its own copy of the mirrored headers: the dispatcher checks the Mcp-Param-*
+ * ones once it knows the tool's inputSchema, possibly after the request's memory is gone. */
+static mg_mirror_value_t copy_value(mg_mirror_value_t v, char **text)
+{
+    if (v.base == NULL)
+        return v;
+    memcpy(*text, v.base, v.len);
+    mg_mirror_value_t copy = {*text, v.len};
+    *text += v.len;
+    return copy;
+}
+
+static void keep_mirror_headers(mg_exchange_t *exchange, h2o_req_t *req)
+{
+    mg_mirror_param_t params[MAX_PARAM_HEADERS];
+    mg_mirror_headers_t headers;
+    bool too_many;
+    mirror_headers(req, &headers, params, MAX_PARAM_HEADERS, &too_many);
+    size_t bytes = headers.params_len * sizeof(mg_mirror_param_t) + headers.protocol_version.len + headers.method.len +
+                   headers.name.len + 1;
+    for (size_t i = 0; i < headers.params_len; i++)
+        bytes += params[i].name.len + params[i].value.len;
+    mg_mirror_param_t *block = malloc(bytes);
+    if (block == NULL)
+        abort();
+    char *text = (char *)(block + headers.params_len);
+    exchange->mirror.protocol_version = copy_value(headers.protocol_version, &text);
+    exchange->mirror.method = copy_value(headers.method, &text);
+    exchange->mirror.name = copy_value(headers.name, &text);
+    for (size_t i = 0; i < headers.params_len; i++) {
+        block[i].name = copy_value(params[i].name, &text);
+        block[i].value = copy_value(params[i].value, &text);
+    }
+    exchange->mirror.params = block;
+    exchange->mirror.params_len = headers.params_len;
+    exchange->mirror_block = block;
+}
+
+/* subscriptions/listen: the POST's response is a long-lived stream of what the client opted in to. */
+static void open_subscription(mg_worker_t *worker, h2o_req_t *req, long scope, const mg_rpc_message_t *message,
+                              const mg_modern_meta_t *meta)
+{
+    json_t *filter = json_object_get(message->params, "notifications");
+    if (!json_is_object(filter)) {
+        json_t *response = mg_rpc_make_error(message->id, MG_RPC_INVALID_PARAMS,
+                                             "params.notifications must be an object", NULL);
+        mg_front_send_json(req, 200, "OK", response);
+        json_decref(response);
+        return;
+    }
+    mg_session_claims_t claims;
+    modern_claims(meta, "anonymous", &claims);
+    mg_events_listen(worker, req, scope, &claims, message->id, filter);
+}
+
+static bool is_modern_request(h2o_req_t *req, const mg_rpc_message_t *message)
+{
+    if (mg_modern_declared(message))
+        return true; /* even an initialize: 2026-07-28 has none, so it is an unknown method there */
+    if (message->kind == MG_RPC_REQUEST && strcmp(message->method, "initialize") == 0)
+        return false; /* an initialize opens a legacy session */
+    h2o_iovec_t version = header_value_by_name(req, "mcp-protocol-version");
+    return version.base != NULL && mg_versions_is_modern(version.base, version.len);
+}
+
 static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope)
 {
     mg_config_t *config = worker->gateway->config;
@@ -450,7 +697,15 @@ static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope)
         mg_rpc_error_dispose(&decode_error);
         return 0;
     }
-    if (check_protocol_version_header(req, message.id) != 0) {
+    bool modern = is_modern_request(req, &message);
+    if (modern && message.kind == MG_RPC_NOTIFICATION) {
+        /* 2026-07-28 defines no client notifications (nor their headers) over HTTP: closing a stream cancels */
+        mg_rpc_message_dispose(&message);
+        send_status(req, 202, "Accepted");
+        return 0;
+    }
+    mg_modern_meta_t meta = {0};
+    if (modern ? check_modern(req, &message, &meta) != 0 : check_protocol_version_header(req, message.id) != 0) {
         mg_rpc_message_dispose(&message);
         return 0;
     }
@@ -464,8 +719,19 @@ static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope)
     exchange->scope = scope;
     exchange->message = message;
     front->req = req;
+    if (modern && strcmp(message.method, "subscriptions/listen") == 0) {
+        open_subscription(worker, req, scope, &message, &meta);
+        mg_rpc_message_dispose(&message);
+        return 0;
+    }
     bool is_initialize = message.kind == MG_RPC_REQUEST && strcmp(message.method, "initialize") == 0;
-    if (!is_initialize) {
+    if (modern) {
+        exchange->modern = true;
+        exchange->meta = meta;
+        modern_claims(&meta, "anonymous", &exchange->claims);
+        exchange->has_session = true;
+        keep_mirror_headers(exchange, req);
+    } else if (!is_initialize) {
         if (open_session(worker, req, message.id, &exchange->claims) != 0) {
             front->req = NULL;
             exchange_free(exchange);
@@ -514,6 +780,15 @@ int mg_front_handle(mg_worker_t *worker, h2o_req_t *req, long scope)
     }
     if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")))
         return handle_post(worker, req, scope);
+    h2o_iovec_t version = header_value_by_name(req, "mcp-protocol-version");
+    if (version.base != NULL && mg_versions_is_modern(version.base, version.len)) {
+        /* 2026-07-28 has no GET stream and no sessions to delete */
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("POST"));
+        mg_front_send_rpc_error(req, 405, NULL, MG_RPC_INVALID_REQUEST,
+                                "Method Not Allowed: 2026-07-28 clients use POST only (subscriptions/listen for "
+                                "notifications)");
+        return 0;
+    }
     if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")))
         return handle_get(worker, req, scope);
     if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("DELETE")))

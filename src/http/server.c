@@ -24,6 +24,7 @@
 #include "http/events.h"
 #include "http/front.h"
 #include "http/probes.h"
+#include "http/park.h"
 #include "http/session_cache.h"
 #include "obs/log.h"
 #include "upstream/factory.h"
@@ -199,6 +200,7 @@ static void on_stop(mg_worker_t *worker, void *arg)
         }
     }
     mg_events_close_all(worker);
+    mg_park_worker_stop(worker);
     mg_upstreams_stop(worker);
     worker->stopping = true;
 }
@@ -220,6 +222,7 @@ static int worker_init(mg_gateway_t *gateway, mg_worker_t *worker, size_t index,
     worker->client_context.getaddr_receiver = &worker->getaddr_receiver;
     worker->client_context.io_timeout = &worker->client_io_timeout;
     h2o_linklist_init_anchor(&worker->event_streams);
+    mg_park_worker_init(worker);
     worker->session_cache = mg_session_cache_create();
 
     extra->listeners = calloc(config->listen_len, sizeof(*extra->listeners));

@@ -51,6 +51,7 @@ void mg_stream_start(mg_stream_t *stream, h2o_req_t *req, mg_stream_stop_fn stop
     req->res.reason = "OK";
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("text/event-stream"));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-cache"));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-accel-buffering"), 0, NULL, H2O_STRLIT("no"));
     h2o_start_response(req, &stream->generator);
     /* an empty first chunk pushes the head out now, so clients see the stream open */
     stream->writing = true;

@@ -230,9 +230,9 @@ void mg_aggregate_observe(mg_worker_t *worker, size_t server_index, const json_t
 {
     const char *method = json_string_value(json_object_get(msg, "method"));
     mg_upstream_t *upstream = worker->upstreams[server_index];
-    if (method != NULL && strcmp(method, "notifications/tools/list_changed") == 0 && upstream->tool_names != NULL) {
-        json_decref(upstream->tool_names);
-        upstream->tool_names = NULL;
+    if (method != NULL && strcmp(method, "notifications/tools/list_changed") == 0 && upstream->tools != NULL) {
+        json_decref(upstream->tools);
+        upstream->tools = NULL;
     }
 }
 
@@ -246,8 +246,8 @@ void mg_aggregate_remember_tools(mg_worker_t *worker, size_t server_index, const
     {
         const char *name = json_string_value(json_object_get(tool, "name"));
         if (name != NULL)
-            json_object_set_new(names, name, json_true());
+            json_object_set(names, name, tool);
     }
-    json_decref(upstream->tool_names);
-    upstream->tool_names = names;
+    json_decref(upstream->tools);
+    upstream->tools = names;
 }

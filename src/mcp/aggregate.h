@@ -29,7 +29,7 @@ json_t *mg_aggregate_initialize_result(mg_exchange_t *exchange);
 
 /* Keeps a worker's tool catalog current: drops it when `msg` is a tools/list_changed from that server. */
 void mg_aggregate_observe(mg_worker_t *worker, size_t server_index, const json_t *msg);
-/* Replaces a worker's tool catalog for a server with the names in `tools` (a complete tools/list). */
+/* Replaces a worker's tool catalog for a server with the tools in `tools` (a complete tools/list). */
 void mg_aggregate_remember_tools(mg_worker_t *worker, size_t server_index, const json_t *tools);
 
 char *mg_aggregate_encode_cursor(json_t *cursors /* borrowed */);

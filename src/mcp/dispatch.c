@@ -15,9 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mcp/aggregate.h"
 #include "mcp/exchange.h"
+#include "mcp/mirror.h"
+#include "mcp/modern.h"
+#include "mcp/mrtr.h"
 #include "mcp/naming.h"
 #include "mcp/versions.h"
 #include "obs/log.h"
@@ -44,9 +48,39 @@ static bool server_has(const mg_exchange_t *exchange, size_t index, const char *
     return json_object_get(json_object_get(result, "capabilities"), capability) != NULL;
 }
 
+/* The upstream's copy of the client's request. A modern request loses its era-specific members
+ * here; the upstream transport adds what its server's era needs. */
 static json_t *copy_request_with(const mg_exchange_t *exchange, json_t *params /* stolen */)
 {
+    if (exchange->modern && params != NULL) {
+        json_t *legacy = mg_modern_legacy_params(params);
+        if (exchange->resumed) { /* a retry for a modern server: its answers and its own state go back to it */
+            json_t *responses = json_object_get(params, "inputResponses");
+            if (responses != NULL)
+                json_object_set(legacy, "inputResponses", responses);
+            if (exchange->upstream_state != NULL)
+                json_object_set(legacy, "requestState", exchange->upstream_state);
+        }
+        json_decref(params);
+        params = legacy;
+    }
     return mg_rpc_make_request(exchange->message.id, exchange->message.method, params);
+}
+
+/* A modern server's InputRequiredResult, for a modern client: its requestState goes inside the
+ * gateway's own, bound to the caller, the request and the server. */
+static void wrap_request_state(mg_exchange_t *exchange, size_t server_index, json_t *result)
+{
+    mg_mrtr_request_t request = {exchange->claims.principal, exchange->message.method,
+                                 mg_mrtr_target(exchange->message.params)};
+    char *state = mg_mrtr_seal_wrap(&exchange->worker->gateway->session_key, &request,
+                                    exchange->config->servers[server_index].name,
+                                    json_object_get(result, "requestState"), (int64_t)time(NULL));
+    if (state != NULL)
+        json_object_set_new(result, "requestState", json_string(state));
+    else
+        json_object_del(result, "requestState");
+    free(state);
 }
 
 /* ---- routed calls ---------------------------------------------------------------- */
@@ -63,6 +97,19 @@ static void routed_done(mg_exchange_t *exchange, mg_exchange_part_t *part, json_
     json_object_set(out, "id", exchange->message.id);
     if (exchange->scope < 0)
         mg_aggregate_rewrite_result(exchange->config, part->server_index, exchange->message.method, out);
+    json_t *result = json_object_get(out, "result");
+    const char *result_type = json_string_value(json_object_get(result, "resultType"));
+    if (!exchange->modern && result_type != NULL && strcmp(result_type, "input_required") == 0) {
+        /* a modern server asks a legacy client: its questions become server-to-client requests */
+        mg_exchange_ask(exchange, part, result);
+        json_decref(out);
+        return;
+    }
+    if (exchange->modern && result_type != NULL && strcmp(result_type, "input_required") == 0) {
+        json_t *copy = json_copy(result);
+        json_object_set_new(out, "result", copy);
+        wrap_request_state(exchange, part->server_index, copy);
+    }
     mg_exchange_finish(exchange, out);
     json_decref(out);
 }
@@ -71,8 +118,11 @@ static void route_to(mg_exchange_t *exchange, size_t server_index, json_t *param
 {
     json_t *request = copy_request_with(exchange, params);
     const char *error_message = NULL;
-    if (mg_exchange_call(exchange, server_index, request, routed_done, &error_message) == NULL)
+    mg_exchange_part_t *part = mg_exchange_call(exchange, server_index, request, routed_done, &error_message);
+    if (part == NULL)
         mg_exchange_finish_error(exchange, MG_RPC_UPSTREAM_ERROR, error_message, NULL);
+    else
+        part->request = json_incref(request); /* kept: a legacy client's MRTR retry re-sends it */
     json_decref(request);
 }
 
@@ -143,11 +193,19 @@ static void route_completion(mg_exchange_t *exchange)
 static void call_checked_tool(mg_exchange_t *exchange, size_t server_index, const char *local_name)
 {
     mg_upstream_t *upstream = exchange->worker->upstreams[server_index];
-    if (json_object_get(upstream->tool_names, local_name) == NULL) {
+    json_t *tool = json_object_get(upstream->tools, local_name);
+    if (tool == NULL) {
         char message[512];
         snprintf(message, sizeof(message), "Unknown tool: %.400s",
                  json_string_value(json_object_get(exchange->message.params, "name")));
         mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS, message, NULL);
+        return;
+    }
+    char why[512];
+    if (exchange->modern &&
+        mg_mirror_check(&exchange->mirror, exchange->message.root, json_object_get(tool, "inputSchema"), why,
+                        sizeof(why)) != 0) {
+        mg_exchange_finish_error(exchange, MG_RPC_HEADER_MISMATCH, why, NULL);
         return;
     }
     json_t *local_params = json_copy(exchange->message.params); /* shallow: only the name changes */
@@ -205,7 +263,7 @@ static void route_tool_call(mg_exchange_t *exchange)
         mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS, message, NULL);
         return;
     }
-    if (json_object_get(exchange->worker->upstreams[server_index]->tool_names, local) != NULL) {
+    if (json_object_get(exchange->worker->upstreams[server_index]->tools, local) != NULL) {
         call_checked_tool(exchange, server_index, local);
         return;
     }
@@ -220,12 +278,43 @@ static void route_tool_call(mg_exchange_t *exchange)
 
 /* ---- fan-out lists ------------------------------------------------------------------ */
 
+/* A modern server's caching hints for its page: the merged answer is as fresh as its stalest part
+ * and private when any part is. */
+static void note_cache_hints(mg_exchange_part_t *part, const json_t *result)
+{
+    json_t *ttl = json_object_get(result, "ttlMs");
+    long long ttl_ms = json_is_integer(ttl) && json_integer_value(ttl) >= 0 ? json_integer_value(ttl) : 0;
+    if (part->pages == 0 || ttl_ms < part->ttl_ms)
+        part->ttl_ms = ttl_ms;
+    const char *scope = json_string_value(json_object_get(result, "cacheScope"));
+    if (scope != NULL && strcmp(scope, "public") != 0)
+        part->private_scope = true;
+}
+
+static void merge_cache_hints(const mg_exchange_t *exchange, json_t *result)
+{
+    long long ttl_ms = -1;
+    bool private_scope = strcmp(mg_exchange_cache_scope(exchange), "public") != 0;
+    for (size_t i = 0; i < exchange->parts_len; i++) {
+        const mg_exchange_part_t *part = &exchange->parts[i];
+        if (part->collected == NULL)
+            continue;
+        if (ttl_ms < 0 || part->ttl_ms < ttl_ms)
+            ttl_ms = part->ttl_ms;
+        private_scope = private_scope || part->private_scope;
+    }
+    json_object_set_new(result, "ttlMs", json_integer(ttl_ms < 0 ? 0 : ttl_ms));
+    json_object_set_new(result, "cacheScope", json_string(private_scope ? "private" : "public"));
+}
+
 static void list_finish_if_done(mg_exchange_t *exchange)
 {
     if (exchange->parts_running > 0 || mg_exchange_finished(exchange))
         return;
     json_t *result = mg_aggregate_merge_lists(exchange->config, exchange->scope, exchange->message.method,
                                               exchange->parts, exchange->parts_len);
+    if (exchange->modern)
+        merge_cache_hints(exchange, result);
     json_t *response = mg_rpc_make_result(exchange->message.id, result);
     mg_exchange_finish(exchange, response);
     json_decref(response);
@@ -262,6 +351,7 @@ static void list_part_done(mg_exchange_t *exchange, mg_exchange_part_t *part, js
     if (part->collected == NULL)
         part->collected = json_array();
     json_array_extend(part->collected, json_object_get(result, mg_aggregate_list_key(exchange->message.method)));
+    note_cache_hints(part, result);
     const char *next = json_string_value(json_object_get(result, "nextCursor"));
     free(part->cursor);
     part->cursor = next != NULL ? strdup(next) : NULL;
@@ -431,11 +521,17 @@ static void handle_notification(mg_exchange_t *exchange)
     mg_exchange_finish_accepted(exchange);
 }
 
-/* A client's answer to a server-to-client request: the id names the upstream ("mcpgate:<server>:..."). */
+/* A client's answer to a server-to-client request: the id names the upstream ("mcpgate:<server>:..."),
+ * or a modern server's question the gateway asked for it ("mcpgate:ask:..."). */
 static void handle_client_response(mg_exchange_t *exchange)
 {
     const char *id = json_string_value(exchange->message.id);
     const char *prefix = "mcpgate:";
+    if (id != NULL && strncmp(id, MG_EXCHANGE_ASK_PREFIX, strlen(MG_EXCHANGE_ASK_PREFIX)) == 0) {
+        mg_exchange_answer(exchange, id);
+        mg_exchange_finish_accepted(exchange);
+        return;
+    }
     if (id != NULL && strncmp(id, prefix, strlen(prefix)) == 0) {
         const char *server = id + strlen(prefix);
         const char *end = strchr(server, ':');
@@ -455,11 +551,92 @@ static void handle_client_response(mg_exchange_t *exchange)
     mg_exchange_finish_accepted(exchange);
 }
 
+/* ---- the modern era's own methods ---------------------------------------------------- */
+
+/* server/discover: the gateway's identity and the capabilities of the servers in scope. */
+static void handle_discover(mg_exchange_t *exchange)
+{
+    json_t *result = mg_aggregate_initialize_result(exchange);
+    json_object_del(result, "protocolVersion");
+    json_object_set_new(result, "supportedVersions", mg_versions_supported());
+    json_t *server_info = json_incref(json_object_get(result, "serverInfo"));
+    json_object_del(result, "serverInfo");
+    json_object_set_new(result, "_meta", json_pack("{s:o}", MG_META_SERVER_INFO, server_info));
+    json_t *response = mg_rpc_make_result(exchange->message.id, result);
+    mg_exchange_finish(exchange, response);
+    json_decref(response);
+}
+
+/* A retry with a requestState: the gateway's own, always. A parked call resumes where it waits;
+ * a modern server's state is unwrapped and the retry routed as usual, to that same server.
+ * Returns 0 to go on routing, -1 when the exchange has been answered or handed over. */
+static int resume(mg_exchange_t *exchange, json_t *state)
+{
+    if (!json_is_string(state)) {
+        mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS, "params.requestState must be a string", NULL);
+        return -1;
+    }
+    mg_mrtr_request_t request = {exchange->claims.principal, exchange->message.method,
+                                 mg_mrtr_target(exchange->message.params)};
+    mg_mrtr_state_t opened;
+    char why[160];
+    if (mg_mrtr_open(&exchange->worker->gateway->session_key, json_string_value(state), json_string_length(state),
+                     &request, (int64_t)time(NULL), &opened, why, sizeof(why)) != 0) {
+        mg_log(MG_LOG_INFO, "mrtr.refused", "%s", why);
+        mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS, why, NULL);
+        return -1;
+    }
+    if (opened.kind == MG_MRTR_PARK) {
+        mg_exchange_resume(exchange, &opened);
+        mg_mrtr_state_dispose(&opened);
+        return -1;
+    }
+    const mg_config_server_t *found = mg_config_find_server(exchange->config, opened.server);
+    long server = found != NULL ? (long)(found - exchange->config->servers) : -1;
+    if (server < 0 || (exchange->scope >= 0 && server != exchange->scope)) {
+        mg_mrtr_state_dispose(&opened);
+        mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS, "Invalid requestState: issued for another server",
+                                 NULL);
+        return -1;
+    }
+    exchange->resumed = true;
+    exchange->upstream_state = opened.upstream_state; /* taken */
+    return 0;
+}
+
+/* Methods 2026-07-28 removed; a modern client that sends them gets -32601 (HTTP 404). */
+static bool removed_in_modern(const char *method)
+{
+    static const char *const removed[] = {"ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe",
+                                          "initialize"};
+    for (size_t i = 0; i < sizeof(removed) / sizeof(removed[0]); i++) {
+        if (strcmp(removed[i], method) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* ---- entry ------------------------------------------------------------------------- */
 
 void mg_dispatch(mg_exchange_t *exchange)
 {
     const mg_rpc_message_t *message = &exchange->message;
+    if (exchange->modern && message->kind == MG_RPC_REQUEST) {
+        if (strcmp(message->method, "server/discover") == 0) {
+            handle_discover(exchange);
+            return;
+        }
+        json_t *state = json_object_get(message->params, "requestState");
+        if (state != NULL && resume(exchange, state) != 0)
+            return; /* answered: refused, or relayed to the parked call */
+        if (removed_in_modern(message->method)) {
+            char text[160];
+            snprintf(text, sizeof(text), "Method not found: %.60s is not part of protocol version %s",
+                     message->method, MG_VERSION_MODERN);
+            mg_exchange_finish_error(exchange, MG_RPC_METHOD_NOT_FOUND, text, NULL);
+            return;
+        }
+    }
     if (message->kind == MG_RPC_RESPONSE) {
         handle_client_response(exchange);
         return;
@@ -487,7 +664,9 @@ void mg_dispatch(mg_exchange_t *exchange)
         route_by_key(exchange, "name", false, MG_RPC_INVALID_PARAMS, "Unknown prompt");
     } else if (strcmp(method, "resources/read") == 0 || strcmp(method, "resources/subscribe") == 0 ||
                strcmp(method, "resources/unsubscribe") == 0) {
-        route_by_key(exchange, "uri", true, MG_RPC_RESOURCE_NOT_FOUND, "Resource not found");
+        /* 2026-07-28 retired -32002 for an unknown resource in favour of -32602 */
+        route_by_key(exchange, "uri", true, exchange->modern ? MG_RPC_INVALID_PARAMS : MG_RPC_RESOURCE_NOT_FOUND,
+                     "Resource not found");
     } else if (strcmp(method, "completion/complete") == 0) {
         route_completion(exchange);
     } else if (strcmp(method, "logging/setLevel") == 0) {

@@ -22,6 +22,9 @@
 
 #include "core/worker.h"
 #include "mcp/jsonrpc.h"
+#include "mcp/mirror.h"
+#include "mcp/modern.h"
+#include "mcp/mrtr.h"
 #include "mcp/session.h"
 #include "upstream/upstream.h"
 
@@ -42,7 +45,10 @@ struct st_mg_exchange_part_t {
     json_t *collected; /* dispatcher's per-part accumulation (owned) */
     char *cursor;      /* dispatcher's per-part paging state (owned) */
     int pages;
+    long long ttl_ms;   /* modern lists: the server's ttlMs, -1 when it gave none */
+    bool private_scope; /* modern lists: the server called its answer private */
     json_t *deferred; /* front end: the call waiting for a late upstream session (owned) */
+    json_t *request;  /* dispatcher: the routed request as sent (owned), for MRTR retries */
 };
 
 struct st_mg_exchange_t {
@@ -50,7 +56,11 @@ struct st_mg_exchange_t {
     mg_config_t *config;      /* retained for the exchange's life */
     long scope;               /* -1: aggregated /mcp; else index of the /servers/<name>/mcp server */
     mg_rpc_message_t message; /* the decoded client message (owned) */
-    bool has_session;
+    bool modern;              /* a 2026-07-28 request: stateless, answered with resultType */
+    mg_modern_meta_t meta;    /* valid when modern (borrowed from message) */
+    mg_mirror_headers_t mirror; /* modern: the request's mirrored headers (in mirror_block) */
+    void *mirror_block;         /* owned */
+    bool has_session;         /* legacy: the client's sealed session; modern: the principal's gateway-held one */
     mg_session_claims_t claims;             /* valid when has_session */
     mg_upstream_session_t upstream_session; /* view of claims for upstream calls (per server: see dispatch) */
     char *new_session_token;                /* set by initialize: sent as Mcp-Session-Id */
@@ -58,6 +68,9 @@ struct st_mg_exchange_t {
     size_t parts_len;
     size_t parts_running;
     json_t *aggregate; /* dispatcher's fan-out accumulation (owned) */
+    bool resumed;           /* modern retry of a modern server's InputRequiredResult */
+    json_t *upstream_state; /* that server's own requestState (owned, may be NULL) */
+    struct st_mg_park_t *park; /* parked for a modern client's answers, or a retry awaiting them (http/park.h) */
     /* output side, owned by the front end */
     void *front;
 };
@@ -68,6 +81,8 @@ void mg_exchange_finish(mg_exchange_t *exchange, json_t *response);  /* final re
 void mg_exchange_finish_error(mg_exchange_t *exchange, int code, const char *message, json_t *data /* stolen */);
 void mg_exchange_finish_accepted(mg_exchange_t *exchange); /* 202, for notifications and responses */
 bool mg_exchange_finished(const mg_exchange_t *exchange);
+/* "public" or "private": whether a modern answer may be cached across callers. */
+const char *mg_exchange_cache_scope(const mg_exchange_t *exchange);
 
 /* Starts an upstream call as a new part; returns the part or NULL (then nothing was started and
  * the error is in *error_message). `request` is borrowed. */
@@ -81,6 +96,17 @@ mg_exchange_part_t *mg_exchange_open_session(mg_exchange_t *exchange, size_t ser
 
 /* The upstream session view for a server (fills the HTTP upstream's session id from the claims). */
 void mg_exchange_upstream_session(mg_exchange_t *exchange, size_t server_index, mg_upstream_session_t *out);
+
+/* A retry whose requestState names a parked call (http/park.h): the front end relays it there. */
+void mg_exchange_resume(mg_exchange_t *retry, const mg_mrtr_state_t *state);
+
+/* A modern server answered a legacy client's call with InputRequiredResult `result` (borrowed): its
+ * questions go to the client as server-to-client requests with ids starting MG_EXCHANGE_ASK_PREFIX,
+ * and once all are answered the part's request is sent again with the answers (http/park.h). */
+#define MG_EXCHANGE_ASK_PREFIX "mcpgate:ask:"
+void mg_exchange_ask(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *result);
+/* A legacy client's response (exchange->message) to one of those questions, whose id is `id`. */
+void mg_exchange_answer(mg_exchange_t *exchange, const char *id);
 
 /* Dispatcher entry point (dispatch.c): handle exchange->message. */
 void mg_dispatch(mg_exchange_t *exchange);

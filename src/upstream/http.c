@@ -17,6 +17,14 @@
  * callbacks, yet our callbacks call the front end, which may abandon() the very call
  * being served. So a call notes when it is inside a connection callback; abandon()
  * then only marks it, and the callback has the connection closed on its way out.
+ *
+ * Era (streamable-http.mdx, "Backward Compatibility"): the probe first POSTs
+ * server/discover as a modern request. A DiscoverResult makes the server modern (no
+ * initialize, no DELETE, no sessions: each call carries its own _meta and mirrored
+ * headers, and closing its connection is its cancellation); an answer without a
+ * DiscoverResult or a recognized modern error makes it legacy, and the same probe goes
+ * on with initialize. A legacy verdict is kept across probes until initialize itself
+ * is refused; a modern one is confirmed by every probe, since discover is the probe.
  */
 #include "upstream/http.h"
 
@@ -33,8 +41,10 @@
 
 #include "mcp/jsonrpc.h"
 #include "mcp/sse.h"
+#include "mcp/versions.h"
 #include "obs/log.h"
 #include "upstream/http_conn.h"
+#include "upstream/modern.h"
 
 #define MAX_MESSAGE_BYTES ((size_t)16 << 20) /* one JSON body or one SSE event */
 #define MAX_SESSION_ID_BYTES 1024
@@ -51,7 +61,7 @@ typedef enum en_call_kind_t {
     CALL_REQUEST,      /* call(): a request answered by one response */
     CALL_OPEN_SESSION, /* initialize, then notifications/initialized */
     CALL_LISTEN,       /* GET event stream */
-    CALL_PROBE,        /* health probe: initialize, then DELETE */
+    CALL_PROBE,        /* health probe: server/discover; for a legacy server initialize, then DELETE */
     CALL_POST,         /* fire-and-forget: notification, reply, cancellation */
 } call_kind_t;
 
@@ -75,10 +85,14 @@ typedef struct st_http_call_t {
     h2o_timeout_entry_t next_phase; /* starts phase 1 on the next loop turn */
 
     /* the request being sent */
-    h2o_iovec_t request[2]; /* head, body (malloc'ed) */
-    json_t *request_id;     /* the id awaited in the response; NULL when none */
-    char *session_id;       /* Mcp-Session-Id sent, or NULL */
-    char *protocol_version; /* MCP-Protocol-Version sent */
+    h2o_iovec_t request[2];    /* head, body (malloc'ed) */
+    json_t *request_id;        /* the id awaited in the response; NULL when none */
+    char *session_id;          /* Mcp-Session-Id sent, or NULL */
+    char *protocol_version;    /* MCP-Protocol-Version sent */
+    mg_bytes_t mirror_headers; /* modern requests: Mcp-Method, Mcp-Name, Mcp-Param-* lines */
+    bool modern;               /* to a modern server: stateless, cancelled by closing the connection */
+    char sid[33];              /* modern requests: the client session, so its notifications/cancelled finds it */
+    bool discovering;          /* a probe waiting for the answer to server/discover */
 
     /* the response being read */
     int status;
@@ -227,6 +241,7 @@ static void call_free(http_call_t *call)
     call_reset_response(call);
     json_decref(call->request_id);
     json_decref(call->initialize_response);
+    mg_bytes_dispose(&call->mirror_headers);
     free(call->session_id);
     free(call->protocol_version);
     free(call->response_session_id);
@@ -312,6 +327,8 @@ static int call_prepare(http_call_t *call, const char *method, const char *accep
         append_header(&head, "MCP-Protocol-Version", protocol_version);
     if (session_id != NULL)
         append_header(&head, "Mcp-Session-Id", session_id);
+    if (call->mirror_headers.len != 0)
+        mg_bytes_append(&head, call->mirror_headers.base, call->mirror_headers.len);
     for (size_t i = 0; i != server->headers_len; ++i)
         append_header(&head, server->headers[i].key, server->headers[i].value);
     append_str(&head, "\r\n");
@@ -360,7 +377,8 @@ static void post_fire_and_forget(http_upstream_t *self, const char *session_id, 
 
 static void send_cancelled(http_call_t *call, const char *reason)
 {
-    if (call->kind != CALL_REQUEST || call->request_id == NULL)
+    /* a modern server takes the closed connection as the cancellation (streamable-http.mdx) */
+    if (call->kind != CALL_REQUEST || call->request_id == NULL || call->modern)
         return;
     json_t *notification = mg_rpc_make_notification(
         "notifications/cancelled", json_pack("{s:O, s:s}", "requestId", call->request_id, "reason", reason));
@@ -370,7 +388,8 @@ static void send_cancelled(http_call_t *call, const char *reason)
     json_decref(notification);
 }
 
-static void probe_finished(http_upstream_t *self, json_t *result, const char *failure);
+static void probe_finished(http_upstream_t *self, const json_t *result, const json_t *discover_result,
+                           const char *failure);
 
 /* The call cannot go on: tell whoever waits, in the way its kind calls for. */
 static void call_fail(http_call_t *call, int code, const char *message)
@@ -381,7 +400,7 @@ static void call_fail(http_call_t *call, int code, const char *message)
         if (call->phase == 0 && !call->finished) {
             call->finished = true;
             h2o_timeout_unlink(&call->deadline);
-            probe_finished(self, NULL, message);
+            probe_finished(self, NULL, NULL, message);
         }
         break;
     case CALL_POST:
@@ -494,6 +513,8 @@ static void open_session_done(http_call_t *call)
     json_decref(response);
 }
 
+static void probe_on_discover(http_call_t *call, const json_t *response, const char *how);
+
 /* The awaited JSON-RPC response arrived (`response` borrowed). */
 static void call_respond(http_call_t *call, json_t *response)
 {
@@ -528,15 +549,20 @@ static void call_respond(http_call_t *call, json_t *response)
         h2o_timeout_link(self->loop, &self->zero_timeout, &call->next_phase);
         break;
     case CALL_PROBE: {
+        if (call->discovering) {
+            probe_on_discover(call, response, NULL);
+            break;
+        }
         json_t *result = json_object_get(response, "result");
         call->stop_reading = true;
         if (!json_is_object(result)) {
+            self->super.era = MG_UPSTREAM_ERA_UNKNOWN; /* the legacy verdict failed: the next probe asks again */
             call_fail(call, MG_RPC_UPSTREAM_ERROR, "initialize failed");
             break;
         }
         call->finished = true;
         h2o_timeout_unlink(&call->deadline);
-        probe_finished(self, result, NULL);
+        probe_finished(self, result, NULL, NULL);
         if (call->response_session_id != NULL) {
             char *session_id = strdup(call->response_session_id);
             call->phase = 1;
@@ -577,6 +603,8 @@ static void call_step_done(http_call_t *call)
     }
 }
 
+static void probe_discover_complete(http_call_t *call);
+
 /* The whole response has been read (or there was no body). */
 static void call_complete(http_call_t *call)
 {
@@ -592,6 +620,10 @@ static void call_complete(http_call_t *call)
     }
     if (status_only) {
         call_step_done(call);
+        return;
+    }
+    if (call->kind == CALL_PROBE && call->discovering) {
+        probe_discover_complete(call);
         return;
     }
     if (call->kind == CALL_LISTEN) {
@@ -802,10 +834,26 @@ static void on_deadline(h2o_timeout_entry_t *entry)
     call_settle(call);
 }
 
+/* open_session on a modern server: the discovered picture, as the result of the client's initialize */
+static void modern_open_session_done(http_call_t *call)
+{
+    const json_t *result = call->upstream->super.initialize_result;
+    json_t *response = result != NULL ? mg_rpc_make_result(call->request_id, json_deep_copy(result)) : NULL;
+    if (response != NULL)
+        call_finish(call, response, 0, NULL);
+    else
+        call_failf(call, MG_RPC_UPSTREAM_ERROR, "upstream %s has not been discovered",
+                   call->upstream->super.server->name);
+    json_decref(response);
+}
+
 static void on_next_phase(h2o_timeout_entry_t *entry)
 {
     http_call_t *call = H2O_STRUCT_FROM_MEMBER(http_call_t, next_phase, entry);
-    call_start_phase(call);
+    if (call->kind == CALL_OPEN_SESSION && call->modern)
+        modern_open_session_done(call);
+    else
+        call_start_phase(call);
     call_settle(call);
 }
 
@@ -853,11 +901,14 @@ static void log_state(http_upstream_t *self, bool ready, const char *failure)
                failure);
 }
 
-static void probe_finished(http_upstream_t *self, json_t *result, const char *failure)
+static void probe_finished(http_upstream_t *self, const json_t *result, const json_t *discover_result,
+                           const char *failure)
 {
     if (result != NULL) {
         json_decref(self->super.initialize_result);
+        json_decref(self->super.discover_result);
         self->super.initialize_result = json_deep_copy(result);
+        self->super.discover_result = discover_result != NULL ? json_deep_copy(discover_result) : NULL;
         self->probe_backoff_s = 0;
         log_state(self, true, NULL);
         return;
@@ -869,6 +920,13 @@ static void probe_finished(http_upstream_t *self, json_t *result, const char *fa
     self->probe_wait_s = self->probe_backoff_s;
     if (!h2o_timeout_is_linked(&self->probe_tick))
         h2o_timeout_link(self->loop, &self->probe_tick_timeout, &self->probe_tick);
+}
+
+static void set_era(http_upstream_t *self, mg_upstream_era_t era, const char *how)
+{
+    if (self->super.era != era)
+        mg_upstream_modern_log_era(self->super.server->name, era, how);
+    self->super.era = era;
 }
 
 static void on_probe_tick(h2o_timeout_entry_t *entry)
@@ -890,33 +948,148 @@ static void probe_schedule(http_upstream_t *self)
     h2o_timeout_link(self->loop, &self->probe_tick_timeout, &self->probe_tick);
 }
 
-static void probe_start(http_upstream_t *self)
+static int probe_prepare_initialize(http_call_t *call)
 {
-    if (self->probe != NULL)
-        return;
-    http_call_t *call = call_new(self, CALL_PROBE, NULL, NULL);
     json_t *id = json_string(ID_PREFIX "probe");
     json_t *request =
         mg_rpc_make_request(id, "initialize",
                             json_pack("{s:s, s:{}, s:{s:s, s:s}}", "protocolVersion", PROBE_PROTOCOL_VERSION,
                                       "capabilities", "clientInfo", "name", "mcpgate", "version", "0.1.0"));
     json_decref(id);
-    if (call == NULL || request == NULL ||
-        call_prepare(call, "POST", "application/json, text/event-stream", NULL, PROBE_PROTOCOL_VERSION, request) != 0) {
-        json_decref(request);
+    int rc = request == NULL ? -1
+                             : call_prepare(call, "POST", "application/json, text/event-stream", NULL,
+                                            PROBE_PROTOCOL_VERSION, request);
+    json_decref(call->request_id);
+    call->request_id = rc == 0 ? json_incref(json_object_get(request, "id")) : NULL;
+    json_decref(request);
+    return rc;
+}
+
+static int probe_prepare_discover(http_call_t *call)
+{
+    char why[160];
+    json_t *request = mg_upstream_modern_discover_request(ID_PREFIX "discover");
+    int rc = request == NULL ? -1
+                             : mg_upstream_modern_headers(request, NULL, call->upstream->super.server->name,
+                                                          &call->mirror_headers, why, sizeof(why));
+    if (rc == 0)
+        rc = call_prepare(call, "POST", "application/json, text/event-stream", NULL, MG_VERSION_MODERN, request);
+    call->request_id = rc == 0 ? json_incref(json_object_get(request, "id")) : NULL;
+    call->discovering = rc == 0;
+    json_decref(request);
+    return rc;
+}
+
+/* The answer to server/discover decides the era. `response` (borrowed) is NULL when the server
+ * answered without a JSON-RPC response; `how` then says what it did answer. */
+static void probe_on_discover(http_call_t *call, const json_t *response, const char *how)
+{
+    http_upstream_t *self = call->upstream;
+    char why[300] = "";
+    call->discovering = false;
+    call->stop_reading = true;
+    mg_bytes_dispose(&call->mirror_headers);
+    switch (mg_upstream_modern_judge(response, why, sizeof(why))) {
+    case MG_UPSTREAM_DISCOVER_MODERN: {
+        const json_t *discover_result = json_object_get(response, "result");
+        json_t *result = mg_upstream_modern_initialize_result(discover_result, self->super.server->name);
+        if (result == NULL) {
+            call_fail(call, MG_RPC_UPSTREAM_ERROR, "out of memory");
+            break;
+        }
+        set_era(self, MG_UPSTREAM_ERA_MODERN, "server/discover answered with a DiscoverResult");
+        call->finished = true;
+        h2o_timeout_unlink(&call->deadline);
+        probe_finished(self, result, discover_result, NULL);
+        json_decref(result);
+        break;
+    }
+    case MG_UPSTREAM_DISCOVER_MODERN_UNUSABLE:
+        set_era(self, MG_UPSTREAM_ERA_MODERN, "server/discover answered with a modern error");
+        mg_log(MG_LOG_ERROR, "upstream.incompatible", "upstream %s cannot be used: %s", self->super.server->name, why);
+        call_fail(call, MG_RPC_UPSTREAM_ERROR, why); /* probed again with backoff: it may be upgraded */
+        break;
+    case MG_UPSTREAM_DISCOVER_LEGACY: {
+        char answer[120];
+        if (how == NULL) {
+            snprintf(answer, sizeof(answer), "server/discover answered with error %" JSON_INTEGER_FORMAT,
+                     json_integer_value(json_object_get(json_object_get(response, "error"), "code")));
+            how = answer;
+        }
+        set_era(self, MG_UPSTREAM_ERA_LEGACY, how);
+        /* the same probe goes on with initialize, on a connection of its own, with a fresh deadline */
+        if (probe_prepare_initialize(call) != 0) {
+            call_fail(call, MG_RPC_UPSTREAM_ERROR, "out of memory");
+            break;
+        }
+        h2o_timeout_unlink(&call->deadline);
+        h2o_timeout_link(self->loop, &self->deadline_timeout, &call->deadline);
+        h2o_timeout_link(self->loop, &self->zero_timeout, &call->next_phase);
+        break;
+    }
+    }
+}
+
+/* The probe's server/discover got a complete answer that was not (or not yet) judged: a JSON body
+ * is judged here; anything else (another status, no JSON-RPC response) means a legacy server. */
+static void probe_discover_complete(http_call_t *call)
+{
+    json_t *root = NULL;
+    if (call->body_mode == BODY_JSON)
+        root = json_loadb(call->body, call->body_len, MG_JSON_DECODE_FLAGS, NULL);
+    /* an error the server could not tie to the request may come with a null id */
+    json_t *id = json_object_get(root, "id");
+    bool is_response = json_is_object(root) &&
+                       (json_object_get(root, "result") != NULL || json_object_get(root, "error") != NULL) &&
+                       (json_is_null(id) || json_equal(id, call->request_id));
+    char how[120];
+    snprintf(how, sizeof(how), "server/discover answered HTTP %d without a DiscoverResult", call->status);
+    probe_on_discover(call, is_response ? root : NULL, how);
+    json_decref(root);
+}
+
+static void probe_start(http_upstream_t *self)
+{
+    if (self->probe != NULL)
+        return;
+    http_call_t *call = call_new(self, CALL_PROBE, NULL, NULL);
+    /* a legacy verdict is cached: a probe that only checks health skips the question */
+    bool discover = self->super.era != MG_UPSTREAM_ERA_LEGACY;
+    if (call == NULL || (discover ? probe_prepare_discover(call) : probe_prepare_initialize(call)) != 0) {
         if (call != NULL)
             call_free(call);
-        probe_finished(self, NULL, "out of memory");
+        probe_finished(self, NULL, NULL, "out of memory");
         return;
     }
-    call->request_id = json_incref(json_object_get(request, "id"));
-    json_decref(request);
     self->probe = call;
     if (call_start(call, true) == 0)
-        probe_finished(self, NULL, "cannot connect");
+        probe_finished(self, NULL, NULL, "cannot connect");
 }
 
 /* ---------------------------------------------------------------- operations */
+
+/* A modern request: the caller's with this gateway's _meta, its headers mirrored, no session. */
+static int call_prepare_modern(http_call_t *call, const mg_upstream_session_t *session, const json_t *request)
+{
+    http_upstream_t *self = call->upstream;
+    char why[200] = "out of memory";
+    const json_t *capabilities = session != NULL ? session->client_capabilities : NULL;
+    const char *log_level = NULL; /* TODO: the session's level, once mg_upstream_session_t carries one */
+    json_t *modern = json_deep_copy(request);
+    int rc = modern == NULL || mg_upstream_modern_set_meta(modern, capabilities, log_level) != 0
+                 ? -1
+                 : mg_upstream_modern_headers(modern, self->super.tools, self->super.server->name,
+                                              &call->mirror_headers, why, sizeof(why));
+    if (rc == 0)
+        rc = call_prepare(call, "POST", "application/json, text/event-stream", NULL, MG_VERSION_MODERN, modern);
+    else
+        mg_log(MG_LOG_WARN, "upstream.request_unsendable", "upstream %s: cannot send a request: %s",
+               self->super.server->name, why);
+    call->modern = true;
+    snprintf(call->sid, sizeof(call->sid), "%s", session != NULL && session->sid != NULL ? session->sid : "");
+    json_decref(modern);
+    return rc;
+}
 
 static uint64_t http_call(mg_upstream_t *super, const mg_upstream_session_t *session, json_t *request,
                           const mg_upstream_events_t *events, void *ctx)
@@ -928,9 +1101,12 @@ static uint64_t http_call(mg_upstream_t *super, const mg_upstream_session_t *ses
     http_call_t *call = call_new(self, CALL_REQUEST, events, ctx);
     if (call == NULL)
         return 0;
-    if (call_prepare(call, "POST", "application/json, text/event-stream",
-                     session != NULL ? session->upstream_session_id : NULL, session_protocol_version(session),
-                     request) != 0) {
+    int rc = self->super.era == MG_UPSTREAM_ERA_MODERN
+                 ? call_prepare_modern(call, session, request)
+                 : call_prepare(call, "POST", "application/json, text/event-stream",
+                                session != NULL ? session->upstream_session_id : NULL,
+                                session_protocol_version(session), request);
+    if (rc != 0) {
         call_free(call);
         return 0;
     }
@@ -971,9 +1147,40 @@ static void post_fire_and_forget(http_upstream_t *self, const char *session_id, 
     call_start(call, true);
 }
 
+/* A legacy client cancelled a request that went to a modern server: closing its connection is how
+ * 2026-07-28 cancels, and the caller gets the answer stdio gives in the same case. */
+static void cancel_modern_call(http_upstream_t *self, const mg_upstream_session_t *session, const json_t *request_id)
+{
+    const char *sid = session != NULL && session->sid != NULL ? session->sid : "";
+    for (h2o_linklist_t *node = self->calls.next; node != &self->calls; node = node->next) {
+        http_call_t *call = H2O_STRUCT_FROM_MEMBER(http_call_t, link, node);
+        if (call->kind != CALL_REQUEST || !call->modern || call->finished || strcmp(call->sid, sid) != 0 ||
+            !json_equal(call->request_id, request_id))
+            continue;
+        if (call->in_conn_callback)
+            call->stop_reading = true;
+        else
+            call_cancel_conn(call);
+        call_finish(call, NULL, MG_RPC_UPSTREAM_ERROR, "request cancelled");
+        call_settle(call);
+        return; /* ids are unique among a session's requests in flight */
+    }
+}
+
 static void http_notify(mg_upstream_t *super, const mg_upstream_session_t *session, json_t *notification)
 {
     http_upstream_t *self = (http_upstream_t *)super;
+    if (self->super.era == MG_UPSTREAM_ERA_MODERN) {
+        /* 2026-07-28 has no client notifications over HTTP (streamable-http.mdx): cancelling is
+         * closing the call's connection, and roots/list_changed became MRTR */
+        const char *method = json_string_value(json_object_get(notification, "method"));
+        if (method != NULL && strcmp(method, "notifications/cancelled") == 0)
+            cancel_modern_call(self, session, json_object_get(json_object_get(notification, "params"), "requestId"));
+        else
+            mg_log(MG_LOG_DEBUG, "upstream.notification_dropped", "upstream %s is a modern server: %.100s is not sent",
+                   self->super.server->name, method);
+        return;
+    }
     post_fire_and_forget(self, session != NULL ? session->upstream_session_id : NULL, session_protocol_version(session),
                          notification, "a notification");
 }
@@ -981,6 +1188,12 @@ static void http_notify(mg_upstream_t *super, const mg_upstream_session_t *sessi
 static void http_reply(mg_upstream_t *super, const mg_upstream_session_t *session, json_t *response)
 {
     http_upstream_t *self = (http_upstream_t *)super;
+    if (self->super.era == MG_UPSTREAM_ERA_MODERN) {
+        /* a modern server asks through InputRequiredResult, never with a request of its own */
+        mg_log(MG_LOG_DEBUG, "upstream.reply_dropped", "upstream %s is a modern server: a client's reply is dropped",
+               self->super.server->name);
+        return;
+    }
     const char *id = json_string_value(json_object_get(response, "id"));
     size_t name_len = strlen(self->super.server->name);
     json_t *original = NULL;
@@ -1017,6 +1230,15 @@ static uint64_t http_open_session(mg_upstream_t *super, const mg_upstream_sessio
     http_call_t *call = call_new(self, CALL_OPEN_SESSION, events, ctx);
     if (call == NULL)
         return 0;
+    if (self->super.era == MG_UPSTREAM_ERA_MODERN) {
+        /* no sessions to open: answered from the discovered picture, on the next loop turn as
+         * every done is (on_next_phase) */
+        call->modern = true;
+        call->request_id = json_deep_copy(id);
+        call->next_phase.cb = on_next_phase;
+        h2o_timeout_link(self->loop, &self->zero_timeout, &call->next_phase);
+        return call->handle;
+    }
     if (call_prepare(call, "POST", "application/json, text/event-stream", NULL, version, initialize_request) != 0) {
         call_free(call);
         return 0;
@@ -1029,6 +1251,8 @@ static uint64_t http_listen(mg_upstream_t *super, const mg_upstream_session_t *s
                             const mg_upstream_events_t *events, void *ctx)
 {
     http_upstream_t *self = (http_upstream_t *)super;
+    if (self->super.era == MG_UPSTREAM_ERA_MODERN)
+        return 0; /* TODO(lead): subscriptions/listen */
     http_call_t *call = call_new(self, CALL_LISTEN, events, ctx);
     if (call == NULL)
         return 0;
@@ -1064,7 +1288,8 @@ static void http_destroy(mg_upstream_t *super)
     if (self->ssl_ctx != NULL)
         SSL_CTX_free(self->ssl_ctx);
     json_decref(self->super.initialize_result);
-    json_decref(self->super.tool_names);
+    json_decref(self->super.discover_result);
+    json_decref(self->super.tools);
     free(self->host);
     free(self->authority);
     free(self->path);

@@ -1,17 +1,24 @@
 /*
- * http.h - the Streamable HTTP upstream transport (MCP 2025-11-25 legacy era).
+ * http.h - the Streamable HTTP upstream transport, for servers of either era (legacy
+ * 2025-11-25 and earlier, modern 2026-07-28).
  *
  * One mg_upstream_t per HTTP server per worker: its own keep-alive connection pool,
  * its own TLS context (peer and host name verified unless tls_verify is false), and
- * a health probe (initialize, then DELETE of the probe's session) at creation and,
- * with backoff up to 30 s, until the server answers. The semantics of each operation
- * are those of upstream.h; what is specific to HTTP:
+ * a health probe at creation and, with backoff up to 30 s, until the server answers.
+ * The probe also tells the era: server/discover first (a DiscoverResult: modern, done);
+ * for a legacy server initialize, then DELETE of the probe's session. The semantics
+ * of each operation are those of upstream.h; what is specific to HTTP:
  *
  * - Requests carry only the gateway's own headers plus server->headers: nothing of
  *   the client's HTTP request (its credentials above all) ever reaches the upstream.
  * - MCP-Protocol-Version is session->protocol_version (on open_session, the version
  *   the initialize request asks for; on notifications/initialized, the one the
  *   upstream answered with).
+ * - To a modern server: MCP-Protocol-Version 2026-07-28, Mcp-Method, Mcp-Name and
+ *   Mcp-Param-* (from the tool's inputSchema in `tools`, when known), never
+ *   Mcp-Session-Id; no notifications at all (a client's notifications/cancelled closes
+ *   the connection of the call it names, on this worker, and ends it with an error),
+ *   no replies, no listen (0), and open_session answers from the discovered picture.
  * - Gateway request ids pass through unchanged; ids of server-to-client requests
  *   become "mcpgate:<server>:<original id as compact JSON>" and reply() maps them
  *   back, so no table is kept.

@@ -6,6 +6,13 @@
  * state; the shared `stdio_shared_t` (process, pending calls, server requests) is
  * touched only on the owner's thread. They exchange closures via mg_worker_post, with
  * deep-copied JSON, because jansson values are not thread-safe.
+ *
+ * Era (stdio.mdx, "Backward Compatibility"): every new child is first sent
+ * server/discover. A DiscoverResult makes it a modern server, ready at once, without
+ * initialize; any other error, or silence for 3 s, makes it a legacy one, which is then
+ * initialized as before (a late answer to the probe finds nobody waiting and is
+ * dropped). The owner keeps the era and shapes each request for it, so the handles'
+ * copies (published with the initialize result) are only for the dispatcher to read.
  */
 #include "upstream/stdio.h"
 
@@ -16,11 +23,15 @@
 
 #include "http/events.h"
 #include "mcp/jsonrpc.h"
+#include "mcp/versions.h"
 #include "mcpgate_version.h"
 #include "obs/log.h"
+#include "upstream/modern.h"
 #include "upstream/stdio_process.h"
 
 #define INIT_REQUEST_ID "mcpgate-initialize"
+#define DISCOVER_REQUEST_ID "mcpgate-discover"
+#define DISCOVER_TIMEOUT_MS 3000 /* a legacy server may never answer an unknown pre-initialize request */
 
 /* A call in flight at the owner. */
 typedef struct st_pending_t {
@@ -49,6 +60,9 @@ typedef struct st_stdio_shared_t {
     server_request_t *server_requests;
     int64_t next_upstream_id;
     uint64_t next_server_request;
+    mg_upstream_era_t era; /* of the running child; UNKNOWN until its probe is decided */
+    h2o_timeout_t discover_timeout;
+    h2o_timeout_entry_t discover_timer; /* armed while the probe waits */
 } stdio_shared_t;
 
 /* A call as its origin worker sees it. */
@@ -238,6 +252,8 @@ static void on_outgoing(mg_worker_t *owner, void *arg)
         out->client_capabilities = NULL;
         snprintf(pending->sid, sizeof(pending->sid), "%s", out->sid);
         json_object_set_new(out->request, "id", json_integer(pending->upstream_id));
+        if (shared->era == MG_UPSTREAM_ERA_MODERN)
+            mg_upstream_modern_set_meta(out->request, pending->client_capabilities, NULL);
         json_t *meta = json_object_get(json_object_get(out->request, "params"), "_meta");
         json_t *token = json_object_get(meta, "progressToken");
         if (token != NULL) {
@@ -285,6 +301,14 @@ static void on_client_reply(mg_worker_t *owner, void *arg)
     (void)owner;
     forward_t *forward = arg;
     stdio_shared_t *shared = forward->shared;
+    if (shared->era == MG_UPSTREAM_ERA_MODERN) {
+        /* a modern server asks through InputRequiredResult, never with a request of its own */
+        mg_log(MG_LOG_DEBUG, "upstream.reply_dropped", "%s is a modern server: a client's reply is dropped",
+               shared->process.server->name);
+        json_decref(forward->msg);
+        free(forward);
+        return;
+    }
     const char *id = json_string_value(json_object_get(forward->msg, "id"));
     const char *number_text = id != NULL ? strrchr(id, ':') : NULL;
     uint64_t number = number_text != NULL ? strtoull(number_text + 1, NULL, 10) : 0;
@@ -323,6 +347,10 @@ static void on_client_notification(mg_worker_t *owner, void *arg)
                     "request cancelled");
             free_pending(pending);
         }
+    } else if (forward->shared->era == MG_UPSTREAM_ERA_MODERN) {
+        /* 2026-07-28 defines no other client notification (roots/list_changed became MRTR) */
+        mg_log(MG_LOG_DEBUG, "upstream.notification_dropped", "%s is a modern server: %.100s is not sent",
+               forward->shared->process.server->name, method);
     } else if (forward->shared->process.state == STDIO_READY) {
         write_message(forward->shared, forward->msg);
     }
@@ -340,10 +368,15 @@ static void answer_child(stdio_shared_t *shared, json_t *id, json_t *result, int
     json_decref(msg);
 }
 
-static void publish_initialize_result(stdio_shared_t *shared, const json_t *result);
+static void publish_server(stdio_shared_t *shared, const json_t *initialize_result, const json_t *discover_result);
+static void on_discover_answer(stdio_shared_t *shared, mg_rpc_message_t *msg);
 
 static void on_child_response(stdio_shared_t *shared, mg_rpc_message_t *msg)
 {
+    if (json_is_string(msg->id) && strcmp(json_string_value(msg->id), DISCOVER_REQUEST_ID) == 0) {
+        on_discover_answer(shared, msg);
+        return;
+    }
     if (json_is_string(msg->id) && strcmp(json_string_value(msg->id), INIT_REQUEST_ID) == 0) {
         if (msg->result == NULL) {
             mg_log(MG_LOG_ERROR, "upstream.initialize_failed", "%s refused initialize", shared->process.server->name);
@@ -353,7 +386,7 @@ static void on_child_response(stdio_shared_t *shared, mg_rpc_message_t *msg)
         write_message(shared, initialized);
         json_decref(initialized);
         shared->process.state = STDIO_READY;
-        publish_initialize_result(shared, msg->result);
+        publish_server(shared, msg->result, NULL);
         atomic_store(&shared->process.ready, true);
         mg_log(MG_LOG_INFO, "upstream.ready", "%s is initialized (protocol %s)", shared->process.server->name,
                json_string_value(json_object_get(msg->result, "protocolVersion")));
@@ -467,10 +500,11 @@ static void on_line(stdio_process_t *process, const char *line, size_t len)
     mg_rpc_message_dispose(&msg);
 }
 
-static void on_started(stdio_process_t *process)
+/* ---- owner side: the era probe and the legacy handshake --------------------------------------- */
+
+static void send_initialize(stdio_shared_t *shared)
 {
-    stdio_shared_t *shared = process->data;
-    process->state = STDIO_INITIALIZING;
+    shared->process.state = STDIO_INITIALIZING;
     json_t *params = json_pack("{s:s,s:{s:{},s:{},s:{s:b}},s:{s:s,s:s}}", "protocolVersion", "2025-11-25",
                                "capabilities", "sampling", "elicitation", "roots", "listChanged", 1, "clientInfo",
                                "name", "mcpgate", "version", MCPGATE_VERSION);
@@ -479,6 +513,72 @@ static void on_started(stdio_process_t *process)
     write_message(shared, request);
     json_decref(request);
     json_decref(id);
+}
+
+static void become_legacy(stdio_shared_t *shared, const char *how)
+{
+    shared->era = MG_UPSTREAM_ERA_LEGACY;
+    mg_upstream_modern_log_era(shared->process.server->name, shared->era, how);
+    send_initialize(shared);
+}
+
+static void on_discover_answer(stdio_shared_t *shared, mg_rpc_message_t *msg)
+{
+    const char *name = shared->process.server->name;
+    if (shared->process.state != STDIO_DISCOVERING) {
+        mg_log(MG_LOG_DEBUG, "upstream.late_discover", "%s answered server/discover after the fallback; dropped", name);
+        return;
+    }
+    h2o_timeout_unlink(&shared->discover_timer);
+    char why[300] = "";
+    switch (mg_upstream_modern_judge(msg->root, why, sizeof(why))) {
+    case MG_UPSTREAM_DISCOVER_MODERN: {
+        shared->era = MG_UPSTREAM_ERA_MODERN;
+        mg_upstream_modern_log_era(name, shared->era, "server/discover answered with a DiscoverResult");
+        json_t *initialize_result = mg_upstream_modern_initialize_result(msg->result, name);
+        if (initialize_result == NULL) {
+            mg_log(MG_LOG_ERROR, "upstream.discover_failed", "%s: out of memory", name);
+            return;
+        }
+        shared->process.state = STDIO_READY;
+        publish_server(shared, initialize_result, msg->result);
+        json_decref(initialize_result);
+        atomic_store(&shared->process.ready, true);
+        mg_log(MG_LOG_INFO, "upstream.ready", "%s is ready (protocol %s)", name, MG_VERSION_MODERN);
+        break;
+    }
+    case MG_UPSTREAM_DISCOVER_MODERN_UNUSABLE:
+        shared->era = MG_UPSTREAM_ERA_MODERN;
+        mg_upstream_modern_log_era(name, shared->era, "server/discover answered with a modern error");
+        shared->process.state = STDIO_REFUSED;
+        mg_log(MG_LOG_ERROR, "upstream.incompatible", "%s cannot be used: %s", name, why);
+        break;
+    case MG_UPSTREAM_DISCOVER_LEGACY: {
+        char how[200];
+        snprintf(how, sizeof(how), "server/discover answered with error %" JSON_INTEGER_FORMAT,
+                 json_integer_value(json_object_get(msg->error, "code")));
+        become_legacy(shared, how);
+        break;
+    }
+    }
+}
+
+static void on_discover_timeout(h2o_timeout_entry_t *entry)
+{
+    stdio_shared_t *shared = H2O_STRUCT_FROM_MEMBER(stdio_shared_t, discover_timer, entry);
+    if (shared->process.state == STDIO_DISCOVERING)
+        become_legacy(shared, "no answer to server/discover within 3 s");
+}
+
+static void on_started(stdio_process_t *process)
+{
+    stdio_shared_t *shared = process->data;
+    process->state = STDIO_DISCOVERING;
+    shared->era = MG_UPSTREAM_ERA_UNKNOWN;
+    json_t *request = mg_upstream_modern_discover_request(DISCOVER_REQUEST_ID);
+    write_message(shared, request);
+    json_decref(request);
+    h2o_timeout_link(process->owner->loop, &shared->discover_timeout, &shared->discover_timer);
 }
 
 /* Empties the routing tables; with a message, each pending call is answered with it first. */
@@ -502,6 +602,8 @@ static void drop_tables(stdio_shared_t *shared, const char *message)
 static void on_exited(stdio_process_t *process)
 {
     stdio_shared_t *shared = process->data;
+    if (h2o_timeout_is_linked(&shared->discover_timer))
+        h2o_timeout_unlink(&shared->discover_timer);
     char message[160];
     snprintf(message, sizeof(message), "upstream %s exited before answering", process->server->name);
     drop_tables(shared, message);
@@ -509,24 +611,34 @@ static void on_exited(stdio_process_t *process)
 
 static const stdio_process_callbacks_t process_callbacks = {on_line, on_started, on_exited};
 
-/* ---- initialize results for every worker's handle ------------------------------------------- */
+/* ---- the server's picture (era, initialize result) for every worker's handle ----------------- */
 
-static void on_result_update(mg_worker_t *worker, void *arg)
+static void on_server_update(mg_worker_t *worker, void *arg)
 {
     mg_json_note_t *note = arg;
     mg_upstream_t *upstream = worker->upstreams != NULL ? worker->upstreams[note->server_index] : NULL;
     if (upstream != NULL) {
         json_decref(upstream->initialize_result);
-        upstream->initialize_result = note->msg;
-    } else {
-        json_decref(note->msg);
+        json_decref(upstream->discover_result);
+        upstream->initialize_result = json_incref(json_object_get(note->msg, "initialize_result"));
+        upstream->discover_result = json_incref(json_object_get(note->msg, "discover_result"));
+        upstream->era = (mg_upstream_era_t)json_integer_value(json_object_get(note->msg, "era"));
     }
+    json_decref(note->msg);
     free(note);
 }
 
-static void publish_initialize_result(stdio_shared_t *shared, const json_t *result)
+/* `discover_result` is NULL for a legacy server. */
+static void publish_server(stdio_shared_t *shared, const json_t *initialize_result, const json_t *discover_result)
 {
-    mg_worker_post_json_to_all(shared->gateway, on_result_update, shared->process.server_index, result);
+    json_t *picture = json_pack("{s:I, s:O, s:O*}", "era", (json_int_t)shared->era, "initialize_result",
+                                initialize_result, "discover_result", discover_result);
+    if (picture == NULL) {
+        mg_log(MG_LOG_ERROR, "upstream.publish_failed", "%s: out of memory", shared->process.server->name);
+        return;
+    }
+    mg_worker_post_json_to_all(shared->gateway, on_server_update, shared->process.server_index, picture);
+    json_decref(picture);
 }
 
 /* ---- the mg_upstream_t interface ----------------------------------------------------------------- */
@@ -641,12 +753,16 @@ static void stdio_destroy(mg_upstream_t *self)
     if (link->owner) {
         stdio_shared_t *shared = shared_of(link);
         drop_tables(shared, NULL); /* the loops have ended: nobody would run an answer */
+        if (h2o_timeout_is_linked(&shared->discover_timer))
+            h2o_timeout_unlink(&shared->discover_timer);
+        h2o_timeout_dispose(shared->process.owner->loop, &shared->discover_timeout);
         stdio_process_dispose(&shared->process);
         shared_by_server[self->server_index] = NULL;
         free(shared);
     }
     json_decref(self->initialize_result);
-    json_decref(self->tool_names);
+    json_decref(self->discover_result);
+    json_decref(self->tools);
     free(link);
 }
 
@@ -674,6 +790,8 @@ mg_upstream_t *mg_upstream_stdio_create(mg_worker_t *worker, const mg_config_ser
         shared->gateway = gateway;
         stdio_process_init(&shared->process, worker, server, server_index, &process_callbacks);
         shared->process.data = shared;
+        h2o_timeout_init(worker->loop, &shared->discover_timeout, DISCOVER_TIMEOUT_MS);
+        shared->discover_timer.cb = on_discover_timeout;
         shared_by_server[server_index] = shared;
         link->shared = shared;
         link->owner = true;

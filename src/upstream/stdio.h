@@ -10,6 +10,10 @@
  * is the most recent one in flight that declared the needed capability: over stdio
  * nothing else tells which call such a request belongs to.
  *
+ * Each new child is asked its era first (server/discover; 3 s of silence or any
+ * non-modern error means legacy, which is then initialized). A modern child gets
+ * every request with this gateway's _meta and no notification but cancellations.
+ *
  * Children run sandboxed: own session and process group, no new privileges, no
  * core dumps, a scrubbed environment (PATH, HOME, LANG, TERM, TMPDIR, USER plus the
  * configured env), killed when the gateway dies. A child that exits is restarted with

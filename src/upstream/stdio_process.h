@@ -17,8 +17,10 @@
 
 typedef enum en_stdio_state_t {
     STDIO_DOWN = 0,     /* not running; a restart may be scheduled */
-    STDIO_INITIALIZING, /* spawned, waiting for the initialize answer */
-    STDIO_READY,        /* initialized: calls go through */
+    STDIO_DISCOVERING,  /* spawned, waiting (up to 3 s) for the answer to the server/discover probe */
+    STDIO_INITIALIZING, /* a legacy server: waiting for the initialize answer */
+    STDIO_READY,        /* initialized (legacy) or discovered (modern): calls go through */
+    STDIO_REFUSED,      /* a modern server that speaks no version we speak: unusable until it restarts */
     STDIO_STOPPING,     /* gateway shutdown */
 } stdio_state_t;
 

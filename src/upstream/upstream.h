@@ -13,6 +13,13 @@
  * notifications come back to the right call, and rewrites the ids of server-to-client
  * requests to "mcpgate:<server>:<n>" strings so that the client's response, wherever
  * it lands, finds its way back (mg_upstream_reply).
+ *
+ * Callers speak legacy-shaped requests whatever the server's era. For a modern server
+ * (era MG_UPSTREAM_ERA_MODERN) the transport makes each request self-contained: it sets
+ * params._meta's io.modelcontextprotocol/ protocolVersion, clientCapabilities (the
+ * session's) and clientInfo (mcpgate), keeps the other _meta members, and over HTTP
+ * adds the mirrored headers (Mcp-Method, Mcp-Name, Mcp-Param-*) and no session id.
+ * Results come back unchanged (resultType, ttlMs, input_required are the caller's).
  */
 #ifndef MG_UPSTREAM_UPSTREAM_H
 #define MG_UPSTREAM_UPSTREAM_H
@@ -45,6 +52,14 @@ typedef struct st_mg_upstream_events_t {
 
 typedef struct st_mg_upstream_t mg_upstream_t;
 
+/* Which protocol era the server speaks, as detected by the transport (versioning.mdx, "Backward
+ * Compatibility with Initialization-Based Versions"): stdio per child process, HTTP per worker handle. */
+typedef enum en_mg_upstream_era_t {
+    MG_UPSTREAM_ERA_UNKNOWN = 0, /* not detected yet (or being re-detected) */
+    MG_UPSTREAM_ERA_LEGACY,      /* initialize handshake and sessions (2025-11-25 and earlier) */
+    MG_UPSTREAM_ERA_MODERN,      /* stateless, per-request _meta (2026-07-28) */
+} mg_upstream_era_t;
+
 typedef struct st_mg_upstream_ops_t {
     /* Sends a request. Returns a call handle > 0, or 0 when it failed synchronously (then
      * `done` has NOT been called; the caller answers the error itself). */
@@ -60,12 +75,15 @@ typedef struct st_mg_upstream_ops_t {
     /* Opens this client's session at the upstream (HTTP: initialize + initialized, then
      * calls done with the upstream's initialize response and sets *session_id through
      * the response's "_mcpgate_session_id" member; stdio: answers from its one shared
-     * session without contacting the child again). */
+     * session without contacting the child again). A modern HTTP upstream has no sessions:
+     * done comes on a later loop turn, without traffic, with initialize_result as the result
+     * and no "_mcpgate_session_id". */
     uint64_t (*open_session)(mg_upstream_t *self, const mg_upstream_session_t *session, json_t *initialize_request,
                              const mg_upstream_events_t *events, void *ctx);
     /* Opens the server's stream of unsolicited messages for one client session (HTTP: a
      * GET SSE stream with that session id); events->message gets each message, done
-     * when it ends. stdio upstreams return 0: their unsolicited messages go to the hub. */
+     * when it ends. stdio upstreams return 0: their unsolicited messages go to the hub.
+     * Modern upstreams return 0 too (2026-07-28 has subscriptions/listen instead). */
     uint64_t (*listen)(mg_upstream_t *self, const mg_upstream_session_t *session, const mg_upstream_events_t *events,
                        void *ctx);
     /* True when the upstream is currently usable (process running and initialized, or HTTP reachable).
@@ -79,9 +97,14 @@ struct st_mg_upstream_t {
     const mg_config_server_t *server; /* borrowed from the snapshot the worker holds */
     size_t server_index;              /* position in config->servers */
     struct st_mg_worker_t *worker;
-    json_t *initialize_result; /* the upstream's last initialize result (capabilities, serverInfo), or NULL */
-    json_t *tool_names;        /* this worker's catalog: object of tool name -> true, or NULL when not known;
-                                  filled from complete tools/list answers, dropped on tools/list_changed */
+    mg_upstream_era_t era;
+    json_t *initialize_result; /* the upstream's last initialize result (capabilities, serverInfo), or NULL;
+                                  for a modern server, made from its DiscoverResult in the same shape:
+                                  {protocolVersion "2026-07-28", capabilities, serverInfo, instructions} */
+    json_t *discover_result;   /* a modern server's DiscoverResult as it came, or NULL */
+    json_t *tools;             /* this worker's catalog: object of tool name -> definition (with inputSchema),
+                                  or NULL when not known; filled from complete tools/list answers, dropped
+                                  on tools/list_changed */
 };
 
 #endif

@@ -1,0 +1,66 @@
+/*
+ * modern.h - the MCP 2026-07-28 ("modern") era's per-request metadata and result shape.
+ *
+ * A modern request is self-contained: params._meta carries the protocol version, the
+ * client's capabilities (both required) and optionally its identity and log level.
+ * Results carry resultType; cacheable results carry ttlMs and cacheScope. This module
+ * reads and checks the request side and completes the result side; it knows nothing
+ * of HTTP (the front maps its error codes to statuses with mg_modern_http_status).
+ */
+#ifndef MG_MCP_MODERN_H
+#define MG_MCP_MODERN_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "mcp/jsonrpc.h"
+
+#define MG_META_PROTOCOL_VERSION "io.modelcontextprotocol/protocolVersion"
+#define MG_META_CLIENT_CAPABILITIES "io.modelcontextprotocol/clientCapabilities"
+#define MG_META_CLIENT_INFO "io.modelcontextprotocol/clientInfo"
+#define MG_META_SERVER_INFO "io.modelcontextprotocol/serverInfo"
+#define MG_META_LOG_LEVEL "io.modelcontextprotocol/logLevel"
+#define MG_META_SUBSCRIPTION_ID "io.modelcontextprotocol/subscriptionId"
+#define MG_META_PREFIX "io.modelcontextprotocol/"
+
+enum {
+    MG_RPC_HEADER_MISMATCH = -32020,
+    MG_RPC_MISSING_CLIENT_CAPABILITY = -32021,
+    MG_RPC_UNSUPPORTED_VERSION = -32022,
+};
+
+/* Borrowed from the request's params._meta; valid while the message lives. */
+typedef struct st_mg_modern_meta_t {
+    const char *protocol_version;
+    json_t *client_capabilities; /* object */
+    json_t *client_info;         /* object or NULL */
+    const char *log_level;       /* NULL when absent */
+} mg_modern_meta_t;
+
+typedef struct st_mg_modern_error_t {
+    int code;          /* MG_RPC_INVALID_PARAMS or MG_RPC_UNSUPPORTED_VERSION */
+    char message[256];
+    json_t *data;      /* owned, may be NULL (release with json_decref) */
+} mg_modern_error_t;
+
+/* Does the message say it is modern (a request whose params._meta names a protocol version)? */
+bool mg_modern_declared(const mg_rpc_message_t *message);
+
+/* Reads and checks the request's _meta. 0, or -1 with *err filled (the data, if any, is the caller's). */
+int mg_modern_read_meta(const mg_rpc_message_t *message, mg_modern_meta_t *meta, mg_modern_error_t *err);
+
+/* Does the client declare the capability ("elicitation", "sampling", "roots")? */
+bool mg_modern_client_can(const mg_modern_meta_t *meta, const char *capability);
+
+/* Completes a result for a modern client in place: resultType "complete" when absent, and for
+ * cacheable methods ttlMs (when absent) and cacheScope (the stricter of the server's and `scope`). */
+void mg_modern_complete_result(json_t *result, const char *method, long long ttl_ms, const char *scope);
+
+/* A copy of params without the modern-only members a legacy server would not understand:
+ * io.modelcontextprotocol/... _meta keys, requestState and inputResponses (new reference; NULL in, NULL out). */
+json_t *mg_modern_legacy_params(const json_t *params);
+
+/* The HTTP status a modern answer with this JSON-RPC error code goes out with. */
+int mg_modern_http_status(int code);
+
+#endif
