@@ -5,10 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http/front.h"
 #include "http/stream.h"
 #include "mcp/aggregate.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/modern.h"
+#include "mcp/naming.h"
+#include "mcp/tasks.h"
 #include "obs/log.h"
 #include "upstream/upstream.h"
 
@@ -18,6 +21,7 @@ typedef struct st_listen_t {
     event_stream_t *owner;
     size_t server_index;
     uint64_t call;
+    json_t *task_handles; /* a modern server's listen: its taskId -> the handle the client listed; owned */
 } listen_t;
 
 struct st_event_stream_t {
@@ -48,6 +52,17 @@ static bool wanted(const event_stream_t *events, const json_t *msg)
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
         if (strcmp(method, lists[i].method) == 0)
             return json_is_true(json_object_get(events->filter, lists[i].flag));
+    }
+    if (strcmp(method, "notifications/tasks") == 0) {
+        const char *handle = json_string_value(json_object_get(json_object_get(msg, "params"), "taskId"));
+        json_t *item;
+        size_t index;
+        json_array_foreach(json_object_get(events->filter, "taskIds"), index, item)
+        {
+            if (handle != NULL && json_is_string(item) && strcmp(json_string_value(item), handle) == 0)
+                return true;
+        }
+        return false;
     }
     if (strcmp(method, "notifications/resources/updated") == 0) {
         const char *uri = json_string_value(json_object_get(json_object_get(msg, "params"), "uri"));
@@ -87,14 +102,46 @@ static void deliver(event_stream_t *events, size_t server_index, const json_t *m
             return;
         }
         tag(events, copy);
+    } else { /* a legacy client: a modern server's subscription id means nothing to it */
+        json_object_del(json_object_get(json_object_get(copy, "params"), "_meta"), MG_META_SUBSCRIPTION_ID);
     }
     mg_stream_send_json(&events->stream, copy);
+    json_decref(copy);
+}
+
+/* A task's status from a modern server's listen stream, as the client knows the task: under the handle
+ * it listed (and, on /mcp, with a completed result renamed like a tools/call's). */
+static void deliver_task(listen_t *listen, const json_t *msg)
+{
+    json_t *params = json_object_get(msg, "params");
+    const char *task_id = json_string_value(json_object_get(params, "taskId"));
+    json_t *handle = task_id != NULL ? json_object_get(listen->task_handles, task_id) : NULL;
+    if (handle == NULL)
+        return; /* not a task this client listed */
+    json_t *copy = json_deep_copy(msg);
+    json_t *copy_params = json_object_get(copy, "params");
+    json_object_set(copy_params, "taskId", handle);
+    json_t *result = json_object_get(copy_params, "result");
+    if (listen->owner->scope < 0 && json_is_object(result)) {
+        json_t *wrapper = json_pack("{s:O}", "result", result);
+        mg_aggregate_rewrite_result(listen->owner->worker->gateway->config, listen->server_index, "tools/call",
+                                    wrapper);
+        json_decref(wrapper);
+    }
+    deliver(listen->owner, listen->server_index, copy);
     json_decref(copy);
 }
 
 static void on_listen_message(void *ctx, json_t *msg)
 {
     listen_t *listen = ctx;
+    const char *method = json_string_value(json_object_get(msg, "method"));
+    if (method != NULL && strcmp(method, "notifications/subscriptions/acknowledged") == 0)
+        return; /* a modern server's acknowledgement: the client got the gateway's own */
+    if (method != NULL && strcmp(method, "notifications/tasks") == 0) {
+        deliver_task(listen, msg);
+        return;
+    }
     mg_aggregate_observe(listen->owner->worker, listen->server_index, msg);
     deliver(listen->owner, listen->server_index, msg);
 }
@@ -140,6 +187,8 @@ static void on_request_disposed(void *slot)
     mg_session_claims_dispose(&events->claims);
     json_decref(events->filter);
     json_decref(events->subscription_id);
+    for (size_t i = 0; i < events->listens_len; i++)
+        json_decref(events->listens[i].task_handles);
     free(events->listens);
     free(events);
 }
@@ -159,27 +208,123 @@ void mg_events_open(mg_worker_t *worker, h2o_req_t *req, long scope, mg_session_
     events_open(worker, req, scope, claims, NULL, NULL);
 }
 
-/* What the gateway can honour of a filter: list flags some server in scope announces changes for,
- * and resource URIs that name a server (the client's own words otherwise). */
-static json_t *honoured(mg_worker_t *worker, long scope, const json_t *filter)
+/* A handle a client listed in taskIds: the server (index) and its own taskId (new reference) when it is
+ * this principal's, in scope, and its server a modern HTTP one (the only kind whose task notifications
+ * reach a client: a stdio server's one listen is the gateway's, for list changes). */
+static json_t *open_task_handle(mg_worker_t *worker, long scope, const mg_session_claims_t *claims,
+                                const json_t *handle, size_t *server_index)
+{
+    char server[128], why[160];
+    json_t *task_id = NULL;
+    if (!json_is_string(handle) ||
+        mg_tasks_open(&worker->gateway->session_key, claims->principal, json_string_value(handle),
+                      json_string_length(handle), server, sizeof(server), &task_id, why, sizeof(why)) != 0)
+        return NULL;
+    const mg_config_server_t *found = mg_config_find_server(worker->gateway->config, server);
+    long index = found != NULL ? (long)(found - worker->gateway->config->servers) : -1;
+    if (index < 0 || (scope >= 0 && index != scope) || worker->upstreams[index]->era != MG_UPSTREAM_ERA_MODERN ||
+        found->kind != MG_UPSTREAM_HTTP) {
+        json_decref(task_id);
+        return NULL;
+    }
+    *server_index = (size_t)index;
+    return task_id;
+}
+
+/* What the gateway can honour of a filter: the list flags and resource URIs as the client gave them
+ * (public URIs on /mcp), and the task handles that are the principal's tasks at a modern server. */
+static json_t *honoured(mg_worker_t *worker, long scope, const mg_session_claims_t *claims, const json_t *filter)
 {
     json_t *out = json_object();
     const char *key;
     json_t *value;
     json_object_foreach((json_t *)filter, key, value)
     {
-        if (strcmp(key, "resourceSubscriptions") == 0 ? json_is_array(value) && json_array_size(value) > 0
-                                                      : json_is_true(value))
+        if (strcmp(key, "taskIds") == 0) {
+            json_t *handles = json_array();
+            json_t *handle;
+            size_t index, server_index;
+            json_array_foreach(value, index, handle)
+            {
+                json_t *task_id = open_task_handle(worker, scope, claims, handle, &server_index);
+                if (task_id != NULL)
+                    json_array_append(handles, handle);
+                json_decref(task_id);
+            }
+            if (json_array_size(handles) > 0)
+                json_object_set(out, key, handles);
+            json_decref(handles);
+        } else if (strcmp(key, "resourceSubscriptions") == 0 ? json_is_array(value) && json_array_size(value) > 0
+                                                             : json_is_true(value)) {
             json_object_set(out, key, value);
+        }
     }
-    (void)worker, (void)scope;
     return out;
+}
+
+/* The filter for a modern server's own listen stream: what the client opted in to that concerns that
+ * server, in its own words (local URIs, its own task ids, remembered in *task_handles); a legacy
+ * client's GET stream wants every list change. NULL when nothing is left. */
+static json_t *modern_filter(event_stream_t *events, size_t server_index, json_t **task_handles)
+{
+    static const char *const flags[] = {"toolsListChanged", "promptsListChanged", "resourcesListChanged"};
+    json_t *filter = json_object();
+    for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+        if (events->filter == NULL || json_is_true(json_object_get(events->filter, flags[i])))
+            json_object_set_new(filter, flags[i], json_true());
+    }
+    const mg_config_t *config = events->worker->gateway->config;
+    json_t *uris = json_array();
+    json_t *item;
+    size_t index;
+    json_array_foreach(json_object_get(events->filter, "resourceSubscriptions"), index, item)
+    {
+        size_t owner;
+        const char *local = json_string_value(item);
+        if (local != NULL && (events->scope >= 0 || (mg_naming_split_uri(config, json_string_value(item), &owner,
+                                                                          &local) == 0 &&
+                                                     owner == server_index)))
+            json_array_append_new(uris, json_string(local));
+    }
+    if (json_array_size(uris) > 0)
+        json_object_set(filter, "resourceSubscriptions", uris);
+    json_decref(uris);
+    json_t *task_ids = json_array();
+    json_array_foreach(json_object_get(events->filter, "taskIds"), index, item)
+    {
+        size_t owner;
+        json_t *task_id = open_task_handle(events->worker, events->scope, &events->claims, item, &owner);
+        if (task_id != NULL && owner == server_index) {
+            if (*task_handles == NULL)
+                *task_handles = json_object();
+            json_object_set(*task_handles, json_string_value(task_id), item);
+            json_array_append(task_ids, task_id);
+        }
+        json_decref(task_id);
+    }
+    if (json_array_size(task_ids) > 0)
+        json_object_set(filter, "taskIds", task_ids);
+    json_decref(task_ids);
+    if (json_object_size(filter) == 0) {
+        json_decref(filter);
+        return NULL;
+    }
+    return filter;
 }
 
 void mg_events_listen(mg_worker_t *worker, h2o_req_t *req, long scope, mg_session_claims_t *claims,
                       const json_t *id, const json_t *filter)
 {
-    json_t *accepted = honoured(worker, scope, filter);
+    if (json_object_get(filter, "taskIds") != NULL && !mg_tasks_client_supports(claims->client_capabilities)) {
+        json_t *response = mg_rpc_make_error((json_t *)id, MG_RPC_MISSING_CLIENT_CAPABILITY,
+                                             "Missing required client capability: " MG_TASKS_EXTENSION,
+                                             mg_tasks_required_capability());
+        mg_front_send_json(req, mg_modern_http_status(MG_RPC_MISSING_CLIENT_CAPABILITY), "Bad Request", response);
+        json_decref(response);
+        mg_session_claims_dispose(claims);
+        return;
+    }
+    json_t *accepted = honoured(worker, scope, claims, filter);
     event_stream_t *events = events_open(worker, req, scope, claims, json_deep_copy(id), accepted);
     json_t *ack = mg_rpc_make_notification("notifications/subscriptions/acknowledged",
                                            json_pack("{s:O}", "notifications", accepted));
@@ -210,18 +355,32 @@ static event_stream_t *events_open(mg_worker_t *worker, h2o_req_t *req, long sco
     h2o_timeout_link(worker->loop, &worker->keepalive_timeout, &events->keepalive);
 
     for (size_t i = 0; i < config->servers_len; i++) {
-        const char *upstream_session = mg_events_upstream_session(worker, &events->claims, config->servers[i].name);
-        if ((scope >= 0 && (size_t)scope != i) || upstream_session == NULL)
+        if (scope >= 0 && (size_t)scope != i)
             continue;
-        mg_upstream_session_t session = {events->claims.sid, events->claims.protocol_version,
-                                         events->claims.client_capabilities, upstream_session};
+        mg_upstream_t *upstream = worker->upstreams[i];
         listen_t *listen = &events->listens[events->listens_len];
+        mg_upstream_session_t session = {.sid = events->claims.sid,
+                                         .protocol_version = events->claims.protocol_version,
+                                         .client_capabilities = events->claims.client_capabilities};
+        json_t *filter = NULL;
+        if (upstream->era == MG_UPSTREAM_ERA_MODERN) {
+            if ((filter = modern_filter(events, i, &listen->task_handles)) == NULL)
+                continue;
+            session.listen_filter = filter;
+        } else if ((session.upstream_session_id = mg_events_upstream_session(worker, &events->claims,
+                                                                             config->servers[i].name)) == NULL) {
+            continue;
+        }
         listen->owner = events;
         listen->server_index = i;
-        mg_upstream_t *upstream = worker->upstreams[i];
         listen->call = upstream->ops->listen(upstream, &session, &listen_events, listen);
-        if (listen->call != 0)
+        json_decref(filter);
+        if (listen->call != 0) {
             events->listens_len++;
+        } else {
+            json_decref(listen->task_handles);
+            listen->task_handles = NULL;
+        }
     }
     return events;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "mcp/naming.h"
+#include "mcp/tasks.h"
 #include "mcpgate_version.h"
 
 const char *mg_aggregate_list_key(const char *method)
@@ -141,6 +142,9 @@ static json_t *merged_capabilities(mg_exchange_t *exchange)
             json_object_set_new(capabilities, "logging", json_object());
         if (json_object_get(upstream, "completions") != NULL)
             json_object_set_new(capabilities, "completions", json_object());
+        /* tasks: the gateway routes them by handle, for clients of the era that has the extension */
+        if (exchange->modern && json_object_get(json_object_get(upstream, "extensions"), MG_TASKS_EXTENSION) != NULL)
+            json_object_set_new(capabilities, "extensions", json_pack("{s:{}}", MG_TASKS_EXTENSION));
     }
     return capabilities;
 }

@@ -23,6 +23,7 @@
 #include "mcp/modern.h"
 #include "mcp/mrtr.h"
 #include "mcp/naming.h"
+#include "mcp/tasks.h"
 #include "mcp/versions.h"
 #include "obs/log.h"
 
@@ -54,6 +55,8 @@ static json_t *copy_request_with(const mg_exchange_t *exchange, json_t *params /
 {
     if (exchange->modern && params != NULL) {
         json_t *legacy = mg_modern_legacy_params(params);
+        if (strcmp(exchange->message.method, "tasks/update") == 0) /* a task's answers, not an MRTR retry's */
+            json_object_set(legacy, "inputResponses", json_object_get(params, "inputResponses"));
         if (exchange->resumed) { /* a retry for a modern server: its answers and its own state go back to it */
             json_t *responses = json_object_get(params, "inputResponses");
             if (responses != NULL)
@@ -83,6 +86,34 @@ static void wrap_request_state(mg_exchange_t *exchange, size_t server_index, jso
     free(state);
 }
 
+/* A Task a modern server answered with (CreateTaskResult, or tasks/get's DetailedTask): the client sees
+ * the gateway's handle instead of the server's taskId. `result` is the caller's own copy. Returns 0, or
+ * -1 when no handle could be made (the server's id is not a string or far too long). */
+static int hand_out_task(mg_exchange_t *exchange, size_t server_index, json_t *result)
+{
+    json_t *task_id = json_object_get(result, "taskId");
+    if (task_id == NULL)
+        return 0; /* tasks/update and tasks/cancel acknowledge with an empty result */
+    if (mg_tasks_is_task_method(exchange->message.method)) {
+        /* the handle the client asked about, exactly: clients compare taskIds (a new seal would differ) */
+        json_object_set(result, "taskId", json_object_get(exchange->message.params, "taskId"));
+    } else {
+        char *handle = mg_tasks_seal(&exchange->worker->gateway->session_key, exchange->claims.principal,
+                                     exchange->config->servers[server_index].name, task_id);
+        if (handle == NULL)
+            return -1;
+        json_object_set_new(result, "taskId", json_string(handle));
+        free(handle);
+    }
+    json_t *inner = json_object_get(result, "result"); /* a completed task: what tools/call would have returned */
+    if (exchange->scope < 0 && json_is_object(inner)) {
+        json_t *wrapper = json_pack("{s:O}", "result", inner);
+        mg_aggregate_rewrite_result(exchange->config, server_index, "tools/call", wrapper);
+        json_decref(wrapper);
+    }
+    return 0;
+}
+
 /* ---- routed calls ---------------------------------------------------------------- */
 
 static void routed_done(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *response, int error_code,
@@ -109,6 +140,22 @@ static void routed_done(mg_exchange_t *exchange, mg_exchange_part_t *part, json_
         json_t *copy = json_copy(result);
         json_object_set_new(out, "result", copy);
         wrap_request_state(exchange, part->server_index, copy);
+    }
+    bool is_task = result_type != NULL && strcmp(result_type, "task") == 0;
+    if (json_is_object(result) && (is_task || mg_tasks_is_task_method(exchange->message.method))) {
+        json_t *copy = json_copy(result);
+        json_object_set_new(out, "result", copy);
+        const char *refusal = !exchange->modern ? "the server answered with a task, which this client cannot poll"
+                              : hand_out_task(exchange, part->server_index, copy) != 0
+                                  ? "the server answered with an unusable taskId"
+                                  : NULL;
+        if (refusal != NULL) {
+            mg_log(MG_LOG_WARN, "tasks.refused", "%s: %s", exchange->config->servers[part->server_index].name,
+                   refusal);
+            mg_exchange_finish_error(exchange, MG_RPC_UPSTREAM_ERROR, refusal, NULL);
+            json_decref(out);
+            return;
+        }
     }
     mg_exchange_finish(exchange, out);
     json_decref(out);
@@ -604,6 +651,41 @@ static int resume(mg_exchange_t *exchange, json_t *state)
     return 0;
 }
 
+/* tasks/get, tasks/update, tasks/cancel: to the server that issued the task, with its own taskId. */
+static void route_task(mg_exchange_t *exchange)
+{
+    if (!mg_tasks_client_supports(exchange->claims.client_capabilities)) {
+        mg_exchange_finish_error(exchange, MG_RPC_MISSING_CLIENT_CAPABILITY,
+                                 "Missing required client capability: " MG_TASKS_EXTENSION,
+                                 mg_tasks_required_capability());
+        return;
+    }
+    json_t *handle = json_object_get(exchange->message.params, "taskId");
+    if (!json_is_string(handle)) {
+        mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS, "params.taskId must be a string", NULL);
+        return;
+    }
+    char server[128], why[160];
+    json_t *task_id = NULL;
+    const mg_config_server_t *found = NULL;
+    if (mg_tasks_open(&exchange->worker->gateway->session_key, exchange->claims.principal, json_string_value(handle),
+                      json_string_length(handle), server, sizeof(server), &task_id, why, sizeof(why)) != 0 ||
+        (found = mg_config_find_server(exchange->config, server)) == NULL ||
+        (exchange->scope >= 0 && found - exchange->config->servers != exchange->scope)) {
+        if (found == NULL && task_id != NULL)
+            snprintf(why, sizeof(why), "the task's server %.100s is no longer configured", server);
+        else if (task_id != NULL)
+            snprintf(why, sizeof(why), "the task belongs to server %.100s, outside this path", server);
+        mg_log(MG_LOG_INFO, "tasks.refused", "%s: %s", exchange->message.method, why);
+        json_decref(task_id);
+        mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS, "Failed to retrieve task: Task not found", NULL);
+        return;
+    }
+    json_t *params = json_copy(exchange->message.params); /* shallow: only the taskId changes */
+    json_object_set_new(params, "taskId", task_id);
+    route_to(exchange, (size_t)(found - exchange->config->servers), params);
+}
+
 /* Methods 2026-07-28 removed; a modern client that sends them gets -32601 (HTTP 404). */
 static bool removed_in_modern(const char *method)
 {
@@ -634,6 +716,10 @@ void mg_dispatch(mg_exchange_t *exchange)
             snprintf(text, sizeof(text), "Method not found: %.60s is not part of protocol version %s",
                      message->method, MG_VERSION_MODERN);
             mg_exchange_finish_error(exchange, MG_RPC_METHOD_NOT_FOUND, text, NULL);
+            return;
+        }
+        if (mg_tasks_is_task_method(message->method)) {
+            route_task(exchange);
             return;
         }
     }

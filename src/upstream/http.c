@@ -33,6 +33,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -93,6 +94,7 @@ typedef struct st_http_call_t {
     bool modern;               /* to a modern server: stateless, cancelled by closing the connection */
     char sid[33];              /* modern requests: the client session, so its notifications/cancelled finds it */
     bool discovering;          /* a probe waiting for the answer to server/discover */
+    bool asked;                /* the server asked the client something: the deadline is the answer's */
 
     /* the response being read */
     int status;
@@ -123,6 +125,7 @@ struct st_http_upstream_t {
     h2o_timeout_t io_timeout;          /* requests: server->timeout_ms + 1 s */
     h2o_timeout_t stream_idle_timeout; /* GET streams: LISTEN_IDLE_MS */
     h2o_timeout_t deadline_timeout, zero_timeout, probe_tick_timeout;
+    h2o_timeout_t answer_timeout; /* a call whose server asked the client: MG_UPSTREAM_ANSWER_TIMEOUT_MS */
     h2o_linklist_t calls;
     uint64_t next_handle;
     /* health: atomic because /readyz on any worker reads every worker's view */
@@ -452,6 +455,21 @@ static int rewrite_request_id(http_upstream_t *self, json_t *message)
 static void call_respond(http_call_t *call, json_t *response);
 
 /* One message from the upstream, from a JSON body or an SSE event. Returns nonzero to stop reading. */
+/* The server asked the client something in the middle of the call (elicitation, sampling, roots) and
+ * waits for the answer, which a person may take a while over: the call's deadline and the connection's
+ * idle bound become the answer's. */
+static void wait_for_answer(http_call_t *call)
+{
+    http_upstream_t *self = call->upstream;
+    call->asked = true;
+    if (h2o_timeout_is_linked(&call->deadline)) {
+        h2o_timeout_unlink(&call->deadline);
+        h2o_timeout_link(self->loop, &self->answer_timeout, &call->deadline);
+    }
+    if (call->conn != NULL)
+        mg_http_conn_set_io_timeout(call->conn, &self->answer_timeout);
+}
+
 static int call_on_message(http_call_t *call, const char *bytes, size_t len)
 {
     if (call->finished)
@@ -486,6 +504,8 @@ static int call_on_message(http_call_t *call, const char *bytes, size_t len)
             stop = 1;
             call_fail(call, MG_RPC_UPSTREAM_ERROR, "out of memory");
         } else if (call->events != NULL && call->events->message != NULL) {
+            if (message.kind == MG_RPC_REQUEST && call->kind == CALL_REQUEST)
+                wait_for_answer(call);
             call->events->message(call->ctx, message.root);
         }
     }
@@ -827,8 +847,12 @@ static void on_deadline(h2o_timeout_entry_t *entry)
     http_upstream_t *self = call->upstream;
     call_cancel_conn(call); /* the connection may be mid-response: never reuse it */
     h2o_timeout_unlink(&call->next_phase);
-    call_failf(call, MG_RPC_UPSTREAM_TIMEOUT, "upstream %s did not answer within %d ms", self->super.server->name,
-               self->super.server->timeout_ms);
+    if (call->asked)
+        call_failf(call, MG_RPC_UPSTREAM_TIMEOUT, "upstream %s: the client did not answer its question within %d s",
+                   self->super.server->name, MG_UPSTREAM_ANSWER_TIMEOUT_MS / 1000);
+    else
+        call_failf(call, MG_RPC_UPSTREAM_TIMEOUT, "upstream %s did not answer within %d ms",
+                   self->super.server->name, self->super.server->timeout_ms);
     send_cancelled(call, "timeout");
     call->finished = true;
     call_settle(call);
@@ -1247,12 +1271,35 @@ static uint64_t http_open_session(mg_upstream_t *super, const mg_upstream_sessio
     return call_start(call, true);
 }
 
+/* A modern server's own subscriptions/listen stream, with the filter the caller made for it. The
+ * server's acknowledgement and notifications arrive as messages; its final response ends it. */
+static uint64_t listen_modern(http_upstream_t *self, const mg_upstream_session_t *session,
+                              const mg_upstream_events_t *events, void *ctx)
+{
+    if (session == NULL || !json_is_object(session->listen_filter))
+        return 0;
+    char id[48];
+    snprintf(id, sizeof(id), "mcpgate-listen-%" PRIu64, self->next_handle + 1);
+    json_t *request = json_pack("{s:s,s:s,s:s,s:{s:O}}", "jsonrpc", "2.0", "id", id, "method", "subscriptions/listen",
+                                "params", "notifications", session->listen_filter);
+    http_call_t *call = request != NULL ? call_new(self, CALL_LISTEN, events, ctx) : NULL;
+    if (call == NULL || call_prepare_modern(call, session, request) != 0) {
+        if (call != NULL)
+            call_free(call);
+        json_decref(request);
+        return 0;
+    }
+    call->request_id = json_incref(json_object_get(request, "id"));
+    json_decref(request);
+    return call_start(call, true); /* the deadline covers the wait for the response head only */
+}
+
 static uint64_t http_listen(mg_upstream_t *super, const mg_upstream_session_t *session,
                             const mg_upstream_events_t *events, void *ctx)
 {
     http_upstream_t *self = (http_upstream_t *)super;
     if (self->super.era == MG_UPSTREAM_ERA_MODERN)
-        return 0; /* TODO(lead): subscriptions/listen */
+        return listen_modern(self, session, events, ctx);
     http_call_t *call = call_new(self, CALL_LISTEN, events, ctx);
     if (call == NULL)
         return 0;
@@ -1283,6 +1330,7 @@ static void http_destroy(mg_upstream_t *super)
     h2o_timeout_dispose(loop, &self->io_timeout);
     h2o_timeout_dispose(loop, &self->stream_idle_timeout);
     h2o_timeout_dispose(loop, &self->deadline_timeout);
+    h2o_timeout_dispose(loop, &self->answer_timeout);
     h2o_timeout_dispose(loop, &self->zero_timeout);
     h2o_timeout_dispose(loop, &self->probe_tick_timeout);
     if (self->ssl_ctx != NULL)
@@ -1399,6 +1447,7 @@ mg_upstream_t *mg_upstream_http_create(mg_worker_t *worker, const mg_config_serv
     h2o_timeout_init(loop, &self->io_timeout, timeout_ms + 1000);
     h2o_timeout_init(loop, &self->stream_idle_timeout, LISTEN_IDLE_MS);
     h2o_timeout_init(loop, &self->deadline_timeout, timeout_ms);
+    h2o_timeout_init(loop, &self->answer_timeout, MG_UPSTREAM_ANSWER_TIMEOUT_MS);
     h2o_timeout_init(loop, &self->zero_timeout, 0);
     h2o_timeout_init(loop, &self->probe_tick_timeout, 1000);
     self->probe_tick.cb = on_probe_tick;

@@ -80,6 +80,15 @@ struct st_mg_http_conn_t {
     struct phr_chunked_decoder chunked;
 };
 
+void mg_http_conn_set_io_timeout(mg_http_conn_t *conn, h2o_timeout_t *io_timeout)
+{
+    conn->io_timeout = io_timeout;
+    if (h2o_timeout_is_linked(&conn->timer)) {
+        h2o_timeout_unlink(&conn->timer);
+        h2o_timeout_link(conn->pool->loop, io_timeout, &conn->timer);
+    }
+}
+
 static void on_read(h2o_socket_t *sock, const char *err);
 
 /* ---------------------------------------------------------------- lifecycle */

@@ -71,6 +71,8 @@ void mg_http_conn_pool_dispose(mg_http_conn_pool_t *pool);
 mg_http_conn_t *mg_http_conn_request(mg_http_conn_pool_t *pool, h2o_timeout_t *io_timeout, h2o_iovec_t *bufs,
                                      size_t bufcnt, const mg_http_conn_callbacks_t *callbacks, void *data,
                                      const char **errstr);
+/* From now on each wait of `conn` is bounded by `io_timeout` instead (the timer restarts). */
+void mg_http_conn_set_io_timeout(mg_http_conn_t *conn, h2o_timeout_t *io_timeout);
 /* Ends the exchange without any further callback and closes the connection (its state
  * is unknown). Not to be called from inside one of its callbacks. */
 void mg_http_conn_cancel(mg_http_conn_t *conn);

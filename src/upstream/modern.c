@@ -16,6 +16,7 @@
 
 #include "mcp/mirror.h"
 #include "mcp/modern.h"
+#include "mcp/tasks.h"
 #include "mcp/versions.h"
 #include "mcpgate_version.h"
 #include "obs/log.h"
@@ -183,6 +184,7 @@ int mg_upstream_modern_headers(const json_t *request, const json_t *tools, const
     bool is_tool_call = strcmp(method, "tools/call") == 0;
     const char *key = is_tool_call || strcmp(method, "prompts/get") == 0 ? "name"
                       : strcmp(method, "resources/read") == 0            ? "uri"
+                      : mg_tasks_is_task_method(method)                  ? "taskId" /* the tasks extension */
                                                                          : NULL;
     if (key == NULL)
         return 0;

@@ -49,7 +49,8 @@ json_t *mg_upstream_modern_initialize_result(const json_t *discover_result, cons
 int mg_upstream_modern_set_meta(json_t *request, const json_t *client_capabilities, const char *log_level);
 
 /* Appends the headers that mirror a modern request's body ("Name: value\r\n" each): Mcp-Method;
- * Mcp-Name for tools/call, prompts/get, resources/read; Mcp-Param-* for a tools/call whose tool
+ * Mcp-Name for tools/call, prompts/get, resources/read and (tasks extension) tasks/get|update|cancel;
+ * Mcp-Param-* for a tools/call whose tool
  * (looked up in `tools`, name -> definition; may be NULL) annotates arguments with x-mcp-header.
  * Values that are not plain header-safe ASCII are sent as "=?base64?...?=". Returns 0, or -1
  * with the reason in `why` when the method or name cannot be sent at all. A Param header that

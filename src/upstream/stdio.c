@@ -30,6 +30,7 @@
 #include "upstream/stdio_process.h"
 
 #define INIT_REQUEST_ID "mcpgate-initialize"
+#define LISTEN_REQUEST_ID "mcpgate-listen"
 #define DISCOVER_REQUEST_ID "mcpgate-discover"
 #define DISCOVER_TIMEOUT_MS 3000 /* a legacy server may never answer an unknown pre-initialize request */
 
@@ -71,7 +72,8 @@ typedef struct st_local_call_t {
     uint64_t id;
     const mg_upstream_events_t *events;
     void *ctx;
-    h2o_timeout_entry_t timeout;
+    h2o_timeout_entry_t timeout; /* in call_timeout, or answer_timeout once the server asked the client */
+    bool asked;
     struct st_stdio_link_t *link;
 } local_call_t;
 
@@ -82,6 +84,7 @@ typedef struct st_stdio_link_t {
     local_call_t *calls;
     uint64_t next_call;
     h2o_timeout_t call_timeout;
+    h2o_timeout_t answer_timeout; /* a call whose server asked the client something */
 } stdio_link_t;
 
 /* Shared states are created by the first worker (the owner is chosen by index) and found by later ones. */
@@ -140,6 +143,12 @@ static void on_delivery(mg_worker_t *worker, void *arg)
     local_call_t *call = link != NULL ? find_call(link, delivery->call, delivery->final) : NULL;
     if (call != NULL) {
         if (!delivery->final) {
+            if (json_object_get(delivery->msg, "method") != NULL && json_object_get(delivery->msg, "id") != NULL) {
+                /* the server waits for the client now, and a person may take a while over a form */
+                h2o_timeout_unlink(&call->timeout);
+                h2o_timeout_link(worker->loop, &link->answer_timeout, &call->timeout);
+                call->asked = true;
+            }
             call->events->message(call->ctx, delivery->msg);
         } else {
             const mg_upstream_events_t *events = call->events;
@@ -373,6 +382,12 @@ static void on_discover_answer(stdio_shared_t *shared, mg_rpc_message_t *msg);
 
 static void on_child_response(stdio_shared_t *shared, mg_rpc_message_t *msg)
 {
+    if (json_is_string(msg->id) && strcmp(json_string_value(msg->id), LISTEN_REQUEST_ID) == 0) {
+        mg_log(msg->error != NULL ? MG_LOG_WARN : MG_LOG_INFO, "upstream.listen_ended",
+               "%s ended the gateway's subscriptions/listen: %s", shared->process.server->name,
+               msg->error != NULL ? "refused" : "complete");
+        return;
+    }
     if (json_is_string(msg->id) && strcmp(json_string_value(msg->id), DISCOVER_REQUEST_ID) == 0) {
         on_discover_answer(shared, msg);
         return;
@@ -428,6 +443,8 @@ static void on_child_notification(stdio_shared_t *shared, mg_rpc_message_t *msg)
     }
     if (strcmp(msg->method, "notifications/cancelled") == 0)
         return; /* the child gave up on one of our requests; its error response follows or not */
+    if (strcmp(msg->method, "notifications/subscriptions/acknowledged") == 0)
+        return; /* of the gateway's own listen (listen_for_changes) */
     mg_events_broadcast(shared->gateway, shared->process.server_index, msg->root);
 }
 
@@ -522,6 +539,31 @@ static void become_legacy(stdio_shared_t *shared, const char *how)
     send_initialize(shared);
 }
 
+/* A modern server tells of list changes only on a subscriptions/listen stream. The child is shared, as a
+ * legacy one's notifications are, so the gateway holds one listen for it, for every list the server
+ * says can change, and broadcasts what arrives (events.c tags it for each modern subscription). */
+static void listen_for_changes(stdio_shared_t *shared, const json_t *capabilities)
+{
+    static const struct {
+        const char *capability, *flag;
+    } lists[] = {{"tools", "toolsListChanged"}, {"prompts", "promptsListChanged"}, {"resources", "resourcesListChanged"}};
+    json_t *filter = json_object();
+    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+        if (json_is_true(json_object_get(json_object_get(capabilities, lists[i].capability), "listChanged")))
+            json_object_set_new(filter, lists[i].flag, json_true());
+    }
+    if (json_object_size(filter) == 0) {
+        json_decref(filter);
+        return;
+    }
+    json_t *id = json_string(LISTEN_REQUEST_ID);
+    json_t *request = mg_rpc_make_request(id, "subscriptions/listen", json_pack("{s:o}", "notifications", filter));
+    if (request != NULL && mg_upstream_modern_set_meta(request, NULL, NULL) == 0)
+        write_message(shared, request);
+    json_decref(request);
+    json_decref(id);
+}
+
 static void on_discover_answer(stdio_shared_t *shared, mg_rpc_message_t *msg)
 {
     const char *name = shared->process.server->name;
@@ -545,6 +587,7 @@ static void on_discover_answer(stdio_shared_t *shared, mg_rpc_message_t *msg)
         json_decref(initialize_result);
         atomic_store(&shared->process.ready, true);
         mg_log(MG_LOG_INFO, "upstream.ready", "%s is ready (protocol %s)", name, MG_VERSION_MODERN);
+        listen_for_changes(shared, json_object_get(msg->result, "capabilities"));
         break;
     }
     case MG_UPSTREAM_DISCOVER_MODERN_UNUSABLE:
@@ -653,8 +696,12 @@ static void on_call_timeout(h2o_timeout_entry_t *entry)
     cancel->key = (call_key_t){link->super.worker->index, call->id};
     mg_worker_post(shared_of(link)->process.owner, on_cancel, cancel);
     char message[160];
-    snprintf(message, sizeof(message), "upstream %s did not answer within %d ms", link->super.server->name,
-             link->super.server->timeout_ms);
+    if (call->asked)
+        snprintf(message, sizeof(message), "upstream %s: the client did not answer its question within %d s",
+                 link->super.server->name, MG_UPSTREAM_ANSWER_TIMEOUT_MS / 1000);
+    else
+        snprintf(message, sizeof(message), "upstream %s did not answer within %d ms", link->super.server->name,
+                 link->super.server->timeout_ms);
     const mg_upstream_events_t *events = call->events;
     void *ctx = call->ctx;
     free(call);
@@ -784,6 +831,7 @@ mg_upstream_t *mg_upstream_stdio_create(mg_worker_t *worker, const mg_config_ser
     link->super.server_index = server_index;
     link->super.worker = worker;
     h2o_timeout_init(worker->loop, &link->call_timeout, (uint64_t)server->timeout_ms);
+    h2o_timeout_init(worker->loop, &link->answer_timeout, MG_UPSTREAM_ANSWER_TIMEOUT_MS);
     size_t owner_index = server_index % gateway->workers_len;
     if (worker->index == owner_index) {
         stdio_shared_t *shared = calloc(1, sizeof(*shared));

@@ -32,12 +32,18 @@
 
 struct st_mg_worker_t;
 
+/* How long a call may wait once its server has asked the client something (elicitation, sampling,
+ * roots): a person may be filling in a form. Replaces the call's own deadline (server timeout_ms)
+ * from the question on; the same bound as a parked call's requestState (MG_MRTR_TTL_S). */
+#define MG_UPSTREAM_ANSWER_TIMEOUT_MS 600000
+
 /* Who is calling: from the client's sealed session (or a gateway-internal identity). */
 typedef struct st_mg_upstream_session_t {
     const char *sid;                   /* client session id (claims.sid); "" for gateway-internal calls */
     const char *protocol_version;      /* version negotiated with the client */
     const json_t *client_capabilities; /* may be NULL */
     const char *upstream_session_id;   /* HTTP upstreams: this client's Mcp-Session-Id at the upstream; may be NULL */
+    const json_t *listen_filter;       /* listen() on a modern server: subscriptions/listen's params.notifications */
 } mg_upstream_session_t;
 
 typedef struct st_mg_upstream_events_t {
@@ -83,7 +89,9 @@ typedef struct st_mg_upstream_ops_t {
     /* Opens the server's stream of unsolicited messages for one client session (HTTP: a
      * GET SSE stream with that session id); events->message gets each message, done
      * when it ends. stdio upstreams return 0: their unsolicited messages go to the hub.
-     * Modern upstreams return 0 too (2026-07-28 has subscriptions/listen instead). */
+     * A modern HTTP server gets a subscriptions/listen POST with session->listen_filter as
+     * its params.notifications (0 when there is none); its acknowledgement arrives as a
+     * message like the notifications do. */
     uint64_t (*listen)(mg_upstream_t *self, const mg_upstream_session_t *session, const mg_upstream_events_t *events,
                        void *ctx);
     /* True when the upstream is currently usable (process running and initialized, or HTTP reachable).

@@ -5,50 +5,17 @@
 // tests/fixtures/modern-server.mjs (the official modern SDK), over stdio and over HTTP; the
 // legacy one is server-everything. Each test runs its own gateway: each needs its own servers.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 
 import {
-  GATEWAY_ONLY, NODE, REPO_ROOT, everythingStdio, initializeBody, listAll, rawPost, resultText, sleep,
+  GATEWAY_ONLY, NODE, everythingStdio, initializeBody, listAll, rawPost, resultText, sleep,
   startEverythingHttp, waitFor, withGateway,
 } from './lib/gateway.mjs';
+import { NO_MODERN_SDK, modernStdio, openListen, resultOf, send, startModernHttp, toolCall } from './lib/modern.mjs';
 
-const MODERN_SERVER = join(REPO_ROOT, 'tests/fixtures/modern-server.mjs');
-// The fixture loads @modelcontextprotocol/server from tests/conformance (npm ci there).
-const NO_MODERN_SDK = !existsSync(join(REPO_ROOT, 'tests/conformance/node_modules/@modelcontextprotocol/server'))
-  ? 'needs `npm ci` in tests/conformance (the modern SDK)' : false;
 const SKIP = GATEWAY_ONLY || NO_MODERN_SDK;
-
-const modernStdio = (name = 'modern') => ({ name, command: [NODE, MODERN_SERVER, '--stdio'] });
-
-/** Starts the modern fixture over HTTP; resolves to {url, stop()}. */
-async function startModernHttp() {
-  const proc = spawn(NODE, [MODERN_SERVER, '--http', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  proc.stderr.on('data', (d) => { log += d; });
-  const exited = new Promise((res) => proc.once('exit', res));
-  const ready = new Promise((res, rej) => {
-    createInterface({ input: proc.stdout }).on('line', (line) => {
-      try {
-        const rec = JSON.parse(line);
-        if (rec.event === 'fixture.ready') res(rec.url);
-      } catch { /* not ours */ }
-    });
-    exited.then((code) => rej(new Error(`modern fixture exited (code ${code}):\n${log}`)));
-  });
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
-  try {
-    const url = await ready;
-    return { url, stop: async () => { proc.kill('SIGTERM'); await exited; } };
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** The gateway's "upstream.era" log records, as {server: era}. */
 function erasLogged(gw) {
@@ -272,4 +239,89 @@ test('a modern stdio server without our version is refused, not initialized', { 
     assert.equal(ready.status, 503);
     assert.equal((await ready.json()).servers.future.ready, false);
   }, { waitReady: false });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Change notifications from a modern server: it has no GET stream, only subscriptions/listen, so
+// the gateway opens a listen stream of its own at the server for each client stream (modern
+// subscription or legacy GET stream), with that client's filter in the server's own words.
+
+test('a modern client\'s subscription on /mcp gets a modern HTTP server\'s list changes', { timeout: 60_000, skip: SKIP }, async () => {
+  const upstream = await startModernHttp();
+  try {
+    await withGateway({ workers: 1, servers: [{ name: 'remote', url: upstream.url }] }, async (gw) => {
+      const listen = await openListen(gw.url('/mcp'), { toolsListChanged: true });
+      try {
+        assert.equal(listen.status, 200);
+        const ack = await listen.next((m) => m.method === 'notifications/subscriptions/acknowledged');
+        assert.deepEqual(ack.params.notifications, { toolsListChanged: true });
+        // the gateway's listen at the server may not be open yet when the first trigger runs
+        await waitFor(async () => {
+          const trigger = toolCall('remote__test_trigger_tool_change', {});
+          resultOf(await send(gw.url('/mcp'), trigger), trigger);
+          return listen.messages.some((m) => m.method === 'notifications/tools/list_changed');
+        }, { timeoutMs: 10_000, what: 'tools/list_changed on the subscription' });
+        const changed = listen.messages.find((m) => m.method === 'notifications/tools/list_changed');
+        assert.equal(changed.params._meta['io.modelcontextprotocol/subscriptionId'], listen.id,
+          'tagged with the client\'s own subscription id, not the gateway\'s at the server');
+        // the server's own acknowledgement of the gateway's listen is not passed on
+        assert.equal(listen.messages.filter((m) => m.method === 'notifications/subscriptions/acknowledged').length, 1);
+        // what the client did not opt in to does not arrive
+        const prompts = toolCall('remote__test_trigger_prompt_change', {});
+        resultOf(await send(gw.url('/mcp'), prompts), prompts);
+        await sleep(500);
+        assert.ok(!listen.messages.some((m) => m.method === 'notifications/prompts/list_changed'),
+          JSON.stringify(listen.messages));
+      } finally {
+        listen.close();
+      }
+    });
+  } finally {
+    await upstream.stop();
+  }
+});
+
+test('a legacy client\'s GET stream gets a modern HTTP server\'s list changes', { timeout: 60_000, skip: SKIP }, async () => {
+  const upstream = await startModernHttp();
+  try {
+    await withGateway({ workers: 1, servers: [{ name: 'remote', url: upstream.url }] }, async (gw, connectTo) => {
+      const { client, seen } = await connectTo('/mcp');
+      await sleep(300); // let the SDK open its GET stream
+      await waitFor(async () => {
+        await client.callTool({ name: 'remote__test_trigger_tool_change', arguments: {} });
+        return seen.some((s) => s.via === 'GET' && s.message.method === 'notifications/tools/list_changed');
+      }, { timeoutMs: 10_000, what: 'tools/list_changed on the GET stream' });
+      const changed = seen.find((s) => s.via === 'GET' && s.message.method === 'notifications/tools/list_changed');
+      assert.equal(changed.message.params?._meta?.['io.modelcontextprotocol/subscriptionId'], undefined,
+        'a legacy client is not shown the gateway\'s subscription at the server');
+    });
+  } finally {
+    await upstream.stop();
+  }
+});
+
+// A modern stdio server is one process shared by every client: the gateway holds one listen stream
+// there and hands what comes on it to every client stream, as it does a legacy child's notifications.
+test('a modern stdio server\'s list changes reach modern subscriptions and legacy GET streams', { timeout: 60_000, skip: SKIP }, async () => {
+  await withGateway({ workers: 2, servers: [modernStdio('modern')] }, async (gw, connectTo) => {
+    const listen = await openListen(gw.url('/mcp'), { promptsListChanged: true });
+    const { client, seen } = await connectTo('/mcp');
+    try {
+      await listen.next((m) => m.method === 'notifications/subscriptions/acknowledged');
+      await sleep(300); // let the SDK open its GET stream
+      await waitFor(async () => {
+        await client.callTool({ name: 'modern__test_trigger_prompt_change', arguments: {} });
+        return listen.messages.some((m) => m.method === 'notifications/prompts/list_changed') &&
+          seen.some((s) => s.via === 'GET' && s.message.method === 'notifications/prompts/list_changed');
+      }, { timeoutMs: 10_000, what: 'prompts/list_changed on both streams' });
+      const tagged = listen.messages.find((m) => m.method === 'notifications/prompts/list_changed');
+      assert.equal(tagged.params._meta['io.modelcontextprotocol/subscriptionId'], listen.id);
+      const legacy = seen.find((s) => s.via === 'GET' && s.message.method === 'notifications/prompts/list_changed');
+      assert.equal(legacy.message.params?._meta?.['io.modelcontextprotocol/subscriptionId'], undefined);
+      assert.ok(!seen.some((s) => s.message.method === 'notifications/subscriptions/acknowledged'),
+        'the server\'s acknowledgement of the gateway\'s listen stays with the gateway');
+    } finally {
+      listen.close();
+    }
+  });
 });

@@ -9,7 +9,6 @@
 // A requestState is attacker-controlled input: forged, altered, replayed or misapplied states are
 // refused with -32602 "Invalid requestState: ..." and reach no server.
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
@@ -19,79 +18,20 @@ import {
   GATEWAY_ONLY, NODE, REPO_ROOT, everythingStdio, resultText, startEverythingHttp, useEverythingHttp,
   useGateway, withGateway,
 } from './lib/gateway.mjs';
+import { modernRequest, nextRequestId, resultOf, send, toolCall } from './lib/modern.mjs';
 
 // ---------------------------------------------------------------------------------------------
-// Modern requests, each on its own connection.
+// Modern requests, each on its own connection (lib/modern.mjs).
 
-const MODERN = '2026-07-28';
 const ELICITATION = { elicitation: {} };
 const SAMPLING = { sampling: {} };
 const BOTH = { elicitation: {}, sampling: {} };
-
-let nextId = 1;
-function modernRequest(method, params, capabilities = {}) {
-  return {
-    jsonrpc: '2.0', id: nextId++, method,
-    params: {
-      ...params,
-      _meta: {
-        'io.modelcontextprotocol/protocolVersion': MODERN,
-        'io.modelcontextprotocol/clientCapabilities': capabilities,
-        'io.modelcontextprotocol/clientInfo': { name: 'mcpgate-e2e-mrtr', version: '0.0.0' },
-      },
-    },
-  };
-}
-const toolCall = (name, args, capabilities) => modernRequest('tools/call', { name, arguments: args }, capabilities);
 
 /** The retry: the same request under a new id, plus the answers and the state (mrtr.mdx). */
 function retryOf(request, requestState, inputResponses) {
   const params = structuredClone(request.params);
   Object.assign(params, { requestState, inputResponses });
-  return { ...request, id: nextId++, params };
-}
-
-/** POST on a fresh connection (agent: false) with the headers that mirror the body; gives up after timeoutMs. */
-function send(url, body, { timeoutMs = 30_000 } = {}) {
-  const headers = {
-    'content-type': 'application/json', accept: 'application/json, text/event-stream',
-    'mcp-protocol-version': MODERN, 'mcp-method': body.method,
-  };
-  const name = body.params?.name ?? body.params?.uri;
-  if (['tools/call', 'prompts/get', 'resources/read'].includes(body.method) && typeof name === 'string') {
-    headers['mcp-name'] = name;
-  }
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', headers, agent: false }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let messages;
-        if ((res.headers['content-type'] ?? '').includes('text/event-stream')) {
-          messages = text.replace(/\r\n?/g, '\n').split('\n\n')
-            .map((e) => e.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trim()).join('\n'))
-            .filter(Boolean).map((d) => JSON.parse(d));
-        } else {
-          try { messages = [JSON.parse(text)]; } catch { messages = []; }
-        }
-        const json = messages.findLast((m) => 'result' in m || 'error' in m);
-        resolve({ status: res.statusCode, headers: res.headers, text, json });
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer to ${body.method} within ${timeoutMs} ms`)));
-    req.end(JSON.stringify(body));
-  });
-}
-
-function resultOf(res, request) {
-  const detail = `HTTP ${res.status}: ${res.text.slice(0, 800)}`;
-  assert.equal(res.status, 200, detail);
-  assert.equal(res.json?.id, request.id, `the answer carries the request's own id; ${detail}`);
-  assert.ok(res.json?.result, `expected a result; ${detail}`);
-  return res.json.result;
+  return { ...request, id: nextRequestId(), params };
 }
 
 /** Asserts an InputRequiredResult asking exactly one `method`; returns {key, request, state}. */
@@ -348,6 +288,20 @@ describe('HTTP upstream: the gateway-held session and capabilities', { skip: GAT
       assert.match(resultText(resultOf(await send(gw.url('/mcp'), retry), retry)), /Name: Late Comer/);
     });
   });
+
+  // The HTTP twin of the stdio test below: the server's question arrives on the call's own SSE
+  // response, which then stays quiet until the answer; neither the call's deadline nor the
+  // connection's idle bound (both upstream_timeout_ms) may end it.
+  test('a retry after longer than upstream_timeout_ms still resumes the parked call', { timeout: 45_000 }, async () => {
+    const limits = { max_body_bytes: 65536, max_json_depth: 16, upstream_timeout_ms: 1000 };
+    await withGateway({ workers: 1, limits, servers: [{ name: 'remote', url: server.url }] }, async (gw) => {
+      const first = toolCall('remote__trigger-elicitation-request', {}, ELICITATION);
+      const { key, state } = assertInputRequired(resultOf(await send(gw.url('/mcp'), first), first), 'elicitation/create');
+      await new Promise((r) => setTimeout(r, 2500)); // the user reads the form
+      const retry = retryOf(first, state, { [key]: accept('Patient') });
+      assert.match(resultText(resultOf(await send(gw.url('/mcp'), retry), retry)), /Name: Patient/);
+    });
+  });
 });
 
 // A parked call stays "in flight" on the shared stdio server until it is resumed or its upstream
@@ -373,13 +327,9 @@ test('an abandoned parked call does not capture another client\'s server request
 });
 
 // upstream_timeout_ms is "how long to wait for an upstream server's reply" (configuration.md).
-// While the server waits for the client's answer, the gateway is not waiting for the server, yet
-// the parked call dies when that timer runs out (default 60 s; the park itself allows
-// MG_MRTR_TTL_S, 600 s), so a user who takes a minute over a form loses the call. (A legacy
-// client that takes as long fails the same way.)
-// Known limit (docs/protocol.md): the upstream call's own deadline keeps running while it is parked,
-// so a user who takes longer than upstream_timeout_ms loses the call. Kept as a todo until fixed.
-test('a retry after longer than upstream_timeout_ms still resumes the parked call', { ...T, timeout: 45_000, todo: 'parked calls still expire at upstream_timeout_ms' }, async () => {
+// Once the server has asked the client something, the call waits for the answer instead: a person
+// may take longer than upstream_timeout_ms over a form (MG_UPSTREAM_ANSWER_TIMEOUT_MS, 10 min).
+test('a retry after longer than upstream_timeout_ms still resumes the parked call', { ...T, timeout: 45_000 }, async () => {
   const limits = { max_body_bytes: 65536, max_json_depth: 16, upstream_timeout_ms: 1000 };
   await withGateway({ workers: 1, limits, servers: [everythingStdio('everything')] }, async (gw) => {
     const first = toolCall('everything__trigger-elicitation-request', {}, ELICITATION);

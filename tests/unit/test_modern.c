@@ -1,7 +1,7 @@
 /*
  * test_modern.c - the MCP 2026-07-28 ("modern") era's pure parts: reading a request's
  * _meta, completing a result for a modern client, the legacy copy of modern params,
- * the sealed MRTR requestState (mrtr.h) and the version lists.
+ * the sealed MRTR requestState (mrtr.h), task handles (tasks.h) and the version lists.
  *
  * Each error path of mg_modern_read_meta is reached once, with its code and message;
  * every way a requestState can be wrong is refused with a reason that starts
@@ -22,6 +22,7 @@
 #include "mcp/mrtr.h"
 #include "mcp/seal.h"
 #include "mcp/session.h"
+#include "mcp/tasks.h"
 #include "mcp/versions.h"
 
 #define NOW ((int64_t)1800000000)
@@ -573,6 +574,104 @@ static void mrtr_refuses_other_prefixes(void **state)
     json_decref(junk);
 }
 
+/* ---- mg_tasks: sealed task handles ------------------------------------------------------------- */
+
+static void assert_handle_refused(const mg_session_key_t *key, const char *principal, const char *handle,
+                                  const char *part)
+{
+    char server[64] = "untouched", why[160] = "";
+    json_t *task_id = json_string("untouched");
+    json_t *before = task_id;
+    assert_int_equal(mg_tasks_open(key, principal, handle, strlen(handle), server, sizeof(server), &task_id, why,
+                                   sizeof(why)),
+                     -1);
+    assert_null(task_id); /* nothing to release on failure */
+    json_decref(before);
+    if (strstr(why, part) == NULL)
+        fail_msg("refusal \"%s\" should say \"%s\"", why, part);
+}
+
+static void tasks_handle_round_trip(void **state)
+{
+    (void)state;
+    mg_session_key_t key = test_key(0x21);
+    json_t *upstream_id = json_string("786512e2-9e0d-44bd-8f29-789f320fe840");
+    char *handle = mg_tasks_seal(&key, "anonymous", "modern", upstream_id);
+    assert_non_null(handle);
+    assert_int_equal(strncmp(handle, "mcpgate.task1.", 14), 0);
+    for (const char *p = handle; *p; p++)
+        assert_true(*p > 0x20 && *p < 0x7f); /* an Mcp-Name header value as it is */
+    assert_null(strstr(handle, "786512e2")); /* the server's id is not visible */
+    char server[64], why[160];
+    json_t *opened = NULL;
+    assert_int_equal(
+        mg_tasks_open(&key, "anonymous", handle, strlen(handle), server, sizeof(server), &opened, why, sizeof(why)), 0);
+    assert_string_equal(server, "modern");
+    assert_true(json_equal(opened, upstream_id));
+    json_decref(opened);
+    free(handle);
+
+    /* only string ids can be handed out; a huge one is refused rather than truncated */
+    json_t *number = json_integer(7);
+    assert_null(mg_tasks_seal(&key, "anonymous", "modern", number));
+    json_decref(number);
+    char *long_text = malloc(MG_TASKS_MAX_HANDLE + 1);
+    memset(long_text, 'x', MG_TASKS_MAX_HANDLE);
+    long_text[MG_TASKS_MAX_HANDLE] = '\0';
+    json_t *huge = json_string(long_text);
+    assert_null(mg_tasks_seal(&key, "anonymous", "modern", huge));
+    json_decref(huge);
+    free(long_text);
+    json_decref(upstream_id);
+}
+
+static void tasks_handle_refusals(void **state)
+{
+    (void)state;
+    mg_session_key_t key = test_key(0x22);
+    json_t *upstream_id = json_string("task-1");
+    char *handle = mg_tasks_seal(&key, "user:alice", "modern", upstream_id);
+    assert_handle_refused(&key, "user:mallory", handle, "another principal");
+    mg_session_key_t other_key = test_key(0x23);
+    assert_handle_refused(&other_key, "user:alice", handle, "altered");
+    handle[strlen(handle) - 3] ^= 0x01; /* one character of the sealed text */
+    assert_handle_refused(&key, "user:alice", handle, "altered");
+    assert_handle_refused(&key, "user:alice", "786512e2-9e0d-44bd-8f29-789f320fe840", "altered");
+    assert_handle_refused(&key, "user:alice", "", "altered");
+    free(handle);
+
+    /* a requestState of the same key is no task handle, and the other way round */
+    char *token = mg_mrtr_seal_park(&key, &CALL, 0, "00000000000000000000000000000009", NOW);
+    assert_handle_refused(&key, "anonymous", token, "altered");
+    free(token);
+    handle = mg_tasks_seal(&key, "anonymous", "modern", upstream_id);
+    assert_state_refused(&key, handle, &CALL, NOW, "altered");
+    free(handle);
+    json_decref(upstream_id);
+}
+
+static void tasks_client_capability(void **state)
+{
+    (void)state;
+    json_t *with = json_pack("{s:{s:{}}}", "extensions", MG_TASKS_EXTENSION);
+    json_t *without = json_pack("{s:{}}", "elicitation");
+    json_t *wrong_type = json_pack("{s:{s:b}}", "extensions", MG_TASKS_EXTENSION, 1);
+    assert_true(mg_tasks_client_supports(with));
+    assert_false(mg_tasks_client_supports(without));
+    assert_false(mg_tasks_client_supports(wrong_type));
+    assert_false(mg_tasks_client_supports(NULL));
+    json_t *data = mg_tasks_required_capability();
+    assert_true(json_equal(json_object_get(data, "requiredCapabilities"), with));
+    json_decref(data);
+    json_decref(with);
+    json_decref(without);
+    json_decref(wrong_type);
+    assert_true(mg_tasks_is_task_method("tasks/get") && mg_tasks_is_task_method("tasks/update") &&
+                mg_tasks_is_task_method("tasks/cancel"));
+    assert_false(mg_tasks_is_task_method("tasks/list") || mg_tasks_is_task_method("tasks/result") ||
+                 mg_tasks_is_task_method(NULL));
+}
+
 static void mrtr_target_of_params(void **state)
 {
     (void)state;
@@ -653,6 +752,9 @@ int main(void)
         cmocka_unit_test(mrtr_refuses_tampering),
         cmocka_unit_test(mrtr_refuses_other_prefixes),
         cmocka_unit_test(mrtr_target_of_params),
+        cmocka_unit_test(tasks_handle_round_trip),
+        cmocka_unit_test(tasks_handle_refusals),
+        cmocka_unit_test(tasks_client_capability),
         cmocka_unit_test(versions_eras),
         cmocka_unit_test(versions_supported_list),
     };
