@@ -385,13 +385,25 @@ static event_stream_t *events_open(mg_worker_t *worker, h2o_req_t *req, long sco
     return events;
 }
 
+size_t mg_events_late_key(const char *sid, const char *server, char key[MG_EVENTS_LATE_KEY_MAX])
+{
+    /* built by copies, not printf: it is looked up on every such call */
+    size_t sid_len = strlen(sid), server_len = strlen(server);
+    if (sid_len + 1 + server_len > MG_EVENTS_LATE_KEY_MAX)
+        return 0;
+    memcpy(key, sid, sid_len);
+    key[sid_len] = '/';
+    memcpy(key + sid_len + 1, server, server_len);
+    return sid_len + 1 + server_len;
+}
+
 const char *mg_events_upstream_session(mg_worker_t *worker, const mg_session_claims_t *claims, const char *server)
 {
     const char *id = json_string_value(json_object_get(claims->upstream_sessions, server));
-    if (id == NULL && worker->late_sessions != NULL) {
-        char key[128];
-        snprintf(key, sizeof(key), "%s/%s", claims->sid, server);
-        id = json_string_value(json_object_get(worker->late_sessions, key));
+    if (id == NULL && worker->late_sessions != NULL) { /* every call of a modern client to a legacy HTTP server */
+        char key[MG_EVENTS_LATE_KEY_MAX];
+        size_t len = mg_events_late_key(claims->sid, server, key);
+        id = len != 0 ? json_string_value(json_object_getn(worker->late_sessions, key, len)) : NULL;
     }
     return id;
 }

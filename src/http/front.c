@@ -9,6 +9,7 @@
  */
 #include "http/front.h"
 
+#include <assert.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,18 +225,45 @@ void mg_exchange_send_message(mg_exchange_t *exchange, json_t *msg)
     mg_stream_send_json(&front->stream, msg);
 }
 
-/* A modern client's answer: every result says its resultType, cacheable ones their ttlMs and
- * cacheScope. The result may be shared with an upstream's response, so it is copied, not changed. */
-static json_t *modern_response(mg_exchange_t *exchange, json_t *response)
+/* A modern client's answer: every result says its resultType, cacheable ones their ttlMs and cacheScope.
+ * The result may be shared with an upstream's response, so it is completed only while the answer is
+ * serialized and restored right after: the members it had, at their places, and none it had not. That
+ * costs a few lookups where copying the response and the result cost two objects; nothing else runs on
+ * this thread in between, and no other thread ever sees these values (jansson's are not thread-safe). */
+static const char *const completion_members[] = {"resultType", "ttlMs", "cacheScope"}; /* what completion sets */
+
+typedef struct st_completion_t {
+    json_t *result;    /* a reference, NULL when there is nothing to complete */
+    size_t members;    /* how many of completion_members the method's completion may set */
+    json_t *before[3]; /* references to their values before, NULL for members the result did not have */
+} completion_t;
+
+static void complete_result(mg_exchange_t *exchange, json_t *response, completion_t *completion)
 {
+    memset(completion, 0, sizeof(*completion));
     json_t *result = json_object_get(response, "result");
-    if (result == NULL)
-        return json_incref(response);
-    json_t *out = json_copy(response);
-    json_t *completed = json_copy(result);
-    mg_modern_complete_result(completed, exchange->message.method, 0, mg_exchange_cache_scope(exchange));
-    json_object_set_new(out, "result", completed);
-    return out;
+    if (!json_is_object(result))
+        return; /* nothing to complete (mg_modern_complete_result leaves non-objects alone) */
+    completion->result = json_incref(result);
+    completion->members = mg_modern_is_cacheable(exchange->message.method) ? 3 : 1;
+    for (size_t i = 0; i < completion->members; i++)
+        completion->before[i] = json_incref(json_object_get(result, completion_members[i]));
+    mg_modern_complete_result(result, exchange->message.method, 0, mg_exchange_cache_scope(exchange));
+}
+
+static void restore_result(completion_t *completion)
+{
+    for (size_t i = 0; i < completion->members; i++) {
+        const char *member = completion_members[i];
+        json_t *before = completion->before[i];
+        if (json_object_get(completion->result, member) == before)
+            json_decref(before); /* unchanged */
+        else if (before != NULL)
+            json_object_set_new(completion->result, member, before); /* an existing member keeps its place */
+        else
+            json_object_del(completion->result, member);
+    }
+    json_decref(completion->result);
 }
 
 static void deliver_final(mg_exchange_t *exchange, json_t *response);
@@ -266,18 +294,22 @@ static void deliver_final(mg_exchange_t *exchange, json_t *response)
     front_t *front = FRONT(exchange);
     if (front->req == NULL)
         return;
-    json_t *out = exchange->modern ? modern_response(exchange, response) : json_incref(response);
+    completion_t completion = {0};
+    if (exchange->modern)
+        complete_result(exchange, response, &completion);
     if (front->streaming) {
-        mg_stream_send_json(&front->stream, out);
+        mg_stream_send_json(&front->stream, response);
         mg_stream_close(&front->stream);
     } else {
         int status = 200;
         if (exchange->modern)
-            status = mg_modern_http_status((int)json_integer_value(json_object_get(json_object_get(out, "error"), "code")));
+            status = mg_modern_http_status(
+                (int)json_integer_value(json_object_get(json_object_get(response, "error"), "code")));
         add_session_header(exchange, front->req);
-        mg_front_send_json(front->req, status, status == 200 ? "OK" : "Error", out);
+        mg_front_send_json(front->req, status, status == 200 ? "OK" : "Error", response);
     }
-    json_decref(out);
+    if (completion.result != NULL)
+        restore_result(&completion);
 }
 
 const char *mg_exchange_cache_scope(const mg_exchange_t *exchange)
@@ -366,14 +398,13 @@ void mg_exchange_upstream_session(mg_exchange_t *exchange, size_t server_index, 
 
 #define LATE_SESSIONS_MAX 10000
 
-static bool needs_late_session(mg_exchange_t *exchange, size_t server_index)
+/* `session` is the exchange's session view for that server (mg_exchange_upstream_session). */
+static bool needs_late_session(mg_exchange_t *exchange, size_t server_index, const mg_upstream_session_t *session)
 {
     if (!exchange->has_session || exchange->config->servers[server_index].kind != MG_UPSTREAM_HTTP ||
         exchange->worker->upstreams[server_index]->era == MG_UPSTREAM_ERA_MODERN)
         return false; /* a modern server has no sessions */
-    mg_upstream_session_t session;
-    mg_exchange_upstream_session(exchange, server_index, &session);
-    return session.upstream_session_id == NULL;
+    return session->upstream_session_id == NULL;
 }
 
 static int open_late_session(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *request)
@@ -416,9 +447,10 @@ static void late_session_opened(mg_exchange_t *exchange, mg_exchange_part_t *par
             json_decref(worker->late_sessions);
             worker->late_sessions = json_object();
         }
-        char key[128];
-        snprintf(key, sizeof(key), "%s/%s", exchange->claims.sid, server);
-        json_object_set_new(worker->late_sessions, key, json_string(session_id));
+        char key[MG_EVENTS_LATE_KEY_MAX];
+        size_t key_len = mg_events_late_key(exchange->claims.sid, server, key);
+        if (key_len != 0)
+            json_object_setn_new(worker->late_sessions, key, key_len, json_string(session_id));
         mg_log(MG_LOG_INFO, "session.upstream_opened_late", "opened a session on %s for session %s", server,
                exchange->claims.sid);
     }
@@ -444,11 +476,11 @@ static mg_exchange_part_t *new_part(mg_exchange_t *exchange, size_t server_index
 
 static int start_part(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *request, bool open)
 {
-    if (!open && needs_late_session(exchange, part->server_index))
+    mg_upstream_session_t session; /* looked up once: a gateway-held session's lookup formats a key */
+    mg_exchange_upstream_session(exchange, part->server_index, &session);
+    if (!open && needs_late_session(exchange, part->server_index, &session))
         return open_late_session(exchange, part, request);
     mg_upstream_t *upstream = exchange->worker->upstreams[part->server_index];
-    mg_upstream_session_t session;
-    mg_exchange_upstream_session(exchange, part->server_index, &session);
     part->call = open ? upstream->ops->open_session(upstream, &session, request, &part_events, part)
                       : upstream->ops->call(upstream, &session, request, &part_events, part);
     if (part->call == 0)
@@ -533,7 +565,7 @@ static size_t param_headers(h2o_req_t *req, mg_mirror_param_t *out, size_t max, 
 }
 
 static void mirror_headers(h2o_req_t *req, mg_mirror_headers_t *out, mg_mirror_param_t *params, size_t max,
-                             bool *too_many)
+                           bool *too_many)
 {
     out->protocol_version = mirror_value(header_value_by_name(req, "mcp-protocol-version"));
     out->method = mirror_value(header_value_by_name(req, "mcp-method"));
@@ -551,7 +583,8 @@ static void send_modern_error(h2o_req_t *req, json_t *id, int code, const char *
 
 /* Checks a modern request before anything routes it: _meta (-32602 / -32022) and the headers that
  * mirror the body (-32020). Answers the request itself and returns -1 on failure. */
-static int check_modern(h2o_req_t *req, const mg_rpc_message_t *message, mg_modern_meta_t *meta)
+static int check_modern(h2o_req_t *req, const mg_rpc_message_t *message, const mg_mirror_headers_t *mirrored,
+                        bool too_many, mg_modern_meta_t *meta)
 {
     if (message->kind == MG_RPC_RESPONSE) {
         send_modern_error(req, message->id, MG_RPC_INVALID_REQUEST,
@@ -561,7 +594,7 @@ static int check_modern(h2o_req_t *req, const mg_rpc_message_t *message, mg_mode
     /* the header must mirror the body before the version it names is judged */
     const char *body_version =
         json_string_value(json_object_get(json_object_get(message->params, "_meta"), MG_META_PROTOCOL_VERSION));
-    h2o_iovec_t header_version = header_value_by_name(req, "mcp-protocol-version");
+    mg_mirror_value_t header_version = mirrored->protocol_version;
     if (body_version != NULL && (header_version.base == NULL || strlen(body_version) != header_version.len ||
                                  memcmp(body_version, header_version.base, header_version.len) != 0)) {
         send_modern_error(req, message->id, MG_RPC_HEADER_MISMATCH,
@@ -577,10 +610,6 @@ static int check_modern(h2o_req_t *req, const mg_rpc_message_t *message, mg_mode
         send_modern_error(req, message->id, err.code, err.message, err.data);
         return -1;
     }
-    mg_mirror_param_t params[MAX_PARAM_HEADERS];
-    mg_mirror_headers_t headers;
-    bool too_many;
-    mirror_headers(req, &headers, params, MAX_PARAM_HEADERS, &too_many);
     char why[512];
     if (too_many) {
         send_modern_error(req, message->id, MG_RPC_HEADER_MISMATCH, "Header mismatch: too many Mcp-Param-* headers",
@@ -588,6 +617,7 @@ static int check_modern(h2o_req_t *req, const mg_rpc_message_t *message, mg_mode
         return -1;
     }
     /* Mcp-Param-* need the tool's inputSchema: the dispatcher checks them against its catalog */
+    mg_mirror_headers_t headers = *mirrored;
     headers.params_len = 0;
     if (mg_mirror_check(&headers, message->root, NULL, why, sizeof(why)) != 0) {
         send_modern_error(req, message->id, MG_RPC_HEADER_MISMATCH, why, NULL);
@@ -596,17 +626,39 @@ static int check_modern(h2o_req_t *req, const mg_rpc_message_t *message, mg_mode
     return 0;
 }
 
+/* The sid of a principal's gateway-held sessions: a keyed hash of its name. The same for every request
+ * of that principal, so each thread remembers the last one (until authentication exists, every caller is
+ * "anonymous"). */
+static void principal_sid(const char *principal, char sid[33])
+{
+    static _Thread_local char last_principal[256], last_sid[33];
+    size_t len = strlen(principal);
+    bool cacheable = len < sizeof(last_principal);
+    if (!cacheable || last_sid[0] == '\0' || memcmp(last_principal, principal, len + 1) != 0) {
+        unsigned char digest[16];
+        crypto_generichash(digest, sizeof(digest), (const unsigned char *)principal, len,
+                           (const unsigned char *)"mcpgate-principal", 17);
+        sodium_bin2hex(sid, 33, digest, sizeof(digest));
+        if (!cacheable)
+            return;
+        memcpy(last_principal, principal, len + 1);
+        memcpy(last_sid, sid, sizeof(last_sid));
+        return;
+    }
+    memcpy(sid, last_sid, sizeof(last_sid));
+}
+
 /* A modern request carries no session: its upstream sessions (legacy servers) are the gateway's own,
  * one per principal and server, named by a sid derived from the principal. */
 static void modern_claims(const mg_modern_meta_t *meta, const char *principal, mg_session_claims_t *claims)
 {
     memset(claims, 0, sizeof(*claims));
-    unsigned char digest[16];
-    crypto_generichash(digest, sizeof(digest), (const unsigned char *)principal, strlen(principal),
-                       (const unsigned char *)"mcpgate-principal", 17);
-    sodium_bin2hex(claims->sid, sizeof(claims->sid), digest, sizeof(digest));
-    snprintf(claims->principal, sizeof(claims->principal), "%s", principal);
-    snprintf(claims->protocol_version, sizeof(claims->protocol_version), "%s", MG_VERSION_LATEST_LEGACY);
+    static_assert(sizeof(claims->sid) == 33, "principal_sid writes 32 hex digits and a NUL");
+    principal_sid(principal, claims->sid);
+    size_t len = strnlen(principal, sizeof(claims->principal) - 1);
+    memcpy(claims->principal, principal, len); /* NUL-terminated by the memset */
+    static_assert(sizeof(MG_VERSION_LATEST_LEGACY) <= sizeof(claims->protocol_version), "the version fits");
+    memcpy(claims->protocol_version, MG_VERSION_LATEST_LEGACY, sizeof(MG_VERSION_LATEST_LEGACY));
     claims->client_info = json_incref(meta->client_info);
     claims->client_capabilities = json_incref(meta->client_capabilities);
 }
@@ -623,29 +675,27 @@ static mg_mirror_value_t copy_value(mg_mirror_value_t v, char **text)
     return copy;
 }
 
-static void keep_mirror_headers(mg_exchange_t *exchange, h2o_req_t *req)
+static void keep_mirror_headers(mg_exchange_t *exchange, const mg_mirror_headers_t *headers, const json_t *checked_root)
 {
-    mg_mirror_param_t params[MAX_PARAM_HEADERS];
-    mg_mirror_headers_t headers;
-    bool too_many;
-    mirror_headers(req, &headers, params, MAX_PARAM_HEADERS, &too_many);
-    size_t bytes = headers.params_len * sizeof(mg_mirror_param_t) + headers.protocol_version.len + headers.method.len +
-                   headers.name.len + 1;
-    for (size_t i = 0; i < headers.params_len; i++)
+    const mg_mirror_param_t *params = headers->params;
+    size_t bytes = headers->params_len * sizeof(mg_mirror_param_t) + headers->protocol_version.len +
+                   headers->method.len + headers->name.len + 1;
+    for (size_t i = 0; i < headers->params_len; i++)
         bytes += params[i].name.len + params[i].value.len;
     mg_mirror_param_t *block = malloc(bytes);
     if (block == NULL)
         abort();
-    char *text = (char *)(block + headers.params_len);
-    exchange->mirror.protocol_version = copy_value(headers.protocol_version, &text);
-    exchange->mirror.method = copy_value(headers.method, &text);
-    exchange->mirror.name = copy_value(headers.name, &text);
-    for (size_t i = 0; i < headers.params_len; i++) {
+    char *text = (char *)(block + headers->params_len);
+    exchange->mirror.protocol_version = copy_value(headers->protocol_version, &text);
+    exchange->mirror.method = copy_value(headers->method, &text);
+    exchange->mirror.name = copy_value(headers->name, &text);
+    for (size_t i = 0; i < headers->params_len; i++) {
         block[i].name = copy_value(params[i].name, &text);
         block[i].value = copy_value(params[i].value, &text);
     }
     exchange->mirror.params = block;
-    exchange->mirror.params_len = headers.params_len;
+    exchange->mirror.params_len = headers->params_len;
+    exchange->mirror.checked_root = checked_root; /* check_modern did: the dispatcher checks Mcp-Param-* only */
     exchange->mirror_block = block;
 }
 
@@ -705,7 +755,13 @@ static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope)
         return 0;
     }
     mg_modern_meta_t meta = {0};
-    if (modern ? check_modern(req, &message, &meta) != 0 : check_protocol_version_header(req, message.id) != 0) {
+    mg_mirror_param_t params[MAX_PARAM_HEADERS]; /* modern: the request's mirrored headers, read once */
+    mg_mirror_headers_t mirrored = {0};
+    bool too_many = false;
+    if (modern)
+        mirror_headers(req, &mirrored, params, MAX_PARAM_HEADERS, &too_many);
+    if (modern ? check_modern(req, &message, &mirrored, too_many, &meta) != 0
+               : check_protocol_version_header(req, message.id) != 0) {
         mg_rpc_message_dispose(&message);
         return 0;
     }
@@ -730,7 +786,7 @@ static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope)
         exchange->meta = meta;
         modern_claims(&meta, "anonymous", &exchange->claims);
         exchange->has_session = true;
-        keep_mirror_headers(exchange, req);
+        keep_mirror_headers(exchange, &mirrored, message.root);
     } else if (!is_initialize) {
         if (open_session(worker, req, message.id, &exchange->claims) != 0) {
             front->req = NULL;

@@ -255,7 +255,12 @@ static void call_checked_tool(mg_exchange_t *exchange, size_t server_index, cons
         mg_exchange_finish_error(exchange, MG_RPC_HEADER_MISMATCH, why, NULL);
         return;
     }
-    json_t *local_params = json_copy(exchange->message.params); /* shallow: only the name changes */
+    json_t *params = exchange->message.params;
+    if (strcmp(json_string_value(json_object_get(params, "name")), local_name) == 0) {
+        route_to(exchange, server_index, json_incref(params)); /* a server's own path: nothing to rename */
+        return;
+    }
+    json_t *local_params = json_copy(params); /* shallow: only the name changes */
     json_object_set_new(local_params, "name", json_string(local_name));
     route_to(exchange, server_index, local_params);
 }

@@ -9,7 +9,9 @@
  * (-32600). MCP (2025-06-18 and later) forbids batches, and ids must not be null.
  *
  * The depth limit is checked by a byte scan before jansson parses, so a hostile
- * 1 MB of '[' costs one linear pass and no allocation.
+ * 1 MB of '[' costs one linear pass and no allocation. Well-formed messages are read
+ * by a faster parser that builds the same values; it defers to jansson for anything
+ * else, so the answers (and error messages) are jansson's.
  */
 #ifndef MG_MCP_JSONRPC_H
 #define MG_MCP_JSONRPC_H
@@ -75,5 +77,10 @@ char *mg_rpc_encode(const json_t *msg, size_t *len);
 
 /* The decode flags every JSON parse in the gateway uses. */
 #define MG_JSON_DECODE_FLAGS JSON_REJECT_DUPLICATES
+
+/* json_loadb, with the same result for the same input (the value, or NULL and jansson's own error),
+ * several times faster on the JSON that MCP messages are made of when `flags` are MG_JSON_DECODE_FLAGS,
+ * with or without JSON_DECODE_ANY; other flags go to jansson directly. */
+json_t *mg_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *error);
 
 #endif

@@ -740,15 +740,18 @@ int mg_mirror_check(const mg_mirror_headers_t *headers, const json_t *root, cons
                     size_t why_len)
 {
     const json_t *params = json_object_get(root, "params");
-    const json_t *version = json_object_get(json_object_get(params, "_meta"), PROTOCOL_VERSION_KEY);
-    if (check_value("MCP-Protocol-Version", headers->protocol_version, version, PLAIN_STRING, why, why_len) != 0)
-        return -1;
     const json_t *method = json_object_get(root, "method");
-    if (check_value("Mcp-Method", headers->method, method, PLAIN_STRING, why, why_len) != 0)
-        return -1;
-    /* check_value passed, so the body method is a string */
-    if (check_name(headers, json_string_value(method), params, why, why_len) != 0)
-        return -1;
+    if (root == NULL || headers->checked_root != root) {
+        const json_t *version = json_object_get(json_object_get(params, "_meta"), PROTOCOL_VERSION_KEY);
+        if (check_value("MCP-Protocol-Version", headers->protocol_version, version, PLAIN_STRING, why, why_len) != 0)
+            return -1;
+        if (check_value("Mcp-Method", headers->method, method, PLAIN_STRING, why, why_len) != 0)
+            return -1;
+        /* check_value passed, so the body method is a string */
+        if (check_name(headers, json_string_value(method), params, why, why_len) != 0)
+            return -1;
+    }
+    assert(json_is_string(method)); /* checked now or before (checked_root) */
     if (input_schema == NULL || strcmp(json_string_value(method), "tools/call") != 0)
         return 0;
     char reason[256];

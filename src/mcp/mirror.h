@@ -67,6 +67,10 @@ typedef struct st_mg_mirror_headers_t {
     mg_mirror_value_t protocol_version, method, name;
     const mg_mirror_param_t *params;
     size_t params_len;
+    /* NULL, or the request (a root, owned by the caller for as long as these headers live and not
+     * changed meanwhile) that MCP-Protocol-Version, Mcp-Method and Mcp-Name were already found to
+     * agree with: checking it again with a schema checks only the Mcp-Param-* headers */
+    const json_t *checked_root;
 } mg_mirror_headers_t;
 
 /* Returns 0 when the headers agree with the request `root` (a decoded JSON-RPC request; 2026-07-28

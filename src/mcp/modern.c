@@ -73,7 +73,7 @@ bool mg_modern_client_can(const mg_modern_meta_t *meta, const char *capability)
     return json_is_object(json_object_get(meta->client_capabilities, capability));
 }
 
-static bool is_cacheable(const char *method)
+bool mg_modern_is_cacheable(const char *method)
 {
     static const char *const methods[] = {"tools/list",     "prompts/list",         "resources/list",
                                           "resources/read", "resources/templates/list", "server/discover"};
@@ -89,8 +89,9 @@ void mg_modern_complete_result(json_t *result, const char *method, long long ttl
     if (!json_is_object(result))
         return;
     if (json_object_get(result, "resultType") == NULL)
-        json_object_set_new(result, "resultType", json_string("complete"));
-    if (!is_cacheable(method) || strcmp(json_string_value(json_object_get(result, "resultType")), "complete") != 0)
+        json_object_set_new_nocheck(result, "resultType", json_stringn_nocheck("complete", 8));
+    if (!mg_modern_is_cacheable(method) ||
+        strcmp(json_string_value(json_object_get(result, "resultType")), "complete") != 0)
         return;
     json_t *ttl = json_object_get(result, "ttlMs");
     if (!json_is_integer(ttl) || json_integer_value(ttl) < 0)
@@ -101,29 +102,47 @@ void mg_modern_complete_result(json_t *result, const char *method, long long ttl
     json_object_set_new(result, "cacheScope", json_string(public_ ? "public" : "private"));
 }
 
+/* Does a _meta object carry anything besides io.modelcontextprotocol/... keys? */
+static bool has_foreign_meta(json_t *meta)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach(meta, key, value)
+    {
+        if (strncmp(key, MG_META_PREFIX, strlen(MG_META_PREFIX)) != 0)
+            return true;
+    }
+    return false;
+}
+
 json_t *mg_modern_legacy_params(const json_t *params)
 {
-    if (params == NULL)
-        return NULL;
-    json_t *out = json_copy((json_t *)params); /* shallow: only _meta and the MRTR members change */
-    json_object_del(out, "requestState");
-    json_object_del(out, "inputResponses");
-    json_t *meta = json_object_get(out, "_meta");
-    if (json_is_object(meta)) {
-        json_t *kept = json_object();
-        const char *key;
-        json_t *value;
-        json_object_foreach(meta, key, value)
-        {
-            if (strncmp(key, MG_META_PREFIX, strlen(MG_META_PREFIX)) != 0)
-                json_object_set(kept, key, value);
+    if (!json_is_object(params))
+        return params != NULL ? json_copy((json_t *)params) : NULL;
+    /* built member by member in the original order (a copy and deletions cost twice the hashing):
+     * shallow, since only _meta and the MRTR members change */
+    json_t *out = json_object();
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)params, key, value)
+    {
+        if (strcmp(key, "requestState") == 0 || strcmp(key, "inputResponses") == 0)
+            continue;
+        if (strcmp(key, "_meta") == 0 && json_is_object(value)) {
+            if (!has_foreign_meta(value))
+                continue;
+            json_t *kept = json_object();
+            const char *meta_key;
+            json_t *meta_value;
+            json_object_foreach(value, meta_key, meta_value)
+            {
+                if (strncmp(meta_key, MG_META_PREFIX, strlen(MG_META_PREFIX)) != 0)
+                    json_object_set_nocheck(kept, meta_key, meta_value);
+            }
+            json_object_set_new_nocheck(out, key, kept);
+            continue;
         }
-        if (json_object_size(kept) > 0)
-            json_object_set_new(out, "_meta", kept);
-        else {
-            json_decref(kept);
-            json_object_del(out, "_meta");
-        }
+        json_object_set_nocheck(out, key, value);
     }
     return out;
 }

@@ -52,6 +52,9 @@ int mg_modern_read_meta(const mg_rpc_message_t *message, mg_modern_meta_t *meta,
 /* Does the client declare the capability ("elicitation", "sampling", "roots")? */
 bool mg_modern_client_can(const mg_modern_meta_t *meta, const char *capability);
 
+/* Is the method's result cacheable (tools/list, resources/read, server/discover...), with ttlMs and cacheScope? */
+bool mg_modern_is_cacheable(const char *method);
+
 /* Completes a result for a modern client in place: resultType "complete" when absent, and for
  * cacheable methods ttlMs (when absent) and cacheScope (the stricter of the server's and `scope`). */
 void mg_modern_complete_result(json_t *result, const char *method, long long ttl_ms, const char *scope);

@@ -93,7 +93,7 @@ json_t *mg_unseal_json(const mg_session_key_t *key, const char *prefix, const ch
     if (plaintext == NULL)
         abort();
     long n = mg_unseal(key, prefix, token, len, plaintext, out_size);
-    json_t *value = n < 0 ? NULL : json_loadb((const char *)plaintext, (size_t)n, MG_JSON_DECODE_FLAGS, NULL);
+    json_t *value = n < 0 ? NULL : mg_json_loadb((const char *)plaintext, (size_t)n, MG_JSON_DECODE_FLAGS, NULL);
     if (n > 0)
         sodium_memzero(plaintext, (size_t)n);
     free(plaintext);

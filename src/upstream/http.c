@@ -476,7 +476,7 @@ static int call_on_message(http_call_t *call, const char *bytes, size_t len)
         return call->kind != CALL_REQUEST; /* only a finished request drains its stream */
 
     json_error_t parse_error;
-    json_t *root = json_loadb(bytes, len, MG_JSON_DECODE_FLAGS, &parse_error);
+    json_t *root = mg_json_loadb(bytes, len, MG_JSON_DECODE_FLAGS, &parse_error);
     if (root == NULL) {
         call_fail_invalid(call, parse_error.text);
         return 1;
@@ -658,7 +658,7 @@ static void call_complete(http_call_t *call)
         mg_rpc_message_t message;
         const char *problem = NULL;
         bool answered = false;
-        json_t *root = json_loadb(call->body, call->body_len, MG_JSON_DECODE_FLAGS, &parse_error);
+        json_t *root = mg_json_loadb(call->body, call->body_len, MG_JSON_DECODE_FLAGS, &parse_error);
         if (root == NULL) {
             problem = parse_error.text;
         } else if (mg_rpc_classify(root, &message, &error) != 0) {
@@ -1060,7 +1060,7 @@ static void probe_discover_complete(http_call_t *call)
 {
     json_t *root = NULL;
     if (call->body_mode == BODY_JSON)
-        root = json_loadb(call->body, call->body_len, MG_JSON_DECODE_FLAGS, NULL);
+        root = mg_json_loadb(call->body, call->body_len, MG_JSON_DECODE_FLAGS, NULL);
     /* an error the server could not tie to the request may come with a null id */
     json_t *id = json_object_get(root, "id");
     bool is_response = json_is_object(root) &&

@@ -414,7 +414,9 @@ static void on_child_response(stdio_shared_t *shared, mg_rpc_message_t *msg)
     if (pending == NULL)
         return; /* abandoned or cancelled: nobody waits */
     json_t *response = json_deep_copy(msg->root);
-    json_object_set(response, "id", pending->client_id);
+    /* a copy: the response goes to another worker while this thread frees the pending entry (a shared
+     * reference would have two threads change one reference count) */
+    json_object_set_new(response, "id", json_deep_copy(pending->client_id));
     deliver(shared, pending->origin_worker, pending->call, response, true, 0, NULL);
     free_pending(pending);
 }
@@ -434,7 +436,8 @@ static void on_child_notification(stdio_shared_t *shared, mg_rpc_message_t *msg)
         for (pending_t *pending = shared->pending; token != NULL && pending != NULL; pending = pending->next) {
             if (match_progress_token(pending, token)) {
                 json_t *copy = json_deep_copy(msg->root);
-                json_object_set(json_object_get(copy, "params"), "progressToken", pending->progress_token);
+                json_object_set_new(json_object_get(copy, "params"), "progressToken",
+                                    json_deep_copy(pending->progress_token)); /* crosses threads: a copy */
                 deliver(shared, pending->origin_worker, pending->call, copy, false, 0, NULL);
                 return;
             }

@@ -173,7 +173,7 @@ static void round_trip_name(const char *text, size_t len)
                              "params", "_meta", "io.modelcontextprotocol/protocolVersion", "2026-07-28", "name",
                              name != NULL ? name : json_string("x"));
     check(root != NULL);
-    mg_mirror_headers_t headers = {{"2026-07-28", 10}, {"prompts/get", 11}, {value, value_len}, NULL, 0};
+    mg_mirror_headers_t headers = {{"2026-07-28", 10}, {"prompts/get", 11}, {value, value_len}, NULL, 0, NULL};
     char why[512] = "";
     int rc = mg_mirror_check(&headers, root, NULL, why, sizeof(why));
     check_message(rc, why, 1);
