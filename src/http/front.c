@@ -346,6 +346,8 @@ static void part_message(void *ctx, json_t *msg)
     mg_aggregate_observe(exchange->worker, part->server_index, msg);
     if (exchange->modern && json_object_get(msg, "id") != NULL && mg_park_server_request(exchange, part, msg))
         return; /* a server-to-client request: a modern client is asked with an InputRequiredResult */
+    if (exchange->modern && !mg_modern_log_wanted(exchange->meta.log_level, msg))
+        return; /* a legacy server logs by its session's level, not by this request's */
     if (exchange->scope < 0) {
         json_t *copy = json_deep_copy(msg);
         mg_aggregate_rewrite_notification(exchange->config, part->server_index, copy);
@@ -375,9 +377,19 @@ static void part_done(void *ctx, json_t *response, int error_code, const char *e
 
 static const mg_upstream_events_t part_events = {part_message, part_done};
 
+/* The level a legacy client set with logging/setLevel, for a modern server (a legacy one keeps its own). */
+static const char *legacy_log_level(const mg_exchange_t *exchange, size_t server_index)
+{
+    if (exchange->worker->log_levels == NULL || !exchange->has_session ||
+        exchange->worker->upstreams[server_index]->era != MG_UPSTREAM_ERA_MODERN)
+        return NULL;
+    return json_string_value(json_object_get(exchange->worker->log_levels, exchange->claims.sid));
+}
+
 void mg_exchange_upstream_session(mg_exchange_t *exchange, size_t server_index, mg_upstream_session_t *out)
 {
     memset(out, 0, sizeof(*out));
+    out->log_level = exchange->modern ? exchange->meta.log_level : legacy_log_level(exchange, server_index);
     if (!exchange->has_session) {
         out->sid = "";
         return;

@@ -311,6 +311,7 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
         mg_upstreams_destroy(gateway.workers[i]);
         mg_session_cache_destroy(gateway.workers[i]->session_cache);
         json_decref(gateway.workers[i]->late_sessions);
+        json_decref(gateway.workers[i]->log_levels);
     }
     mg_log(MG_LOG_INFO, "server.stopped", "all workers stopped");
     return 0;

@@ -470,10 +470,42 @@ static void set_level_part_done(mg_exchange_t *exchange, mg_exchange_part_t *par
     }
 }
 
+/* Sessions whose level each worker keeps (worker->log_levels); beyond it the table starts afresh. */
+#define LOG_LEVELS_MAX 10000
+
+static void remember_level(mg_worker_t *worker, void *arg)
+{
+    mg_json_note_t *note = arg;
+    if (worker->log_levels == NULL || json_object_size(worker->log_levels) >= LOG_LEVELS_MAX) {
+        json_decref(worker->log_levels);
+        worker->log_levels = json_object();
+    }
+    json_object_set(worker->log_levels, json_string_value(json_object_get(note->msg, "sid")),
+                    json_object_get(note->msg, "level"));
+    json_decref(note->msg);
+    free(note);
+}
+
+/* A legacy server keeps its session's level itself; a modern one has no session, so every worker
+ * remembers the level and sends it as each request's io.modelcontextprotocol/logLevel. */
 static void fan_out_set_level(mg_exchange_t *exchange)
 {
+    const char *level = json_string_value(json_object_get(exchange->message.params, "level"));
+    if (mg_modern_log_level_rank(level) < 0) {
+        mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS,
+                                 "Invalid log level: params.level must be one of debug, info, notice, warning, "
+                                 "error, critical, alert, emergency",
+                                 NULL);
+        return;
+    }
+    if (exchange->has_session) {
+        json_t *note = json_pack("{s:s,s:s}", "sid", exchange->claims.sid, "level", level);
+        mg_worker_post_json_to_all(exchange->worker->gateway, remember_level, 0, note);
+        json_decref(note);
+    }
     for (size_t i = 0; i < exchange->config->servers_len; i++) {
-        if (server_in_scope(exchange, i) && server_usable(exchange, i) && server_has(exchange, i, "logging")) {
+        if (server_in_scope(exchange, i) && server_usable(exchange, i) && server_has(exchange, i, "logging") &&
+            exchange->worker->upstreams[i]->era != MG_UPSTREAM_ERA_MODERN) {
             const char *error_message;
             mg_exchange_call(exchange, i, exchange->message.root, set_level_part_done, &error_message);
         }

@@ -24,15 +24,30 @@ static int fail(mg_modern_error_t *err, int code, const char *message)
     return -1;
 }
 
+int mg_modern_log_level_rank(const char *level)
+{
+    static const char *const levels[] = {"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"};
+    for (int i = 0; level != NULL && i < (int)(sizeof(levels) / sizeof(levels[0])); i++) {
+        if (strcmp(levels[i], level) == 0)
+            return i;
+    }
+    return -1;
+}
+
 static bool is_log_level(const char *level)
 {
-    static const char *const levels[] = {"debug",    "info",  "notice", "warning",
-                                         "error",    "critical", "alert", "emergency"};
-    for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
-        if (strcmp(levels[i], level) == 0)
-            return true;
-    }
-    return false;
+    return mg_modern_log_level_rank(level) >= 0;
+}
+
+bool mg_modern_log_wanted(const char *requested, const json_t *msg)
+{
+    const char *method = json_string_value(json_object_get(msg, "method"));
+    if (method == NULL || strcmp(method, "notifications/message") != 0)
+        return true;
+    int floor = mg_modern_log_level_rank(requested);
+    return floor >= 0 &&
+           mg_modern_log_level_rank(json_string_value(json_object_get(json_object_get(msg, "params"), "level"))) >=
+               floor;
 }
 
 int mg_modern_read_meta(const mg_rpc_message_t *message, mg_modern_meta_t *meta, mg_modern_error_t *err)

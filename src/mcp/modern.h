@@ -49,6 +49,14 @@ bool mg_modern_declared(const mg_rpc_message_t *message);
 /* Reads and checks the request's _meta. 0, or -1 with *err filled (the data, if any, is the caller's). */
 int mg_modern_read_meta(const mg_rpc_message_t *message, mg_modern_meta_t *meta, mg_modern_error_t *err);
 
+/* A logging level's rank (RFC 5424 order, "debug" 0 ... "emergency" 7), or -1 when `level` is not one. */
+int mg_modern_log_level_rank(const char *level);
+
+/* May `msg`, sent during a request whose _meta asked for log level `requested` (NULL: none), go to a
+ * modern client? Everything but notifications/message may; a log message only at or above the level
+ * asked for, and none without one (logging.mdx: no logLevel, no notifications/message). */
+bool mg_modern_log_wanted(const char *requested, const json_t *msg);
+
 /* Does the client declare the capability ("elicitation", "sampling", "roots")? */
 bool mg_modern_client_can(const mg_modern_meta_t *meta, const char *capability);
 

@@ -1098,7 +1098,7 @@ static int call_prepare_modern(http_call_t *call, const mg_upstream_session_t *s
     http_upstream_t *self = call->upstream;
     char why[200] = "out of memory";
     const json_t *capabilities = session != NULL ? session->client_capabilities : NULL;
-    const char *log_level = NULL; /* TODO: the session's level, once mg_upstream_session_t carries one */
+    const char *log_level = session != NULL ? session->log_level : NULL;
     json_t *modern = json_deep_copy(request);
     int rc = modern == NULL || mg_upstream_modern_set_meta(modern, capabilities, log_level) != 0
                  ? -1

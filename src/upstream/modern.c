@@ -146,6 +146,8 @@ int mg_upstream_modern_set_meta(json_t *request, const json_t *client_capabiliti
         json_object_set_new(meta, MG_META_CLIENT_INFO, client_info()) != 0 ||
         (log_level != NULL && json_object_set_new(meta, MG_META_LOG_LEVEL, json_string(log_level)) != 0))
         return -1;
+    if (log_level == NULL)
+        json_object_del(meta, MG_META_LOG_LEVEL);
     return 0;
 }
 

@@ -43,8 +43,9 @@ mg_upstream_discover_verdict_t mg_upstream_modern_judge(const json_t *response, 
 json_t *mg_upstream_modern_initialize_result(const json_t *discover_result, const char *server_name);
 
 /* Makes `request` (the caller's own copy, changed in place) a modern request: sets params._meta's
- * protocolVersion, clientCapabilities (`client_capabilities`, or {} when NULL), clientInfo and,
- * when `log_level` is not NULL, logLevel, keeping every other _meta member (progressToken...).
+ * protocolVersion, clientCapabilities (`client_capabilities`, or {} when NULL), clientInfo and
+ * logLevel (`log_level`; removed when NULL: the server then sends no log messages), keeping every
+ * other _meta member (progressToken...).
  * Returns 0, or -1 when params or _meta is not an object or memory runs out. */
 int mg_upstream_modern_set_meta(json_t *request, const json_t *client_capabilities, const char *log_level);
 

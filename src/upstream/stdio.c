@@ -240,6 +240,7 @@ typedef struct st_outgoing_t {
     json_t *request; /* owned */
     char sid[33];
     json_t *client_capabilities; /* owned, may be NULL */
+    char log_level[16];          /* a modern child's logLevel for this request; "" for none */
 } outgoing_t;
 
 static void on_outgoing(mg_worker_t *owner, void *arg)
@@ -262,7 +263,8 @@ static void on_outgoing(mg_worker_t *owner, void *arg)
         snprintf(pending->sid, sizeof(pending->sid), "%s", out->sid);
         json_object_set_new(out->request, "id", json_integer(pending->upstream_id));
         if (shared->era == MG_UPSTREAM_ERA_MODERN)
-            mg_upstream_modern_set_meta(out->request, pending->client_capabilities, NULL);
+            mg_upstream_modern_set_meta(out->request, pending->client_capabilities,
+                                        out->log_level[0] != '\0' ? out->log_level : NULL);
         json_t *meta = json_object_get(json_object_get(out->request, "params"), "_meta");
         json_t *token = json_object_get(meta, "progressToken");
         if (token != NULL) {
@@ -741,6 +743,7 @@ static uint64_t stdio_call(mg_upstream_t *self, const mg_upstream_session_t *ses
     snprintf(out->sid, sizeof(out->sid), "%s", session->sid != NULL ? session->sid : "");
     out->client_capabilities =
         session->client_capabilities != NULL ? json_deep_copy(session->client_capabilities) : NULL;
+    snprintf(out->log_level, sizeof(out->log_level), "%s", session->log_level != NULL ? session->log_level : "");
     mg_worker_post(shared_of(link)->process.owner, on_outgoing, out);
     return call->id;
 }

@@ -17,7 +17,8 @@
  * Callers speak legacy-shaped requests whatever the server's era. For a modern server
  * (era MG_UPSTREAM_ERA_MODERN) the transport makes each request self-contained: it sets
  * params._meta's io.modelcontextprotocol/ protocolVersion, clientCapabilities (the
- * session's) and clientInfo (mcpgate), keeps the other _meta members, and over HTTP
+ * session's), clientInfo (mcpgate) and logLevel (the session's, when it has one), keeps
+ * the other _meta members, and over HTTP
  * adds the mirrored headers (Mcp-Method, Mcp-Name, Mcp-Param-*) and no session id.
  * Results come back unchanged (resultType, ttlMs, input_required are the caller's).
  */
@@ -44,6 +45,8 @@ typedef struct st_mg_upstream_session_t {
     const json_t *client_capabilities; /* may be NULL */
     const char *upstream_session_id;   /* HTTP upstreams: this client's Mcp-Session-Id at the upstream; may be NULL */
     const json_t *listen_filter;       /* listen() on a modern server: subscriptions/listen's params.notifications */
+    const char *log_level;             /* a modern server's io.modelcontextprotocol/logLevel for this request
+                                          (the modern client's, or a legacy session's logging/setLevel); NULL: none */
 } mg_upstream_session_t;
 
 typedef struct st_mg_upstream_events_t {

@@ -92,6 +92,19 @@ const TOOLS = [
     inputSchema: EMPTY_OBJECT_SCHEMA
   },
   {
+    // not a conformance tool: the gateway's e2e tests (log levels across eras)
+    name: 'test_log_levels',
+    description: 'Sends one log notification at each of debug, info, warning and error while running',
+    inputSchema: EMPTY_OBJECT_SCHEMA
+  },
+  {
+    // not a conformance tool: the gateway's e2e tests (resource subscriptions across eras)
+    name: 'test_touch_watched_resource',
+    description:
+      'Changes test://watched-resource; sends notifications/resources/updated when it is subscribed to, and says whether it is',
+    inputSchema: EMPTY_OBJECT_SCHEMA
+  },
+  {
     name: 'test_error_handling',
     description: 'Always fails with isError: true',
     inputSchema: EMPTY_OBJECT_SCHEMA
@@ -169,7 +182,7 @@ function toolError(message) {
   return { isError: true, content: [text(message)] };
 }
 
-async function callTool(server, request, extra) {
+async function callTool(server, request, extra, state) {
   const name = request.params.name;
   const args = request.params.arguments ?? {};
   switch (name) {
@@ -228,6 +241,25 @@ async function callTool(server, request, extra) {
       await sleep(50);
       await sendLog('info', 'Tool execution completed');
       return { content: [text('Tool with logging executed successfully')] };
+    }
+
+    case 'test_log_levels': {
+      for (const level of ['debug', 'info', 'warning', 'error']) {
+        if (server.isMessageIgnored(level, extra.sessionId)) continue;
+        await extra.sendNotification({
+          method: 'notifications/message',
+          params: { level, logger: 'fixture', data: `a ${level} message` }
+        });
+      }
+      return { content: [text('logged at debug, info, warning and error')] };
+    }
+
+    case 'test_touch_watched_resource': {
+      const uri = 'test://watched-resource';
+      state.watched.version++;
+      const subscribed = state.subscriptions.has(uri);
+      if (subscribed) await server.sendResourceUpdated({ uri }); // unsolicited: the session's GET stream
+      return { content: [text(subscribed ? `updated ${uri} (subscribed)` : `updated ${uri} (not subscribed)`)] };
     }
 
     case 'test_error_handling':
@@ -608,7 +640,7 @@ function createServer() {
   const watched = { version: 1 };
 
   server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: TOOLS }));
-  server.setRequestHandler(CallToolRequestSchema, (request, extra) => callTool(server, request, extra));
+  server.setRequestHandler(CallToolRequestSchema, (request, extra) => callTool(server, request, extra, { subscriptions, watched }));
 
   server.setRequestHandler(ListResourcesRequestSchema, async () => ({ resources: RESOURCES }));
   server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => ({

@@ -726,6 +726,33 @@ static void versions_supported_list(void **state)
     json_decref(expected);
 }
 
+static void log_levels_rank_and_gate(void **state)
+{
+    (void)state;
+    assert_int_equal(mg_modern_log_level_rank("debug"), 0);
+    assert_int_equal(mg_modern_log_level_rank("warning"), 3);
+    assert_int_equal(mg_modern_log_level_rank("emergency"), 7);
+    assert_int_equal(mg_modern_log_level_rank("warn"), -1);
+    assert_int_equal(mg_modern_log_level_rank(NULL), -1);
+    json_t *info = json_pack("{s:s,s:s,s:{s:s,s:s}}", "jsonrpc", "2.0", "method", "notifications/message", "params",
+                             "level", "info", "data", "x");
+    json_t *odd = json_pack("{s:s,s:s,s:{s:s}}", "jsonrpc", "2.0", "method", "notifications/message", "params",
+                            "level", "loud");
+    json_t *progress = json_pack("{s:s,s:s,s:{s:i}}", "jsonrpc", "2.0", "method", "notifications/progress", "params",
+                                 "progress", 1);
+    /* no level asked for: no log messages at all, everything else passes */
+    assert_false(mg_modern_log_wanted(NULL, info));
+    assert_true(mg_modern_log_wanted(NULL, progress));
+    /* at or above the level asked for */
+    assert_true(mg_modern_log_wanted("debug", info));
+    assert_true(mg_modern_log_wanted("info", info));
+    assert_false(mg_modern_log_wanted("notice", info));
+    assert_false(mg_modern_log_wanted("debug", odd)); /* a level that is none: not shown */
+    json_decref(info);
+    json_decref(odd);
+    json_decref(progress);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -757,6 +784,7 @@ int main(void)
         cmocka_unit_test(tasks_client_capability),
         cmocka_unit_test(versions_eras),
         cmocka_unit_test(versions_supported_list),
+        cmocka_unit_test(log_levels_rank_and_gate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -142,8 +142,20 @@ export const NO_MODERN_SDK = !existsSync(join(REPO_ROOT, 'tests/conformance/node
 export const modernStdio = (name = 'modern', args = []) => ({ name, command: [NODE, MODERN_SERVER, '--stdio', ...args] });
 
 /** Starts the modern fixture over HTTP (with extra `args`, e.g. ['--tasks']); resolves to {url, stop()}. */
-export async function startModernHttp(args = []) {
-  const proc = spawn(NODE, [MODERN_SERVER, '--http', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export const startModernHttp = (args = []) => startFixtureHttp(MODERN_SERVER, args);
+
+// The legacy (2025-11-25) fixture of the conformance suite (tests/conformance/fixture-server.mjs, on the
+// official v1 SDK): stateful HTTP sessions with GET streams, logging/setLevel, resources/subscribe.
+export const LEGACY_SERVER = join(REPO_ROOT, 'tests/conformance/fixture-server.mjs');
+export const NO_LEGACY_SDK = !existsSync(join(REPO_ROOT, 'tests/conformance/node_modules/@modelcontextprotocol/sdk'))
+  ? 'needs `npm ci` in tests/conformance (the v1 SDK)' : false;
+export const legacyStdio = (name = 'legacy') => ({ name, command: [NODE, LEGACY_SERVER, '--stdio'] });
+/** Starts the legacy fixture over HTTP; resolves to {url, stop()}. */
+export const startLegacyHttp = () => startFixtureHttp(LEGACY_SERVER, []);
+
+/** Starts a fixture that prints {"event":"fixture.ready","url":...} once bound; resolves to {url, stop()}. */
+async function startFixtureHttp(script, args) {
+  const proc = spawn(NODE, [script, '--http', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   proc.stderr.on('data', (d) => { log += d; });
   const exited = new Promise((res) => proc.once('exit', res));
@@ -154,7 +166,7 @@ export async function startModernHttp(args = []) {
         if (rec.event === 'fixture.ready') res(rec.url);
       } catch { /* not ours */ }
     });
-    exited.then((code) => rej(new Error(`modern fixture exited (code ${code}):\n${log}`)));
+    exited.then((code) => rej(new Error(`fixture ${script} exited (code ${code}):\n${log}`)));
   });
   const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
   try {
