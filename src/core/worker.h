@@ -35,7 +35,8 @@ typedef struct st_mg_worker_t {
     h2o_http1client_ctx_t client_context;        /* HTTP client (upstreams); ssl_ctx set per upstream */
     struct st_mg_upstream_t **upstreams;         /* one per config->servers entry */
     struct st_mg_session_cache_t *session_cache; /* session ids this worker opened (http/session_cache.h) */
-    json_t *late_sessions;        /* "<sid>/<server>" -> upstream session id opened after initialize (http/front.c) */
+    json_t *late_sessions;        /* "<sid>/<server>" -> upstream session id opened after initialize
+                                     (http/late_sessions.h) */
     json_t *log_levels;           /* legacy session id -> its logging/setLevel level, for modern servers (dispatch.c) */
     h2o_linklist_t event_streams; /* open client GET streams on this worker (mg_event_stream_t) */
     h2o_linklist_t parked;        /* exchanges waiting for a modern client's answers (http/park.c) */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "http/front.h"
+#include "http/late_sessions.h"
 #include "http/stream.h"
 #include "mcp/aggregate.h"
 #include "mcp/jsonrpc.h"
@@ -231,8 +232,60 @@ static json_t *open_task_handle(mg_worker_t *worker, long scope, const mg_sessio
     return task_id;
 }
 
-/* What the gateway can honour of a filter: the list flags and resource URIs as the client gave them
- * (public URIs on /mcp), and the task handles that are the principal's tasks at a modern server. */
+/* Can the gateway watch a resource of this server for a subscription? A modern HTTP server takes the
+ * URIs in its own listen, a legacy one that declares resources.subscribe gets resources/subscribe. A
+ * modern stdio server's one listen is the gateway's, for list changes only. */
+static bool can_watch_resources(mg_worker_t *worker, size_t server_index)
+{
+    const mg_upstream_t *upstream = worker->upstreams[server_index];
+    if (upstream->era == MG_UPSTREAM_ERA_MODERN)
+        return upstream->server->kind == MG_UPSTREAM_HTTP;
+    json_t *resources = json_object_get(json_object_get(upstream->initialize_result, "capabilities"), "resources");
+    return json_is_true(json_object_get(resources, "subscribe"));
+}
+
+/* The resource URIs a subscription names on one server, as that server knows them (on /mcp the public
+ * URIs are prefixed with the server's name); a new array. */
+static json_t *local_uris(const mg_config_t *config, long scope, const json_t *filter, size_t server_index)
+{
+    json_t *uris = json_array();
+    json_t *item;
+    size_t index;
+    json_array_foreach(json_object_get(filter, "resourceSubscriptions"), index, item)
+    {
+        size_t owner;
+        const char *local = json_string_value(item);
+        if (local != NULL && (scope >= 0 ? (size_t)scope == server_index
+                                         : mg_naming_split_uri(config, local, &owner, &local) == 0 &&
+                                               owner == server_index))
+            json_array_append_new(uris, json_string(local));
+    }
+    return uris;
+}
+
+/* The resource URIs of a filter the gateway can watch (see can_watch_resources); a new array. */
+static json_t *watchable_uris(mg_worker_t *worker, long scope, const json_t *uris)
+{
+    json_t *out = json_array();
+    json_t *item;
+    size_t index;
+    json_array_foreach(uris, index, item)
+    {
+        size_t owner;
+        const char *local;
+        if (!json_is_string(item))
+            continue;
+        if (scope >= 0 ? can_watch_resources(worker, (size_t)scope)
+                       : mg_naming_split_uri(worker->gateway->config, json_string_value(item), &owner, &local) == 0 &&
+                             can_watch_resources(worker, owner))
+            json_array_append(out, item);
+    }
+    return out;
+}
+
+/* What the gateway can honour of a filter: the list flags as the client gave them, the resource URIs
+ * (public URIs on /mcp) of servers it can watch them at, and the task handles that are the principal's
+ * tasks at a modern server. */
 static json_t *honoured(mg_worker_t *worker, long scope, const mg_session_claims_t *claims, const json_t *filter)
 {
     json_t *out = json_object();
@@ -254,8 +307,12 @@ static json_t *honoured(mg_worker_t *worker, long scope, const mg_session_claims
             if (json_array_size(handles) > 0)
                 json_object_set(out, key, handles);
             json_decref(handles);
-        } else if (strcmp(key, "resourceSubscriptions") == 0 ? json_is_array(value) && json_array_size(value) > 0
-                                                             : json_is_true(value)) {
+        } else if (strcmp(key, "resourceSubscriptions") == 0) {
+            json_t *uris = watchable_uris(worker, scope, value);
+            if (json_array_size(uris) > 0)
+                json_object_set(out, key, uris);
+            json_decref(uris);
+        } else if (json_is_true(value)) {
             json_object_set(out, key, value);
         }
     }
@@ -273,19 +330,9 @@ static json_t *modern_filter(event_stream_t *events, size_t server_index, json_t
         if (events->filter == NULL || json_is_true(json_object_get(events->filter, flags[i])))
             json_object_set_new(filter, flags[i], json_true());
     }
-    const mg_config_t *config = events->worker->gateway->config;
-    json_t *uris = json_array();
+    json_t *uris = local_uris(events->worker->gateway->config, events->scope, events->filter, server_index);
     json_t *item;
     size_t index;
-    json_array_foreach(json_object_get(events->filter, "resourceSubscriptions"), index, item)
-    {
-        size_t owner;
-        const char *local = json_string_value(item);
-        if (local != NULL && (events->scope >= 0 || (mg_naming_split_uri(config, json_string_value(item), &owner,
-                                                                          &local) == 0 &&
-                                                     owner == server_index)))
-            json_array_append_new(uris, json_string(local));
-    }
     if (json_array_size(uris) > 0)
         json_object_set(filter, "resourceSubscriptions", uris);
     json_decref(uris);
@@ -333,6 +380,136 @@ void mg_events_listen(mg_worker_t *worker, h2o_req_t *req, long scope, mg_sessio
     json_decref(ack);
 }
 
+/* ---- where a stream's messages come from ------------------------------------------------------
+ * A modern server: a listen of its own with the client's filter in its words. A legacy HTTP server:
+ * the GET stream of the session the client (or modern principal) holds there, opened first when a
+ * modern subscription finds none on this worker. A stdio server: the hub (mg_events_broadcast).
+ * A legacy server is also sent resources/subscribe for each resource a modern subscription names on
+ * it; nothing is unsubscribed when the stream ends, since the session serves the principal's other
+ * streams too (the server's updates then reach no stream that wants them and are dropped). */
+
+static mg_upstream_session_t session_of(const event_stream_t *events)
+{
+    return (mg_upstream_session_t){.sid = events->claims.sid,
+                                   .protocol_version = events->claims.protocol_version,
+                                   .client_capabilities = events->claims.client_capabilities};
+}
+
+typedef struct st_subscribe_t {
+    const char *server; /* borrowed from the config the gateway keeps */
+    char uri[];
+} subscribe_t;
+
+static void on_subscribe_message(void *ctx, json_t *msg)
+{
+    (void)ctx, (void)msg; /* e.g. a log line about the subscription: no request of the client's asked */
+}
+
+static void on_subscribed(void *ctx, json_t *response, int error_code, const char *error_message)
+{
+    subscribe_t *subscribe = ctx;
+    json_t *error = json_object_get(response, "error");
+    if (response == NULL || error != NULL)
+        mg_log(MG_LOG_WARN, "events.subscribe_failed", "%s refused resources/subscribe for %s: %s (%d)",
+               subscribe->server, subscribe->uri,
+               error != NULL ? json_string_value(json_object_get(error, "message")) : error_message,
+               error != NULL ? (int)json_integer_value(json_object_get(error, "code")) : error_code);
+    free(subscribe);
+}
+
+static const mg_upstream_events_t subscribe_events = {on_subscribe_message, on_subscribed};
+
+static void subscribe_resources(event_stream_t *events, size_t server_index, const mg_upstream_session_t *session)
+{
+    if (events->filter == NULL || !can_watch_resources(events->worker, server_index))
+        return;
+    mg_upstream_t *upstream = events->worker->upstreams[server_index];
+    json_t *uris = local_uris(events->worker->gateway->config, events->scope, events->filter, server_index);
+    json_t *item;
+    size_t index;
+    json_array_foreach(uris, index, item)
+    {
+        size_t len = json_string_length(item);
+        subscribe_t *subscribe = malloc(sizeof(*subscribe) + len + 1);
+        if (subscribe == NULL)
+            abort();
+        subscribe->server = upstream->server->name;
+        memcpy(subscribe->uri, json_string_value(item), len + 1);
+        json_t *id = json_string("mcpgate-subscribe");
+        json_t *request = mg_rpc_make_request(id, "resources/subscribe", json_pack("{s:O}", "uri", item));
+        if (upstream->ops->call(upstream, session, request, &subscribe_events, subscribe) == 0) {
+            mg_log(MG_LOG_WARN, "events.subscribe_failed", "cannot send resources/subscribe for %s to %s",
+                   subscribe->uri, subscribe->server);
+            free(subscribe);
+        }
+        json_decref(request);
+        json_decref(id);
+    }
+    json_decref(uris);
+}
+
+/* The principal's held session on a legacy HTTP server, opened for a modern subscription: once it is
+ * there, the worker remembers it and the stream reads it like any other. */
+static void on_session_opened(void *ctx, json_t *response, int error_code, const char *error_message)
+{
+    listen_t *listen = ctx;
+    listen->call = 0;
+    event_stream_t *events = listen->owner;
+    mg_upstream_t *upstream = events->worker->upstreams[listen->server_index];
+    mg_upstream_session_t session = session_of(events);
+    session.upstream_session_id = json_string_value(json_object_get(response, "_mcpgate_session_id"));
+    if (session.upstream_session_id == NULL) {
+        mg_log(MG_LOG_WARN, "events.upstream_unavailable", "a subscription gets nothing from %s: %s (%d)",
+               upstream->server->name, error_message != NULL ? error_message : "it refused initialize", error_code);
+        return;
+    }
+    mg_late_sessions_remember(events->worker, events->claims.sid, upstream->server->name,
+                              session.upstream_session_id);
+    listen->call = upstream->ops->listen(upstream, &session, &listen_events, listen);
+    if (listen->call != 0)
+        subscribe_resources(events, listen->server_index, &session);
+}
+
+static void on_opening_message(void *ctx, json_t *msg)
+{
+    (void)ctx, (void)msg;
+}
+
+static const mg_upstream_events_t opening_events = {on_opening_message, on_session_opened};
+
+static void start_source(event_stream_t *events, size_t i)
+{
+    mg_worker_t *worker = events->worker;
+    mg_upstream_t *upstream = worker->upstreams[i];
+    listen_t *listen = &events->listens[events->listens_len];
+    listen->owner = events;
+    listen->server_index = i;
+    mg_upstream_session_t session = session_of(events);
+    if (upstream->era == MG_UPSTREAM_ERA_MODERN) {
+        json_t *filter = modern_filter(events, i, &listen->task_handles);
+        session.listen_filter = filter;
+        listen->call = filter != NULL ? upstream->ops->listen(upstream, &session, &listen_events, listen) : 0;
+        json_decref(filter);
+    } else if (upstream->server->kind == MG_UPSTREAM_STDIO) {
+        subscribe_resources(events, i, &session); /* what it sends comes through the hub */
+    } else if ((session.upstream_session_id = mg_late_sessions_find(worker, &events->claims, upstream->server->name)) !=
+               NULL) {
+        listen->call = upstream->ops->listen(upstream, &session, &listen_events, listen);
+        if (listen->call != 0)
+            subscribe_resources(events, i, &session);
+    } else if (events->filter != NULL) {
+        json_t *initialize = mg_late_sessions_initialize(&events->claims, true);
+        listen->call = upstream->ops->open_session(upstream, &session, initialize, &opening_events, listen);
+        json_decref(initialize);
+    }
+    if (listen->call != 0) {
+        events->listens_len++;
+    } else {
+        json_decref(listen->task_handles);
+        listen->task_handles = NULL;
+    }
+}
+
 static event_stream_t *events_open(mg_worker_t *worker, h2o_req_t *req, long scope, mg_session_claims_t *claims,
                                    json_t *subscription_id, json_t *filter)
 {
@@ -355,57 +532,10 @@ static event_stream_t *events_open(mg_worker_t *worker, h2o_req_t *req, long sco
     h2o_timeout_link(worker->loop, &worker->keepalive_timeout, &events->keepalive);
 
     for (size_t i = 0; i < config->servers_len; i++) {
-        if (scope >= 0 && (size_t)scope != i)
-            continue;
-        mg_upstream_t *upstream = worker->upstreams[i];
-        listen_t *listen = &events->listens[events->listens_len];
-        mg_upstream_session_t session = {.sid = events->claims.sid,
-                                         .protocol_version = events->claims.protocol_version,
-                                         .client_capabilities = events->claims.client_capabilities};
-        json_t *filter = NULL;
-        if (upstream->era == MG_UPSTREAM_ERA_MODERN) {
-            if ((filter = modern_filter(events, i, &listen->task_handles)) == NULL)
-                continue;
-            session.listen_filter = filter;
-        } else if ((session.upstream_session_id = mg_events_upstream_session(worker, &events->claims,
-                                                                             config->servers[i].name)) == NULL) {
-            continue;
-        }
-        listen->owner = events;
-        listen->server_index = i;
-        listen->call = upstream->ops->listen(upstream, &session, &listen_events, listen);
-        json_decref(filter);
-        if (listen->call != 0) {
-            events->listens_len++;
-        } else {
-            json_decref(listen->task_handles);
-            listen->task_handles = NULL;
-        }
+        if (scope < 0 || (size_t)scope == i)
+            start_source(events, i);
     }
     return events;
-}
-
-size_t mg_events_late_key(const char *sid, const char *server, char key[MG_EVENTS_LATE_KEY_MAX])
-{
-    /* built by copies, not printf: it is looked up on every such call */
-    size_t sid_len = strlen(sid), server_len = strlen(server);
-    if (sid_len + 1 + server_len > MG_EVENTS_LATE_KEY_MAX)
-        return 0;
-    memcpy(key, sid, sid_len);
-    key[sid_len] = '/';
-    memcpy(key + sid_len + 1, server, server_len);
-    return sid_len + 1 + server_len;
-}
-
-const char *mg_events_upstream_session(mg_worker_t *worker, const mg_session_claims_t *claims, const char *server)
-{
-    const char *id = json_string_value(json_object_get(claims->upstream_sessions, server));
-    if (id == NULL && worker->late_sessions != NULL) { /* every call of a modern client to a legacy HTTP server */
-        char key[MG_EVENTS_LATE_KEY_MAX];
-        size_t len = mg_events_late_key(claims->sid, server, key);
-        id = len != 0 ? json_string_value(json_object_getn(worker->late_sessions, key, len)) : NULL;
-    }
-    return id;
 }
 
 static void on_broadcast(mg_worker_t *worker, void *arg)

@@ -27,13 +27,6 @@ void mg_events_open(mg_worker_t *worker, h2o_req_t *req, long scope, mg_session_
  * (the listen request's `id`). */
 void mg_events_listen(mg_worker_t *worker, h2o_req_t *req, long scope, mg_session_claims_t *claims,
                       const json_t *id, const json_t *filter);
-/* The key of a session opened late on a worker (worker->late_sessions): "<sid>/<server>", not
- * NUL-terminated; returns its length, or 0 when it would not fit (such a session is not kept). */
-#define MG_EVENTS_LATE_KEY_MAX 192
-size_t mg_events_late_key(const char *sid, const char *server, char key[MG_EVENTS_LATE_KEY_MAX]);
-/* The upstream session a client (or a modern principal) holds on a server: from its sealed claims, or
- * opened late on this worker. NULL when none. */
-const char *mg_events_upstream_session(mg_worker_t *worker, const mg_session_claims_t *claims, const char *server);
 /* Delivers a server's unsolicited message to every stream in scope on every worker. Any thread. `msg` borrowed. */
 void mg_events_broadcast(mg_gateway_t *gateway, size_t server_index, const json_t *msg);
 /* Ends every stream of this worker (shutdown). */

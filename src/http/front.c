@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "http/events.h"
+#include "http/late_sessions.h"
 #include "http/park.h"
 #include "http/session_cache.h"
 #include "http/stream.h"
@@ -398,17 +399,10 @@ void mg_exchange_upstream_session(mg_exchange_t *exchange, size_t server_index, 
     out->protocol_version = exchange->claims.protocol_version;
     out->client_capabilities = exchange->claims.client_capabilities;
     const char *server = exchange->config->servers[server_index].name;
-    out->upstream_session_id = mg_events_upstream_session(exchange->worker, &exchange->claims, server);
+    out->upstream_session_id = mg_late_sessions_find(exchange->worker, &exchange->claims, server);
 }
 
-/* ---- late upstream sessions ----------------------------------------------------------------
- * An HTTP upstream that was down when the client initialized has no session in the client's
- * sealed id, and the id cannot change afterwards. The first call that needs one opens it with
- * the client's own initialize parameters and this worker remembers it (bounded). Another worker
- * opens its own, so server-initiated messages of that upstream reach the client only on streams
- * of the worker that made the session: a documented limit of sessions opened late. */
-
-#define LATE_SESSIONS_MAX 10000
+/* ---- late upstream sessions (http/late_sessions.h) ------------------------------------------ */
 
 /* `session` is the exchange's session view for that server (mg_exchange_upstream_session). */
 static bool needs_late_session(mg_exchange_t *exchange, size_t server_index, const mg_upstream_session_t *session)
@@ -421,21 +415,7 @@ static bool needs_late_session(mg_exchange_t *exchange, size_t server_index, con
 
 static int open_late_session(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *request)
 {
-    const mg_session_claims_t *claims = &exchange->claims;
-    /* A modern principal's session serves all its requests, whatever each declares: it offers what the
-     * gateway can bridge, and the bridge refuses a question the asking request's client cannot answer. */
-    json_t *params = json_pack("{s:s,s:O*,s:O*}", "protocolVersion", claims->protocol_version, "capabilities",
-                               exchange->modern ? NULL : claims->client_capabilities, "clientInfo",
-                               claims->client_info);
-    if (exchange->modern)
-        json_object_set_new(params, "capabilities", json_pack("{s:{},s:{}}", "elicitation", "sampling"));
-    if (json_object_get(params, "capabilities") == NULL)
-        json_object_set_new(params, "capabilities", json_object());
-    if (json_object_get(params, "clientInfo") == NULL)
-        json_object_set_new(params, "clientInfo", json_pack("{s:s,s:s}", "name", "mcpgate", "version", "0"));
-    json_t *id = json_string("mcpgate-late-initialize");
-    json_t *initialize = mg_rpc_make_request(id, "initialize", params);
-    json_decref(id);
+    json_t *initialize = mg_late_sessions_initialize(&exchange->claims, exchange->modern);
     part->deferred = json_incref(request);
     int rc = start_part(exchange, part, initialize, true);
     json_decref(initialize);
@@ -453,19 +433,8 @@ static void late_session_opened(mg_exchange_t *exchange, mg_exchange_part_t *par
     part->deferred = NULL;
     const char *session_id = json_string_value(json_object_get(response, "_mcpgate_session_id"));
     const char *server = exchange->config->servers[part->server_index].name;
-    if (session_id != NULL) {
-        mg_worker_t *worker = exchange->worker;
-        if (worker->late_sessions == NULL || json_object_size(worker->late_sessions) >= LATE_SESSIONS_MAX) {
-            json_decref(worker->late_sessions);
-            worker->late_sessions = json_object();
-        }
-        char key[MG_EVENTS_LATE_KEY_MAX];
-        size_t key_len = mg_events_late_key(exchange->claims.sid, server, key);
-        if (key_len != 0)
-            json_object_setn_new(worker->late_sessions, key, key_len, json_string(session_id));
-        mg_log(MG_LOG_INFO, "session.upstream_opened_late", "opened a session on %s for session %s", server,
-               exchange->claims.sid);
-    }
+    if (session_id != NULL)
+        mg_late_sessions_remember(exchange->worker, exchange->claims.sid, server, session_id);
     if (session_id == NULL || start_part(exchange, part, request, false) != 0) {
         char message[256];
         snprintf(message, sizeof(message), "could not open a session on upstream %s: %s", server,
