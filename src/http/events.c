@@ -210,8 +210,7 @@ void mg_events_open(mg_worker_t *worker, h2o_req_t *req, long scope, mg_session_
 }
 
 /* A handle a client listed in taskIds: the server (index) and its own taskId (new reference) when it is
- * this principal's, in scope, and its server a modern HTTP one (the only kind whose task notifications
- * reach a client: a stdio server's one listen is the gateway's, for list changes). */
+ * this principal's, in scope, and its server a modern one. */
 static json_t *open_task_handle(mg_worker_t *worker, long scope, const mg_session_claims_t *claims,
                                 const json_t *handle, size_t *server_index)
 {
@@ -223,8 +222,7 @@ static json_t *open_task_handle(mg_worker_t *worker, long scope, const mg_sessio
         return NULL;
     const mg_config_server_t *found = mg_config_find_server(worker->gateway->config, server);
     long index = found != NULL ? (long)(found - worker->gateway->config->servers) : -1;
-    if (index < 0 || (scope >= 0 && index != scope) || worker->upstreams[index]->era != MG_UPSTREAM_ERA_MODERN ||
-        found->kind != MG_UPSTREAM_HTTP) {
+    if (index < 0 || (scope >= 0 && index != scope) || worker->upstreams[index]->era != MG_UPSTREAM_ERA_MODERN) {
         json_decref(task_id);
         return NULL;
     }
@@ -232,14 +230,13 @@ static json_t *open_task_handle(mg_worker_t *worker, long scope, const mg_sessio
     return task_id;
 }
 
-/* Can the gateway watch a resource of this server for a subscription? A modern HTTP server takes the
- * URIs in its own listen, a legacy one that declares resources.subscribe gets resources/subscribe. A
- * modern stdio server's one listen is the gateway's, for list changes only. */
+/* Can the gateway watch a resource of this server for a subscription? A modern server takes the URIs in
+ * a listen of the client's own, a legacy one that declares resources.subscribe gets resources/subscribe. */
 static bool can_watch_resources(mg_worker_t *worker, size_t server_index)
 {
     const mg_upstream_t *upstream = worker->upstreams[server_index];
     if (upstream->era == MG_UPSTREAM_ERA_MODERN)
-        return upstream->server->kind == MG_UPSTREAM_HTTP;
+        return true;
     json_t *resources = json_object_get(json_object_get(upstream->initialize_result, "capabilities"), "resources");
     return json_is_true(json_object_get(resources, "subscribe"));
 }
@@ -325,8 +322,10 @@ static json_t *honoured(mg_worker_t *worker, long scope, const mg_session_claims
 static json_t *modern_filter(event_stream_t *events, size_t server_index, json_t **task_handles)
 {
     static const char *const flags[] = {"toolsListChanged", "promptsListChanged", "resourcesListChanged"};
+    /* a stdio server's list changes come through the hub (the gateway's own listen there) */
+    bool lists = events->worker->upstreams[server_index]->server->kind == MG_UPSTREAM_HTTP;
     json_t *filter = json_object();
-    for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+    for (size_t i = 0; lists && i < sizeof(flags) / sizeof(flags[0]); i++) {
         if (events->filter == NULL || json_is_true(json_object_get(events->filter, flags[i])))
             json_object_set_new(filter, flags[i], json_true());
     }
@@ -463,8 +462,8 @@ static void on_session_opened(void *ctx, json_t *response, int error_code, const
                upstream->server->name, error_message != NULL ? error_message : "it refused initialize", error_code);
         return;
     }
-    mg_late_sessions_remember(events->worker, events->claims.sid, upstream->server->name,
-                              session.upstream_session_id);
+    session.upstream_session_id = mg_late_sessions_remember(events->worker, events->claims.sid,
+                                                            upstream->server->name, session.upstream_session_id);
     listen->call = upstream->ops->listen(upstream, &session, &listen_events, listen);
     if (listen->call != 0)
         subscribe_resources(events, listen->server_index, &session);

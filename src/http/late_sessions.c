@@ -47,7 +47,8 @@ json_t *mg_late_sessions_initialize(const mg_session_claims_t *claims, bool mode
     return initialize;
 }
 
-void mg_late_sessions_remember(mg_worker_t *worker, const char *sid, const char *server, const char *session_id)
+const char *mg_late_sessions_remember(mg_worker_t *worker, const char *sid, const char *server,
+                                      const char *session_id)
 {
     if (worker->late_sessions == NULL || json_object_size(worker->late_sessions) >= MG_LATE_SESSIONS_MAX) {
         json_decref(worker->late_sessions);
@@ -55,7 +56,12 @@ void mg_late_sessions_remember(mg_worker_t *worker, const char *sid, const char 
     }
     char key[MG_LATE_SESSIONS_KEY_MAX];
     size_t key_len = mg_late_sessions_key(sid, server, key);
-    if (key_len != 0)
-        json_object_setn_new(worker->late_sessions, key, key_len, json_string(session_id));
+    if (key_len == 0)
+        return session_id;
+    const char *first = json_string_value(json_object_getn(worker->late_sessions, key, key_len));
+    if (first != NULL)
+        return first; /* two requests opened one at once: all use the first, so they share its state */
+    json_object_setn_new(worker->late_sessions, key, key_len, json_string(session_id));
     mg_log(MG_LOG_INFO, "session.upstream_opened_late", "opened a session on %s for session %s", server, sid);
+    return session_id;
 }

@@ -34,7 +34,10 @@ const char *mg_late_sessions_find(mg_worker_t *worker, const mg_session_claims_t
  * principal's offers what the gateway can bridge (elicitation, sampling). */
 json_t *mg_late_sessions_initialize(const mg_session_claims_t *claims, bool modern);
 
-/* Remembers the session `session_id` that `sid` now holds on `server`, on this worker. */
-void mg_late_sessions_remember(mg_worker_t *worker, const char *sid, const char *server, const char *session_id);
+/* Remembers the session `session_id` that `sid` now holds on `server`, on this worker, unless another
+ * request opened one first (while this one was being opened): then that one stays. Returns the session
+ * to use (valid until the table changes, i.e. for the current callback). */
+const char *mg_late_sessions_remember(mg_worker_t *worker, const char *sid, const char *server,
+                                      const char *session_id);
 
 #endif

@@ -23,6 +23,7 @@
 
 #include "http/events.h"
 #include "mcp/jsonrpc.h"
+#include "mcp/modern.h"
 #include "mcp/versions.h"
 #include "mcpgate_version.h"
 #include "obs/log.h"
@@ -44,6 +45,7 @@ typedef struct st_pending_t {
     json_t *progress_token; /* the original progress token, or NULL */
     char sid[33];
     json_t *client_capabilities;
+    bool listen; /* a client's subscriptions/listen: what it gets carries upstream_id as its subscriptionId */
 } pending_t;
 
 /* A server-to-client request forwarded to a client, waiting for its answer. */
@@ -241,6 +243,7 @@ typedef struct st_outgoing_t {
     char sid[33];
     json_t *client_capabilities; /* owned, may be NULL */
     char log_level[16];          /* a modern child's logLevel for this request; "" for none */
+    bool listen;                 /* a subscriptions/listen that stays open until cancelled */
 } outgoing_t;
 
 static void on_outgoing(mg_worker_t *owner, void *arg)
@@ -260,6 +263,7 @@ static void on_outgoing(mg_worker_t *owner, void *arg)
         pending->client_id = json_incref(json_object_get(out->request, "id"));
         pending->client_capabilities = out->client_capabilities;
         out->client_capabilities = NULL;
+        pending->listen = out->listen;
         snprintf(pending->sid, sizeof(pending->sid), "%s", out->sid);
         json_object_set_new(out->request, "id", json_integer(pending->upstream_id));
         if (shared->era == MG_UPSTREAM_ERA_MODERN)
@@ -448,6 +452,16 @@ static void on_child_notification(stdio_shared_t *shared, mg_rpc_message_t *msg)
     }
     if (strcmp(msg->method, "notifications/cancelled") == 0)
         return; /* the child gave up on one of our requests; its error response follows or not */
+    json_t *subscription = json_object_get(json_object_get(msg->params, "_meta"), MG_META_SUBSCRIPTION_ID);
+    if (json_is_integer(subscription)) { /* a client's listen (the gateway's own has a string id) */
+        for (pending_t *pending = shared->pending; pending != NULL; pending = pending->next) {
+            if (pending->listen && pending->upstream_id == json_integer_value(subscription)) {
+                deliver(shared, pending->origin_worker, pending->call, json_deep_copy(msg->root), false, 0, NULL);
+                break;
+            }
+        }
+        return; /* or a listen nobody holds any more */
+    }
     if (strcmp(msg->method, "notifications/subscriptions/acknowledged") == 0)
         return; /* of the gateway's own listen (listen_for_changes) */
     mg_events_broadcast(shared->gateway, shared->process.server_index, msg->root);
@@ -719,8 +733,9 @@ static bool stdio_ready(mg_upstream_t *self)
     return shared != NULL && atomic_load(&shared->process.ready);
 }
 
-static uint64_t stdio_call(mg_upstream_t *self, const mg_upstream_session_t *session, json_t *request,
-                           const mg_upstream_events_t *events, void *ctx)
+/* A listen has no deadline: it lasts until the client leaves (abandon) or the child ends it. */
+static uint64_t start_call(mg_upstream_t *self, const mg_upstream_session_t *session, json_t *request,
+                           const mg_upstream_events_t *events, void *ctx, bool listen)
 {
     stdio_link_t *link = (stdio_link_t *)self;
     if (!stdio_ready(self))
@@ -733,19 +748,27 @@ static uint64_t stdio_call(mg_upstream_t *self, const mg_upstream_session_t *ses
     call->timeout.cb = on_call_timeout;
     call->next = link->calls;
     link->calls = call;
-    h2o_timeout_link(self->worker->loop, &link->call_timeout, &call->timeout);
+    if (!listen)
+        h2o_timeout_link(self->worker->loop, &link->call_timeout, &call->timeout);
 
     outgoing_t *out = calloc(1, sizeof(*out));
     out->shared = shared_of(link);
     out->origin_worker = self->worker->index;
     out->call = call->id;
     out->request = json_deep_copy(request);
+    out->listen = listen;
     snprintf(out->sid, sizeof(out->sid), "%s", session->sid != NULL ? session->sid : "");
     out->client_capabilities =
         session->client_capabilities != NULL ? json_deep_copy(session->client_capabilities) : NULL;
     snprintf(out->log_level, sizeof(out->log_level), "%s", session->log_level != NULL ? session->log_level : "");
     mg_worker_post(shared_of(link)->process.owner, on_outgoing, out);
     return call->id;
+}
+
+static uint64_t stdio_call(mg_upstream_t *self, const mg_upstream_session_t *session, json_t *request,
+                           const mg_upstream_events_t *events, void *ctx)
+{
+    return start_call(self, session, request, events, ctx, false);
 }
 
 static void stdio_abandon(mg_upstream_t *self, uint64_t id)
@@ -788,11 +811,21 @@ static uint64_t stdio_open_session(mg_upstream_t *self, const mg_upstream_sessio
     return 0;
 }
 
+/* A legacy child's unsolicited messages, and a modern one's list changes (listen_for_changes), go to the
+ * hub; a modern child also gets a listen of the client's own for what the hub does not carry (the
+ * resources it names), and what arrives tagged with that listen's id goes to that client alone. */
 static uint64_t stdio_listen(mg_upstream_t *self, const mg_upstream_session_t *session,
                              const mg_upstream_events_t *events, void *ctx)
 {
-    (void)self, (void)session, (void)events, (void)ctx;
-    return 0;
+    if (self->era != MG_UPSTREAM_ERA_MODERN || session->listen_filter == NULL)
+        return 0;
+    json_t *id = json_string("mcpgate-client-listen");
+    json_t *request =
+        mg_rpc_make_request(id, "subscriptions/listen", json_pack("{s:O}", "notifications", session->listen_filter));
+    uint64_t call = start_call(self, session, request, events, ctx, true);
+    json_decref(request);
+    json_decref(id);
+    return call;
 }
 
 static void stdio_destroy(mg_upstream_t *self)

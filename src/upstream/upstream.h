@@ -91,10 +91,10 @@ typedef struct st_mg_upstream_ops_t {
                              const mg_upstream_events_t *events, void *ctx);
     /* Opens the server's stream of unsolicited messages for one client session (HTTP: a
      * GET SSE stream with that session id); events->message gets each message, done
-     * when it ends. stdio upstreams return 0: their unsolicited messages go to the hub.
-     * A modern HTTP server gets a subscriptions/listen POST with session->listen_filter as
+     * when it ends. A modern server gets a subscriptions/listen with session->listen_filter as
      * its params.notifications (0 when there is none); its acknowledgement arrives as a
-     * message like the notifications do. */
+     * message like the notifications do. A legacy stdio server returns 0: its unsolicited
+     * messages go to the hub, as a modern stdio server's list changes do. */
     uint64_t (*listen)(mg_upstream_t *self, const mg_upstream_session_t *session, const mg_upstream_events_t *events,
                        void *ctx);
     /* True when the upstream is currently usable (process running and initialized, or HTTP reachable).

@@ -68,19 +68,32 @@ for (const kind of ['http', 'stdio']) {
 }
 
 for (const kind of ['http', 'stdio']) {
-  // A modern HTTP server gets the URI in its own listen; a modern stdio server's one listen is the
-  // gateway's, for list changes, so its resources are left out and the client knows to poll.
-  test(`a resource of a modern ${kind} server is ${kind === 'http' ? 'acknowledged' : 'left out of the acknowledgement'}`,
+  // A modern server gets a listen of the client's own naming the URIs in its words (over stdio next to
+  // the gateway's own listen for list changes, which the hub shares).
+  test(`a modern listen is told of a modern ${kind} server's resource updates`,
     { timeout: 60_000, skip: SKIP || NO_MODERN_SDK }, async () => {
       const upstream = kind === 'http' ? await startModernHttp() : null;
       const server = kind === 'http' ? { name: 'new', url: upstream.url } : modernStdio('new');
       try {
         await withGateway({ servers: [server] }, async (gw) => {
-          const listen = await openListen(gw.url('/mcp'), { resourceSubscriptions: [`new+${WATCHED}`] });
+          const uri = `new+${WATCHED}`;
+          const listen = await openListen(gw.url('/mcp'), { resourceSubscriptions: [uri], toolsListChanged: true });
           try {
             const ack = await listen.next((m) => m.method === 'notifications/subscriptions/acknowledged');
-            assert.deepEqual(ack.params.notifications.resourceSubscriptions,
-              kind === 'http' ? [`new+${WATCHED}`] : undefined, JSON.stringify(ack));
+            assert.deepEqual(ack.params.notifications, { resourceSubscriptions: [uri], toolsListChanged: true });
+            await pause(300); // the server's own acknowledgement of the gateway's listen
+            const touch = toolCall('new__test_touch_watched_resource', {});
+            resultOf(await send(gw.url('/mcp'), touch), touch);
+            const update = await listen.next((m) => m.method === 'notifications/resources/updated');
+            assert.equal(update.params.uri, uri);
+            assert.equal(update.params._meta[SUBSCRIPTION_ID], listen.id);
+            // list changes still come once (over stdio through the gateway's own listen, not this one)
+            const change = toolCall('new__test_trigger_tool_change', {});
+            resultOf(await send(gw.url('/mcp'), change), change);
+            await listen.next((m) => m.method === 'notifications/tools/list_changed');
+            await pause(300);
+            assert.equal(listen.messages.filter((m) => m.method === 'notifications/tools/list_changed').length, 1);
+            assert.equal(listen.messages.filter((m) => m.method === 'notifications/resources/updated').length, 1);
           } finally {
             listen.close();
           }

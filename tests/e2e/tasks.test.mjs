@@ -155,18 +155,20 @@ test('subscriptions/listen with taskIds: -32021 without the extension; with it, 
   } finally {
     refused.close();
   }
-  const http = await startTask('remote__slow_task', { ms: 1500, text: 'notified' });
-  const stdio = await startTask('local__slow_task', { ms: 100, text: 'polled' });
+  const http = await startTask('remote__slow_task', { ms: 1500, text: 'over http' });
+  const stdio = await startTask('local__slow_task', { ms: 1500, text: 'over stdio' });
   const listen = await openListen(gate.gw.url('/mcp'), { taskIds: [http, stdio, 'mcpgate.task1.forged'] }, TASKS);
   try {
     const ack = await listen.next((m) => m.method === 'notifications/subscriptions/acknowledged');
-    assert.deepEqual(ack.params.notifications, { taskIds: [http] },
-      'a modern HTTP server\'s task is acknowledged; a stdio server\'s and a forged one are not');
-    // the server's notification, under the handle the client listed, tagged with its subscription
-    const done = await listen.next((m) => m.method === 'notifications/tasks' && m.params.status === 'completed');
-    assert.equal(done.params.taskId, http);
-    assert.equal(done.params.result?.content?.[0]?.text, 'notified', JSON.stringify(done));
-    assert.equal(done.params._meta['io.modelcontextprotocol/subscriptionId'], listen.id);
+    assert.deepEqual(ack.params.notifications, { taskIds: [http, stdio] },
+      'the modern servers\' tasks are acknowledged; a forged handle is not');
+    // each server's notification, under the handle the client listed, tagged with its subscription
+    for (const [handle, text] of [[http, 'over http'], [stdio, 'over stdio']]) {
+      const done = await listen.next((m) => m.method === 'notifications/tasks' && m.params.status === 'completed' &&
+        m.params.taskId === handle);
+      assert.equal(done.params.result?.content?.[0]?.text, text, JSON.stringify(done));
+      assert.equal(done.params._meta['io.modelcontextprotocol/subscriptionId'], listen.id);
+    }
   } finally {
     listen.close();
   }
