@@ -707,9 +707,7 @@ static int check_param(void *ctx, const char *name, const json_t *value)
     return check_value(label, header, value, ARGUMENT, check->why, check->why_len);
 }
 
-/* The body field Mcp-Name mirrors. The tasks extension (io.modelcontextprotocol/tasks) adds taskId, as the
- * TypeScript SDK sends it; it is outside the core table, so a client may omit it, but it may not lie. */
-static const char *name_field(const char *method, bool *required)
+const char *mg_mirror_name_field(const char *method, bool *required)
 {
     *required = true;
     if (strcmp(method, "tools/call") == 0 || strcmp(method, "prompts/get") == 0)
@@ -727,7 +725,7 @@ static int check_name(const mg_mirror_headers_t *headers, const char *method, co
                       size_t why_len)
 {
     bool required;
-    const char *field = name_field(method, &required);
+    const char *field = mg_mirror_name_field(method, &required);
     if (field == NULL)
         return 0;
     const json_t *value = json_object_get(params, field);

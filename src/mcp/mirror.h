@@ -44,6 +44,7 @@
 #define MG_MCP_MIRROR_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #define MG_MIRROR_HEADER_MISMATCH (-32020) /* the JSON-RPC error code for a failed mg_mirror_check */
@@ -72,6 +73,12 @@ typedef struct st_mg_mirror_headers_t {
      * agree with: checking it again with a schema checks only the Mcp-Param-* headers */
     const json_t *checked_root;
 } mg_mirror_headers_t;
+
+/* The body field (of params) Mcp-Name mirrors for `method`, or NULL when it has none: name (tools/call,
+ * prompts/get), uri (resources/read), and taskId (tasks/get|update|cancel, the tasks extension, as the
+ * TypeScript SDK sends it). *required is false for the extension's: outside the core table, a client may
+ * omit the header, but it may not lie. */
+const char *mg_mirror_name_field(const char *method, bool *required);
 
 /* Returns 0 when the headers agree with the request `root` (a decoded JSON-RPC request; 2026-07-28
  * defines no header rules for notifications). `input_schema` is the called tool's inputSchema for a

@@ -16,7 +16,6 @@
 
 #include "mcp/mirror.h"
 #include "mcp/modern.h"
-#include "mcp/tasks.h"
 #include "mcp/versions.h"
 #include "mcpgate_version.h"
 #include "obs/log.h"
@@ -184,10 +183,8 @@ int mg_upstream_modern_headers(const json_t *request, const json_t *tools, const
 
     const json_t *params = json_object_get(request, "params");
     bool is_tool_call = strcmp(method, "tools/call") == 0;
-    const char *key = is_tool_call || strcmp(method, "prompts/get") == 0 ? "name"
-                      : strcmp(method, "resources/read") == 0            ? "uri"
-                      : mg_tasks_is_task_method(method)                  ? "taskId" /* the tasks extension */
-                                                                         : NULL;
+    bool required; /* the gateway always sends it, the extension's too */
+    const char *key = mg_mirror_name_field(method, &required);
     if (key == NULL)
         return 0;
     const json_t *name = json_object_get(params, key);
