@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 BUILD=${BUILD:-build}
 ASAN_BUILD=${ASAN_BUILD:-build-asan}
+TSAN_BUILD=${TSAN_BUILD:-build-tsan}
 FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 passed=0
@@ -32,6 +33,13 @@ suite() {
 asan_build() {
   [ -f "$ASAN_BUILD/build.ninja" ] || meson setup "$ASAN_BUILD" -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
   meson compile -C "$ASAN_BUILD" >/dev/null
+}
+
+# Only the gateway: the unit tests run under ASan, and gcc under -fsanitize=thread rejects one of them
+# (test_mirror.c: -Wformat-truncation, with -Werror).
+tsan_build() {
+  [ -f "$TSAN_BUILD/build.ninja" ] || meson setup "$TSAN_BUILD" -Db_sanitize=thread >/dev/null
+  meson compile -C "$TSAN_BUILD" mcpgate >/dev/null
 }
 
 fuzz_all() {
@@ -61,6 +69,10 @@ suite asan-unit meson test -C "$ASAN_BUILD" --print-errorlogs
 # Leak checking stays on for the unit tests; a gateway stopped with requests and streams in flight
 # still holds their memory at exit, which LeakSanitizer would report (see docs/architecture.md).
 suite asan-e2e env ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 MCPGATE_BIN="$ASAN_BUILD/mcpgate" MCPGATE_SANITIZED=1 node --test --test-concurrency=1 tests/e2e/
+# Races between workers show only under concurrency and only sometimes; ThreadSanitizer sees them
+# every time. Only the test written for it: the whole suite is slow under TSan.
+suite tsan-build tsan_build
+suite tsan-e2e env TSAN_OPTIONS=halt_on_error=0 MCPGATE_BIN="$TSAN_BUILD/mcpgate" MCPGATE_SANITIZED=1 node --test --test-concurrency=1 tests/e2e/workers.test.mjs
 suite fuzz fuzz_all
 
 echo

@@ -8,6 +8,7 @@
  */
 #include "core/worker.h"
 
+#include <assert.h>
 #include <stdlib.h>
 
 typedef struct st_posted_t {
@@ -47,6 +48,19 @@ void mg_worker_post_json_to_all(mg_gateway_t *gateway, mg_worker_fn fn, size_t s
         note->msg = json_deep_copy(msg);
         mg_worker_post(gateway->workers[i], fn, note);
     }
+}
+
+static _Thread_local const mg_worker_t *current_worker; /* NULL on the main thread */
+
+void mg_worker_enter_thread(mg_worker_t *worker)
+{
+    assert(current_worker == NULL);
+    current_worker = worker;
+}
+
+bool mg_worker_on_own_thread(const mg_worker_t *worker)
+{
+    return current_worker == worker;
 }
 
 uint64_t mg_worker_now(mg_worker_t *worker)

@@ -6,6 +6,18 @@
  * path never takes a global lock: when work belongs to another thread (a stdio child
  * owned by another worker, a broadcast to every worker's GET streams), it is posted
  * as a closure with mg_worker_post and runs on that worker's loop.
+ *
+ * Hazard: an h2o socket belongs to the thread that creates it, not only to its loop.
+ * libh2o 2.2.5 points a new socket's input at the creating thread's buffer prototype
+ * (h2o_socket_buffer_prototype is __thread), and every later read allocates and frees
+ * that socket's 8 KB read buffers through the prototype's unlocked recycle list. A
+ * socket made on one thread and read on another therefore shares that list with the
+ * first thread's own sockets: two threads reading into the same block. (h2o's own
+ * hand-off, h2o_socket_export and _import, rebinds the buffers; nothing here hands a
+ * socket over.) So everything
+ * that makes a socket (h2o context and queues, listeners, upstream pipes and
+ * connections) is made on the worker's own thread, and the main thread only prepares
+ * what does no I/O (mg_worker_on_own_thread guards the places that connect or spawn).
  */
 #ifndef MG_CORE_WORKER_H
 #define MG_CORE_WORKER_H
@@ -70,6 +82,12 @@ typedef struct st_mg_json_note_t {
 /* Posts fn to every worker, each with its own deep copy of `msg` (borrowed): jansson reference
  * counts are not atomic, so a value is never shared between threads. */
 void mg_worker_post_json_to_all(mg_gateway_t *gateway, mg_worker_fn fn, size_t server_index, const json_t *msg);
+
+/* Marks the calling thread as `worker`'s loop thread: its first call, before it makes any socket. */
+void mg_worker_enter_thread(mg_worker_t *worker);
+
+/* True on `worker`'s own loop thread (for assertions: sockets are made and used only there). */
+bool mg_worker_on_own_thread(const mg_worker_t *worker);
 
 /* Milliseconds on the loop's clock (cheap; updated once per loop iteration). */
 uint64_t mg_worker_now(mg_worker_t *worker);

@@ -6,6 +6,13 @@
  * worker's bind picks the port and the others bind that same port. The main thread
  * only waits for signals; on SIGTERM/SIGINT it tells each worker to stop accepting,
  * close streams and stop its upstreams, then joins them.
+ *
+ * A worker is set up in two halves. The main thread does what can fail with a message
+ * for the operator and makes no h2o socket: the loop, the bound listening descriptors,
+ * the upstream handles. The worker's own thread makes every socket (the h2o context and
+ * the queues with their wake-up pipes, the listeners) and starts its upstreams, because
+ * an h2o socket belongs to the thread that creates it (core/worker.h). A barrier holds
+ * every thread, main included, until each worker's queue exists: nobody posts earlier.
  */
 #include "http/server.h"
 
@@ -14,6 +21,7 @@
 #include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,8 +49,9 @@ typedef struct st_worker_extra_t {
 } worker_extra_t;
 
 static h2o_globalconf_t globalconf;
-static SSL_CTX **tls_contexts; /* one per listen entry, NULL for plain HTTP */
-static uint16_t *bound_ports;  /* per listen entry, after the first bind */
+static pthread_barrier_t queues_ready; /* every worker, and the main thread */
+static SSL_CTX **tls_contexts;         /* one per listen entry, NULL for plain HTTP */
+static uint16_t *bound_ports;          /* per listen entry, after the first bind */
 
 typedef struct st_route_handler_t {
     h2o_handler_t super;
@@ -176,10 +185,30 @@ static void on_accept(h2o_socket_t *listener_socket, const char *error)
 
 /* ---- workers ----------------------------------------------------------------------------- */
 
+/* The half of a worker's setup that makes sockets, on the worker's own thread. */
+static void worker_attach(mg_worker_t *worker)
+{
+    worker_extra_t *extra = (worker_extra_t *)(worker + 1);
+    mg_worker_enter_thread(worker);
+    h2o_context_init(&worker->http_context, worker->loop, &globalconf);
+    worker->queue = h2o_multithread_create_queue(worker->loop);
+    h2o_multithread_register_receiver(worker->queue, &worker->receiver, mg_worker_on_posted);
+    h2o_multithread_register_receiver(worker->queue, &worker->getaddr_receiver, h2o_hostinfo_getaddr_receiver);
+    for (size_t i = 0; i < extra->listeners_len; i++) {
+        listener_t *listener = &extra->listeners[i];
+        listener->socket = h2o_evloop_socket_create(worker->loop, listener->fd, H2O_SOCKET_FLAG_DONT_READ);
+        listener->socket->data = listener;
+        h2o_socket_read_start(listener->socket, on_accept);
+    }
+}
+
 static void *worker_main(void *arg)
 {
     mg_worker_t *worker = arg;
     worker_extra_t *extra = (worker_extra_t *)(worker + 1);
+    worker_attach(worker);
+    pthread_barrier_wait(&queues_ready);
+    mg_upstreams_start(worker);
     while (!worker->stopping || !mg_upstreams_stopped(worker))
         h2o_evloop_run(worker->loop, 100);
     for (size_t i = 0; i < extra->listeners_len; i++) {
@@ -212,10 +241,6 @@ static int worker_init(mg_gateway_t *gateway, mg_worker_t *worker, size_t index,
     worker->index = index;
     worker->gateway = gateway;
     worker->loop = h2o_evloop_create();
-    h2o_context_init(&worker->http_context, worker->loop, &globalconf);
-    worker->queue = h2o_multithread_create_queue(worker->loop);
-    h2o_multithread_register_receiver(worker->queue, &worker->receiver, mg_worker_on_posted);
-    h2o_multithread_register_receiver(worker->queue, &worker->getaddr_receiver, h2o_hostinfo_getaddr_receiver);
     h2o_timeout_init(worker->loop, &worker->client_io_timeout, 10000);
     h2o_timeout_init(worker->loop, &worker->keepalive_timeout, 15000);
     worker->client_context.loop = worker->loop;
@@ -246,9 +271,6 @@ static int worker_init(mg_gateway_t *gateway, mg_worker_t *worker, size_t index,
         listener->accept_ctx.ctx = &worker->http_context;
         listener->accept_ctx.hosts = globalconf.hosts;
         listener->accept_ctx.ssl_ctx = tls_contexts[i];
-        listener->socket = h2o_evloop_socket_create(worker->loop, listener->fd, H2O_SOCKET_FLAG_DONT_READ);
-        listener->socket->data = listener;
-        h2o_socket_read_start(listener->socket, on_accept);
     }
     if (mg_upstreams_create(worker, err) != 0)
         return -1;
@@ -293,8 +315,10 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
         if (worker_init(&gateway, gateway.workers[i], i, err) != 0)
             return -1;
     }
+    pthread_barrier_init(&queues_ready, NULL, (unsigned)gateway.workers_len + 1);
     for (size_t i = 0; i < gateway.workers_len; i++)
         h2o_multithread_create_thread(&gateway.workers[i]->thread, NULL, worker_main, gateway.workers[i]);
+    pthread_barrier_wait(&queues_ready); /* on_stop may be posted from here on */
     mg_log(MG_LOG_INFO, "server.started", "mcpgate serving %zu server(s) with %zu worker(s)", config->servers_len,
            gateway.workers_len);
 
@@ -306,6 +330,7 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
         mg_worker_post(gateway.workers[i], on_stop, NULL);
     for (size_t i = 0; i < gateway.workers_len; i++)
         pthread_join(gateway.workers[i]->thread, NULL);
+    pthread_barrier_destroy(&queues_ready);
     /* every loop has ended, so handles can go without racing a closure in flight */
     for (size_t i = 0; i < gateway.workers_len; i++) {
         mg_upstreams_destroy(gateway.workers[i]);

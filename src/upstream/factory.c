@@ -20,6 +20,13 @@ int mg_upstreams_create(mg_worker_t *worker, mg_error_t *err)
     return 0;
 }
 
+void mg_upstreams_start(mg_worker_t *worker)
+{
+    const mg_config_t *config = worker->gateway->config;
+    for (size_t i = 0; i < config->servers_len; i++)
+        worker->upstreams[i]->ops->start(worker->upstreams[i]);
+}
+
 void mg_upstreams_stop(mg_worker_t *worker)
 {
     mg_stdio_stop_owned(worker);

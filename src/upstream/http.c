@@ -33,6 +33,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <assert.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -350,6 +351,7 @@ static const mg_http_conn_callbacks_t conn_callbacks;
 static int call_send(http_call_t *call)
 {
     http_upstream_t *self = call->upstream;
+    assert(mg_worker_on_own_thread(self->super.worker)); /* the connection's socket is this thread's */
     h2o_timeout_t *io_timeout = call->kind == CALL_LISTEN ? &self->stream_idle_timeout : &self->io_timeout;
     const char *errstr = NULL;
     call_reset_response(call);
@@ -1316,6 +1318,11 @@ static bool http_ready(mg_upstream_t *super)
     return atomic_load(&((http_upstream_t *)super)->ready);
 }
 
+static void http_start(mg_upstream_t *super)
+{
+    probe_start((http_upstream_t *)super);
+}
+
 static void http_destroy(mg_upstream_t *super)
 {
     http_upstream_t *self = (http_upstream_t *)super;
@@ -1352,6 +1359,7 @@ static const mg_upstream_ops_t http_ops = {
     .open_session = http_open_session,
     .listen = http_listen,
     .ready = http_ready,
+    .start = http_start,
     .destroy = http_destroy,
 };
 
@@ -1452,8 +1460,6 @@ mg_upstream_t *mg_upstream_http_create(mg_worker_t *worker, const mg_config_serv
     h2o_timeout_init(loop, &self->probe_tick_timeout, 1000);
     self->probe_tick.cb = on_probe_tick;
     self->loop = loop;
-
-    probe_start(self);
     return &self->super;
 
 Error:

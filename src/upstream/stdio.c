@@ -828,6 +828,14 @@ static uint64_t stdio_listen(mg_upstream_t *self, const mg_upstream_session_t *s
     return call;
 }
 
+/* Only the owner's handle has a child to start; the others reach it by posting. */
+static void stdio_start(mg_upstream_t *self)
+{
+    stdio_link_t *link = (stdio_link_t *)self;
+    if (link->owner)
+        stdio_process_start(&link->shared->process);
+}
+
 static void stdio_destroy(mg_upstream_t *self)
 {
     stdio_link_t *link = (stdio_link_t *)self;
@@ -852,8 +860,17 @@ static void stdio_destroy(mg_upstream_t *self)
     free(link);
 }
 
-static const mg_upstream_ops_t stdio_ops = {stdio_call,         stdio_abandon, stdio_notify, stdio_reply,
-                                            stdio_open_session, stdio_listen,  stdio_ready,  stdio_destroy};
+static const mg_upstream_ops_t stdio_ops = {
+    .call = stdio_call,
+    .abandon = stdio_abandon,
+    .notify = stdio_notify,
+    .reply = stdio_reply,
+    .open_session = stdio_open_session,
+    .listen = stdio_listen,
+    .ready = stdio_ready,
+    .start = stdio_start,
+    .destroy = stdio_destroy,
+};
 
 mg_upstream_t *mg_upstream_stdio_create(mg_worker_t *worker, const mg_config_server_t *server, size_t server_index,
                                         mg_error_t *err)
@@ -882,7 +899,6 @@ mg_upstream_t *mg_upstream_stdio_create(mg_worker_t *worker, const mg_config_ser
         shared_by_server[server_index] = shared;
         link->shared = shared;
         link->owner = true;
-        stdio_process_start(&shared->process);
     }
     return &link->super;
 }

@@ -7,6 +7,7 @@
  */
 #include "upstream/stdio_process.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -132,6 +133,7 @@ static void schedule_restart(stdio_process_t *process)
 
 void stdio_process_start(stdio_process_t *process)
 {
+    assert(mg_worker_on_own_thread(process->owner));
     int in_pipe[2], out_pipe[2], err_pipe[2];
     if (pipe2(in_pipe, O_CLOEXEC) != 0 || pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
         mg_log(MG_LOG_ERROR, "upstream.spawn_failed", "%s: pipe: %s", process->server->name, strerror(errno));

@@ -54,7 +54,8 @@ struct st_stdio_process_t {
 
 void stdio_process_init(stdio_process_t *process, mg_worker_t *owner, const mg_config_server_t *server,
                         size_t server_index, const stdio_process_callbacks_t *callbacks);
-/* Spawns the child now; on failure schedules a restart and logs why. */
+/* Spawns the child now; on failure schedules a restart and logs why. Only on the owner's thread:
+ * the pipes become sockets of the owner's loop. */
 void stdio_process_start(stdio_process_t *process);
 /* Queues one line (a newline is appended). */
 void stdio_process_write_line(stdio_process_t *process, const char *text, size_t len);

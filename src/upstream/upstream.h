@@ -100,6 +100,10 @@ typedef struct st_mg_upstream_ops_t {
     /* True when the upstream is currently usable (process running and initialized, or HTTP reachable).
      * Safe to call from any thread: /readyz asks every worker's handle. */
     bool (*ready)(mg_upstream_t *self);
+    /* Begins the upstream's I/O (stdio: the owner spawns the child; HTTP: the first health probe).
+     * Called once, on the worker's own thread, before its loop runs: creating a handle does no I/O,
+     * because an h2o socket belongs to the thread that creates it (see core/worker.h). */
+    void (*start)(mg_upstream_t *self);
     void (*destroy)(mg_upstream_t *self);
 } mg_upstream_ops_t;
 
