@@ -22,6 +22,8 @@
 struct st_mg_upstream_t;
 struct st_mg_gateway_t;
 
+#define MG_WORKER_LATE_KEY_MAX 192 /* a late session's key: "<sid>/<server>" (http/events.h) */
+
 typedef struct st_mg_worker_t {
     size_t index;
     struct st_mg_gateway_t *gateway;
@@ -35,7 +37,12 @@ typedef struct st_mg_worker_t {
     h2o_http1client_ctx_t client_context;        /* HTTP client (upstreams); ssl_ctx set per upstream */
     struct st_mg_upstream_t **upstreams;         /* one per config->servers entry */
     struct st_mg_session_cache_t *session_cache; /* session ids this worker opened (http/session_cache.h) */
-    json_t *late_sessions;        /* "<sid>/<server>" -> upstream session id opened after initialize (http/front.c) */
+    json_t *late_sessions; /* "<sid>/<server>" -> upstream session id opened after initialize (http/events.c) */
+    struct {               /* the last late_sessions lookup, forgotten whenever the table changes */
+        char key[MG_WORKER_LATE_KEY_MAX];
+        size_t len; /* 0: nothing remembered */
+        const char *id;
+    } late_memo;
     h2o_linklist_t event_streams; /* open client GET streams on this worker (mg_event_stream_t) */
     h2o_linklist_t parked;        /* exchanges waiting for a modern client's answers (http/park.c) */
     h2o_linklist_t waiting;       /* retries waiting for a parked exchange on some worker */

@@ -397,13 +397,37 @@ size_t mg_events_late_key(const char *sid, const char *server, char key[MG_EVENT
     return sid_len + 1 + server_len;
 }
 
+#define LATE_SESSIONS_MAX 10000
+
+void mg_events_remember_late_session(mg_worker_t *worker, const char *sid, const char *server, const char *session_id)
+{
+    worker->late_memo.len = 0; /* the table changes: what was looked up may be gone */
+    if (worker->late_sessions == NULL || json_object_size(worker->late_sessions) >= LATE_SESSIONS_MAX) {
+        json_decref(worker->late_sessions);
+        worker->late_sessions = json_object();
+    }
+    char key[MG_EVENTS_LATE_KEY_MAX];
+    size_t key_len = mg_events_late_key(sid, server, key);
+    if (key_len != 0)
+        json_object_setn_new(worker->late_sessions, key, key_len, json_string(session_id));
+}
+
+/* Every call of a modern principal to a legacy HTTP server looks up the same key, so the last one is
+ * remembered: a comparison instead of hashing the key and searching the table. */
 const char *mg_events_upstream_session(mg_worker_t *worker, const mg_session_claims_t *claims, const char *server)
 {
     const char *id = json_string_value(json_object_get(claims->upstream_sessions, server));
-    if (id == NULL && worker->late_sessions != NULL) { /* every call of a modern client to a legacy HTTP server */
+    if (id == NULL && worker->late_sessions != NULL) {
         char key[MG_EVENTS_LATE_KEY_MAX];
         size_t len = mg_events_late_key(claims->sid, server, key);
+        if (len != 0 && len == worker->late_memo.len && memcmp(key, worker->late_memo.key, len) == 0)
+            return worker->late_memo.id;
         id = len != 0 ? json_string_value(json_object_getn(worker->late_sessions, key, len)) : NULL;
+        if (id != NULL) {
+            memcpy(worker->late_memo.key, key, len);
+            worker->late_memo.len = len;
+            worker->late_memo.id = id;
+        }
     }
     return id;
 }

@@ -29,8 +29,11 @@ void mg_events_listen(mg_worker_t *worker, h2o_req_t *req, long scope, mg_sessio
                       const json_t *id, const json_t *filter);
 /* The key of a session opened late on a worker (worker->late_sessions): "<sid>/<server>", not
  * NUL-terminated; returns its length, or 0 when it would not fit (such a session is not kept). */
-#define MG_EVENTS_LATE_KEY_MAX 192
+#define MG_EVENTS_LATE_KEY_MAX MG_WORKER_LATE_KEY_MAX
 size_t mg_events_late_key(const char *sid, const char *server, char key[MG_EVENTS_LATE_KEY_MAX]);
+/* Remembers a session opened late on this worker for session `sid` on `server` (bounded: a full table
+ * starts over). */
+void mg_events_remember_late_session(mg_worker_t *worker, const char *sid, const char *server, const char *session_id);
 /* The upstream session a client (or a modern principal) holds on a server: from its sealed claims, or
  * opened late on this worker. NULL when none. */
 const char *mg_events_upstream_session(mg_worker_t *worker, const mg_session_claims_t *claims, const char *server);
