@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "core/json_alloc.h"
 #include "http/server.h"
 #include "mcpgate_version.h"
 #include "obs/log.h"
@@ -146,6 +147,7 @@ static int command_serve(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    mg_json_alloc_install();
     if (argc < 2) {
         usage_main(stderr);
         return 2;

@@ -20,6 +20,22 @@ void mg_bytes_append(mg_bytes_t *bytes, const char *data, size_t len)
     bytes->len += len;
 }
 
+void mg_bytes_reserve(mg_bytes_t *bytes, size_t more)
+{
+    if (bytes->cap - bytes->len >= more)
+        return;
+    size_t cap = bytes->cap * 2;
+    if (cap < bytes->len + more)
+        cap = bytes->len + more;
+    if (cap < 64)
+        cap = 64;
+    char *grown = realloc(bytes->base, cap);
+    if (grown == NULL)
+        abort();
+    bytes->base = grown;
+    bytes->cap = cap;
+}
+
 char *mg_bytes_take(mg_bytes_t *bytes, size_t *len)
 {
     char *base = bytes->base;

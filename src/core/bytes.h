@@ -1,7 +1,7 @@
 /*
  * bytes.h - a growable byte buffer for output queued while a write is in flight
- * (SSE bodies, stdio pipes). Growth doubles; allocation failure aborts, because a
- * message path has no sane way to continue without memory.
+ * (SSE bodies, stdio pipes, serialized JSON). Growth doubles; allocation failure aborts,
+ * because a message path has no sane way to continue without memory.
  */
 #ifndef MG_CORE_BYTES_H
 #define MG_CORE_BYTES_H
@@ -14,6 +14,10 @@ typedef struct st_mg_bytes_t {
 } mg_bytes_t;
 
 void mg_bytes_append(mg_bytes_t *bytes, const char *data, size_t len);
+/* Makes room for `more` bytes after the contents. An empty buffer gets what is asked (at least 64
+ * bytes), not the 4 KiB a first append takes: a message is usually far smaller, and glibc serves
+ * blocks under 1 KiB from per-thread caches, where a larger one first consolidates its free lists. */
+void mg_bytes_reserve(mg_bytes_t *bytes, size_t more);
 /* Hands the contents to the caller (free() them) and leaves the buffer empty. */
 char *mg_bytes_take(mg_bytes_t *bytes, size_t *len);
 void mg_bytes_dispose(mg_bytes_t *bytes);

@@ -34,6 +34,8 @@
 struct st_mg_upstream_t;
 struct st_mg_gateway_t;
 
+#define MG_WORKER_LATE_KEY_MAX 192 /* a late session's key: "<sid>/<server>" (http/late_sessions.h) */
+
 typedef struct st_mg_worker_t {
     size_t index;
     struct st_mg_gateway_t *gateway;
@@ -50,6 +52,11 @@ typedef struct st_mg_worker_t {
     json_t *late_sessions;        /* "<sid>/<server>" -> upstream session id opened after initialize
                                      (http/late_sessions.h) */
     json_t *log_levels;           /* legacy session id -> its logging/setLevel level, for modern servers (dispatch.c) */
+    struct {                      /* the last late_sessions lookup, forgotten whenever the table changes */
+        char key[MG_WORKER_LATE_KEY_MAX];
+        size_t len; /* 0: nothing remembered */
+        const char *id;
+    } late_memo;
     h2o_linklist_t event_streams; /* open client GET streams on this worker (mg_event_stream_t) */
     h2o_linklist_t parked;        /* exchanges waiting for a modern client's answers (http/park.c) */
     h2o_linklist_t waiting;       /* retries waiting for a parked exchange on some worker */

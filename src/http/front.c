@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json_write.h"
 #include "http/events.h"
 #include "http/late_sessions.h"
 #include "http/park.h"
@@ -37,17 +38,26 @@ typedef struct st_front_t {
 
 /* ---- plain answers ---------------------------------------------------------------- */
 
-void mg_front_send_json(h2o_req_t *req, int status, const char *reason, const json_t *body)
+#define ANSWER_RESERVE 512 /* bytes set aside for an answer's text: most fit, and in glibc's per-thread cache */
+
+/* h2o_send_inline copies the text into the request's pool. The length is known, so HTTP/1.1 gets a
+ * Content-Length rather than one chunk and its terminator. */
+static void send_json_text(h2o_req_t *req, int status, const char *reason, const char *text, size_t len)
 {
-    char *text = json_dumps(body, JSON_COMPACT);
-    size_t len = text != NULL ? strlen(text) : 0;
-    char *copy = h2o_mem_alloc_pool(&req->pool, len + 1);
-    memcpy(copy, text != NULL ? text : "", len);
-    free(text);
     req->res.status = status;
     req->res.reason = reason;
+    req->res.content_length = len;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
-    h2o_send_inline(req, copy, len);
+    h2o_send_inline(req, text, len);
+}
+
+void mg_front_send_json(h2o_req_t *req, int status, const char *reason, const json_t *body)
+{
+    mg_bytes_t text = {0};
+    mg_bytes_reserve(&text, ANSWER_RESERVE);
+    (void)mg_json_write(&text, body, JSON_COMPACT); /* nothing to say when it cannot be written: an empty body */
+    send_json_text(req, status, reason, text.base, text.len);
+    mg_bytes_dispose(&text);
 }
 
 void mg_front_send_rpc_error(h2o_req_t *req, int status, json_t *id, int code, const char *message)
@@ -158,6 +168,7 @@ static void exchange_free(mg_exchange_t *exchange)
     free(exchange->new_session_token);
     free(exchange->mirror_block);
     json_decref(exchange->upstream_state);
+    json_decref(exchange->meta_object);
     mg_park_forget(exchange);
     mg_rpc_message_dispose(&exchange->message);
     mg_stream_dispose(&FRONT(exchange)->stream);
@@ -226,48 +237,30 @@ void mg_exchange_send_message(mg_exchange_t *exchange, json_t *msg)
     mg_stream_send_json(&front->stream, msg);
 }
 
-/* A modern client's answer: every result says its resultType, cacheable ones their ttlMs and cacheScope.
- * The result may be shared with an upstream's response, so it is completed only while the answer is
- * serialized and restored right after: the members it had, at their places, and none it had not. That
- * costs a few lookups where copying the response and the result cost two objects; nothing else runs on
- * this thread in between, and no other thread ever sees these values (jansson's are not thread-safe). */
-static const char *const completion_members[] = {"resultType", "ttlMs", "cacheScope"}; /* what completion sets */
-
-typedef struct st_completion_t {
-    json_t *result;    /* a reference, NULL when there is nothing to complete */
-    size_t members;    /* how many of completion_members the method's completion may set */
-    json_t *before[3]; /* references to their values before, NULL for members the result did not have */
-} completion_t;
-
-static void complete_result(mg_exchange_t *exchange, json_t *response, completion_t *completion)
+/* The text of a final answer (`result` is the response's, or NULL): `response` as it is, but under the
+ * client's `id` when one is given (an upstream's response), and for a modern client with its result
+ * completed (every result says its resultType, cacheable ones their ttlMs and cacheScope). Both are
+ * edits of the text (json_write.h): the response may be shared with an upstream's, and copying it, or
+ * changing and restoring it, cost more than writing it as it will be. Returns 0, or -1 when it cannot
+ * be written. */
+static int write_answer(const mg_exchange_t *exchange, const json_t *response, json_t *result, const json_t *id,
+                        mg_bytes_t *out)
 {
-    memset(completion, 0, sizeof(*completion));
-    json_t *result = json_object_get(response, "result");
-    if (!json_is_object(result))
-        return; /* nothing to complete (mg_modern_complete_result leaves non-objects alone) */
-    completion->result = json_incref(result);
-    completion->members = mg_modern_is_cacheable(exchange->message.method) ? 3 : 1;
-    for (size_t i = 0; i < completion->members; i++)
-        completion->before[i] = json_incref(json_object_get(result, completion_members[i]));
-    mg_modern_complete_result(result, exchange->message.method, 0, mg_exchange_cache_scope(exchange));
+    mg_json_edit_t completion[MG_MODERN_COMPLETION_EDITS], edits[2];
+    size_t edits_len = 0, completion_len = 0;
+    if (id != NULL)
+        edits[edits_len++] = (mg_json_edit_t){"id", id, NULL, 0};
+    if (exchange->modern)
+        completion_len =
+            mg_modern_completion_edits(result, exchange->message.method, mg_exchange_cache_scope(exchange), completion);
+    if (completion_len > 0)
+        edits[edits_len++] = (mg_json_edit_t){"result", result, completion, completion_len};
+    if (edits_len == 0)
+        return mg_json_write(out, response, JSON_COMPACT);
+    return mg_json_write_edited(out, response, edits, edits_len, JSON_COMPACT);
 }
 
-static void restore_result(completion_t *completion)
-{
-    for (size_t i = 0; i < completion->members; i++) {
-        const char *member = completion_members[i];
-        json_t *before = completion->before[i];
-        if (json_object_get(completion->result, member) == before)
-            json_decref(before); /* unchanged */
-        else if (before != NULL)
-            json_object_set_new(completion->result, member, before); /* an existing member keeps its place */
-        else
-            json_object_del(completion->result, member);
-    }
-    json_decref(completion->result);
-}
-
-static void deliver_final(mg_exchange_t *exchange, json_t *response);
+static void deliver_final(mg_exchange_t *exchange, json_t *response, const json_t *id);
 
 void mg_exchange_finish(mg_exchange_t *exchange, json_t *response)
 {
@@ -278,7 +271,24 @@ void mg_exchange_finish(mg_exchange_t *exchange, json_t *response)
         return;
     front->finished = true;
     abandon_parts(exchange); /* a fan-out answered early (an error) leaves nothing running behind it */
-    deliver_final(exchange, response);
+    deliver_final(exchange, response, NULL);
+}
+
+void mg_exchange_finish_reply(mg_exchange_t *exchange, json_t *response)
+{
+    front_t *front = FRONT(exchange);
+    if (exchange->park != NULL) { /* a parked call's output is relayed as a message of its own */
+        json_t *out = json_copy(response);
+        json_object_set(out, "id", exchange->message.id);
+        mg_exchange_finish(exchange, out);
+        json_decref(out);
+        return;
+    }
+    if (front->finished)
+        return;
+    front->finished = true;
+    abandon_parts(exchange);
+    deliver_final(exchange, response, exchange->message.id);
 }
 
 void mg_front_finish_keep_calls(mg_exchange_t *exchange, json_t *response)
@@ -287,30 +297,31 @@ void mg_front_finish_keep_calls(mg_exchange_t *exchange, json_t *response)
     if (front->finished)
         return;
     front->finished = true;
-    deliver_final(exchange, response);
+    deliver_final(exchange, response, NULL);
 }
 
-static void deliver_final(mg_exchange_t *exchange, json_t *response)
+static void deliver_final(mg_exchange_t *exchange, json_t *response, const json_t *id)
 {
     front_t *front = FRONT(exchange);
     if (front->req == NULL)
         return;
-    completion_t completion = {0};
-    if (exchange->modern)
-        complete_result(exchange, response, &completion);
+    json_t *result = json_object_get(response, "result");
+    mg_bytes_t text = {0};
+    mg_bytes_reserve(&text, ANSWER_RESERVE);
+    bool written = write_answer(exchange, response, result, id, &text) == 0;
     if (front->streaming) {
-        mg_stream_send_json(&front->stream, response);
+        if (written)
+            mg_stream_send_json_text(&front->stream, text.base, text.len);
         mg_stream_close(&front->stream);
     } else {
         int status = 200;
-        if (exchange->modern)
+        if (exchange->modern && result == NULL) /* a result is a 200; an error's code may say otherwise */
             status = mg_modern_http_status(
                 (int)json_integer_value(json_object_get(json_object_get(response, "error"), "code")));
         add_session_header(exchange, front->req);
-        mg_front_send_json(front->req, status, status == 200 ? "OK" : "Error", response);
+        send_json_text(front->req, status, status == 200 ? "OK" : "Error", text.base, text.len);
     }
-    if (completion.result != NULL)
-        restore_result(&completion);
+    mg_bytes_dispose(&text);
 }
 
 const char *mg_exchange_cache_scope(const mg_exchange_t *exchange)
@@ -446,7 +457,7 @@ static void late_session_opened(mg_exchange_t *exchange, mg_exchange_part_t *par
 
 static mg_exchange_part_t *new_part(mg_exchange_t *exchange, size_t server_index, mg_part_done_fn on_done)
 {
-    if (exchange->parts_len == MG_EXCHANGE_MAX_PARTS)
+    if (exchange->parts_len == exchange->parts_cap)
         return NULL;
     mg_exchange_part_t *part = &exchange->parts[exchange->parts_len++];
     part->exchange = exchange;
@@ -505,6 +516,23 @@ mg_exchange_part_t *mg_exchange_open_session(mg_exchange_t *exchange, size_t ser
 
 /* ---- the handler ---------------------------------------------------------------------- */
 
+/* Zeroed memory for a request's exchange, from malloc's per-thread cache. Not calloc, which glibc 2.36
+ * serves past that cache, and the memset is out of line so that the compiler does not turn the two
+ * back into calloc. */
+static __attribute__((noinline)) void zero(void *memory, size_t size)
+{
+    memset(memory, 0, size);
+}
+
+static void *zeroed(size_t size)
+{
+    void *memory = malloc(size);
+    if (memory == NULL)
+        abort();
+    zero(memory, size);
+    return memory;
+}
+
 static int check_protocol_version_header(h2o_req_t *req, json_t *id)
 {
     h2o_iovec_t version = header_value_by_name(req, "mcp-protocol-version");
@@ -524,35 +552,39 @@ static mg_mirror_value_t mirror_value(h2o_iovec_t v)
     return (mg_mirror_value_t){v.base, v.len};
 }
 
-/* The request's Mcp-Param-* headers (at most MAX_PARAM_HEADERS; more is a mismatch the caller reports). */
-static size_t param_headers(h2o_req_t *req, mg_mirror_param_t *out, size_t max, bool *too_many)
-{
-    static const char prefix[] = "mcp-param-";
-    size_t n = 0;
-    *too_many = false;
-    for (size_t i = 0; i < req->headers.size; i++) {
-        h2o_header_t *h = &req->headers.entries[i];
-        if (h->name->len <= sizeof(prefix) - 1 || strncasecmp(h->name->base, prefix, sizeof(prefix) - 1) != 0)
-            continue;
-        if (n == max) {
-            *too_many = true;
-            break;
-        }
-        out[n].name = (mg_mirror_value_t){h->name->base + sizeof(prefix) - 1, h->name->len - (sizeof(prefix) - 1)};
-        out[n].value = mirror_value(h->value);
-        n++;
-    }
-    return n;
-}
-
+/* The request's MCP headers, in one walk over them: MCP-Protocol-Version, Mcp-Method and Mcp-Name (the
+ * first of each, as h2o_find_header_by_str finds it) and the Mcp-Param-* ones (at most max of them; more
+ * is a mismatch the caller reports). */
 static void mirror_headers(h2o_req_t *req, mg_mirror_headers_t *out, mg_mirror_param_t *params, size_t max,
                            bool *too_many)
 {
-    out->protocol_version = mirror_value(header_value_by_name(req, "mcp-protocol-version"));
-    out->method = mirror_value(header_value_by_name(req, "mcp-method"));
-    out->name = mirror_value(header_value_by_name(req, "mcp-name"));
+    static const char prefix[] = "mcp-param-";
+    memset(out, 0, sizeof(*out));
     out->params = params;
-    out->params_len = param_headers(req, params, max, too_many);
+    *too_many = false;
+    for (size_t i = 0; i < req->headers.size; i++) {
+        const h2o_header_t *h = &req->headers.entries[i];
+        mg_mirror_value_t *named = h2o_memis(h->name->base, h->name->len, H2O_STRLIT("mcp-protocol-version"))
+                                       ? &out->protocol_version
+                                   : h2o_memis(h->name->base, h->name->len, H2O_STRLIT("mcp-method")) ? &out->method
+                                   : h2o_memis(h->name->base, h->name->len, H2O_STRLIT("mcp-name"))   ? &out->name
+                                                                                                      : NULL;
+        if (named != NULL) {
+            if (named->base == NULL)
+                *named = mirror_value(h->value);
+            continue;
+        }
+        if (h->name->len <= sizeof(prefix) - 1 || strncasecmp(h->name->base, prefix, sizeof(prefix) - 1) != 0)
+            continue;
+        if (out->params_len == max) {
+            *too_many = true;
+            continue;
+        }
+        params[out->params_len].name =
+            (mg_mirror_value_t){h->name->base + sizeof(prefix) - 1, h->name->len - (sizeof(prefix) - 1)};
+        params[out->params_len].value = mirror_value(h->value);
+        out->params_len++;
+    }
 }
 
 static void send_modern_error(h2o_req_t *req, json_t *id, int code, const char *message, json_t *data /* stolen */)
@@ -572,12 +604,16 @@ static int check_modern(h2o_req_t *req, const mg_rpc_message_t *message, const m
                           "Bad Request: a 2026-07-28 client sends no JSON-RPC responses", NULL);
         return -1;
     }
-    /* the header must mirror the body before the version it names is judged */
-    const char *body_version =
-        json_string_value(json_object_get(json_object_get(message->params, "_meta"), MG_META_PROTOCOL_VERSION));
+    /* the header must mirror the body before the version it names is judged: _meta is read first,
+     * and its verdict given after */
+    mg_modern_error_t err;
+    int meta_rc = mg_modern_read_meta(message, meta, &err);
+    const char *body_version = meta->protocol_version;
     mg_mirror_value_t header_version = mirrored->protocol_version;
     if (body_version != NULL && (header_version.base == NULL || strlen(body_version) != header_version.len ||
                                  memcmp(body_version, header_version.base, header_version.len) != 0)) {
+        if (meta_rc != 0)
+            json_decref(err.data);
         send_modern_error(req, message->id, MG_RPC_HEADER_MISMATCH,
                           header_version.base == NULL
                               ? "Header mismatch: required header MCP-Protocol-Version is missing"
@@ -586,8 +622,7 @@ static int check_modern(h2o_req_t *req, const mg_rpc_message_t *message, const m
                           NULL);
         return -1;
     }
-    mg_modern_error_t err;
-    if (mg_modern_read_meta(message, meta, &err) != 0) {
+    if (meta_rc != 0) {
         send_modern_error(req, message->id, err.code, err.message, err.data);
         return -1;
     }
@@ -598,9 +633,8 @@ static int check_modern(h2o_req_t *req, const mg_rpc_message_t *message, const m
         return -1;
     }
     /* Mcp-Param-* need the tool's inputSchema: the dispatcher checks them against its catalog */
-    mg_mirror_headers_t headers = *mirrored;
-    headers.params_len = 0;
-    if (mg_mirror_check(&headers, message->root, NULL, why, sizeof(why)) != 0) {
+    if (mg_mirror_check_request(mirrored, json_object_get(message->root, "method"), message->params,
+                                meta->protocol_version_value, why, sizeof(why)) != 0) {
         send_modern_error(req, message->id, MG_RPC_HEADER_MISMATCH, why, NULL);
         return -1;
     }
@@ -680,6 +714,22 @@ static void keep_mirror_headers(mg_exchange_t *exchange, const mg_mirror_headers
     exchange->mirror_block = block;
 }
 
+/* A modern request's _meta, once read, leaves its params for the exchange: what a legacy server may see
+ * of it is put back in its place when the request is copied for one (mg_modern_legacy_params), which
+ * leaves the params as they are otherwise, instead of copying them every time. */
+static void take_meta(mg_exchange_t *exchange)
+{
+    json_t *params = exchange->message.params;
+    size_t position = 0;
+    for (void *iter = json_object_iter(params); iter != NULL; iter = json_object_iter_next(params, iter), position++) {
+        if (json_object_iter_value(iter) == exchange->meta.object)
+            break;
+    }
+    exchange->meta_object = json_incref(exchange->meta.object);
+    exchange->meta_position = position;
+    json_object_del(params, "_meta");
+}
+
 /* subscriptions/listen: the POST's response is a long-lived stream of what the client opted in to. */
 static void open_subscription(mg_worker_t *worker, h2o_req_t *req, long scope, const mg_rpc_message_t *message,
                               const mg_modern_meta_t *meta)
@@ -746,11 +796,13 @@ static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope)
         mg_rpc_message_dispose(&message);
         return 0;
     }
-    mg_exchange_t *exchange = calloc(1, sizeof(*exchange));
-    front_t *front = calloc(1, sizeof(*front));
-    if (exchange == NULL || front == NULL)
-        abort();
+    size_t parts_cap =
+        config->servers_len + 2 < MG_EXCHANGE_MAX_PARTS ? config->servers_len + 2 : MG_EXCHANGE_MAX_PARTS;
+    size_t exchange_size = sizeof(mg_exchange_t) + parts_cap * sizeof(mg_exchange_part_t);
+    mg_exchange_t *exchange = zeroed(exchange_size);
+    front_t *front = zeroed(sizeof(*front));
     exchange->front = front;
+    exchange->parts_cap = parts_cap;
     exchange->worker = worker;
     exchange->config = mg_config_retain(config);
     exchange->scope = scope;
@@ -765,6 +817,7 @@ static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope)
     if (modern) {
         exchange->modern = true;
         exchange->meta = meta;
+        take_meta(exchange);
         modern_claims(&meta, "anonymous", &exchange->claims);
         exchange->has_session = true;
         keep_mirror_headers(exchange, &mirrored, message.root);

@@ -21,10 +21,19 @@ size_t mg_late_sessions_key(const char *sid, const char *server, char key[MG_LAT
 const char *mg_late_sessions_find(mg_worker_t *worker, const mg_session_claims_t *claims, const char *server)
 {
     const char *id = json_string_value(json_object_get(claims->upstream_sessions, server));
-    if (id == NULL && worker->late_sessions != NULL) { /* every call of a modern client to a legacy HTTP server */
+    if (id == NULL && worker->late_sessions != NULL) {
+        /* every call of a modern principal to a legacy HTTP server looks up the same key, so the last one
+         * found is remembered: a comparison instead of hashing the key and searching the table */
         char key[MG_LATE_SESSIONS_KEY_MAX];
         size_t len = mg_late_sessions_key(claims->sid, server, key);
+        if (len != 0 && len == worker->late_memo.len && memcmp(key, worker->late_memo.key, len) == 0)
+            return worker->late_memo.id;
         id = len != 0 ? json_string_value(json_object_getn(worker->late_sessions, key, len)) : NULL;
+        if (id != NULL) {
+            memcpy(worker->late_memo.key, key, len);
+            worker->late_memo.len = len;
+            worker->late_memo.id = id;
+        }
     }
     return id;
 }
@@ -51,6 +60,7 @@ const char *mg_late_sessions_remember(mg_worker_t *worker, const char *sid, cons
                                       const char *session_id)
 {
     if (worker->late_sessions == NULL || json_object_size(worker->late_sessions) >= MG_LATE_SESSIONS_MAX) {
+        worker->late_memo.len = 0; /* the remembered lookup points into the table being dropped */
         json_decref(worker->late_sessions);
         worker->late_sessions = json_object();
     }

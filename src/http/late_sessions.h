@@ -20,7 +20,7 @@
 #include "mcp/session.h"
 
 #define MG_LATE_SESSIONS_MAX 10000
-#define MG_LATE_SESSIONS_KEY_MAX 192
+#define MG_LATE_SESSIONS_KEY_MAX MG_WORKER_LATE_KEY_MAX
 
 /* The key "<sid>/<server>", not NUL-terminated; its length, or 0 when it would not fit (such a
  * session is not kept). */

@@ -142,7 +142,8 @@ static bool adapt_to_retry(mg_exchange_t *retry, json_t *msg)
     const char *method = json_string_value(json_object_get(msg, "method"));
     if (method == NULL || strcmp(method, "notifications/progress") != 0)
         return true;
-    json_t *token = json_object_get(json_object_get(retry->message.params, "_meta"), "progressToken");
+    json_t *meta = retry->meta_object != NULL ? retry->meta_object : json_object_get(retry->message.params, "_meta");
+    json_t *token = json_object_get(meta, "progressToken");
     if (token == NULL)
         return false;
     json_object_set(json_object_get(msg, "params"), "progressToken", token);

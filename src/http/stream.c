@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json_write.h"
+
 static void flush(mg_stream_t *stream)
 {
     if (stream->req == NULL || stream->writing || stream->closed)
@@ -66,22 +68,31 @@ void mg_stream_send_raw(mg_stream_t *stream, const char *text, size_t len)
     flush(stream);
 }
 
+#define EVENT_HEAD "event: message\ndata: "
+
+/* Compact JSON has no raw newlines (control characters are escaped), so one data line carries it. */
 void mg_stream_send_json(mg_stream_t *stream, const json_t *msg)
 {
-    char *text = json_dumps(msg, JSON_COMPACT);
-    if (text == NULL)
+    if (stream->req == NULL || stream->closing)
         return;
-    /* compact JSON has no raw newlines (jansson escapes them), so one data line carries it */
-    size_t len = strlen(text);
-    char *event = malloc(len + 32);
-    if (event == NULL)
-        abort();
-    memcpy(event, "event: message\ndata: ", 21);
-    memcpy(event + 21, text, len);
-    memcpy(event + 21 + len, "\n\n", 2);
-    mg_stream_send_raw(stream, event, len + 23);
-    free(event);
-    free(text);
+    size_t before = stream->pending.len;
+    mg_bytes_append(&stream->pending, EVENT_HEAD, sizeof(EVENT_HEAD) - 1);
+    if (mg_json_write(&stream->pending, msg, JSON_COMPACT) != 0) {
+        stream->pending.len = before;
+        return;
+    }
+    mg_bytes_append(&stream->pending, "\n\n", 2);
+    flush(stream);
+}
+
+void mg_stream_send_json_text(mg_stream_t *stream, const char *json, size_t len)
+{
+    if (stream->req == NULL || stream->closing)
+        return;
+    mg_bytes_append(&stream->pending, EVENT_HEAD, sizeof(EVENT_HEAD) - 1);
+    mg_bytes_append(&stream->pending, json, len);
+    mg_bytes_append(&stream->pending, "\n\n", 2);
+    flush(stream);
 }
 
 void mg_stream_close(mg_stream_t *stream)

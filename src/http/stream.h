@@ -33,6 +33,8 @@ struct st_mg_stream_t {
 void mg_stream_start(mg_stream_t *stream, h2o_req_t *req, mg_stream_stop_fn on_stop, void *ctx);
 /* Queues one SSE event carrying a JSON-RPC message (borrowed). */
 void mg_stream_send_json(mg_stream_t *stream, const json_t *msg);
+/* Queues one SSE event carrying a JSON-RPC message already written as compact JSON (one line). */
+void mg_stream_send_json_text(mg_stream_t *stream, const char *json, size_t len);
 /* Queues raw SSE text (e.g. ": keepalive\n\n"). */
 void mg_stream_send_raw(mg_stream_t *stream, const char *text, size_t len);
 /* Ends the body after what is queued. */

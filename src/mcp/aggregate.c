@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json_write.h"
 #include "mcp/naming.h"
 #include "mcp/tasks.h"
 #include "mcpgate_version.h"
@@ -188,10 +189,10 @@ json_t *mg_aggregate_initialize_result(mg_exchange_t *exchange)
 
 char *mg_aggregate_encode_cursor(json_t *cursors)
 {
-    char *text = json_dumps(cursors, JSON_COMPACT | JSON_SORT_KEYS);
+    size_t len;
+    char *text = mg_json_write_text(cursors, JSON_COMPACT | JSON_SORT_KEYS, &len);
     if (text == NULL)
         return NULL;
-    size_t len = strlen(text);
     size_t out_len = sodium_base64_encoded_len(len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     char *out = malloc(out_len);
     if (out != NULL)
@@ -237,6 +238,7 @@ void mg_aggregate_observe(mg_worker_t *worker, size_t server_index, const json_t
     if (method != NULL && strcmp(method, "notifications/tools/list_changed") == 0 && upstream->tools != NULL) {
         json_decref(upstream->tools);
         upstream->tools = NULL;
+        mg_mirror_schemas_clear(&upstream->tool_schemas);
     }
 }
 
@@ -254,4 +256,5 @@ void mg_aggregate_remember_tools(mg_worker_t *worker, size_t server_index, const
     }
     json_decref(upstream->tools);
     upstream->tools = names;
+    mg_mirror_schemas_clear(&upstream->tool_schemas);
 }

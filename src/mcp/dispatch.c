@@ -12,6 +12,7 @@
  * On /servers/<name>/mcp (scope >= 0) nothing is renamed and unknown methods pass
  * through; on /mcp names and URIs are rewritten by naming.h's scheme.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,8 +55,13 @@ static bool server_has(const mg_exchange_t *exchange, size_t index, const char *
 static json_t *copy_request_with(const mg_exchange_t *exchange, json_t *params /* stolen */)
 {
     if (exchange->modern && params != NULL) {
-        json_t *legacy = mg_modern_legacy_params(params);
-        if (strcmp(exchange->message.method, "tasks/update") == 0) /* a task's answers, not an MRTR retry's */
+        json_t *legacy = mg_modern_legacy_params(params, exchange->meta_object, exchange->meta_position);
+        bool tasks_update = strcmp(exchange->message.method, "tasks/update") == 0;
+        if ((tasks_update || exchange->resumed) && legacy == params) { /* changed below: not the client's own */
+            json_decref(legacy);
+            legacy = json_copy(params);
+        }
+        if (tasks_update) /* a task's answers, not an MRTR retry's */
             json_object_set(legacy, "inputResponses", json_object_get(params, "inputResponses"));
         if (exchange->resumed) { /* a retry for a modern server: its answers and its own state go back to it */
             json_t *responses = json_object_get(params, "inputResponses");
@@ -123,13 +129,22 @@ static void routed_done(mg_exchange_t *exchange, mg_exchange_part_t *part, json_
         mg_exchange_finish_error(exchange, error_code, error_message, NULL);
         return;
     }
+    json_t *result = json_object_get(response, "result");
+    const char *result_type = json_string_value(json_object_get(result, "resultType"));
+    bool asks = result_type != NULL && strcmp(result_type, "input_required") == 0;
+    bool has_task = json_is_object(result) && ((result_type != NULL && strcmp(result_type, "task") == 0) ||
+                                               mg_tasks_is_task_method(exchange->message.method));
+    if (exchange->scope >= 0 && !asks && !has_task) {
+        mg_exchange_finish_reply(exchange, response); /* one server, a plain answer: only the id changes */
+        return;
+    }
     /* one server: only the id changes, so a shallow copy does; /mcp rewrites URIs deep inside */
     json_t *out = exchange->scope < 0 ? json_deep_copy(response) : json_copy(response);
     json_object_set(out, "id", exchange->message.id);
     if (exchange->scope < 0)
         mg_aggregate_rewrite_result(exchange->config, part->server_index, exchange->message.method, out);
-    json_t *result = json_object_get(out, "result");
-    const char *result_type = json_string_value(json_object_get(result, "resultType"));
+    result = json_object_get(out, "result");
+    result_type = json_string_value(json_object_get(result, "resultType"));
     if (!exchange->modern && result_type != NULL && strcmp(result_type, "input_required") == 0) {
         /* a modern server asks a legacy client: its questions become server-to-client requests */
         mg_exchange_ask(exchange, part, result);
@@ -249,9 +264,11 @@ static void call_checked_tool(mg_exchange_t *exchange, size_t server_index, cons
         return;
     }
     char why[512];
+    /* the front end checked the other mirrored headers (mirror.checked_root); Mcp-Param-* need the tool */
+    assert(!exchange->modern || exchange->mirror.checked_root == exchange->message.root);
     if (exchange->modern &&
-        mg_mirror_check(&exchange->mirror, exchange->message.root, json_object_get(tool, "inputSchema"), why,
-                        sizeof(why)) != 0) {
+        mg_mirror_check_params(&exchange->mirror, exchange->message.params, json_object_get(tool, "inputSchema"),
+                               &upstream->tool_schemas, why, sizeof(why)) != 0) {
         mg_exchange_finish_error(exchange, MG_RPC_HEADER_MISMATCH, why, NULL);
         return;
     }
@@ -726,13 +743,18 @@ static void route_task(mg_exchange_t *exchange)
 /* Methods 2026-07-28 removed; a modern client that sends them gets -32601 (HTTP 404). */
 static bool removed_in_modern(const char *method)
 {
-    static const char *const removed[] = {"ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe",
-                                          "initialize"};
-    for (size_t i = 0; i < sizeof(removed) / sizeof(removed[0]); i++) {
-        if (strcmp(removed[i], method) == 0)
-            return true;
+    switch (method[0]) { /* one comparison at most for the methods that stayed */
+    case 'p':
+        return strcmp(method, "ping") == 0;
+    case 'l':
+        return strcmp(method, "logging/setLevel") == 0;
+    case 'r':
+        return strcmp(method, "resources/subscribe") == 0 || strcmp(method, "resources/unsubscribe") == 0;
+    case 'i':
+        return strcmp(method, "initialize") == 0;
+    default:
+        return false;
     }
-    return false;
 }
 
 /* ---- entry ------------------------------------------------------------------------- */
@@ -769,7 +791,9 @@ void mg_dispatch(mg_exchange_t *exchange)
         return;
     }
     const char *method = message->method;
-    if (strcmp(method, "initialize") == 0) {
+    if (strcmp(method, "tools/call") == 0) { /* first: the method nearly every request is */
+        route_tool_call(exchange);
+    } else if (strcmp(method, "initialize") == 0) {
         handle_initialize(exchange);
     } else if (strcmp(method, "ping") == 0) {
         json_t *out = mg_rpc_make_result(message->id, json_object());
@@ -781,8 +805,6 @@ void mg_dispatch(mg_exchange_t *exchange)
         fan_out_list(exchange, "prompts");
     } else if (strcmp(method, "resources/list") == 0 || strcmp(method, "resources/templates/list") == 0) {
         fan_out_list(exchange, "resources");
-    } else if (strcmp(method, "tools/call") == 0) {
-        route_tool_call(exchange);
     } else if (strcmp(method, "prompts/get") == 0) {
         route_by_key(exchange, "name", false, MG_RPC_INVALID_PARAMS, "Unknown prompt");
     } else if (strcmp(method, "resources/read") == 0 || strcmp(method, "resources/subscribe") == 0 ||

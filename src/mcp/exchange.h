@@ -28,6 +28,9 @@
 #include "mcp/session.h"
 #include "upstream/upstream.h"
 
+/* An exchange calls each server in scope at most once (fan-outs, initialize), a routed call at most
+ * twice (the tool catalog, then the call); later pages and retries reuse their part. So it has room
+ * for one part per configured server and two more, up to MG_EXCHANGE_MAX_PARTS. */
 #define MG_EXCHANGE_MAX_PARTS 64
 
 typedef struct st_mg_exchange_t mg_exchange_t;
@@ -57,27 +60,34 @@ struct st_mg_exchange_t {
     long scope;               /* -1: aggregated /mcp; else index of the /servers/<name>/mcp server */
     mg_rpc_message_t message; /* the decoded client message (owned) */
     bool modern;              /* a 2026-07-28 request: stateless, answered with resultType */
-    mg_modern_meta_t meta;    /* valid when modern (borrowed from message) */
+    mg_modern_meta_t meta;    /* valid when modern (borrowed from message and meta_object) */
+    json_t *meta_object;      /* modern: the request's params._meta, taken out of params once read (owned):
+                                 it is the gateway's to read, and never reaches a legacy server as it is */
+    size_t meta_position;     /* how many members of params preceded it */
     mg_mirror_headers_t mirror; /* modern: the request's mirrored headers (in mirror_block) */
     void *mirror_block;         /* owned */
     bool has_session;         /* legacy: the client's sealed session; modern: the principal's gateway-held one */
     mg_session_claims_t claims;             /* valid when has_session */
     mg_upstream_session_t upstream_session; /* view of claims for upstream calls (per server: see dispatch) */
     char *new_session_token;                /* set by initialize: sent as Mcp-Session-Id */
-    mg_exchange_part_t parts[MG_EXCHANGE_MAX_PARTS];
     size_t parts_len;
     size_t parts_running;
+    size_t parts_cap;  /* room in parts[] */
     json_t *aggregate; /* dispatcher's fan-out accumulation (owned) */
     bool resumed;           /* modern retry of a modern server's InputRequiredResult */
     json_t *upstream_state; /* that server's own requestState (owned, may be NULL) */
     struct st_mg_park_t *park; /* parked for a modern client's answers, or a retry awaiting them (http/park.h) */
     /* output side, owned by the front end */
     void *front;
+    mg_exchange_part_t parts[]; /* parts_cap of them: allocated with the exchange */
 };
 
 /* Output: each may be called only while the exchange is not finished. `msg` is borrowed. */
 void mg_exchange_send_message(mg_exchange_t *exchange, json_t *msg); /* mid-call notification/request */
 void mg_exchange_finish(mg_exchange_t *exchange, json_t *response);  /* final response */
+/* Final response: an upstream's `response` answered under the client's own id (the id is replaced in
+ * the text only; `response` is not changed). */
+void mg_exchange_finish_reply(mg_exchange_t *exchange, json_t *response);
 void mg_exchange_finish_error(mg_exchange_t *exchange, int code, const char *message, json_t *data /* stolen */);
 void mg_exchange_finish_accepted(mg_exchange_t *exchange); /* 202, for notifications and responses */
 bool mg_exchange_finished(const mg_exchange_t *exchange);

@@ -35,6 +35,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json_write.h"
+
 static void reset(mg_rpc_message_t *out, mg_rpc_error_t *err)
 {
     memset(out, 0, sizeof(*out));
@@ -136,15 +138,48 @@ static int check_error_object(const json_t *error, mg_rpc_error_t *err)
     return 0;
 }
 
+/* The envelope's members, found in one walk over the object (a message has a handful of members;
+ * six lookups cost six hashes). */
+typedef struct st_envelope_t {
+    json_t *version, *id, *method, *params, *result, *error;
+} envelope_t;
+
+static void read_envelope(json_t *root, envelope_t *envelope)
+{
+    memset(envelope, 0, sizeof(*envelope));
+    for (void *iter = json_object_iter(root); iter != NULL; iter = json_object_iter_next(root, iter)) {
+        const char *key = json_object_iter_key(iter);
+        size_t len = json_object_iter_key_len(iter);
+        json_t **slot = NULL;
+        switch (len) {
+        case 2:
+            slot = memcmp(key, "id", 2) == 0 ? &envelope->id : NULL;
+            break;
+        case 5:
+            slot = memcmp(key, "error", 5) == 0 ? &envelope->error : NULL;
+            break;
+        case 6:
+            slot = memcmp(key, "method", 6) == 0   ? &envelope->method
+                   : memcmp(key, "params", 6) == 0 ? &envelope->params
+                   : memcmp(key, "result", 6) == 0 ? &envelope->result
+                                                   : NULL;
+            break;
+        case 7:
+            slot = memcmp(key, "jsonrpc", 7) == 0 ? &envelope->version : NULL;
+            break;
+        }
+        if (slot != NULL)
+            *slot = json_object_iter_value(iter);
+    }
+}
+
 /* Fills msg (borrowed pointers only) when root is a well-formed envelope; the caller owns root. */
 static int classify_object(json_t *root, mg_rpc_message_t *msg, mg_rpc_error_t *err)
 {
-    json_t *version = json_object_get(root, "jsonrpc");
-    json_t *id = json_object_get(root, "id");
-    json_t *method = json_object_get(root, "method");
-    json_t *params = json_object_get(root, "params");
-    json_t *result = json_object_get(root, "result");
-    json_t *error = json_object_get(root, "error");
+    envelope_t envelope;
+    read_envelope(root, &envelope);
+    json_t *version = envelope.version, *id = envelope.id, *method = envelope.method, *params = envelope.params,
+           *result = envelope.result, *error = envelope.error;
 
     if (version == NULL)
         return fail(err, MG_RPC_INVALID_REQUEST, "missing \"jsonrpc\" member");
@@ -318,6 +353,9 @@ static ptrdiff_t fast_unescape(const unsigned char *p, const unsigned char *clos
     return t - out;
 }
 
+/* Bytes that stand for themselves inside a string: printable ASCII but '"' and '\\'. */
+static const bool fast_plain[256] = {[0x20 ... 0x21] = true, [0x23 ... 0x5B] = true, [0x5D ... 0x7E] = true};
+
 /* A string at in->p (the opening quote). Calls take(ctx, text, len) with the decoded bytes, valid
  * during the call; returns its result, or -1 to decline. */
 static int fast_string(fast_t *in, int (*take)(void *ctx, const char *text, size_t len), void *ctx)
@@ -325,6 +363,8 @@ static int fast_string(fast_t *in, int (*take)(void *ctx, const char *text, size
     const unsigned char *start = ++in->p, *p = start;
     bool escaped = false;
     for (;;) {
+        while (p < in->end && fast_plain[*p])
+            p++;
         if (p >= in->end)
             return -1;
         unsigned char c = *p;
@@ -368,12 +408,12 @@ typedef struct st_member_t {
     json_t *object;
 } member_t;
 
-/* One object member, its key in hand: the duplicate check and the insertion are jansson's own. */
+/* One object member, its key in hand: the insertion is jansson's own, and so is the duplicate check --
+ * a repeated key replaces the earlier value and leaves the size as it was, which declines (one hash
+ * per member instead of a lookup and an insertion). */
 static int take_member(void *ctx, const char *key, size_t len)
 {
     member_t *member = ctx;
-    if (json_object_getn(member->object, key, len) != NULL)
-        return -1;
     fast_skip_blank(member->in);
     if (member->in->p >= member->in->end || *member->in->p != ':')
         return -1;
@@ -381,7 +421,10 @@ static int take_member(void *ctx, const char *key, size_t len)
     json_t *value = fast_value(member->in);
     if (value == NULL)
         return -1;
-    return json_object_setn_new_nocheck(member->object, key, len, value);
+    size_t size = json_object_size(member->object);
+    if (json_object_setn_new_nocheck(member->object, key, len, value) != 0)
+        return -1;
+    return json_object_size(member->object) == size + 1 ? 0 : -1;
 }
 
 static json_t *fast_object(fast_t *in)
@@ -587,42 +630,68 @@ void mg_rpc_error_dispose(mg_rpc_error_t *err)
 }
 
 /*
- * The builders use json_pack because its "o" conversions consume their reference
- * even when packing fails, which keeps the "stolen" promise of the header on every
- * path. "o?" turns a NULL id into null; "o*" leaves out absent params and data.
+ * The builders set members one by one, in the order they are written (json_pack, which they
+ * replaced, read its format string on every message). Like json_pack's "o", every value they are
+ * given is consumed on every path, failures included, which keeps the "stolen" promise of the
+ * header; a string that is not valid UTF-8 (json_string refuses it) fails the message, as it did.
  */
+
+/* Adds `value` (consumed) to `object` (consumed on failure). Returns the object, or NULL. */
+static json_t *with(json_t *object, const char *key, json_t *value)
+{
+    if (object == NULL || value == NULL) {
+        json_decref(object);
+        json_decref(value);
+        return NULL;
+    }
+    if (json_object_set_new_nocheck(object, key, value) != 0) { /* consumed `value` */
+        json_decref(object);
+        return NULL;
+    }
+    return object;
+}
+
+static json_t *envelope(void)
+{
+    return with(json_object(), "jsonrpc", json_stringn_nocheck("2.0", 3));
+}
+
 json_t *mg_rpc_make_error(json_t *id, int code, const char *message, json_t *data)
 {
     assert(message != NULL);
-    return json_pack("{s:s, s:o?, s:{s:i, s:s, s:o*}}", "jsonrpc", "2.0", "id", json_deep_copy(id), "error", "code",
-                     code, "message", message, "data", data);
+    json_t *error = with(json_object(), "code", json_integer(code));
+    error = with(error, "message", json_string(message));
+    if (data != NULL)
+        error = with(error, "data", data);
+    json_t *msg = with(envelope(), "id", id != NULL ? json_deep_copy(id) : json_null());
+    return with(msg, "error", error);
 }
 
 json_t *mg_rpc_make_result(json_t *id, json_t *result)
 {
     assert(id != NULL);
-    return json_pack("{s:s, s:o, s:o}", "jsonrpc", "2.0", "id", json_deep_copy(id), "result", result);
+    json_t *msg = with(envelope(), "id", json_deep_copy(id));
+    return with(msg, "result", result);
 }
 
 json_t *mg_rpc_make_request(json_t *id, const char *method, json_t *params)
 {
     assert(id != NULL && method != NULL);
-    return json_pack("{s:s, s:o, s:s, s:o*}", "jsonrpc", "2.0", "id", json_deep_copy(id), "method", method, "params",
-                     params);
+    json_t *msg = with(envelope(), "id", json_deep_copy(id));
+    msg = with(msg, "method", json_string(method));
+    return params != NULL ? with(msg, "params", params) : msg;
 }
 
 json_t *mg_rpc_make_notification(const char *method, json_t *params)
 {
     assert(method != NULL);
-    return json_pack("{s:s, s:s, s:o*}", "jsonrpc", "2.0", "method", method, "params", params);
+    json_t *msg = with(envelope(), "method", json_string(method));
+    return params != NULL ? with(msg, "params", params) : msg;
 }
 
-/* jansson escapes every control character inside strings, so compact output never
- * contains a raw newline and can be framed as one line on stdio upstreams. */
+/* Every control character inside strings is escaped, so compact output never contains a raw
+ * newline and can be framed as one line on stdio upstreams. */
 char *mg_rpc_encode(const json_t *msg, size_t *len)
 {
-    char *text = json_dumps(msg, JSON_COMPACT);
-    if (text != NULL && len != NULL)
-        *len = strlen(text);
-    return text;
+    return mg_json_write_text(msg, JSON_COMPACT, len);
 }

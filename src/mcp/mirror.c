@@ -5,9 +5,9 @@
  * schema scan that finds and validates x-mcp-header annotations, and the checks and
  * emission built on a walk of the `properties` chains in step with the arguments.
  *
- * mg_mirror_check validates the schema on every call before trusting it; that costs
- * two walks of a small tree and no allocation. A caller that keeps compiled schemas
- * can drop that walk later without changing the answers.
+ * A schema is validated before it is trusted: a walk of the whole tree. Callers that keep
+ * a tool catalog keep an mg_mirror_schemas_t next to it, so each schema is walked once; a
+ * schema without annotations then costs a calls check nothing more.
  */
 #include "mcp/mirror.h"
 
@@ -596,6 +596,32 @@ int mg_mirror_schema_valid(const json_t *input_schema, char *why, size_t why_len
     return scan_input_schema(&scan_state, input_schema, why, why_len);
 }
 
+void mg_mirror_schemas_clear(mg_mirror_schemas_t *schemas)
+{
+    memset(schemas, 0, sizeof(*schemas));
+}
+
+/* The schema's verdict, from `known` when it is there: 0 (valid; *annotated says whether any
+ * x-mcp-header is in it) or -1 with the reason in `why`. */
+static int schema_verdict(const json_t *input_schema, mg_mirror_schemas_t *known, bool *annotated, char *why,
+                          size_t why_len)
+{
+    size_t slot = ((uintptr_t)input_schema >> 4) % MG_MIRROR_SCHEMAS_REMEMBERED;
+    if (known != NULL && known->schema[slot] == input_schema) {
+        *annotated = known->annotated[slot];
+        return 0;
+    }
+    scan_t scan_state;
+    if (scan_input_schema(&scan_state, input_schema, why, why_len) != 0)
+        return -1;
+    *annotated = scan_state.names_len > 0;
+    if (known != NULL) {
+        known->schema[slot] = input_schema;
+        known->annotated[slot] = *annotated;
+    }
+    return 0;
+}
+
 /* ---- checks and emission ---- */
 
 typedef int (*annotation_fn)(void *ctx, const char *name, const json_t *value);
@@ -734,27 +760,47 @@ static int check_name(const mg_mirror_headers_t *headers, const char *method, co
     return check_value("Mcp-Name", headers->name, value, ENCODABLE_STRING, why, why_len);
 }
 
-int mg_mirror_check(const mg_mirror_headers_t *headers, const json_t *root, const json_t *input_schema, char *why,
-                    size_t why_len)
+int mg_mirror_check_request(const mg_mirror_headers_t *headers, const json_t *method, const json_t *params,
+                            const json_t *protocol_version, char *why, size_t why_len)
 {
-    const json_t *params = json_object_get(root, "params");
-    const json_t *method = json_object_get(root, "method");
+    if (check_value("MCP-Protocol-Version", headers->protocol_version, protocol_version, PLAIN_STRING, why, why_len) !=
+        0)
+        return -1;
+    if (check_value("Mcp-Method", headers->method, method, PLAIN_STRING, why, why_len) != 0)
+        return -1;
+    /* check_value passed, so the body method is a string */
+    return check_name(headers, json_string_value(method), params, why, why_len);
+}
+
+int mg_mirror_check(const mg_mirror_headers_t *headers, const json_t *root, const json_t *input_schema,
+                    mg_mirror_schemas_t *known, char *why, size_t why_len)
+{
     if (root == NULL || headers->checked_root != root) {
+        const json_t *params = json_object_get(root, "params");
         const json_t *version = json_object_get(json_object_get(params, "_meta"), PROTOCOL_VERSION_KEY);
-        if (check_value("MCP-Protocol-Version", headers->protocol_version, version, PLAIN_STRING, why, why_len) != 0)
-            return -1;
-        if (check_value("Mcp-Method", headers->method, method, PLAIN_STRING, why, why_len) != 0)
-            return -1;
-        /* check_value passed, so the body method is a string */
-        if (check_name(headers, json_string_value(method), params, why, why_len) != 0)
+        if (mg_mirror_check_request(headers, json_object_get(root, "method"), params, version, why, why_len) != 0)
             return -1;
     }
+    if (input_schema == NULL)
+        return 0;
+    const json_t *method = json_object_get(root, "method");
     assert(json_is_string(method)); /* checked now or before (checked_root) */
-    if (input_schema == NULL || strcmp(json_string_value(method), "tools/call") != 0)
+    if (strcmp(json_string_value(method), "tools/call") != 0)
+        return 0;
+    return mg_mirror_check_params(headers, json_object_get(root, "params"), input_schema, known, why, why_len);
+}
+
+int mg_mirror_check_params(const mg_mirror_headers_t *headers, const json_t *params, const json_t *input_schema,
+                           mg_mirror_schemas_t *known, char *why, size_t why_len)
+{
+    if (input_schema == NULL)
         return 0;
     char reason[256];
-    if (mg_mirror_schema_valid(input_schema, reason, sizeof(reason)) != 0)
+    bool annotated;
+    if (schema_verdict(input_schema, known, &annotated, reason, sizeof(reason)) != 0)
         return say(why, why_len, "Header mismatch: the tool's inputSchema cannot be mirrored: %s", reason);
+    if (!annotated)
+        return 0; /* no Mcp-Param-* header is required, and any that came match nothing (ignored) */
     param_check_t check = {headers, why, why_len};
     return each_annotation(input_schema, json_object_get(params, "arguments"), check_param, &check);
 }
@@ -812,12 +858,15 @@ static int emit_param(void *ctx, const char *name, const json_t *value)
     return rc;
 }
 
-int mg_mirror_param_headers(const json_t *input_schema, const json_t *arguments,
+int mg_mirror_param_headers(const json_t *input_schema, mg_mirror_schemas_t *known, const json_t *arguments,
                             void (*emit)(void *ctx, const char *name, const char *value), void *ctx, char *why,
                             size_t why_len)
 {
-    if (mg_mirror_schema_valid(input_schema, why, why_len) != 0)
+    bool annotated;
+    if (schema_verdict(input_schema, known, &annotated, why, why_len) != 0)
         return -1;
+    if (!annotated)
+        return 0;
     emitting_t emitting = {emit, ctx, why, why_len};
     return each_annotation(input_schema, arguments, emit_param, &emitting);
 }

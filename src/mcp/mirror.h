@@ -80,15 +80,40 @@ typedef struct st_mg_mirror_headers_t {
  * omit the header, but it may not lie. */
 const char *mg_mirror_name_field(const char *method, bool *required);
 
+/* Verdicts on inputSchemas, remembered so that a tool's schema is walked once rather than on every call:
+ * a small table of valid schemas keyed by their address. Whoever keeps one keeps the schemas in it
+ * alive and unchanged, and clears it (all zero) whenever that stops being true: a tool catalog is
+ * replaced or dropped. Invalid schemas are not remembered (their calls are refused, with the reason). */
+#define MG_MIRROR_SCHEMAS_REMEMBERED 64
+typedef struct st_mg_mirror_schemas_t {
+    const json_t *schema[MG_MIRROR_SCHEMAS_REMEMBERED]; /* a valid schema, or NULL */
+    bool annotated[MG_MIRROR_SCHEMAS_REMEMBERED];       /* does it carry any x-mcp-header annotation? */
+} mg_mirror_schemas_t;
+
+void mg_mirror_schemas_clear(mg_mirror_schemas_t *schemas);
+
 /* Returns 0 when the headers agree with the request `root` (a decoded JSON-RPC request; 2026-07-28
  * defines no header rules for notifications). `input_schema` is the called tool's inputSchema for a
  * tools/call, or NULL (unknown, or not a tools/call): then Mcp-Param-* headers are not checked.
+ * `known` (may be NULL) remembers the schema's verdict, so that it is worked out once.
  * Mcp-Param-* headers that match no annotation are ignored, as are Mcp-Name on methods without a
  * name. On mismatch returns -1 and writes a client-safe message (printable ASCII, long values
  * truncated) into `why`, e.g. "Header mismatch: Mcp-Name header value 'foo' does not match body
  * value 'bar'". Allocates nothing unless a base64 integer argument decodes to more than 64 bytes. */
-int mg_mirror_check(const mg_mirror_headers_t *headers, const json_t *root, const json_t *input_schema, char *why,
-                    size_t why_len);
+int mg_mirror_check(const mg_mirror_headers_t *headers, const json_t *root, const json_t *input_schema,
+                    mg_mirror_schemas_t *known, char *why, size_t why_len);
+
+/* mg_mirror_check's checks of MCP-Protocol-Version, Mcp-Method and Mcp-Name, for a caller that holds the
+ * request's parts already: the body's `method` and `params` members and `protocol_version`, the value of
+ * params._meta["io.modelcontextprotocol/protocolVersion"] (each NULL when absent). The same answers. */
+int mg_mirror_check_request(const mg_mirror_headers_t *headers, const json_t *method, const json_t *params,
+                            const json_t *protocol_version, char *why, size_t why_len);
+
+/* mg_mirror_check's check of the Mcp-Param-* headers alone, for a tools/call whose other headers the
+ * caller has found to agree: `params` are its params, `input_schema` the tool's (NULL: nothing to check).
+ * The same answers. */
+int mg_mirror_check_params(const mg_mirror_headers_t *headers, const json_t *params, const json_t *input_schema,
+                           mg_mirror_schemas_t *known, char *why, size_t why_len);
 
 /* Returns 0 when every x-mcp-header annotation in `input_schema` is valid (or there is none), else -1
  * with the reason and its place (a JSON pointer) in `why`, for the warning logged with the tool name. */
@@ -98,8 +123,8 @@ int mg_mirror_schema_valid(const json_t *input_schema, char *why, size_t why_len
  * Mcp-Param-* header that `arguments` require under `input_schema` ("Mcp-Param-Region", "us-west1";
  * values already encoded). Both strings are NUL-terminated temporaries, valid during the call.
  * Returns 0, or -1 with the reason in `why` when the schema is invalid, an argument cannot be
- * mirrored or memory runs out; some headers may have been emitted by then. */
-int mg_mirror_param_headers(const json_t *input_schema, const json_t *arguments,
+ * mirrored or memory runs out; some headers may have been emitted by then. `known` as for mg_mirror_check. */
+int mg_mirror_param_headers(const json_t *input_schema, mg_mirror_schemas_t *known, const json_t *arguments,
                             void (*emit)(void *ctx, const char *name, const char *value), void *ctx, char *why,
                             size_t why_len);
 

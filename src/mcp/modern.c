@@ -1,19 +1,23 @@
 /* modern.c - see modern.h. */
 #include "mcp/modern.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mcp/versions.h"
 
+/* params._meta, found by a walk over params: a request's params have a handful of members, and a walk
+ * costs less than hashing the key for a lookup. */
 static json_t *meta_of(const mg_rpc_message_t *message)
 {
-    return json_object_get(message->params, "_meta");
-}
-
-bool mg_modern_declared(const mg_rpc_message_t *message)
-{
-    return message->kind == MG_RPC_REQUEST && json_object_get(meta_of(message), MG_META_PROTOCOL_VERSION) != NULL;
+    json_t *params = message->params;
+    for (void *iter = json_object_iter(params); iter != NULL; iter = json_object_iter_next(params, iter)) {
+        if (json_object_iter_key_len(iter) == 5 && memcmp(json_object_iter_key(iter), "_meta", 5) == 0)
+            return json_object_iter_value(iter);
+    }
+    return NULL;
 }
 
 static int fail(mg_modern_error_t *err, int code, const char *message)
@@ -50,16 +54,55 @@ bool mg_modern_log_wanted(const char *requested, const json_t *msg)
                floor;
 }
 
+/* The members of _meta the gateway reads, found in one walk over it (one hash each would cost more). */
+typedef struct st_meta_members_t {
+    json_t *version, *capabilities, *info, *level;
+} meta_members_t;
+
+#define IS_KEY(key, len, name) ((len) == sizeof(name) - 1 && memcmp((key), (name), sizeof(name) - 1) == 0)
+
+static void read_members(json_t *m, meta_members_t *members)
+{
+    memset(members, 0, sizeof(*members));
+    for (void *iter = json_object_iter(m); iter != NULL; iter = json_object_iter_next(m, iter)) {
+        const char *key = json_object_iter_key(iter);
+        size_t len = json_object_iter_key_len(iter);
+        json_t **slot = IS_KEY(key, len, MG_META_PROTOCOL_VERSION)      ? &members->version
+                        : IS_KEY(key, len, MG_META_CLIENT_CAPABILITIES) ? &members->capabilities
+                        : IS_KEY(key, len, MG_META_CLIENT_INFO)         ? &members->info
+                        : IS_KEY(key, len, MG_META_LOG_LEVEL)           ? &members->level
+                                                                        : NULL;
+        if (slot != NULL)
+            *slot = json_object_iter_value(iter);
+    }
+}
+
+bool mg_modern_declared(const mg_rpc_message_t *message)
+{
+    if (message->kind != MG_RPC_REQUEST)
+        return false;
+    json_t *m = meta_of(message);
+    if (!json_is_object(m))
+        return false;
+    meta_members_t members;
+    read_members(m, &members);
+    return members.version != NULL;
+}
+
 int mg_modern_read_meta(const mg_rpc_message_t *message, mg_modern_meta_t *meta, mg_modern_error_t *err)
 {
     memset(meta, 0, sizeof(*meta));
     json_t *m = meta_of(message);
     if (!json_is_object(m))
         return fail(err, MG_RPC_INVALID_PARAMS, "params._meta is required and must be an object");
-    json_t *version = json_object_get(m, MG_META_PROTOCOL_VERSION);
+    meta->object = m;
+    meta_members_t members;
+    read_members(m, &members);
+    json_t *version = members.version;
     if (!json_is_string(version))
         return fail(err, MG_RPC_INVALID_PARAMS, "params._meta[\"" MG_META_PROTOCOL_VERSION "\"] must be a string");
     meta->protocol_version = json_string_value(version);
+    meta->protocol_version_value = version;
     if (!mg_versions_is_modern(meta->protocol_version, json_string_length(version))) {
         char text[160];
         snprintf(text, sizeof(text), "Unsupported protocol version: %.60s", meta->protocol_version);
@@ -67,14 +110,14 @@ int mg_modern_read_meta(const mg_rpc_message_t *message, mg_modern_meta_t *meta,
         err->data = json_pack("{s:o,s:O}", "supported", mg_versions_supported(), "requested", version);
         return -1;
     }
-    meta->client_capabilities = json_object_get(m, MG_META_CLIENT_CAPABILITIES);
+    meta->client_capabilities = members.capabilities;
     if (!json_is_object(meta->client_capabilities))
         return fail(err, MG_RPC_INVALID_PARAMS,
                     "params._meta[\"" MG_META_CLIENT_CAPABILITIES "\"] is required and must be an object");
-    meta->client_info = json_object_get(m, MG_META_CLIENT_INFO);
+    meta->client_info = members.info;
     if (meta->client_info != NULL && !json_is_object(meta->client_info))
         return fail(err, MG_RPC_INVALID_PARAMS, "params._meta[\"" MG_META_CLIENT_INFO "\"] must be an object");
-    json_t *level = json_object_get(m, MG_META_LOG_LEVEL);
+    json_t *level = members.level;
     if (level != NULL) {
         if (!json_is_string(level) || !is_log_level(json_string_value(level)))
             return fail(err, MG_RPC_INVALID_PARAMS, "params._meta[\"" MG_META_LOG_LEVEL "\"] is not a logging level");
@@ -90,13 +133,19 @@ bool mg_modern_client_can(const mg_modern_meta_t *meta, const char *capability)
 
 bool mg_modern_is_cacheable(const char *method)
 {
-    static const char *const methods[] = {"tools/list",     "prompts/list",         "resources/list",
-                                          "resources/read", "resources/templates/list", "server/discover"};
-    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
-        if (strcmp(methods[i], method) == 0)
-            return true;
+    switch (method[0]) { /* one comparison for the methods asked most, none of which is cacheable */
+    case 't':
+        return strcmp(method, "tools/list") == 0;
+    case 'p':
+        return strcmp(method, "prompts/list") == 0;
+    case 'r':
+        return strcmp(method, "resources/list") == 0 || strcmp(method, "resources/read") == 0 ||
+               strcmp(method, "resources/templates/list") == 0;
+    case 's':
+        return strcmp(method, "server/discover") == 0;
+    default:
+        return false;
     }
-    return false;
 }
 
 void mg_modern_complete_result(json_t *result, const char *method, long long ttl_ms, const char *scope)
@@ -105,8 +154,8 @@ void mg_modern_complete_result(json_t *result, const char *method, long long ttl
         return;
     if (json_object_get(result, "resultType") == NULL)
         json_object_set_new_nocheck(result, "resultType", json_stringn_nocheck("complete", 8));
-    if (!mg_modern_is_cacheable(method) ||
-        strcmp(json_string_value(json_object_get(result, "resultType")), "complete") != 0)
+    const char *result_type = json_string_value(json_object_get(result, "resultType"));
+    if (!mg_modern_is_cacheable(method) || result_type == NULL || strcmp(result_type, "complete") != 0)
         return;
     json_t *ttl = json_object_get(result, "ttlMs");
     if (!json_is_integer(ttl) || json_integer_value(ttl) < 0)
@@ -117,48 +166,118 @@ void mg_modern_complete_result(json_t *result, const char *method, long long ttl
     json_object_set_new(result, "cacheScope", json_string(public_ ? "public" : "private"));
 }
 
-/* Does a _meta object carry anything besides io.modelcontextprotocol/... keys? */
-static bool has_foreign_meta(json_t *meta)
+/* The values completion writes: made once, shared read-only by every thread, never freed. */
+static json_t *complete_text, *zero_ttl, *public_scope, *private_scope;
+static pthread_once_t constants_once = PTHREAD_ONCE_INIT;
+
+static void make_constants(void)
 {
-    const char *key;
-    json_t *value;
-    json_object_foreach(meta, key, value)
-    {
-        if (strncmp(key, MG_META_PREFIX, strlen(MG_META_PREFIX)) != 0)
+    complete_text = json_string("complete");
+    zero_ttl = json_integer(0);
+    public_scope = json_string("public");
+    private_scope = json_string("private");
+    if (complete_text == NULL || zero_ttl == NULL || public_scope == NULL || private_scope == NULL)
+        abort(); /* at the first modern answer: no memory at all */
+}
+
+size_t mg_modern_completion_edits(const json_t *result, const char *method, const char *scope, mg_json_edit_t *edits)
+{
+    if (!json_is_object(result))
+        return 0;
+    pthread_once(&constants_once, make_constants);
+    size_t n = 0;
+    json_t *result_type = json_object_get(result, "resultType");
+    if (result_type == NULL) {
+        edits[n++] = (mg_json_edit_t){"resultType", complete_text, NULL, 0};
+        result_type = complete_text;
+    }
+    if (!mg_modern_is_cacheable(method) || !json_is_string(result_type) ||
+        strcmp(json_string_value(result_type), "complete") != 0)
+        return n;
+    json_t *ttl = json_object_get(result, "ttlMs");
+    if (!json_is_integer(ttl) || json_integer_value(ttl) < 0)
+        edits[n++] = (mg_json_edit_t){"ttlMs", zero_ttl, NULL, 0};
+    /* the stricter scope wins: a server that calls its answer private keeps it private */
+    const char *said = json_string_value(json_object_get(result, "cacheScope"));
+    bool public_ = strcmp(scope, "public") == 0 && (said == NULL || strcmp(said, "public") == 0);
+    edits[n++] = (mg_json_edit_t){"cacheScope", public_ ? public_scope : private_scope, NULL, 0};
+    return n;
+}
+
+/* Does a _meta object carry anything besides io.modelcontextprotocol/... keys? */
+static bool is_foreign_meta_key(const char *key, size_t len)
+{
+    return len < sizeof(MG_META_PREFIX) - 1 || memcmp(key, MG_META_PREFIX, sizeof(MG_META_PREFIX) - 1) != 0;
+}
+
+static bool has_foreign_meta(const json_t *meta)
+{
+    for (void *iter = json_object_iter((json_t *)meta); iter != NULL;
+         iter = json_object_iter_next((json_t *)meta, iter)) {
+        if (is_foreign_meta_key(json_object_iter_key(iter), json_object_iter_key_len(iter)))
             return true;
     }
     return false;
 }
 
-json_t *mg_modern_legacy_params(const json_t *params)
+/* The _meta a legacy server gets: the keys from outside io.modelcontextprotocol/ (a new object). */
+static json_t *foreign_meta(const json_t *meta)
+{
+    json_t *kept = json_object();
+    for (void *iter = json_object_iter((json_t *)meta); iter != NULL;
+         iter = json_object_iter_next((json_t *)meta, iter)) {
+        const char *key = json_object_iter_key(iter);
+        size_t len = json_object_iter_key_len(iter);
+        if (is_foreign_meta_key(key, len))
+            json_object_setn_nocheck(kept, key, len, json_object_iter_value(iter));
+    }
+    return kept;
+}
+
+/* Does the legacy copy differ from params at all? */
+static bool legacy_differs(const json_t *params, const json_t *meta)
+{
+    if (meta != NULL && has_foreign_meta(meta))
+        return true; /* its _meta goes back in */
+    for (void *iter = json_object_iter((json_t *)params); iter != NULL;
+         iter = json_object_iter_next((json_t *)params, iter)) {
+        const char *key = json_object_iter_key(iter);
+        size_t len = json_object_iter_key_len(iter);
+        if (IS_KEY(key, len, "requestState") || IS_KEY(key, len, "inputResponses") ||
+            (meta == NULL && IS_KEY(key, len, "_meta") && json_is_object(json_object_iter_value(iter))))
+            return true;
+    }
+    return false;
+}
+
+json_t *mg_modern_legacy_params(const json_t *params, const json_t *meta, size_t meta_position)
 {
     if (!json_is_object(params))
         return params != NULL ? json_copy((json_t *)params) : NULL;
+    if (!legacy_differs(params, meta))
+        return json_incref((json_t *)params);
     /* built member by member in the original order (a copy and deletions cost twice the hashing):
      * shallow, since only _meta and the MRTR members change */
     json_t *out = json_object();
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)params, key, value)
-    {
-        if (strcmp(key, "requestState") == 0 || strcmp(key, "inputResponses") == 0)
+    size_t position = 0;
+    for (void *iter = json_object_iter((json_t *)params); iter != NULL;
+         iter = json_object_iter_next((json_t *)params, iter), position++) {
+        if (meta != NULL && position == meta_position && has_foreign_meta(meta))
+            json_object_set_new_nocheck(out, "_meta", foreign_meta(meta));
+        const char *key = json_object_iter_key(iter);
+        size_t len = json_object_iter_key_len(iter);
+        json_t *value = json_object_iter_value(iter);
+        if (IS_KEY(key, len, "requestState") || IS_KEY(key, len, "inputResponses"))
             continue;
-        if (strcmp(key, "_meta") == 0 && json_is_object(value)) {
-            if (!has_foreign_meta(value))
-                continue;
-            json_t *kept = json_object();
-            const char *meta_key;
-            json_t *meta_value;
-            json_object_foreach(value, meta_key, meta_value)
-            {
-                if (strncmp(meta_key, MG_META_PREFIX, strlen(MG_META_PREFIX)) != 0)
-                    json_object_set_nocheck(kept, meta_key, meta_value);
-            }
-            json_object_set_new_nocheck(out, key, kept);
+        if (meta == NULL && IS_KEY(key, len, "_meta") && json_is_object(value)) {
+            if (has_foreign_meta(value))
+                json_object_setn_new_nocheck(out, key, len, foreign_meta(value));
             continue;
         }
-        json_object_set_nocheck(out, key, value);
+        json_object_setn_nocheck(out, key, len, value);
     }
+    if (meta != NULL && position <= meta_position && has_foreign_meta(meta))
+        json_object_set_new_nocheck(out, "_meta", foreign_meta(meta)); /* it was the last member */
     return out;
 }
 

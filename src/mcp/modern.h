@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "core/json_write.h"
 #include "mcp/jsonrpc.h"
 
 #define MG_META_PROTOCOL_VERSION "io.modelcontextprotocol/protocolVersion"
@@ -31,7 +32,9 @@ enum {
 
 /* Borrowed from the request's params._meta; valid while the message lives. */
 typedef struct st_mg_modern_meta_t {
+    json_t *object; /* params._meta itself */
     const char *protocol_version;
+    json_t *protocol_version_value; /* the same, as the body's value */
     json_t *client_capabilities; /* object */
     json_t *client_info;         /* object or NULL */
     const char *log_level;       /* NULL when absent */
@@ -46,7 +49,9 @@ typedef struct st_mg_modern_error_t {
 /* Does the message say it is modern (a request whose params._meta names a protocol version)? */
 bool mg_modern_declared(const mg_rpc_message_t *message);
 
-/* Reads and checks the request's _meta. 0, or -1 with *err filled (the data, if any, is the caller's). */
+/* Reads and checks the request's _meta. 0, or -1 with *err filled (the data, if any, is the caller's);
+ * even then meta->protocol_version is the body's version when _meta is an object holding it as a string
+ * (else NULL), for checks that come first. */
 int mg_modern_read_meta(const mg_rpc_message_t *message, mg_modern_meta_t *meta, mg_modern_error_t *err);
 
 /* A logging level's rank (RFC 5424 order, "debug" 0 ... "emergency" 7), or -1 when `level` is not one. */
@@ -67,9 +72,19 @@ bool mg_modern_is_cacheable(const char *method);
  * cacheable methods ttlMs (when absent) and cacheScope (the stricter of the server's and `scope`). */
 void mg_modern_complete_result(json_t *result, const char *method, long long ttl_ms, const char *scope);
 
-/* A copy of params without the modern-only members a legacy server would not understand:
- * io.modelcontextprotocol/... _meta keys, requestState and inputResponses (new reference; NULL in, NULL out). */
-json_t *mg_modern_legacy_params(const json_t *params);
+/* The same completion (ttlMs 0) as edits of the result's text (json_write.h), leaving `result` as it
+ * is: fills `edits` (room for MG_MODERN_COMPLETION_EDITS) and returns how many there are. Their
+ * values are the module's own constants, valid for the life of the process. */
+#define MG_MODERN_COMPLETION_EDITS 3
+size_t mg_modern_completion_edits(const json_t *result, const char *method, const char *scope, mg_json_edit_t *edits);
+
+/* params without the modern-only members a legacy server would not understand: io.modelcontextprotocol/...
+ * _meta keys (a _meta left empty goes), requestState and inputResponses. A new reference: to params itself
+ * when nothing differs (so a caller that changes the result copies it first), else to a shallow copy in
+ * params' order. NULL in, NULL out. `meta` is NULL when _meta is in params; else the request's _meta,
+ * which the front end took out of params (mg_modern_meta_t.object), when `meta_position` members
+ * preceded it: what the server gets of it goes back in its place. */
+json_t *mg_modern_legacy_params(const json_t *params, const json_t *meta, size_t meta_position);
 
 /* The HTTP status a modern answer with this JSON-RPC error code goes out with. */
 int mg_modern_http_status(int code);

@@ -1,6 +1,7 @@
 /* seal.c - see seal.h. */
 #include "mcp/seal.h"
 
+#include "core/json_write.h"
 #include "mcp/jsonrpc.h"
 
 #include <sodium.h>
@@ -73,10 +74,10 @@ long mg_unseal(const mg_session_key_t *key, const char *prefix, const char *toke
 
 char *mg_seal_json(const mg_session_key_t *key, const char *prefix, const json_t *value, size_t max_token)
 {
-    char *text = json_dumps(value, JSON_COMPACT);
+    size_t len;
+    char *text = mg_json_write_text(value, JSON_COMPACT, &len);
     if (text == NULL)
         return NULL;
-    size_t len = strlen(text);
     char *token = mg_seal(key, prefix, (const unsigned char *)text, len, max_token);
     sodium_memzero(text, len);
     free(text);

@@ -53,6 +53,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/json_write.h"
+
 #define VERSION_AD "v1"
 #define TOKEN_PREFIX VERSION_AD "."
 #define TOKEN_PREFIX_LEN (sizeof(TOKEN_PREFIX) - 1)
@@ -248,11 +250,11 @@ int mg_session_seal(const mg_session_key_t *key, const mg_session_claims_t *clai
     json_t *root = claims_encode(claims);
     if (root == NULL)
         return mg_error_set(err, "session seal: claims hold a string that is not valid UTF-8, or out of memory");
-    plaintext = json_dumps(root, JSON_COMPACT);
+    size_t plaintext_len = 0;
+    plaintext = mg_json_write_text(root, JSON_COMPACT, &plaintext_len);
     json_decref(root);
     if (plaintext == NULL)
         return mg_error_set(err, "session seal: claims cannot be serialized to JSON");
-    size_t plaintext_len = strlen(plaintext);
     if ((reason = claims_decode((const unsigned char *)plaintext, plaintext_len, &check)) != NULL) {
         mg_error_set(err, "session seal: %s", reason);
         goto out;

@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json_write.h"
+
 static int buffer_append(mg_sse_buffer_t *buffer, const char *bytes, size_t len)
 {
     /* +1 keeps room for a NUL so borrowed strings handed to callbacks are terminated */
@@ -267,10 +269,11 @@ char *mg_sse_encode_event(const char *type, const char *id, const char *data, si
 
 char *mg_sse_encode_message(const json_t *message, size_t *out_len)
 {
-    char *json = json_dumps(message, JSON_COMPACT);
+    size_t len;
+    char *json = mg_json_write_text(message, JSON_COMPACT, &len);
     if (json == NULL)
         return NULL;
-    char *event = mg_sse_encode_event("message", NULL, json, strlen(json), out_len);
+    char *event = mg_sse_encode_event("message", NULL, json, len, out_len);
     free(json);
     return event;
 }

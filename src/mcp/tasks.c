@@ -10,8 +10,8 @@
 
 bool mg_tasks_is_task_method(const char *method)
 {
-    return method != NULL && (strcmp(method, "tasks/get") == 0 || strcmp(method, "tasks/update") == 0 ||
-                              strcmp(method, "tasks/cancel") == 0);
+    return method != NULL && strncmp(method, "tasks/", 6) == 0 &&
+           (strcmp(method + 6, "get") == 0 || strcmp(method + 6, "update") == 0 || strcmp(method + 6, "cancel") == 0);
 }
 
 bool mg_tasks_client_supports(const json_t *client_capabilities)

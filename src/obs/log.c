@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/json_write.h"
+
 static _Atomic int current_level = MG_LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -90,12 +92,12 @@ static void log_emit(mg_log_level_t level, const char *event, json_t *fields, co
     json_object_set_new(line, "msg", json_string(message));
     if (fields != NULL)
         json_object_update_missing(line, fields);
-    char *text = json_dumps(line, JSON_COMPACT | JSON_ENSURE_ASCII);
+    size_t len;
+    char *text = mg_json_write_text(line, JSON_COMPACT | JSON_ENSURE_ASCII, &len);
     json_decref(line);
     if (text == NULL)
         return;
-    size_t len = strlen(text);
-    text[len] = '\n'; /* json_dumps allocates len + 1, so the NUL slot becomes the newline */
+    text[len] = '\n'; /* the text has room for its NUL, which becomes the newline */
     ssize_t written = write(STDERR_FILENO, text, len + 1);
     (void)written;
     free(text);

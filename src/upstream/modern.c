@@ -165,8 +165,8 @@ static void emit_param_header(void *ctx, const char *name, const char *value)
     append_header(ctx, name, value);
 }
 
-int mg_upstream_modern_headers(const json_t *request, const json_t *tools, const char *server_name, mg_bytes_t *out,
-                               char *why, size_t why_len)
+int mg_upstream_modern_headers(const json_t *request, const json_t *tools, mg_mirror_schemas_t *known_schemas,
+                               const char *server_name, mg_bytes_t *out, char *why, size_t why_len)
 {
     const char *method = json_string_value(json_object_get(request, "method"));
     if (method == NULL || method[0] == '\0') {
@@ -208,7 +208,7 @@ int mg_upstream_modern_headers(const json_t *request, const json_t *tools, const
         return 0;
     mg_bytes_t param_headers = {0}; /* all or none: a half set would only confuse the server's check */
     char param_why[200];
-    if (mg_mirror_param_headers(input_schema, arguments, emit_param_header, &param_headers, param_why,
+    if (mg_mirror_param_headers(input_schema, known_schemas, arguments, emit_param_header, &param_headers, param_why,
                                 sizeof(param_why)) != 0) {
         mg_log(MG_LOG_WARN, "upstream.param_headers", "upstream %s, tool %.100s: Mcp-Param headers left out: %s",
                server_name, json_string_value(name), param_why);

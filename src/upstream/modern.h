@@ -56,8 +56,8 @@ int mg_upstream_modern_set_meta(json_t *request, const json_t *client_capabiliti
  * Values that are not plain header-safe ASCII are sent as "=?base64?...?=". Returns 0, or -1
  * with the reason in `why` when the method or name cannot be sent at all. A Param header that
  * cannot be made is left out (logged): the server's HeaderMismatch then reaches the client. */
-int mg_upstream_modern_headers(const json_t *request, const json_t *tools, const char *server_name, mg_bytes_t *out,
-                               char *why, size_t why_len);
+int mg_upstream_modern_headers(const json_t *request, const json_t *tools, mg_mirror_schemas_t *known_schemas,
+                               const char *server_name, mg_bytes_t *out, char *why, size_t why_len);
 
 /* Logs "upstream.era" (INFO) for a detection; `how` says what decided it. */
 void mg_upstream_modern_log_era(const char *server_name, mg_upstream_era_t era, const char *how);

@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "mcp/mirror.h"
 
 struct st_mg_worker_t;
 
@@ -120,6 +121,7 @@ struct st_mg_upstream_t {
     json_t *tools;             /* this worker's catalog: object of tool name -> definition (with inputSchema),
                                   or NULL when not known; filled from complete tools/list answers, dropped
                                   on tools/list_changed */
+    mg_mirror_schemas_t tool_schemas; /* verdicts on the catalog's inputSchemas: cleared with every change of tools */
 };
 
 #endif

@@ -61,7 +61,9 @@ static json_t *parse_json(const char *text)
 
 static char why[512];
 
-/* Runs mg_mirror_check; `schema` may be NULL. Returns its result; the message stays in `why`. */
+/* Runs mg_mirror_check; `schema` may be NULL. Returns its result; the message stays in `why`. Every
+ * answer is also asked for with a schema memory, filled by the first of two calls and used by the
+ * second: remembering a verdict must not change any. */
 static int check(const char *headers_text, const char *body, const char *schema)
 {
     test_headers_t headers;
@@ -69,7 +71,14 @@ static int check(const char *headers_text, const char *body, const char *schema)
     json_t *root = parse_json(body);
     json_t *input_schema = schema != NULL ? parse_json(schema) : NULL;
     why[0] = '\0';
-    int rc = mg_mirror_check(&headers.headers, root, input_schema, why, sizeof(why));
+    int rc = mg_mirror_check(&headers.headers, root, input_schema, NULL, why, sizeof(why));
+    mg_mirror_schemas_t known;
+    mg_mirror_schemas_clear(&known);
+    for (int round = 0; round < 2; round++) {
+        char again[sizeof(why)] = "";
+        assert_int_equal(mg_mirror_check(&headers.headers, root, input_schema, &known, again, sizeof(again)), rc);
+        assert_string_equal(again, why);
+    }
     json_decref(root);
     json_decref(input_schema);
     for (const char *p = why; *p != '\0'; p++)
@@ -614,9 +623,9 @@ static void test_messages_are_safe_and_short(void **state)
     parse_headers(&parsed, "Mcp-Method: tools/list\n");
     json_t *root = parse_json("{\"method\": \"tools/list\"}");
     char tiny[8];
-    assert_int_equal(mg_mirror_check(&parsed.headers, root, NULL, tiny, sizeof(tiny)), -1);
+    assert_int_equal(mg_mirror_check(&parsed.headers, root, NULL, NULL, tiny, sizeof(tiny)), -1);
     assert_string_equal(tiny, "Header ");
-    assert_int_equal(mg_mirror_check(&parsed.headers, root, NULL, NULL, 0), -1);
+    assert_int_equal(mg_mirror_check(&parsed.headers, root, NULL, NULL, NULL, 0), -1);
     json_decref(root);
 }
 
@@ -641,7 +650,22 @@ static int emit(const char *schema_text, const char *arguments_text, collected_t
     json_t *arguments = parse_json(arguments_text);
     memset(collected, 0, sizeof(*collected));
     why[0] = '\0';
-    int rc = mg_mirror_param_headers(schema, arguments, collect, collected, why, sizeof(why));
+    int rc = mg_mirror_param_headers(schema, NULL, arguments, collect, collected, why, sizeof(why));
+    mg_mirror_schemas_t known;
+    mg_mirror_schemas_clear(&known);
+    for (int round = 0; round < 2; round++) { /* the same headers, with the verdict worked out or remembered */
+        collected_t again;
+        memset(&again, 0, sizeof(again));
+        char again_why[sizeof(why)] = "";
+        assert_int_equal(
+            mg_mirror_param_headers(schema, &known, arguments, collect, &again, again_why, sizeof(again_why)), rc);
+        assert_string_equal(again_why, why);
+        assert_int_equal(again.len, collected->len);
+        for (size_t i = 0; i < again.len; i++) {
+            assert_string_equal(again.names[i], collected->names[i]);
+            assert_string_equal(again.values[i], collected->values[i]);
+        }
+    }
     json_decref(schema);
     json_decref(arguments);
     return rc;

@@ -236,6 +236,51 @@ static void complete_result_adds_result_type_everywhere(void **state)
     json_decref(array);
 }
 
+/* The answer's text is written with completion edits instead of completing the result in place: the
+ * text must be exactly what completing a copy and writing it gives, whatever the result holds. */
+static void completion_edits_write_what_completion_makes(void **state)
+{
+    (void)state;
+    static const char *const results[] = {
+        "{\"content\":[]}",
+        "{\"tools\":[],\"resultType\":\"complete\"}",
+        "{\"tools\":[],\"ttlMs\":-5,\"cacheScope\":\"public\",\"x\":1}",
+        "{\"ttlMs\":300,\"cacheScope\":\"private\",\"tools\":[]}",
+        "{\"cacheScope\":7,\"ttlMs\":1.5}",
+        "{\"resultType\":\"input_required\",\"inputRequests\":{}}",
+        "{\"resultType\":\"task\",\"ttlMs\":null}",
+        "{\"resultType\":42}",
+        "{}",
+    };
+    static const char *const methods[] = {"tools/call", "tools/list", "resources/read", "server/discover", "x/y"};
+    static const char *const scopes[] = {"public", "private"};
+    for (size_t r = 0; r < sizeof(results) / sizeof(results[0]); r++) {
+        for (size_t m = 0; m < sizeof(methods) / sizeof(methods[0]); m++) {
+            for (size_t s = 0; s < 2; s++) {
+                json_t *result = json_loads(results[r], 0, NULL);
+                assert_non_null(result);
+                json_t *completed = json_deep_copy(result);
+                mg_modern_complete_result(completed, methods[m], 0, scopes[s]);
+                char *expected = json_dumps(completed, JSON_COMPACT);
+                mg_json_edit_t edits[MG_MODERN_COMPLETION_EDITS];
+                size_t n = mg_modern_completion_edits(result, methods[m], scopes[s], edits);
+                mg_bytes_t out = {0};
+                assert_int_equal(mg_json_write_edited(&out, result, edits, n, JSON_COMPACT), 0);
+                mg_bytes_append(&out, "", 1);
+                assert_string_equal(out.base, expected);
+                mg_bytes_dispose(&out);
+                free(expected);
+                json_decref(completed);
+                json_decref(result);
+            }
+        }
+    }
+    json_t *array = json_array(); /* not an object: nothing to complete */
+    mg_json_edit_t edits[MG_MODERN_COMPLETION_EDITS];
+    assert_int_equal(mg_modern_completion_edits(array, "tools/list", "public", edits), 0);
+    json_decref(array);
+}
+
 static void complete_result_adds_cache_hints_to_cacheable_methods(void **state)
 {
     (void)state;
@@ -323,7 +368,7 @@ static void legacy_params_strip_modern_members(void **state)
                                 JSON_REJECT_DUPLICATES, NULL);
     assert_non_null(params);
     json_t *before = json_deep_copy(params);
-    json_t *legacy = mg_modern_legacy_params(params);
+    json_t *legacy = mg_modern_legacy_params(params, NULL, 0);
     assert_non_null(legacy);
     assert_ptr_not_equal(legacy, params);
     json_t *expected = json_loads("{\"name\":\"echo\",\"arguments\":{\"message\":\"hi\",\"requestState\":\"arg\"},"
@@ -347,7 +392,7 @@ static void legacy_params_drop_an_emptied_meta(void **state)
     json_t *params =
         json_pack("{s:s,s:{s:s,s:{}}}", "uri", "demo://x", "_meta", "io.modelcontextprotocol/protocolVersion",
                   "2026-07-28", "io.modelcontextprotocol/clientCapabilities");
-    json_t *legacy = mg_modern_legacy_params(params);
+    json_t *legacy = mg_modern_legacy_params(params, NULL, 0);
     assert_null(json_object_get(legacy, "_meta"));
     assert_string_equal(json_string_value(json_object_get(legacy, "uri")), "demo://x");
     assert_int_equal(json_object_size(legacy), 1);
@@ -355,7 +400,62 @@ static void legacy_params_drop_an_emptied_meta(void **state)
     json_decref(legacy);
     json_decref(params);
 
-    assert_null(mg_modern_legacy_params(NULL));
+    assert_null(mg_modern_legacy_params(NULL, NULL, 0));
+}
+
+/* The front end takes a modern request's _meta out of its params: the legacy copy made from the rest
+ * must be the same, byte for byte (order included), as the one made with _meta still in place; and
+ * params with nothing to leave out are handed back as they are. */
+static void legacy_params_with_meta_taken_out(void **state)
+{
+    (void)state;
+    static const char *const metas[] = {
+        "{" PV ":\"2026-07-28\"," CC ":{}}",
+        "{\"progressToken\":7," PV ":\"2026-07-28\",\"com.example/trace\":\"t\"}",
+    };
+    static const char *const others[][2] = {
+        {"name", "\"echo\""}, {"arguments", "{\"a\":1}"}, {"requestState", "\"rs\""}, {"uri", "\"demo://x\""}};
+    for (size_t m = 0; m < 2; m++) {
+        for (size_t count = 0; count <= 4; count++) {
+            for (size_t position = 0; position <= count; position++) {
+                char text[512] = "{";
+                for (size_t i = 0; i <= count; i++) {
+                    if (i > 0)
+                        strcat(text, ",");
+                    if (i == position) {
+                        strcat(text, "\"_meta\":");
+                        strcat(text, metas[m]);
+                    } else {
+                        size_t other = i < position ? i : i - 1;
+                        strcat(text, "\"");
+                        strcat(text, others[other][0]);
+                        strcat(text, "\":");
+                        strcat(text, others[other][1]);
+                    }
+                }
+                strcat(text, "}");
+                json_t *params = json_loads(text, 0, NULL);
+                assert_non_null(params);
+                json_t *whole = mg_modern_legacy_params(params, NULL, 0);
+                json_t *meta = json_incref(json_object_get(params, "_meta"));
+                json_object_del(params, "_meta");
+                json_t *taken = mg_modern_legacy_params(params, meta, position);
+                char *a = json_dumps(whole, JSON_COMPACT), *b = json_dumps(taken, JSON_COMPACT);
+                assert_string_equal(a, b);
+                bool nothing_to_leave_out = m == 0 && count < 3; /* no requestState among the others */
+                if (nothing_to_leave_out)
+                    assert_ptr_equal(taken, params);
+                else
+                    assert_ptr_not_equal(taken, params);
+                free(a);
+                free(b);
+                json_decref(whole);
+                json_decref(taken);
+                json_decref(meta);
+                json_decref(params);
+            }
+        }
+    }
 }
 
 /* ---- mg_modern_http_status ------------------------------------------------------------------------ */
@@ -765,11 +865,13 @@ int main(void)
         cmocka_unit_test(read_meta_checks_client_info_and_log_level),
         cmocka_unit_test(declared_only_for_requests_naming_a_version),
         cmocka_unit_test(complete_result_adds_result_type_everywhere),
+        cmocka_unit_test(completion_edits_write_what_completion_makes),
         cmocka_unit_test(complete_result_adds_cache_hints_to_cacheable_methods),
         cmocka_unit_test(complete_result_keeps_a_valid_ttl_and_replaces_a_bad_one),
         cmocka_unit_test(complete_result_takes_the_stricter_scope),
         cmocka_unit_test(legacy_params_strip_modern_members),
         cmocka_unit_test(legacy_params_drop_an_emptied_meta),
+        cmocka_unit_test(legacy_params_with_meta_taken_out),
         cmocka_unit_test(http_status_of_modern_errors),
         cmocka_unit_test(mrtr_park_round_trip),
         cmocka_unit_test(mrtr_wrap_round_trip),
