@@ -1,0 +1,112 @@
+/*
+ * sqlite.h - the gateway's durable state in one SQLite file, <state_dir>/mcpgate.db.
+ *
+ * What must survive a restart on a single node lives here (DESIGN.md section 4): API keys (only
+ * hashes of their secrets) and the encrypted secret store so far. The interface speaks in rows of
+ * those tables, not in SQL, so that the modules above it (auth/apikeys.c, auth/secrets.c) never
+ * see a statement and a shared backend can implement the same functions later.
+ *
+ * A store is opened by the command line and by background threads, never on the request path:
+ * every call may wait on disk and on other processes' locks (busy timeout: 5 s). One store may be
+ * used from several threads; its calls are serialized by a mutex.
+ *
+ * Functions return 0, or a negative value with `err` filled: MG_STORE_NOT_FOUND and
+ * MG_STORE_CONFLICT where said, -1 for anything else (I/O, corruption, out of memory).
+ */
+#ifndef MG_STORE_SQLITE_H
+#define MG_STORE_SQLITE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+#define MG_STORE_FILE "mcpgate.db"
+#define MG_STORE_NOT_FOUND (-2)
+#define MG_STORE_CONFLICT (-3)
+#define MG_STORE_HASH_BYTES 32
+
+typedef struct st_mg_store_t mg_store_t;
+
+typedef enum en_mg_store_mode_t {
+    MG_STORE_CREATE = 0,   /* create state_dir (0700) and the database (0600) when missing */
+    MG_STORE_EXISTING = 1, /* MG_STORE_NOT_FOUND when the database does not exist; nothing is created */
+} mg_store_mode_t;
+
+/* Opens <state_dir>/mcpgate.db in WAL mode and brings its schema up to date (PRAGMA user_version).
+ * Refuses a database file that group or others may read, and a schema newer than this build's. */
+int mg_store_open(const char *state_dir, mg_store_mode_t mode, mg_store_t **out, mg_error_t *err);
+void mg_store_close(mg_store_t *store);
+/* The database file's path, for messages. */
+const char *mg_store_path(const mg_store_t *store);
+
+/* --- API keys ------------------------------------------------------------------------------ */
+
+/* One row of api_keys. Times are Unix seconds; 0 means "never" (expires, last used, revoked). */
+typedef struct st_mg_store_key_t {
+    char *id;    /* public id, unique forever */
+    char *name;  /* unique among keys not revoked */
+    char *roles; /* JSON array of strings, as written by the caller */
+    unsigned char hash[MG_STORE_HASH_BYTES];
+    int64_t created_at;
+    int64_t expires_at;
+    int64_t last_used_at;
+    int64_t revoked_at;
+} mg_store_key_t;
+
+typedef struct st_mg_store_touch_t {
+    const char *id;
+    int64_t last_used_at;
+} mg_store_touch_t;
+
+/* Inserts `key` (last_used_at and revoked_at are stored as given). MG_STORE_CONFLICT when a key
+ * that is not revoked already has the name, or the id is taken. */
+int mg_store_key_insert(mg_store_t *store, const mg_store_key_t *key, mg_error_t *err);
+/* Every key, revoked ones included, ordered by id, read in one transaction together with the
+ * generation they belong to (see mg_store_key_generation). Free with mg_store_key_rows_free. */
+int mg_store_key_list(mg_store_t *store, mg_store_key_t **rows, size_t *count, uint64_t *generation, mg_error_t *err);
+void mg_store_key_rows_free(mg_store_key_t *rows, size_t count);
+/* Revokes the key that is not revoked and has this name or, failing that, the key with this id.
+ * `revoked_id` (optional) receives the revoked key's id (malloc'd). MG_STORE_NOT_FOUND when no key
+ * has this name or id, MG_STORE_CONFLICT when the only match is already revoked. */
+int mg_store_key_revoke(mg_store_t *store, const char *name_or_id, int64_t now, char **revoked_id, mg_error_t *err);
+/* Raises last_used_at of each listed key to the given time (never lowers it), in one transaction.
+ * Ids that no longer exist are skipped. Does not change the generation. */
+int mg_store_key_touch(mg_store_t *store, const mg_store_touch_t *touches, size_t count, mg_error_t *err);
+/* A counter that every insert, revocation or deletion of a key raises, whichever process made it
+ * (triggers keep it); last-used bookkeeping leaves it alone. A snapshot loaded at generation g is
+ * stale once the counter is no longer g. */
+int mg_store_key_generation(mg_store_t *store, uint64_t *generation, mg_error_t *err);
+
+/* --- secrets ------------------------------------------------------------------------------- */
+
+/* One row of secrets. The store never sees a value in clear: auth/secrets.c seals it. */
+typedef struct st_mg_store_secret_t {
+    char *name;
+    unsigned char *nonce; /* NULL in lists */
+    size_t nonce_len;
+    unsigned char *ciphertext; /* NULL in lists */
+    size_t ciphertext_len;
+    int64_t updated_at;
+} mg_store_secret_t;
+
+/* Length of a key check: the fingerprint of the master key the stored secrets were sealed with. */
+#define MG_STORE_KEY_CHECK_LEN 32
+
+/* Inserts or replaces a secret. `key_check` (MG_STORE_KEY_CHECK_LEN characters) is recorded when
+ * the table holds no secret yet; otherwise it must equal the recorded one, or MG_STORE_CONFLICT is
+ * returned and nothing is written, so one store never mixes secrets sealed under two keys. */
+int mg_store_secret_put(mg_store_t *store, const mg_store_secret_t *secret, const char *key_check, mg_error_t *err);
+/* One secret with its nonce and ciphertext (free with mg_store_secret_dispose). MG_STORE_NOT_FOUND. */
+int mg_store_secret_get(mg_store_t *store, const char *name, mg_store_secret_t *out, mg_error_t *err);
+/* The recorded key check (NUL-terminated, MG_STORE_KEY_CHECK_LEN + 1 bytes). MG_STORE_NOT_FOUND when
+ * none is recorded. */
+int mg_store_secret_key_check(mg_store_t *store, char key_check[MG_STORE_KEY_CHECK_LEN + 1], mg_error_t *err);
+/* Names and update times, ordered by name. Free with mg_store_secret_rows_free. */
+int mg_store_secret_list(mg_store_t *store, mg_store_secret_t **rows, size_t *count, mg_error_t *err);
+/* MG_STORE_NOT_FOUND when there is no such secret. The row is overwritten on disk (secure_delete). */
+int mg_store_secret_delete(mg_store_t *store, const char *name, mg_error_t *err);
+void mg_store_secret_dispose(mg_store_secret_t *secret);
+void mg_store_secret_rows_free(mg_store_secret_t *rows, size_t count);
+
+#endif
