@@ -3,7 +3,8 @@
  *
  * Loading is parse (yaml_tree.c) -> walk with a fixed key order -> cross-checks.
  * Keys are looked up by name rather than visited in document order, so `limits`
- * is final before `servers` takes its default timeout from it.
+ * is final before `servers` takes its default timeout from it, and `state_dir` and
+ * `secrets` are read before any value that may reference a secret.
  *
  * Every allocation is stored into the snapshot the moment it is made, and arrays
  * are zeroed with their length set before they are filled. That makes the one
@@ -26,8 +27,8 @@
 
 #define MAX_CONFIG_BYTES (16 * 1024 * 1024)
 
-static const char *const top_level_keys[] = {
-    "listen", "workers", "state_dir", "tool_separator", "allowed_origins", "log_level", "limits", "servers", NULL};
+static const char *const top_level_keys[] = {"listen",          "workers",   "state_dir", "secrets", "tool_separator",
+                                             "allowed_origins", "log_level", "limits",    "servers", NULL};
 
 int mg_config_load_nonempty(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, char **out)
 {
@@ -303,19 +304,56 @@ static int check_separator(mg_config_loader_t *loader, const yaml_node_t *server
     return 0;
 }
 
+static int load_state_dir(mg_config_loader_t *loader, const yaml_node_t *node, mg_config_t *config)
+{
+    if (node != NULL)
+        return mg_config_load_path(loader, node, "state_dir", &config->state_dir);
+    if ((config->state_dir = mg_config_resolve_path(loader->base_dir, "var")) == NULL)
+        return mg_error_set(loader->yaml.err, "out of memory");
+    return 0;
+}
+
+static int load_secrets(mg_config_loader_t *loader, const yaml_node_t *node, mg_config_secrets_t *secrets)
+{
+    static const char *const keys[] = {"dir", "master_key_file", NULL};
+    if (node == NULL)
+        return 0;
+    if (mg_config_yaml_expect_mapping(&loader->yaml, node, "secrets") != 0 ||
+        mg_config_yaml_check_keys(&loader->yaml, node, "secrets", keys) != 0)
+        return -1;
+    yaml_node_t *dir = mg_config_yaml_get(&loader->yaml, node, "dir", NULL);
+    yaml_node_t *key_file = mg_config_yaml_get(&loader->yaml, node, "master_key_file", NULL);
+    if (dir != NULL && mg_config_load_path(loader, dir, "secrets.dir", &secrets->dir) != 0)
+        return -1;
+    if (key_file != NULL &&
+        mg_config_load_path(loader, key_file, "secrets.master_key_file", &secrets->master_key_file) != 0)
+        return -1;
+    return 0;
+}
+
 /* An empty document has no root: every key is then absent. */
 static yaml_node_t *top_level(mg_config_yaml_t *yaml, const yaml_node_t *root, const char *key)
 {
     return root != NULL ? mg_config_yaml_get(yaml, root, key, NULL) : NULL;
 }
 
-static int load_document(mg_config_loader_t *loader, mg_config_t *config)
+/* state_dir and secrets come first and without a secret resolver: they say where secrets are,
+ * so they cannot themselves use ${secret:...}. Every later value may. */
+static int load_document(mg_config_loader_t *loader, mg_config_scope_t scope, mg_config_t *config)
 {
     mg_config_yaml_t *yaml = &loader->yaml;
     yaml_node_t *root = mg_config_yaml_root(yaml);
     if (root != NULL && (mg_config_yaml_expect_mapping(yaml, root, "") != 0 ||
                          mg_config_yaml_check_keys(yaml, root, "", top_level_keys) != 0))
         return -1;
+    if (load_state_dir(loader, top_level(yaml, root, "state_dir"), config) != 0 ||
+        load_secrets(loader, top_level(yaml, root, "secrets"), &config->secrets) != 0)
+        return -1;
+    if (scope == MG_CONFIG_STATE_ONLY)
+        return 0;
+    yaml->secrets = mg_secrets_resolver_create(config->state_dir, config->secrets.dir, config->secrets.master_key_file);
+    if (yaml->secrets == NULL)
+        return mg_error_set(yaml->err, "out of memory");
     if (load_limits(loader, top_level(yaml, root, "limits"), &config->limits) != 0 ||
         load_listen(loader, top_level(yaml, root, "listen"), config) != 0 ||
         load_workers(loader, top_level(yaml, root, "workers"), config) != 0 ||
@@ -323,13 +361,7 @@ static int load_document(mg_config_loader_t *loader, mg_config_t *config)
         load_origins(loader, top_level(yaml, root, "allowed_origins"), config) != 0 ||
         load_log_level(loader, top_level(yaml, root, "log_level"), &config->log_level) != 0)
         return -1;
-    yaml_node_t *state_dir = top_level(yaml, root, "state_dir"), *servers = top_level(yaml, root, "servers");
-    if (state_dir != NULL) {
-        if (mg_config_load_path(loader, state_dir, "state_dir", &config->state_dir) != 0)
-            return -1;
-    } else if ((config->state_dir = mg_config_resolve_path(loader->base_dir, "var")) == NULL) {
-        return mg_error_set(yaml->err, "out of memory");
-    }
+    yaml_node_t *servers = top_level(yaml, root, "servers");
     if (servers != NULL &&
         (mg_config_load_servers(loader, servers, config) != 0 || check_separator(loader, servers, config) != 0))
         return -1;
@@ -353,14 +385,16 @@ static void config_destroy(mg_config_t *config)
     free(config->servers);
     free(config->source);
     free(config->state_dir);
+    free(config->secrets.dir);
+    free(config->secrets.master_key_file);
     free(config->tool_separator);
     free(config->log_level);
     free(config);
 }
 
 /* `base_dir` must be absolute. */
-static int load(const char *text, size_t len, const char *name, const char *base_dir, mg_config_t **out,
-                mg_error_t *err)
+static int load(const char *text, size_t len, const char *name, const char *base_dir, mg_config_scope_t scope,
+                mg_config_t **out, mg_error_t *err)
 {
     mg_config_loader_t loader = {.base_dir = base_dir};
     mg_config_t *config = calloc(1, sizeof(*config));
@@ -373,10 +407,11 @@ static int load(const char *text, size_t len, const char *name, const char *base
         mg_error_set(err, "out of memory");
         goto done;
     }
-    if (mg_config_yaml_load(&loader.yaml, text, len, name, err) != 0 || load_document(&loader, config) != 0)
+    if (mg_config_yaml_load(&loader.yaml, text, len, name, err) != 0 || load_document(&loader, scope, config) != 0)
         goto done;
     rc = 0;
 done:
+    mg_secrets_resolver_destroy(loader.yaml.secrets);
     mg_config_yaml_dispose(&loader.yaml);
     if (rc != 0)
         config_destroy(config);
@@ -388,6 +423,12 @@ done:
 int mg_config_load_string(const char *yaml, size_t len, const char *name, const char *base_dir, mg_config_t **out,
                           mg_error_t *err)
 {
+    return mg_config_load_string_scoped(yaml, len, name, base_dir, MG_CONFIG_FULL, out, err);
+}
+
+int mg_config_load_string_scoped(const char *yaml, size_t len, const char *name, const char *base_dir,
+                                 mg_config_scope_t scope, mg_config_t **out, mg_error_t *err)
+{
     char cwd[PATH_MAX];
     if (name == NULL)
         name = "<embedded>";
@@ -395,15 +436,15 @@ int mg_config_load_string(const char *yaml, size_t len, const char *name, const 
         if (getcwd(cwd, sizeof(cwd)) == NULL)
             return mg_error_set(err, "%s: cannot determine the working directory: %s", name, strerror(errno));
         if (base_dir == NULL)
-            return load(yaml, len, name, cwd, out, err);
+            return load(yaml, len, name, cwd, scope, out, err);
         char *absolute = mg_config_resolve_path(cwd, base_dir);
         if (absolute == NULL)
             return mg_error_set(err, "out of memory");
-        int rc = load(yaml, len, name, absolute, out, err);
+        int rc = load(yaml, len, name, absolute, scope, out, err);
         free(absolute);
         return rc;
     }
-    return load(yaml, len, name, base_dir, out, err);
+    return load(yaml, len, name, base_dir, scope, out, err);
 }
 
 /* Reads all of `file` into a malloc'd buffer, growing it as needed (works for pipes too). */
@@ -441,6 +482,11 @@ static int read_all(FILE *file, const char *path, char **out, size_t *out_len, m
 
 int mg_config_load_file(const char *path, mg_config_t **out, mg_error_t *err)
 {
+    return mg_config_load_file_scoped(path, MG_CONFIG_FULL, out, err);
+}
+
+int mg_config_load_file_scoped(const char *path, mg_config_scope_t scope, mg_config_t **out, mg_error_t *err)
+{
     *out = NULL;
     FILE *file = fopen(path, "rb");
     if (file == NULL)
@@ -453,7 +499,7 @@ int mg_config_load_file(const char *path, mg_config_t **out, mg_error_t *err)
         rc = mg_error_set(err, "%s: cannot resolve its directory: %s", path, strerror(errno));
     if (rc == 0) {
         *strrchr(directory, '/') = '\0'; /* realpath is absolute: there is a '/' */
-        rc = load(text, len, path, directory[0] != '\0' ? directory : "/", out, err);
+        rc = load(text, len, path, directory[0] != '\0' ? directory : "/", scope, out, err);
     }
     free(directory);
     free(text);

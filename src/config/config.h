@@ -1,8 +1,8 @@
 /*
  * config.h - the gateway's configuration as an immutable, reference-counted snapshot.
  *
- * A snapshot is built from YAML in one go (parse, expand ${VAR}, validate) and is
- * never modified afterwards, so worker threads read it without locks. Reload builds
+ * A snapshot is built from YAML in one go (parse, expand ${VAR} and ${secret:NAME},
+ * validate) and is never modified afterwards, so worker threads read it without locks. Reload builds
  * a new snapshot and swaps it; requests in flight keep the one they started with
  * (mg_config_retain / mg_config_release).
  *
@@ -67,6 +67,11 @@ typedef struct st_mg_config_limits_t {
     int upstream_timeout_ms; /* default 60000 */
 } mg_config_limits_t;
 
+typedef struct st_mg_config_secrets_t {
+    char *dir;             /* secrets.dir: files named after secrets; NULL when not set */
+    char *master_key_file; /* secrets.master_key_file; NULL when not set */
+} mg_config_secrets_t;
+
 typedef struct st_mg_config_t {
     char *source;         /* file path, or "<embedded>" */
     _Atomic int refcount; /* C11 atomic; use retain/release */
@@ -81,13 +86,29 @@ typedef struct st_mg_config_t {
     char *log_level; /* "debug" | "info" | "warn" | "error"; default "info" */
     mg_config_server_t *servers;
     size_t servers_len;
+    mg_config_secrets_t secrets; /* where ${secret:NAME} looks besides the environment */
 } mg_config_t;
 
-/* Loads and validates a YAML file. On success *out holds a snapshot with refcount 1. */
+typedef enum en_mg_config_scope_t {
+    MG_CONFIG_FULL = 0,
+    /* Only state_dir and secrets are loaded (the other top-level keys must still be known ones),
+     * and every other field is left zero. For the `keys` and `secrets` commands: they need the
+     * store, and a file whose values reference secrets that are not stored yet must still name it. */
+    MG_CONFIG_STATE_ONLY = 1,
+} mg_config_scope_t;
+
+/* Loads and validates a YAML file. On success *out holds a snapshot with refcount 1.
+ * state_dir and secrets are read first; ${secret:NAME} in any later value is resolved through
+ * auth/secrets.h (environment, secrets.dir, the encrypted store in state_dir), and may not be used
+ * in state_dir or secrets themselves. */
 int mg_config_load_file(const char *path, mg_config_t **out, mg_error_t *err);
 /* Same from memory; `name` appears in error messages and relative paths resolve against `base_dir`. */
 int mg_config_load_string(const char *yaml, size_t len, const char *name, const char *base_dir, mg_config_t **out,
                           mg_error_t *err);
+/* The same two with a scope (the two above are MG_CONFIG_FULL). */
+int mg_config_load_file_scoped(const char *path, mg_config_scope_t scope, mg_config_t **out, mg_error_t *err);
+int mg_config_load_string_scoped(const char *yaml, size_t len, const char *name, const char *base_dir,
+                                 mg_config_scope_t scope, mg_config_t **out, mg_error_t *err);
 
 mg_config_t *mg_config_retain(mg_config_t *config);
 void mg_config_release(mg_config_t *config);

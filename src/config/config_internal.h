@@ -2,12 +2,14 @@
  * config_internal.h - what the files of src/config share and nobody else needs.
  *
  * config.c owns the snapshot and the top-level keys, servers.c the `servers` list,
- * expand.c the transformations from written text to effective values (${VAR}
- * expansion, relative path resolution), yaml_tree.c the located YAML accessors.
+ * expand.c the transformations from written text to effective values (${VAR} and
+ * ${secret:NAME} expansion, relative path resolution), yaml_tree.c the located YAML
+ * accessors. Secrets themselves are found by auth/secrets_resolve.c.
  */
 #ifndef MG_CONFIG_INTERNAL_H
 #define MG_CONFIG_INTERNAL_H
 
+#include "auth/secrets.h"
 #include "config/config.h"
 #include "config/yaml_tree.h"
 
@@ -16,9 +18,10 @@ typedef struct st_mg_config_loader_t {
     const char *base_dir; /* absolute directory relative paths resolve against */
 } mg_config_loader_t;
 
-/* Expands ${VAR} from the environment and $$ to $, in one pass: expanded text is never
- * rescanned. On failure `err` gets a message without location (the caller adds it). */
-int mg_config_expand(const char *text, size_t len, char **out, mg_error_t *err);
+/* Expands ${VAR} from the environment, ${secret:NAME} through `secrets` (NULL: refused) and $$
+ * to $, in one pass: expanded text is never rescanned. On failure `err` gets a message without
+ * location (the caller adds it) and without any expanded value. */
+int mg_config_expand(const char *text, size_t len, mg_secrets_resolver_t *secrets, char **out, mg_error_t *err);
 
 /* Returns a malloc'd absolute path: `path` itself when absolute, else base_dir/path
  * (leading "./" segments dropped). NULL only when out of memory. */

@@ -6,14 +6,17 @@
  * literally: expansion can never be re-applied to expanded text, and a secret in
  * the environment cannot smuggle further lookups into the configuration.
  *
- * The syntax is deliberately narrow. A '$' must start "${NAME}" or "$$"; anything
- * else is an error rather than a literal, because `Bearer $TOKEN` silently sent as
- * written is worse than a refusal to start. `${secret:NAME}` is reserved for the
- * secret store and rejected until it exists.
+ * The syntax is deliberately narrow. A '$' must start "${NAME}", "${secret:NAME}" or
+ * "$$"; anything else is an error rather than a literal, because `Bearer $TOKEN`
+ * silently sent as written is worse than a refusal to start. `${secret:NAME}` asks the
+ * loader's secret resolver (auth/secrets.h); a secret's value is copied like a
+ * variable's, so it is never expanded again either. The buffer is wiped whenever it
+ * moves or is dropped, so no freed block keeps a copy of a secret.
  *
  * Path resolution is lexical (no realpath): files named in the configuration need
  * not exist when it is loaded, e.g. a state_dir created on first start.
  */
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,15 +29,26 @@ typedef struct st_mg_config_buffer_t {
     size_t capacity;
 } mg_config_buffer_t;
 
+static void buffer_wipe(mg_config_buffer_t *buffer)
+{
+    if (buffer->data != NULL)
+        sodium_memzero(buffer->data, buffer->capacity);
+    free(buffer->data);
+    buffer->data = NULL;
+}
+
 static int buffer_append(mg_config_buffer_t *buffer, const char *text, size_t len, mg_error_t *err)
 {
     if (buffer->len + len + 1 > buffer->capacity) {
         size_t capacity = buffer->capacity * 2;
         if (capacity < buffer->len + len + 1)
             capacity = buffer->len + len + 1;
-        char *data = realloc(buffer->data, capacity);
+        char *data = malloc(capacity); /* not realloc: the old block is wiped before it is freed */
         if (data == NULL)
             return mg_error_set(err, "out of memory");
+        if (buffer->data != NULL)
+            memcpy(data, buffer->data, buffer->len + 1);
+        buffer_wipe(buffer);
         buffer->data = data;
         buffer->capacity = capacity;
     }
@@ -51,8 +65,31 @@ static bool is_name_char(char c, bool first)
     return !first && c >= '0' && c <= '9';
 }
 
+/* Appends the value of ${secret:NAME}, `name` being the text after "secret:". */
+static int expand_secret(const char *name, size_t name_len, mg_secrets_resolver_t *secrets, mg_config_buffer_t *buffer,
+                         mg_error_t *err)
+{
+    char copy[MG_SECRETS_NAME_MAX + 1];
+    if (!mg_secrets_name_valid(name, name_len))
+        return mg_error_set(err, "invalid secret name \"%.*s\" (expected 1 to %d characters from [A-Za-z0-9_.-])",
+                            (int)(name_len > 200 ? 200 : name_len), name, MG_SECRETS_NAME_MAX);
+    if (secrets == NULL)
+        return mg_error_set(err, "secret references are not allowed here: state_dir and secrets are read before "
+                                 "any secret can be resolved");
+    memcpy(copy, name, name_len);
+    copy[name_len] = '\0';
+    char *value;
+    size_t value_len;
+    if (mg_secrets_resolve(secrets, copy, &value, &value_len, err) != 0)
+        return -1;
+    int rc = buffer_append(buffer, value, value_len, err);
+    mg_secrets_value_free(value, value_len);
+    return rc;
+}
+
 /* Expands the reference starting at text[*pos] == '$' and advances *pos past it. */
-static int expand_reference(const char *text, size_t len, size_t *pos, mg_config_buffer_t *buffer, mg_error_t *err)
+static int expand_reference(const char *text, size_t len, size_t *pos, mg_secrets_resolver_t *secrets,
+                            mg_config_buffer_t *buffer, mg_error_t *err)
 {
     size_t start = *pos;
     if (start + 1 < len && text[start + 1] == '$') {
@@ -66,8 +103,10 @@ static int expand_reference(const char *text, size_t len, size_t *pos, mg_config
     if (close == NULL)
         return mg_error_set(err, "unterminated ${ (missing '}')");
     size_t name_len = (size_t)(close - name);
-    if (name_len >= 7 && memcmp(name, "secret:", 7) == 0)
-        return mg_error_set(err, "secret references are not supported yet");
+    if (name_len >= 7 && memcmp(name, "secret:", 7) == 0) {
+        *pos = (size_t)(close - text) + 1;
+        return expand_secret(name + 7, name_len - 7, secrets, buffer, err);
+    }
     if (name_len == 0)
         return mg_error_set(err, "empty variable name in ${}");
     for (size_t i = 0; i < name_len; i++) {
@@ -87,7 +126,7 @@ static int expand_reference(const char *text, size_t len, size_t *pos, mg_config
     return buffer_append(buffer, value, strlen(value), err);
 }
 
-int mg_config_expand(const char *text, size_t len, char **out, mg_error_t *err)
+int mg_config_expand(const char *text, size_t len, mg_secrets_resolver_t *secrets, char **out, mg_error_t *err)
 {
     mg_config_buffer_t buffer = {0};
     size_t pos = 0;
@@ -100,13 +139,13 @@ int mg_config_expand(const char *text, size_t len, char **out, mg_error_t *err)
         if (buffer_append(&buffer, text + pos, literal, err) != 0)
             goto fail;
         pos += literal;
-        if (pos < len && expand_reference(text, len, &pos, &buffer, err) != 0)
+        if (pos < len && expand_reference(text, len, &pos, secrets, &buffer, err) != 0)
             goto fail;
     }
     *out = buffer.data;
     return 0;
 fail:
-    free(buffer.data);
+    buffer_wipe(&buffer);
     return -1;
 }
 

@@ -291,7 +291,7 @@ static int scalar_text(mg_config_yaml_t *yaml, const yaml_node_t *node, const ch
     if (memchr(value, '\0', len) != NULL)
         return mg_config_yaml_fail(yaml, node, path, "must not contain a NUL character");
     mg_error_t detail;
-    if (mg_config_expand(value, len, out, &detail) != 0)
+    if (mg_config_expand(value, len, yaml->secrets, out, &detail) != 0)
         return mg_config_yaml_fail(yaml, node, path, "%s", detail.message);
     return 0;
 }

@@ -8,7 +8,7 @@
  *
  * A scalar written as `~`, `null` or nothing at all (plain style) counts as an
  * absent key, so `env:` with nothing under it means "no env".
- * String values go through ${VAR} expansion (expand.c) exactly once; keys never do.
+ * String values go through ${VAR} and ${secret:NAME} expansion (expand.c) exactly once; keys never do.
  */
 #ifndef MG_CONFIG_YAML_TREE_H
 #define MG_CONFIG_YAML_TREE_H
@@ -22,11 +22,14 @@
 /* Longest dotted path kept for messages; deeper paths are truncated, not rejected. */
 #define MG_CONFIG_PATH_MAX 256
 
+struct st_mg_secrets_resolver_t;
+
 typedef struct st_mg_config_yaml_t {
     yaml_document_t document;
-    bool loaded;      /* document must be deleted */
-    const char *name; /* file name used as the message prefix; borrowed */
-    mg_error_t *err;  /* may be NULL */
+    bool loaded;                              /* document must be deleted */
+    const char *name;                         /* file name used as the message prefix; borrowed */
+    mg_error_t *err;                          /* may be NULL */
+    struct st_mg_secrets_resolver_t *secrets; /* resolves ${secret:NAME}; NULL: such references are refused */
 } mg_config_yaml_t;
 
 /* Parses exactly one YAML document from `text`. The root may be NULL (empty input).
@@ -65,7 +68,7 @@ yaml_node_t *mg_config_yaml_item(mg_config_yaml_t *yaml, const yaml_node_t *sequ
 yaml_node_t *mg_config_yaml_pair_key(mg_config_yaml_t *yaml, const yaml_node_t *mapping, size_t index);
 yaml_node_t *mg_config_yaml_pair_value(mg_config_yaml_t *yaml, const yaml_node_t *mapping, size_t index);
 
-/* Scalar accessors. mg_config_yaml_string returns a malloc'd, ${VAR}-expanded copy. */
+/* Scalar accessors. mg_config_yaml_string returns a malloc'd, expanded copy. */
 int mg_config_yaml_string(mg_config_yaml_t *yaml, const yaml_node_t *node, const char *path, char **out);
 int mg_config_yaml_int(mg_config_yaml_t *yaml, const yaml_node_t *node, const char *path, long long min, long long max,
                        long long *out);

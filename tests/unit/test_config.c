@@ -317,7 +317,8 @@ static void test_env_expansion(void **state)
                  "    headers: {Authorization: \"Bearer ${SEARCH_TOKEN_MG_UNSET}\"}\n",
                  "gw.yaml:4:30: servers[0].headers.Authorization: environment variable SEARCH_TOKEN_MG_UNSET is not "
                  "set");
-    expect_error("state_dir: ${secret:db}\n", "gw.yaml:1:12: state_dir: secret references are not supported yet");
+    expect_error("state_dir: ${secret:db}\n", "gw.yaml:1:12: state_dir: secret references are not allowed here: "
+                                              "state_dir and secrets are read before any secret can be resolved");
     expect_error("state_dir: $HOME/x\n",
                  "gw.yaml:1:12: state_dir: '$' must start ${NAME} or be doubled as $$ for a literal '$'");
     expect_error("state_dir: a$\n",
