@@ -1,8 +1,10 @@
 /*
- * main.c - the command line: serve, check-config, version.
+ * main.c - the command line: serve, check-config, version, and the dispatch to the
+ * command families in src/cli/ (keys, secrets).
  *
  * `serve` without -c runs the embedded quickstart configuration (the same file as
- * examples/quickstart.yaml, compiled in), resolved against the current directory.
+ * examples/quickstart.yaml, compiled in), resolved against the current directory;
+ * `keys` and `secrets` choose their configuration the same way (mg_cli_load_config).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -10,14 +12,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "config/config.h"
 #include "core/json_alloc.h"
 #include "http/server.h"
 #include "mcpgate_version.h"
 #include "obs/log.h"
-
-extern const char mg_embedded_config[];
-extern const size_t mg_embedded_config_len;
 
 static void usage_main(FILE *out)
 {
@@ -26,6 +26,8 @@ static void usage_main(FILE *out)
                  "commands:\n"
                  "  serve         run the gateway\n"
                  "  check-config  validate a configuration file and exit\n"
+                 "  keys          create, list and revoke API keys\n"
+                 "  secrets       set, list and delete secrets of the encrypted store; make a master key\n"
                  "  version       print the version\n"
                  "\n"
                  "Run `mcpgate <command> --help` for the options of a command.\n");
@@ -48,18 +50,6 @@ static void usage_check(FILE *out)
             "usage: mcpgate check-config -c FILE\n"
             "\n"
             "Exits 0 when FILE is a valid configuration; otherwise prints FILE:LINE:COLUMN: problem and exits 1.\n");
-}
-
-static int load_config(const char *path, mg_config_t **config, mg_error_t *err)
-{
-    if (path != NULL)
-        return mg_config_load_file(path, config, err);
-    char cwd[4096], base[4200];
-    if (getcwd(cwd, sizeof(cwd)) == NULL)
-        return mg_error_set(err, "cannot read the current directory");
-    snprintf(base, sizeof(base), "%s/examples", cwd); /* as if the file were examples/quickstart.yaml */
-    return mg_config_load_string(mg_embedded_config, mg_embedded_config_len, "<embedded quickstart>", base, config,
-                                 err);
 }
 
 static int parse_options(int argc, char **argv, const char **config_path, const char **log_level, void (*usage)(FILE *))
@@ -127,7 +117,7 @@ static int command_serve(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     mg_config_t *config;
     mg_error_t err;
-    if (load_config(path, &config, &err) != 0) {
+    if (mg_cli_load_config(path, MG_CONFIG_FULL, &config, &err) != 0) {
         fprintf(stderr, "%s\n", err.message);
         return 1;
     }
@@ -157,6 +147,10 @@ int main(int argc, char **argv)
         return command_serve(argc - 1, argv + 1);
     if (strcmp(command, "check-config") == 0)
         return command_check(argc - 1, argv + 1);
+    if (strcmp(command, "keys") == 0)
+        return mg_cli_keys(argc - 1, argv + 1);
+    if (strcmp(command, "secrets") == 0)
+        return mg_cli_secrets(argc - 1, argv + 1);
     if (strcmp(command, "version") == 0 || strcmp(command, "--version") == 0) {
         printf("mcpgate %s\n", MCPGATE_VERSION);
         return 0;

@@ -1,9 +1,11 @@
 // The command line: version, usage, exit codes, check-config diagnostics (file:line:column),
-// serve failures (bad config, address in use), JSON-lines logs and --log-level.
+// serve failures (bad config, address in use), JSON-lines logs and --log-level, API keys
+// (keys create/list/revoke) and the encrypted secret store (secrets set/list/delete/init-key,
+// ${secret:NAME} in check-config).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -24,10 +26,13 @@ after(() => { for (const p of live) try { process.kill(-p.pid, 'SIGKILL'); } cat
 
 /**
  * Start `mcpgate ...args`; returns the child with `.out`, `.err` (text so far) and `.done`
- * (resolves {code, signal, stdout, stderr}). Killed with SIGKILL after `timeoutMs`.
+ * (resolves {code, signal, stdout, stderr}). Killed with SIGKILL after `timeoutMs`. `input`, when
+ * given, is written to its stdin (otherwise stdin is /dev/null).
  */
-function start(args, { env = process.env, cwd = dir, timeoutMs = 10_000 } = {}) {
-  const child = spawn(GATEWAY_BIN, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+function start(args, { env = process.env, cwd = dir, timeoutMs = 10_000, input } = {}) {
+  const stdin = input === undefined ? 'ignore' : 'pipe';
+  const child = spawn(GATEWAY_BIN, args, { cwd, env, detached: true, stdio: [stdin, 'pipe', 'pipe'] });
+  if (input !== undefined) child.stdin.on('error', () => { /* exited without reading: EPIPE */ }).end(input);
   live.add(child);
   child.out = '';
   child.err = '';
@@ -357,4 +362,284 @@ test('--log-level warn suppresses info (and debug) lines; -l error suppresses wa
   const error = await serveUntil(['-l', 'error'], () => true, 500); // time for the warning to be (not) logged
   assert.equal(error.exitCode, 0, error.err);
   assert.ok(parseLog(error.err).every((r) => r.level === 'error'), error.err);
+});
+
+// ---------------------------------------------------------------------------------------------
+// keys and secrets
+
+/** process.env without anything that would supply a master key or a secret. */
+function cleanEnv(extra = {}) {
+  const env = { ...process.env };
+  for (const name of Object.keys(env)) {
+    if (name.startsWith('MCPGATE_SECRET_') || name.startsWith('MCPGATE_MASTER_KEY')) delete env[name];
+  }
+  return { ...env, ...extra };
+}
+
+/** A fresh directory under `dir` with a config naming state_dir `state` (plus `extra` YAML). */
+function stateConfig(name, extra = '') {
+  const sub = join(dir, name);
+  mkdirSync(sub, { recursive: true });
+  const path = join(sub, 'gw.yaml');
+  writeFileSync(path, `state_dir: state\n${extra}`);
+  return { sub, path, db: join(sub, 'state', 'mcpgate.db') };
+}
+
+const KEY_RE = /^mgk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/;
+
+test('keys create prints the key once, alone on stdout; list and the database never show it', T, async () => {
+  const { path, db } = stateConfig('keys-create');
+  const env = cleanEnv();
+  const created = await run(['keys', 'create', '-c', path, '--name', 'ci-bot', '--roles', 'developer,viewer', '--expires', '30d'], { env });
+  assert.equal(created.code, 0, created.stderr);
+  const key = created.stdout.trimEnd();
+  assert.equal(created.stdout, `${key}\n`);
+  assert.match(key, KEY_RE);
+  const id = key.slice(4, 20);
+  assert.match(created.stderr, /only time the key is shown/);
+  assert.ok(created.stderr.includes(id) && !created.stderr.includes(key.slice(21)), created.stderr);
+  assert.equal(statSync(join(db, '..')).mode & 0o777, 0o700);
+  assert.equal(statSync(db).mode & 0o777, 0o600);
+
+  const list = await run(['keys', 'list', '-c', path], { env });
+  assert.equal(list.code, 0, list.stderr);
+  assert.match(list.stdout, /^NAME +ID +ROLES +STATUS +CREATED +EXPIRES +LAST USED +REVOKED\n/);
+  assert.match(list.stdout, new RegExp(`\\nci-bot +${id} +developer,viewer +active +\\S+Z +\\S+Z +never +-\\n$`));
+  const json = await run(['keys', 'list', '--json', '-c', path], { env });
+  assert.equal(json.code, 0, json.stderr);
+  const [entry, ...rest] = JSON.parse(json.stdout);
+  assert.deepEqual(rest, []);
+  assert.deepEqual(Object.keys(entry).sort(),
+    ['created_at', 'expires_at', 'id', 'last_used_at', 'name', 'revoked_at', 'roles', 'status']);
+  assert.deepEqual([entry.name, entry.id, entry.roles, entry.status, entry.last_used_at, entry.revoked_at],
+    ['ci-bot', id, ['developer', 'viewer'], 'active', null, null]);
+  const days = (Date.parse(entry.expires_at) - Date.parse(entry.created_at)) / 86_400_000;
+  assert.equal(days, 30);
+  for (const out of [list.stdout, list.stderr, json.stdout, json.stderr]) assert.ok(!out.includes(key.slice(21)), out);
+  // Only a hash is stored: neither the key nor its secret part is in the database files.
+  for (const file of [db, `${db}-wal`].filter(existsSync)) {
+    const bytes = readFileSync(file);
+    assert.ok(!bytes.includes(key.slice(21)) && !bytes.includes(key), `${file} holds the key`);
+  }
+});
+
+test('keys revoke: by name, by id; again fails; the name can then be reused', T, async () => {
+  const { path } = stateConfig('keys-revoke');
+  const env = cleanEnv();
+  const create = async (name) => {
+    const res = await run(['keys', 'create', '-c', path, '--name', name, '--roles', 'viewer'], { env });
+    assert.equal(res.code, 0, res.stderr);
+    return res.stdout.trim().slice(4, 20);
+  };
+  const first = await create('ci-bot');
+  const other = await create('deploy');
+  const byName = await run(['keys', 'revoke', 'ci-bot', '-c', path], { env });
+  assert.equal(byName.code, 0, byName.stderr);
+  assert.match(byName.stderr, new RegExp(`revoked key ${first}`));
+  const again = await run(['keys', 'revoke', '-c', path, 'ci-bot'], { env });
+  assert.equal(again.code, 1);
+  assert.equal(again.stderr, `mcpgate: key "ci-bot" (id ${first}) is already revoked\n`);
+  const byId = await run(['keys', 'revoke', '-c', path, other], { env });
+  assert.equal(byId.code, 0, byId.stderr);
+  const nobody = await run(['keys', 'revoke', '-c', path, 'nobody'], { env });
+  assert.equal(nobody.code, 1);
+  assert.equal(nobody.stderr, 'mcpgate: no key is named "nobody" or has that id\n');
+  const reused = await create('ci-bot');
+  const list = JSON.parse((await run(['keys', 'list', '--json', '-c', path], { env })).stdout);
+  const byKey = Object.fromEntries(list.map((k) => [k.id, k]));
+  assert.equal(byKey[first].status, 'revoked');
+  assert.match(byKey[first].revoked_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  assert.equal(byKey[other].status, 'revoked');
+  assert.equal(byKey[reused].status, 'active');
+  assert.equal(byKey[reused].name, 'ci-bot');
+});
+
+test('keys: bad --expires, names and options are usage errors (exit 2); a duplicate name fails (exit 1)', T, async () => {
+  const { path, db } = stateConfig('keys-usage');
+  const env = cleanEnv();
+  const create = (...extra) => run(['keys', 'create', '-c', path, ...extra], { env });
+  const cases = [
+    [['--name', 'a', '--roles', 'r', '--expires', '3x'],
+      /^mcpgate: --expires "3x": expected a duration \(90m, 12h, 30d, 2w\) or a UTC date \(2027-01-01 or 2027-01-01T12:00:00Z\)\n$/],
+    [['--name', 'a', '--roles', 'r', '--expires', '2020-01-01'], /^mcpgate: --expires 2020-01-01: that is not in the future\n$/],
+    [['--name', 'a', '--roles', 'r', '--expires', '0d'], /expected a duration/],
+    [['--name', 'a', '--roles', 'r', '--expires', '2027-02-30'], /expected a duration/],
+    [['--name', 'a', '--roles', 'r', '--expires', '99999999999w'], /longer than 100 years/],
+    [['--name', 'a b', '--roles', 'r'], /^mcpgate: --name "a b": 1 to 64 characters/],
+    [['--name', 'a', '--roles', 'r,,s'], /^mcpgate: roles "r,,s": each role is 1 to 64 characters/],
+    [['--name', 'a'], /keys create needs --name and --roles/],
+    [['--name', 'a', '--roles', 'r', '--json'], /this command does not take --json/],
+    [['--name', 'a', '--roles', 'r', 'extra'], /unexpected argument: extra/],
+    [['--name', 'a', '--roles', 'r', '--bogus'], /unknown option or missing value: --bogus/],
+  ];
+  for (const [args, message] of cases) {
+    const res = await create(...args);
+    assert.equal(res.code, 2, `${args.join(' ')}: exit ${res.code}\n${res.stderr}`);
+    assert.equal(res.stdout, '', args.join(' '));
+    assert.match(res.stderr, message, args.join(' '));
+  }
+  assert.ok(!existsSync(db), 'a refused command creates nothing');
+  for (const [args, code, stream, re] of [
+    [['keys'], 2, 'stderr', /^usage: mcpgate keys create/],
+    [['keys', 'frobnicate'], 2, 'stderr', /unknown keys command frobnicate/],
+    [['keys', '--help'], 0, 'stdout', /^usage: mcpgate keys create --name NAME --roles ROLE\[,ROLE\.\.\.\] \[--expires WHEN\] \[-c FILE\]/],
+    [['keys', 'revoke', '-c', path], 2, 'stderr', /missing argument/],
+  ]) {
+    const res = await run(args, { env });
+    assert.equal(res.code, code, `${args.join(' ')}: ${res.stderr}`);
+    assert.match(res[stream], re, args.join(' '));
+  }
+  assert.equal((await create('--name', 'dup', '--roles', 'r')).code, 0);
+  const dup = await create('--name', 'dup', '--roles', 'r');
+  assert.equal(dup.code, 1);
+  assert.equal(dup.stdout, '');
+  assert.equal(dup.stderr, 'mcpgate: a key named "dup" exists and is not revoked\n');
+});
+
+test('keys and secrets without -c use the embedded quickstart configuration (state_dir ./var)', T, async () => {
+  const cwd = join(dir, 'default-config');
+  mkdirSync(cwd);
+  const env = cleanEnv();
+  const empty = await run(['keys', 'list'], { env, cwd });
+  assert.equal(empty.code, 0, empty.stderr);
+  assert.equal(empty.stdout, '');
+  assert.equal(empty.stderr, 'mcpgate: no API keys\n');
+  assert.ok(!existsSync(join(cwd, 'var')), 'listing creates nothing');
+  const created = await run(['keys', 'create', '--name', 'local', '--roles', 'viewer'], { env, cwd });
+  assert.equal(created.code, 0, created.stderr);
+  assert.ok(existsSync(join(cwd, 'var', 'mcpgate.db')));
+  const secrets = await run(['secrets', 'list', '--json'], { env, cwd });
+  assert.equal(secrets.code, 0, secrets.stderr);
+  assert.deepEqual(JSON.parse(secrets.stdout), []);
+});
+
+/** `secrets init-key` into <sub>/<name>; returns the path. */
+async function initKey(sub, name) {
+  const path = join(sub, name);
+  const res = await run(['secrets', 'init-key', path], { env: cleanEnv() });
+  assert.equal(res.code, 0, res.stderr);
+  assert.equal(res.stdout, '');
+  assert.match(res.stderr, /wrote a new master key to .* \(mode 0600, fingerprint [0-9a-f]{16}\)/);
+  assert.equal(statSync(path).mode & 0o777, 0o600);
+  return path;
+}
+
+const USES_SECRET = `servers:
+  - name: search
+    url: https://search.internal/mcp
+    headers: {Authorization: "Bearer \${secret:search-token}"}
+`;
+const VALUE = 'v4lue-from-stdin ${NOT_EXPANDED}';
+
+test('secrets set reads the value from stdin; check-config resolves ${secret:NAME}; list shows names only', T, async () => {
+  const { sub, path, db } = stateConfig('secrets-set', USES_SECRET);
+  const keyFile = await initKey(sub, 'master.key');
+  const env = cleanEnv({ MCPGATE_MASTER_KEY_FILE: keyFile });
+  const set = await run(['secrets', 'set', 'search-token', '-c', path], { env, input: `${VALUE}\n` });
+  assert.equal(set.code, 0, set.stderr);
+  assert.equal(set.stdout, '');
+  assert.match(set.stderr, /^mcpgate: stored secret search-token in .*mcpgate\.db\n$/);
+
+  const list = await run(['secrets', 'list', '-c', path], { env });
+  assert.equal(list.code, 0, list.stderr);
+  assert.match(list.stdout, /^NAME {8}  UPDATED\nsearch-token  \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n$/);
+  const json = JSON.parse((await run(['secrets', 'list', '--json', '-c', path], { env })).stdout);
+  assert.deepEqual(json.map((s) => Object.keys(s).sort()), [['name', 'updated_at']]);
+
+  const check = await run(['check-config', '-c', path], { env });
+  assert.equal(check.code, 0, check.stderr);
+  assert.equal(check.stderr, '');
+  // The same with the key named by the configuration instead of the environment.
+  const byConfig = join(sub, 'by-config.yaml');
+  writeFileSync(byConfig, `state_dir: state\nsecrets: {master_key_file: master.key}\n${USES_SECRET}`);
+  const check2 = await run(['check-config', '-c', byConfig], { env: cleanEnv() });
+  assert.equal(check2.code, 0, check2.stderr);
+
+  for (const out of [set.stderr, list.stdout, check.stdout, check.stderr]) assert.ok(!out.includes('v4lue'), out);
+  for (const file of [db, `${db}-wal`].filter(existsSync)) assert.ok(!readFileSync(file).includes('v4lue'), file);
+
+  // The environment overrides the store, and needs no master key.
+  const fromEnv = await run(['check-config', '-c', path], { env: cleanEnv({ MCPGATE_SECRET_SEARCH_TOKEN: 'x' }) });
+  assert.equal(fromEnv.code, 0, fromEnv.stderr);
+
+  // delete, then it is missing.
+  const del = await run(['secrets', 'delete', 'search-token', '-c', path], { env });
+  assert.equal(del.code, 0, del.stderr);
+  const again = await run(['secrets', 'delete', 'search-token', '-c', path], { env });
+  assert.equal(again.code, 1);
+  assert.equal(again.stderr, 'mcpgate: no secret named "search-token"\n');
+});
+
+test('check-config fails naming a missing secret and every place it looked', T, async () => {
+  const { sub, path } = stateConfig('secrets-missing', `secrets: {dir: files}\n${USES_SECRET}`);
+  const res = await run(['check-config', '-c', path], { env: cleanEnv() });
+  assert.equal(res.code, 1);
+  assert.equal(res.stdout, '');
+  assert.equal(res.stderr, `${path}:6:30: servers[0].headers.Authorization: secret search-token not found (looked in: `
+    + `environment variable MCPGATE_SECRET_SEARCH_TOKEN; file ${sub}/files/search-token; `
+    + `encrypted store ${sub}/state/mcpgate.db, which does not exist)\n`);
+  assert.ok(!existsSync(join(sub, 'state')), 'check-config creates no state_dir');
+  // A file in secrets.dir that others may read is refused, not used.
+  mkdirSync(join(sub, 'files'));
+  writeFileSync(join(sub, 'files', 'search-token'), 'from-file\n', { mode: 0o644 });
+  const open = await run(['check-config', '-c', path], { env: cleanEnv() });
+  assert.equal(open.code, 1);
+  assert.match(open.stderr, /secret search-token: .*\/files\/search-token has mode 0644, which lets others read or write it; run chmod o-rw /);
+  assert.ok(!open.stderr.includes('from-file'));
+});
+
+test('a wrong or malformed master key gives a clear error, never a value', T, async () => {
+  const { sub, path } = stateConfig('secrets-wrong-key', USES_SECRET);
+  const right = await initKey(sub, 'right.key');
+  const wrong = await initKey(sub, 'wrong.key');
+  const set = await run(['secrets', 'set', 'search-token', '-c', path],
+    { env: cleanEnv({ MCPGATE_MASTER_KEY_FILE: right }), input: VALUE });
+  assert.equal(set.code, 0, set.stderr);
+
+  const fingerprintRe = /the master key from .*wrong\.key \(MCPGATE_MASTER_KEY_FILE\) \(fingerprint [0-9a-f]{16}\) is not the one the secrets in .*mcpgate\.db are sealed with \(fingerprint [0-9a-f]{16}\)/;
+  const check = await run(['check-config', '-c', path], { env: cleanEnv({ MCPGATE_MASTER_KEY_FILE: wrong }) });
+  assert.equal(check.code, 1);
+  assert.ok(check.stderr.startsWith(`${path}:5:30: servers[0].headers.Authorization: secret search-token: `), check.stderr);
+  assert.match(check.stderr, fingerprintRe);
+  const add = await run(['secrets', 'set', 'other', '-c', path], { env: cleanEnv({ MCPGATE_MASTER_KEY_FILE: wrong }), input: 'x' });
+  assert.equal(add.code, 1);
+  assert.match(add.stderr, fingerprintRe);
+
+  const malformed = await run(['check-config', '-c', path], { env: cleanEnv({ MCPGATE_MASTER_KEY: 'not-a-key' }) });
+  assert.equal(malformed.code, 1);
+  assert.match(malformed.stderr, /but the master key cannot be loaded: MCPGATE_MASTER_KEY: expected 32 bytes written as 64 hex digits or base64, got 9 characters$/m);
+  const none = await run(['check-config', '-c', path], { env: cleanEnv() });
+  assert.equal(none.code, 1);
+  assert.match(none.stderr, /secret search-token is in the encrypted store .*, but there is no master key: set MCPGATE_MASTER_KEY/);
+  const noKeySet = await run(['secrets', 'set', 'x', '-c', path], { env: cleanEnv(), input: 'x' });
+  assert.equal(noKeySet.code, 1);
+  assert.match(noKeySet.stderr, /^mcpgate: no master key: /);
+  for (const res of [check, add, malformed, none, noKeySet]) assert.ok(!res.stderr.includes('v4lue'), res.stderr);
+});
+
+test('secrets: usage errors exit 2; the value never comes from the command line; init-key never overwrites', T, async () => {
+  const { sub, path } = stateConfig('secrets-usage');
+  const keyFile = await initKey(sub, 'master.key');
+  const env = cleanEnv({ MCPGATE_MASTER_KEY_FILE: keyFile });
+  for (const [args, re] of [
+    [['secrets', 'set', 'name', 'the-value', '-c', path], /unexpected argument: the-value/],
+    [['secrets', 'set', 'a/b', '-c', path], /secret name "a\/b": 1 to 128 characters/],
+    [['secrets', 'set', '-c', path], /missing argument/],
+    [['secrets', 'list', 'extra', '-c', path], /unexpected argument: extra/],
+    [['secrets', 'init-key', '-c', path, 'k'], /this command does not take --config/],
+    [['secrets'], /^usage: mcpgate secrets set NAME/],
+    [['secrets', 'get', 'x'], /unknown secrets command get/],
+  ]) {
+    const res = await run(args, { env, input: 'x' });
+    assert.equal(res.code, 2, `${args.join(' ')}: exit ${res.code}\n${res.stderr}`);
+    assert.match(res.stderr, re, args.join(' '));
+  }
+  const empty = await run(['secrets', 'set', 'empty', '-c', path], { env, input: '\n' });
+  assert.equal(empty.code, 1);
+  assert.equal(empty.stderr, 'mcpgate: secret empty: the value is empty\n');
+  const before = readFileSync(keyFile);
+  const again = await run(['secrets', 'init-key', keyFile], { env });
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /exists; not overwriting a master key/);
+  assert.deepEqual(readFileSync(keyFile), before);
 });
