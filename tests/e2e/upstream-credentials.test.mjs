@@ -39,10 +39,8 @@ test("upstreams get the gateway's credential, never the client's", async () => {
   const clientHeaders = {
     authorization: `Bearer ${token}`,
     cookie: 'session=client-cookie',
-    'x-api-key': undefined,
     'proxy-authorization': 'Basic Y2xpZW50OnNlY3JldA==',
   };
-  delete clientHeaders['x-api-key'];
   const init = await gw.post('/mcp', initializeBody(), { headers: clientHeaders });
   assert.equal(init.status, 200, init.text);
   const session = init.headers.get('mcp-session-id');
@@ -57,10 +55,8 @@ test("upstreams get the gateway's credential, never the client's", async () => {
   assert.ok(withBearer.requests.length > 0);
   for (const request of withBearer.requests) {
     assert.equal(request.authorized, true, JSON.stringify(request.headers));
-    const authorizations = [];
-    for (let i = 0; i < request.rawHeaders.length; i += 2) {
-      if (request.rawHeaders[i].toLowerCase() === 'authorization') authorizations.push(request.rawHeaders[i + 1]);
-    }
+    const authorizations = request.rawHeaders
+      .filter(([name]) => name.toLowerCase() === 'authorization').map(([, value]) => value);
     assert.deepEqual(authorizations, ['Bearer upstream-secret']);
   }
   assert.ok(withHeaders.requests.length > 0);
