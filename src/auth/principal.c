@@ -1,6 +1,8 @@
 /* principal.c - see principal.h. */
 #include "auth/principal.h"
 
+#include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +32,17 @@ static char *derive_name(mg_auth_method_t method, const char *subject, const cha
     char *name = NULL;
     int len = issuer != NULL ? asprintf(&name, "%s:%s#%s", method_name, issuer, subject)
                              : asprintf(&name, "%s:%s", method_name, subject);
-    return len < 0 ? NULL : name;
+    if (len < 0)
+        return NULL;
+    if ((size_t)len < MG_PRINCIPAL_NAME_MAX)
+        return name;
+    /* too long to seal into session ids: a digest names it as uniquely */
+    unsigned char digest[32];
+    char hex[65];
+    crypto_generichash(digest, sizeof(digest), (const unsigned char *)name, (size_t)len, NULL, 0);
+    sodium_bin2hex(hex, sizeof(hex), digest, sizeof(digest));
+    free(name);
+    return asprintf(&name, "%s:sha:%s", method_name, hex) < 0 ? NULL : name;
 }
 
 mg_principal_t *mg_principal_create(mg_auth_method_t method, const char *subject, const char *issuer,
@@ -57,21 +69,35 @@ mg_principal_t *mg_principal_create(mg_auth_method_t method, const char *subject
     return principal;
 }
 
+/* One anonymous principal for the whole process, made once and never freed: without authentication
+ * every request has it, and its reference count is left alone so that workers do not contend on it. */
+static mg_principal_t *anonymous;
+static pthread_once_t anonymous_once = PTHREAD_ONCE_INIT;
+
+static void make_anonymous(void)
+{
+    anonymous = mg_principal_create(MG_AUTH_ANONYMOUS, "anonymous", NULL, NULL);
+    if (anonymous == NULL)
+        abort(); /* at the first request or at start-up: nothing can be served without memory */
+}
+
 mg_principal_t *mg_principal_anonymous(void)
 {
-    return mg_principal_create(MG_AUTH_ANONYMOUS, "anonymous", NULL, NULL);
+    pthread_once(&anonymous_once, make_anonymous);
+    return anonymous;
 }
 
 mg_principal_t *mg_principal_retain(mg_principal_t *principal)
 {
-    if (principal != NULL)
+    if (principal != NULL && principal != anonymous)
         atomic_fetch_add_explicit(&principal->refcount, 1, memory_order_relaxed);
     return principal;
 }
 
 void mg_principal_release(mg_principal_t *principal)
 {
-    if (principal == NULL || atomic_fetch_sub_explicit(&principal->refcount, 1, memory_order_acq_rel) != 1)
+    if (principal == NULL || principal == anonymous ||
+        atomic_fetch_sub_explicit(&principal->refcount, 1, memory_order_acq_rel) != 1)
         return;
     free(principal->name);
     free(principal->subject);

@@ -23,10 +23,13 @@ typedef enum en_mg_auth_method_t {
     MG_AUTH_MTLS,          /* a client certificate verified against auth.mtls.client_ca */
 } mg_auth_method_t;
 
+/* Names longer than this are replaced by "<method>:sha:<hex digest>" so that they fit a session id. */
+#define MG_PRINCIPAL_NAME_MAX 256
+
 typedef struct st_mg_principal_t {
     _Atomic int refcount;
     mg_auth_method_t method;
-    char *name;       /* the binding and logging name (above); never NULL */
+    char *name;       /* the binding and logging name (above), shorter than MG_PRINCIPAL_NAME_MAX; never NULL */
     char *subject;    /* the token's subject claim, the key's name, the certificate's identity; never NULL */
     char *issuer;     /* the token's issuer; NULL for API keys and certificates */
     char *key_id;     /* the API key's id; NULL otherwise */
@@ -40,7 +43,8 @@ typedef struct st_mg_principal_t {
  * (NULL allowed) are copied, and `name` is derived from them as described above. NULL on OOM. */
 mg_principal_t *mg_principal_create(mg_auth_method_t method, const char *subject, const char *issuer,
                                     const char *key_id);
-/* The principal of a caller when authentication is off. */
+/* The principal of a caller when authentication is off: one for the process, which retain and
+ * release leave alone (releasing it is harmless). */
 mg_principal_t *mg_principal_anonymous(void);
 
 mg_principal_t *mg_principal_retain(mg_principal_t *principal);

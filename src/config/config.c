@@ -28,7 +28,8 @@
 #define MAX_CONFIG_BYTES (16 * 1024 * 1024)
 
 static const char *const top_level_keys[] = {"listen",          "workers",   "state_dir", "secrets", "tool_separator",
-                                             "allowed_origins", "log_level", "limits",    "servers", NULL};
+                                             "allowed_origins", "log_level", "limits",    "servers", "auth",
+                                             NULL};
 
 int mg_config_load_nonempty(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, char **out)
 {
@@ -247,30 +248,44 @@ static int load_separator(mg_config_loader_t *loader, const yaml_node_t *node, m
     return 0;
 }
 
-static int load_origins(mg_config_loader_t *loader, const yaml_node_t *node, mg_config_t *config)
+int mg_config_load_string_list(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, char ***out,
+                               size_t *out_len)
 {
-    char path[MG_CONFIG_PATH_MAX];
+    char item_path[MG_CONFIG_PATH_MAX];
     size_t count = 0;
     if (node != NULL) {
-        if (mg_config_yaml_expect_sequence(&loader->yaml, node, "allowed_origins") != 0)
+        if (mg_config_yaml_expect_sequence(&loader->yaml, node, path) != 0)
             return -1;
         count = mg_config_yaml_length(node);
     }
-    config->allowed_origins = calloc(count + 1, sizeof(char *));
-    if (config->allowed_origins == NULL)
+    if ((*out = calloc(count + 1, sizeof(char *))) == NULL)
         return mg_error_set(loader->yaml.err, "out of memory");
-    config->allowed_origins_len = count;
+    *out_len = count;
     for (size_t i = 0; i < count; i++) {
         yaml_node_t *item = mg_config_yaml_item(&loader->yaml, node, i);
-        mg_config_yaml_path_index(path, sizeof(path), "allowed_origins", i);
-        if (mg_config_load_nonempty(loader, item, path, &config->allowed_origins[i]) != 0)
+        mg_config_yaml_path_index(item_path, sizeof(item_path), path, i);
+        if (mg_config_load_nonempty(loader, item, item_path, &(*out)[i]) != 0)
             return -1;
-        for (const char *c = config->allowed_origins[i]; *c != '\0'; c++) {
+        for (const char *c = (*out)[i]; *c != '\0'; c++) {
             if ((unsigned char)*c <= ' ' || *c == 0x7f)
-                return mg_config_yaml_fail(&loader->yaml, item, path, "must not contain spaces or control characters");
+                return mg_config_yaml_fail(&loader->yaml, item, item_path,
+                                           "must not contain spaces or control characters");
         }
     }
     return 0;
+}
+
+void mg_config_free_string_list(char **list, size_t len)
+{
+    for (size_t i = 0; list != NULL && i < len; i++)
+        free(list[i]);
+    free(list);
+}
+
+static int load_origins(mg_config_loader_t *loader, const yaml_node_t *node, mg_config_t *config)
+{
+    return mg_config_load_string_list(loader, node, "allowed_origins", &config->allowed_origins,
+                                      &config->allowed_origins_len);
 }
 
 static int load_workers(mg_config_loader_t *loader, const yaml_node_t *node, mg_config_t *config)
@@ -365,6 +380,9 @@ static int load_document(mg_config_loader_t *loader, mg_config_scope_t scope, mg
     if (servers != NULL &&
         (mg_config_load_servers(loader, servers, config) != 0 || check_separator(loader, servers, config) != 0))
         return -1;
+    yaml_node_t *auth = top_level(yaml, root, "auth");
+    if (auth != NULL && mg_config_load_auth(loader, auth, config) != 0)
+        return -1;
     return 0;
 }
 
@@ -377,9 +395,8 @@ static void config_destroy(mg_config_t *config)
         free(config->listen[i].tls_key);
     }
     free(config->listen);
-    for (size_t i = 0; config->allowed_origins != NULL && i < config->allowed_origins_len; i++)
-        free(config->allowed_origins[i]);
-    free(config->allowed_origins);
+    mg_config_free_string_list(config->allowed_origins, config->allowed_origins_len);
+    mg_config_auth_dispose(&config->auth);
     for (size_t i = 0; config->servers != NULL && i < config->servers_len; i++)
         mg_config_server_dispose(&config->servers[i]);
     free(config->servers);

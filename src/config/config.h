@@ -41,6 +41,29 @@ typedef enum en_mg_upstream_kind_t {
     MG_UPSTREAM_HTTP = 2,
 } mg_upstream_kind_t;
 
+/* How the gateway authenticates itself to an HTTP upstream (servers[].credentials). The client's own
+ * credentials never travel upstream, whatever is configured here. */
+typedef enum en_mg_credentials_kind_t {
+    MG_CREDENTIALS_NONE = 0,
+    MG_CREDENTIALS_BEARER,             /* Authorization: Bearer <bearer> */
+    MG_CREDENTIALS_HEADERS,            /* static headers (e.g. X-Api-Key) */
+    MG_CREDENTIALS_CLIENT_CREDENTIALS, /* an OAuth access token the gateway obtains and refreshes itself */
+} mg_credentials_kind_t;
+
+typedef struct st_mg_config_credentials_t {
+    mg_credentials_kind_t kind;
+    char *bearer;
+    mg_config_kv_t *headers;
+    size_t headers_len;
+    struct {
+        char *token_url;
+        char *client_id;
+        char *client_secret;
+        char *scope;    /* space-separated; NULL: none asked */
+        char *resource; /* RFC 8707 resource indicator; NULL: none sent */
+    } oauth;
+} mg_config_credentials_t;
+
 typedef struct st_mg_config_server_t {
     char *name; /* [a-z0-9-]+, unique */
     mg_upstream_kind_t kind;
@@ -56,10 +79,55 @@ typedef struct st_mg_config_server_t {
     size_t headers_len;
     bool tls_verify; /* default true */
     char *ca_file;   /* NULL: system trust store */
+    mg_config_credentials_t credentials;
     /* both */
     bool required;  /* default true; false: unreachable server is left out, not fatal */
     int timeout_ms; /* default: limits.upstream_timeout_ms */
 } mg_config_server_t;
+
+/* auth.jwt[]: one trusted token issuer. */
+typedef struct st_mg_config_jwt_t {
+    char *issuer;      /* exact `iss` */
+    char **audiences;  /* accepted `aud` values; default: auth.resource */
+    size_t audiences_len;
+    char *jwks_uri;    /* NULL: found by OIDC / RFC 8414 discovery from the issuer */
+    char **algorithms; /* allow-list; default RS256, ES256 */
+    size_t algorithms_len;
+    char *subject_claim; /* default "sub" */
+    char *groups_claim;  /* default "groups" */
+    char *scopes_claim;  /* default "scope" ("scp" is read too) */
+    int clock_skew_s;    /* default 60, at most 300 */
+} mg_config_jwt_t;
+
+typedef enum en_mg_mtls_identity_t {
+    MG_MTLS_SAN_URI = 1,
+    MG_MTLS_SAN_DNS,
+    MG_MTLS_SUBJECT_CN,
+} mg_mtls_identity_t;
+
+/* The `auth` section. Without one (enabled false) every caller is anonymous, as before it existed. */
+typedef struct st_mg_config_auth_t {
+    bool enabled;
+    char *resource;   /* canonical URI of the gateway's /mcp: the token audience and the metadata's resource */
+    bool required;    /* default true; false: callers without credentials are anonymous (development only) */
+    mg_config_jwt_t *jwt;
+    size_t jwt_len;
+    struct {
+        char *url; /* NULL: no introspection */
+        char *client_id;
+        char *client_secret;
+        int cache_s; /* how long an answer is trusted; default 60, at most 600 */
+    } introspection;
+    bool api_keys;
+    struct {
+        char *client_ca; /* NULL: no client certificates */
+        mg_mtls_identity_t identity;
+    } mtls;
+    char **scopes_required; /* every request needs all of them; advertised in challenges and metadata */
+    size_t scopes_required_len;
+    char **authorization_servers; /* advertised in the resource metadata; default: the jwt issuers */
+    size_t authorization_servers_len;
+} mg_config_auth_t;
 
 typedef struct st_mg_config_limits_t {
     size_t max_body_bytes;   /* default 4194304 */
@@ -87,6 +155,7 @@ typedef struct st_mg_config_t {
     mg_config_server_t *servers;
     size_t servers_len;
     mg_config_secrets_t secrets; /* where ${secret:NAME} looks besides the environment */
+    mg_config_auth_t auth;
 } mg_config_t;
 
 typedef enum en_mg_config_scope_t {

@@ -32,6 +32,23 @@ int mg_config_load_nonempty(mg_config_loader_t *loader, const yaml_node_t *node,
 /* A non-empty string naming a file or directory, resolved against loader->base_dir. */
 int mg_config_load_path(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, char **out);
 
+/* A sequence of non-empty strings without spaces or control characters (absent: an empty list). *out is a
+ * NULL-terminated array, set (possibly half-filled) even on failure; free it with mg_config_free_string_list. */
+int mg_config_load_string_list(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, char ***out,
+                               size_t *out_len);
+void mg_config_free_string_list(char **list, size_t len);
+
+/* An absolute http:// or https:// URL without spaces, quotes or fragment (auth.c). */
+int mg_config_load_url(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, char **out);
+
+/* Parses the `auth` section (auth.c); servers must be loaded (it names them), listen too (mtls needs TLS). */
+int mg_config_load_auth(mg_config_loader_t *loader, const yaml_node_t *node, mg_config_t *config);
+void mg_config_auth_dispose(mg_config_auth_t *auth);
+/* servers[].credentials (servers.c). */
+int mg_config_load_credentials(mg_config_loader_t *loader, const yaml_node_t *node, const char *path,
+                               mg_config_credentials_t *credentials);
+void mg_config_credentials_dispose(mg_config_credentials_t *credentials);
+
 /* Parses the `servers` sequence into config->servers; config->limits must be final.
  * On failure, whatever was allocated is reachable from `config` for mg_config_release. */
 int mg_config_load_servers(mg_config_loader_t *loader, const yaml_node_t *node, mg_config_t *config);

@@ -15,10 +15,10 @@
 
 #include "config/config_internal.h"
 
-static const char *const server_keys[] = {"name",    "command",    "env",     "cwd",      "timeout_ms", "url",
-                                          "headers", "tls_verify", "ca_file", "required", NULL};
+static const char *const server_keys[] = {"name",    "command",    "env",     "cwd",      "timeout_ms",  "url",
+                                          "headers", "tls_verify", "ca_file", "required", "credentials", NULL};
 static const char *const stdio_only_keys[] = {"env", "cwd", NULL};
-static const char *const http_only_keys[] = {"headers", "tls_verify", "ca_file", NULL};
+static const char *const http_only_keys[] = {"headers", "tls_verify", "ca_file", "credentials", NULL};
 
 /* Headers the gateway itself manages on upstream requests. */
 static const char *const reserved_headers[] = {"content-length", "transfer-encoding",    "connection", "host",
@@ -43,6 +43,23 @@ void mg_config_server_dispose(mg_config_server_t *server)
     }
     free(server->headers);
     free(server->ca_file);
+    mg_config_credentials_dispose(&server->credentials);
+}
+
+void mg_config_credentials_dispose(mg_config_credentials_t *credentials)
+{
+    free(credentials->bearer);
+    for (size_t i = 0; credentials->headers != NULL && i < credentials->headers_len; i++) {
+        free(credentials->headers[i].key);
+        free(credentials->headers[i].value);
+    }
+    free(credentials->headers);
+    free(credentials->oauth.token_url);
+    free(credentials->oauth.client_id);
+    free(credentials->oauth.client_secret);
+    free(credentials->oauth.scope);
+    free(credentials->oauth.resource);
+    memset(credentials, 0, sizeof(*credentials));
 }
 
 static int load_name(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, mg_config_server_t *server)
@@ -139,6 +156,67 @@ static int load_pairs(mg_config_loader_t *loader, const yaml_node_t *node, const
     return 0;
 }
 
+static yaml_node_t *field(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, const char *key,
+                          char child[MG_CONFIG_PATH_MAX]);
+
+/* credentials.oauth: the OAuth 2.0 client credentials grant (RFC 6749 section 4.4). */
+static int load_oauth_credentials(mg_config_loader_t *loader, const yaml_node_t *node, const char *path,
+                                  mg_config_credentials_t *credentials)
+{
+    static const char *const keys[] = {"token_url", "client_id", "client_secret", "scope", "resource", NULL};
+    char child[MG_CONFIG_PATH_MAX];
+    yaml_node_t *value;
+    if (mg_config_yaml_expect_mapping(&loader->yaml, node, path) != 0 ||
+        mg_config_yaml_check_keys(&loader->yaml, node, path, keys) != 0)
+        return -1;
+    char **required[] = {&credentials->oauth.token_url, &credentials->oauth.client_id,
+                         &credentials->oauth.client_secret};
+    for (size_t i = 0; i < 3; i++) {
+        if ((value = field(loader, node, path, keys[i], child)) == NULL)
+            return mg_config_yaml_fail(&loader->yaml, node, path, "missing required key \"%s\"", keys[i]);
+        if ((i == 0 ? mg_config_load_url(loader, value, child, required[i])
+                    : mg_config_load_nonempty(loader, value, child, required[i])) != 0)
+            return -1;
+    }
+    if ((value = field(loader, node, path, "scope", child)) != NULL &&
+        mg_config_load_nonempty(loader, value, child, &credentials->oauth.scope) != 0)
+        return -1;
+    if ((value = field(loader, node, path, "resource", child)) != NULL &&
+        mg_config_load_url(loader, value, child, &credentials->oauth.resource) != 0)
+        return -1;
+    return 0;
+}
+
+int mg_config_load_credentials(mg_config_loader_t *loader, const yaml_node_t *node, const char *path,
+                               mg_config_credentials_t *credentials)
+{
+    static const char *const keys[] = {"bearer", "headers", "oauth", NULL};
+    char child[MG_CONFIG_PATH_MAX];
+    if (mg_config_yaml_expect_mapping(&loader->yaml, node, path) != 0 ||
+        mg_config_yaml_check_keys(&loader->yaml, node, path, keys) != 0)
+        return -1;
+    if (mg_config_yaml_length(node) != 1)
+        return mg_config_yaml_fail(&loader->yaml, node, path, "needs exactly one of bearer, headers or oauth");
+    yaml_node_t *value;
+    if ((value = field(loader, node, path, "bearer", child)) != NULL) {
+        credentials->kind = MG_CREDENTIALS_BEARER;
+        if (mg_config_load_nonempty(loader, value, child, &credentials->bearer) != 0)
+            return -1;
+        if (strpbrk(credentials->bearer, "\r\n") != NULL)
+            return mg_config_yaml_fail(&loader->yaml, value, child, "must not contain line breaks");
+        return 0;
+    }
+    if ((value = field(loader, node, path, "headers", child)) != NULL) {
+        credentials->kind = MG_CREDENTIALS_HEADERS;
+        return load_pairs(loader, value, child, true, &credentials->headers, &credentials->headers_len);
+    }
+    if ((value = field(loader, node, path, "oauth", child)) != NULL) {
+        credentials->kind = MG_CREDENTIALS_CLIENT_CREDENTIALS;
+        return load_oauth_credentials(loader, value, child, credentials);
+    }
+    return mg_config_yaml_fail(&loader->yaml, node, path, "needs exactly one of bearer, headers or oauth");
+}
+
 static int load_url(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, mg_config_server_t *server)
 {
     if (mg_config_load_nonempty(loader, node, path, &server->url) != 0)
@@ -218,6 +296,15 @@ static int load_http(mg_config_loader_t *loader, const yaml_node_t *node, const 
     if ((value = field(loader, node, path, "ca_file", child)) != NULL &&
         mg_config_load_path(loader, value, child, &server->ca_file) != 0)
         return -1;
+    if ((value = field(loader, node, path, "credentials", child)) != NULL &&
+        mg_config_load_credentials(loader, value, child, &server->credentials) != 0)
+        return -1;
+    for (size_t i = 0; server->credentials.kind != MG_CREDENTIALS_NONE && i < server->headers_len; i++) {
+        if (strcasecmp(server->headers[i].key, "authorization") == 0)
+            return mg_config_yaml_fail(&loader->yaml, value, child,
+                                       "conflicts with headers.%s; give the upstream's credential in one place",
+                                       server->headers[i].key);
+    }
     return 0;
 }
 

@@ -63,6 +63,11 @@ bool mg_worker_on_own_thread(const mg_worker_t *worker)
     return current_worker == worker;
 }
 
+const char *mg_worker_upstream_token(const mg_worker_t *worker, size_t server_index)
+{
+    return worker->upstream_tokens != NULL ? worker->upstream_tokens[server_index] : NULL;
+}
+
 uint64_t mg_worker_now(mg_worker_t *worker)
 {
     return h2o_now(worker->loop);

@@ -62,6 +62,8 @@ typedef struct st_mg_worker_t {
     h2o_linklist_t waiting;       /* retries waiting for a parked exchange on some worker */
     uint64_t next_waiting_id;
     h2o_timeout_t park_timeout;   /* how long a parked exchange waits */
+    char **upstream_tokens;       /* per server: the gateway's current OAuth token for it, or NULL (auth/agent.h) */
+    struct st_mg_auth_view_t *auth_view; /* what it identifies callers with; NULL without auth (auth/auth.h) */
     pthread_t thread;
     bool stopping;
 } mg_worker_t;
@@ -71,6 +73,7 @@ typedef struct st_mg_gateway_t {
     mg_session_key_t session_key;
     mg_worker_t **workers;
     size_t workers_len;
+    struct st_mg_auth_t *auth; /* NULL without an auth section (auth/auth.h) */
     atomic_bool stopping;
 } mg_gateway_t;
 
@@ -95,6 +98,10 @@ void mg_worker_enter_thread(mg_worker_t *worker);
 
 /* True on `worker`'s own loop thread (for assertions: sockets are made and used only there). */
 bool mg_worker_on_own_thread(const mg_worker_t *worker);
+
+/* The gateway's current OAuth access token for server `server_index` (credentials.oauth), or NULL
+ * while it has none. Valid until the worker's loop next runs a posted closure. */
+const char *mg_worker_upstream_token(const mg_worker_t *worker, size_t server_index);
 
 /* Milliseconds on the loop's clock (cheap; updated once per loop iteration). */
 uint64_t mg_worker_now(mg_worker_t *worker);

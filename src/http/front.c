@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/auth.h"
 #include "core/json_write.h"
 #include "http/events.h"
 #include "http/late_sessions.h"
@@ -121,7 +122,11 @@ static bool is_json_content_type(h2o_iovec_t value)
 /* ---- sessions ---------------------------------------------------------------------- */
 
 /* Opens the request's Mcp-Session-Id. Answers the request itself and returns -1 on failure. */
-static int open_session(mg_worker_t *worker, h2o_req_t *req, json_t *id, mg_session_claims_t *claims)
+/* Opens the request's Mcp-Session-Id, which must have been issued to the same principal: a session id
+ * is never a credential (DESIGN.md section 7.2), so another caller's id is refused, distinctly from an
+ * id that is not one of the gateway's. Answers the request itself and returns -1 on failure. */
+static int open_session(mg_worker_t *worker, h2o_req_t *req, json_t *id, const mg_principal_t *principal,
+                        mg_session_claims_t *claims)
 {
     h2o_iovec_t token = header_value_by_name(req, "mcp-session-id");
     if (token.base == NULL) {
@@ -130,10 +135,17 @@ static int open_session(mg_worker_t *worker, h2o_req_t *req, json_t *id, mg_sess
     }
     mg_error_t err;
     if (mg_session_cache_open(worker->session_cache, &worker->gateway->session_key, token.base, token.len, claims,
-                              &err) != 0 ||
-        strcmp(claims->principal, "anonymous") != 0) {
+                              &err) != 0) {
         mg_session_claims_dispose(claims);
         mg_front_send_rpc_error(req, 404, id, MG_RPC_INVALID_REQUEST, "Session not found");
+        return -1;
+    }
+    if (strcmp(claims->principal, principal->name) != 0) {
+        mg_log(MG_LOG_WARN, "session.wrong_principal", "session %s of %s presented by %s", claims->sid,
+               claims->principal, principal->name);
+        mg_session_claims_dispose(claims);
+        mg_front_send_rpc_error(req, 403, id, MG_RPC_UNAUTHORIZED,
+                                "Forbidden: this session was opened by another principal");
         return -1;
     }
     return 0;
@@ -173,6 +185,7 @@ static void exchange_free(mg_exchange_t *exchange)
     mg_rpc_message_dispose(&exchange->message);
     mg_stream_dispose(&FRONT(exchange)->stream);
     mg_config_release(exchange->config);
+    mg_principal_release(exchange->principal);
     free(exchange->front);
     free(exchange);
 }
@@ -328,8 +341,7 @@ const char *mg_exchange_cache_scope(const mg_exchange_t *exchange)
 {
     /* Without authentication every caller is the same anonymous principal and sees the same
      * answers; once callers are told apart, answers depend on who asks and become private. */
-    (void)exchange;
-    return "public";
+    return exchange->config->auth.enabled ? "private" : "public";
 }
 
 void mg_exchange_finish_error(mg_exchange_t *exchange, int code, const char *message, json_t *data)
@@ -732,7 +744,7 @@ static void take_meta(mg_exchange_t *exchange)
 
 /* subscriptions/listen: the POST's response is a long-lived stream of what the client opted in to. */
 static void open_subscription(mg_worker_t *worker, h2o_req_t *req, long scope, const mg_rpc_message_t *message,
-                              const mg_modern_meta_t *meta)
+                              const mg_modern_meta_t *meta, const mg_principal_t *principal)
 {
     json_t *filter = json_object_get(message->params, "notifications");
     if (!json_is_object(filter)) {
@@ -743,7 +755,7 @@ static void open_subscription(mg_worker_t *worker, h2o_req_t *req, long scope, c
         return;
     }
     mg_session_claims_t claims;
-    modern_claims(meta, "anonymous", &claims);
+    modern_claims(meta, principal->name, &claims);
     mg_events_listen(worker, req, scope, &claims, message->id, filter);
 }
 
@@ -757,7 +769,7 @@ static bool is_modern_request(h2o_req_t *req, const mg_rpc_message_t *message)
     return version.base != NULL && mg_versions_is_modern(version.base, version.len);
 }
 
-static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope)
+static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope, mg_principal_t *principal)
 {
     mg_config_t *config = worker->gateway->config;
     if (!is_json_content_type(header_value(req, H2O_TOKEN_CONTENT_TYPE))) {
@@ -806,10 +818,11 @@ static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope)
     exchange->worker = worker;
     exchange->config = mg_config_retain(config);
     exchange->scope = scope;
+    exchange->principal = mg_principal_retain(principal);
     exchange->message = message;
     front->req = req;
     if (modern && strcmp(message.method, "subscriptions/listen") == 0) {
-        open_subscription(worker, req, scope, &message, &meta);
+        open_subscription(worker, req, scope, &message, &meta, principal);
         mg_rpc_message_dispose(&message);
         return 0;
     }
@@ -818,11 +831,11 @@ static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope)
         exchange->modern = true;
         exchange->meta = meta;
         take_meta(exchange);
-        modern_claims(&meta, "anonymous", &exchange->claims);
+        modern_claims(&meta, principal->name, &exchange->claims);
         exchange->has_session = true;
         keep_mirror_headers(exchange, &mirrored, message.root);
     } else if (!is_initialize) {
-        if (open_session(worker, req, message.id, &exchange->claims) != 0) {
+        if (open_session(worker, req, message.id, principal, &exchange->claims) != 0) {
             front->req = NULL;
             exchange_free(exchange);
             return 0;
@@ -835,7 +848,7 @@ static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope)
     return 0;
 }
 
-static int handle_get(mg_worker_t *worker, h2o_req_t *req, long scope)
+static int handle_get(mg_worker_t *worker, h2o_req_t *req, long scope, const mg_principal_t *principal)
 {
     if (!accepts(header_value(req, H2O_TOKEN_ACCEPT), "text/event-stream")) {
         mg_front_send_rpc_error(req, 406, NULL, MG_RPC_INVALID_REQUEST,
@@ -843,16 +856,16 @@ static int handle_get(mg_worker_t *worker, h2o_req_t *req, long scope)
         return 0;
     }
     mg_session_claims_t claims = {0};
-    if (open_session(worker, req, NULL, &claims) != 0)
+    if (open_session(worker, req, NULL, principal, &claims) != 0)
         return 0;
     mg_events_open(worker, req, scope, &claims); /* takes the claims */
     return 0;
 }
 
-static int handle_delete(mg_worker_t *worker, h2o_req_t *req)
+static int handle_delete(mg_worker_t *worker, h2o_req_t *req, const mg_principal_t *principal)
 {
     mg_session_claims_t claims = {0};
-    if (open_session(worker, req, NULL, &claims) != 0)
+    if (open_session(worker, req, NULL, principal, &claims) != 0)
         return 0;
     /* Sealed sessions hold no server-side state to drop; the client forgets the id. */
     mg_log(MG_LOG_DEBUG, "session.delete", "client ended session %s", claims.sid);
@@ -861,6 +874,8 @@ static int handle_delete(mg_worker_t *worker, h2o_req_t *req)
     return 0;
 }
 
+static int route_method(mg_worker_t *worker, h2o_req_t *req, long scope, mg_principal_t *principal);
+
 int mg_front_handle(mg_worker_t *worker, h2o_req_t *req, long scope)
 {
     h2o_iovec_t origin = header_value_by_name(req, "origin");
@@ -868,8 +883,21 @@ int mg_front_handle(mg_worker_t *worker, h2o_req_t *req, long scope)
         mg_front_send_rpc_error(req, 403, NULL, MG_RPC_INVALID_REQUEST, "Forbidden: Origin is not allowed");
         return 0;
     }
+    mg_principal_t *principal;
+    mg_auth_refusal_t refusal;
+    if (mg_auth_identify(worker, req, scope, &principal, &refusal) != 0) {
+        mg_auth_send_refusal(worker, req, scope, &refusal);
+        return 0;
+    }
+    int rc = route_method(worker, req, scope, principal);
+    mg_principal_release(principal);
+    return rc;
+}
+
+static int route_method(mg_worker_t *worker, h2o_req_t *req, long scope, mg_principal_t *principal)
+{
     if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")))
-        return handle_post(worker, req, scope);
+        return handle_post(worker, req, scope, principal);
     h2o_iovec_t version = header_value_by_name(req, "mcp-protocol-version");
     if (version.base != NULL && mg_versions_is_modern(version.base, version.len)) {
         /* 2026-07-28 has no GET stream and no sessions to delete */
@@ -880,9 +908,9 @@ int mg_front_handle(mg_worker_t *worker, h2o_req_t *req, long scope)
         return 0;
     }
     if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")))
-        return handle_get(worker, req, scope);
+        return handle_get(worker, req, scope, principal);
     if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("DELETE")))
-        return handle_delete(worker, req);
+        return handle_delete(worker, req, principal);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("GET, POST, DELETE"));
     mg_front_send_rpc_error(req, 405, NULL, MG_RPC_INVALID_REQUEST, "Method Not Allowed");
     return 0;

@@ -28,6 +28,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
+#include "auth/metadata.h"
 #include "core/worker.h"
 #include "http/events.h"
 #include "http/front.h"
@@ -69,6 +71,9 @@ static int on_request(h2o_handler_t *self, h2o_req_t *req)
         return mg_probes_health(worker, req);
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/readyz")))
         return mg_probes_ready(worker, req);
+    if (path.len >= sizeof(MG_AUTH_METADATA_PREFIX) - 1 &&
+        memcmp(path.base, MG_AUTH_METADATA_PREFIX, sizeof(MG_AUTH_METADATA_PREFIX) - 1) == 0)
+        return mg_auth_serve_metadata(worker, req);
     static const char servers_prefix[] = "/servers/";
     static const char mcp_suffix[] = "/mcp";
     size_t prefix_len = sizeof(servers_prefix) - 1, suffix_len = sizeof(mcp_suffix) - 1;
@@ -272,8 +277,10 @@ static int worker_init(mg_gateway_t *gateway, mg_worker_t *worker, size_t index,
         listener->accept_ctx.hosts = globalconf.hosts;
         listener->accept_ctx.ssl_ctx = tls_contexts[i];
     }
-    if (mg_upstreams_create(worker, err) != 0)
+    if (mg_upstreams_create(worker, err) != 0 || mg_auth_view_init(gateway->auth, worker, err) != 0)
         return -1;
+    if ((worker->upstream_tokens = calloc(config->servers_len + 1, sizeof(char *))) == NULL)
+        return mg_error_set(err, "out of memory");
     return 0;
 }
 
@@ -308,6 +315,8 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
             (tls_contexts[i] = create_tls_context(&config->listen[i], err)) == NULL)
             return -1;
     }
+    if (mg_auth_create(&gateway, &gateway.auth, err) != 0)
+        return -1;
     gateway.workers_len = (size_t)config->workers;
     gateway.workers = calloc(gateway.workers_len, sizeof(*gateway.workers));
     for (size_t i = 0; i < gateway.workers_len; i++) {
@@ -315,10 +324,12 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
         if (worker_init(&gateway, gateway.workers[i], i, err) != 0)
             return -1;
     }
+    mg_auth_prime(gateway.auth); /* the first key sets, before the first request */
     pthread_barrier_init(&queues_ready, NULL, (unsigned)gateway.workers_len + 1);
     for (size_t i = 0; i < gateway.workers_len; i++)
         h2o_multithread_create_thread(&gateway.workers[i]->thread, NULL, worker_main, gateway.workers[i]);
     pthread_barrier_wait(&queues_ready); /* on_stop may be posted from here on */
+    mg_auth_start(gateway.auth);
     mg_log(MG_LOG_INFO, "server.started", "mcpgate serving %zu server(s) with %zu worker(s)", config->servers_len,
            gateway.workers_len);
 
@@ -326,6 +337,7 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
     sigwait(&stop_signals, &signal_number);
     mg_log(MG_LOG_INFO, "server.stopping", "received signal %d, stopping", signal_number);
     atomic_store(&gateway.stopping, true);
+    mg_auth_stop(gateway.auth); /* nothing more is posted to the workers' views */
     for (size_t i = 0; i < gateway.workers_len; i++)
         mg_worker_post(gateway.workers[i], on_stop, NULL);
     for (size_t i = 0; i < gateway.workers_len; i++)
@@ -338,6 +350,13 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
         json_decref(gateway.workers[i]->late_sessions);
         json_decref(gateway.workers[i]->log_levels);
     }
+    for (size_t i = 0; i < gateway.workers_len; i++) {
+        mg_auth_view_dispose(gateway.workers[i]);
+        for (size_t s = 0; s < config->servers_len; s++)
+            free(gateway.workers[i]->upstream_tokens[s]);
+        free(gateway.workers[i]->upstream_tokens);
+    }
+    mg_auth_destroy(gateway.auth);
     mg_log(MG_LOG_INFO, "server.stopped", "all workers stopped");
     return 0;
 }

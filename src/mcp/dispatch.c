@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth/principal.h"
 #include "mcp/aggregate.h"
 #include "mcp/exchange.h"
 #include "mcp/mirror.h"
@@ -580,7 +581,7 @@ static void handle_initialize(mg_exchange_t *exchange)
     }
     mg_session_claims_init(&exchange->claims);
     exchange->has_session = true;
-    snprintf(exchange->claims.principal, sizeof(exchange->claims.principal), "%s", "anonymous");
+    snprintf(exchange->claims.principal, sizeof(exchange->claims.principal), "%s", exchange->principal->name);
     snprintf(exchange->claims.protocol_version, sizeof(exchange->claims.protocol_version), "%s",
              mg_versions_negotiate_legacy(requested));
     exchange->claims.client_info = json_incref(json_object_get(params, "clientInfo"));

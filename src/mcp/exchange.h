@@ -58,6 +58,7 @@ struct st_mg_exchange_t {
     mg_worker_t *worker;
     mg_config_t *config;      /* retained for the exchange's life */
     long scope;               /* -1: aggregated /mcp; else index of the /servers/<name>/mcp server */
+    struct st_mg_principal_t *principal; /* who is calling (auth/principal.h; retained) */
     mg_rpc_message_t message; /* the decoded client message (owned) */
     bool modern;              /* a 2026-07-28 request: stateless, answered with resultType */
     mg_modern_meta_t meta;    /* valid when modern (borrowed from message and meta_object) */

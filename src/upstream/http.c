@@ -295,6 +295,36 @@ static void append_header(mg_bytes_t *bytes, const char *name, const char *value
     append_str(bytes, "\r\n");
 }
 
+/* The gateway's own credential for this upstream (servers[].credentials). Nothing of the client's
+ * request is copied into an upstream request's head, so its Authorization, cookies and other
+ * token-bearing headers never travel: only what the configuration names is sent. */
+static void append_credentials(http_call_t *call, mg_bytes_t *head)
+{
+    const mg_config_credentials_t *credentials = &call->upstream->super.server->credentials;
+    switch (credentials->kind) {
+    case MG_CREDENTIALS_NONE:
+        return;
+    case MG_CREDENTIALS_BEARER:
+        append_str(head, "Authorization: Bearer ");
+        append_str(head, credentials->bearer);
+        append_str(head, "\r\n");
+        return;
+    case MG_CREDENTIALS_HEADERS:
+        for (size_t i = 0; i != credentials->headers_len; ++i)
+            append_header(head, credentials->headers[i].key, credentials->headers[i].value);
+        return;
+    case MG_CREDENTIALS_CLIENT_CREDENTIALS: {
+        const char *token = mg_worker_upstream_token(call->upstream->super.worker, call->upstream->super.server_index);
+        if (token != NULL) {
+            append_str(head, "Authorization: Bearer ");
+            append_str(head, token);
+            append_str(head, "\r\n");
+        }
+        return;
+    }
+    }
+}
+
 static int call_prepare(http_call_t *call, const char *method, const char *accept, const char *session_id,
                         const char *protocol_version, const json_t *body)
 {
@@ -349,6 +379,7 @@ static int call_prepare(http_call_t *call, const char *method, const char *accep
         mg_bytes_append(&head, call->mirror_headers.base, call->mirror_headers.len);
     for (size_t i = 0; i != server->headers_len; ++i)
         append_header(&head, server->headers[i].key, server->headers[i].value);
+    append_credentials(call, &head);
     append_str(&head, "\r\n");
     size_t head_len;
     char *head_text = mg_bytes_take(&head, &head_len);
@@ -1444,6 +1475,18 @@ mg_upstream_t *mg_upstream_http_create(mg_worker_t *worker, const mg_config_serv
                          server->headers[i].key);
             return NULL;
         }
+    }
+    const mg_config_credentials_t *credentials = &server->credentials;
+    for (size_t i = 0; i != credentials->headers_len; ++i) {
+        if (!header_name_ok(credentials->headers[i].key) || !header_value_ok(credentials->headers[i].value, false)) {
+            mg_error_set(err, "servers.%s.credentials.headers: \"%s\" is not a valid HTTP header", server->name,
+                         credentials->headers[i].key);
+            return NULL;
+        }
+    }
+    if (credentials->bearer != NULL && !header_value_ok(credentials->bearer, true)) {
+        mg_error_set(err, "servers.%s.credentials.bearer: not a valid token (visible ASCII only)", server->name);
+        return NULL;
     }
 
     http_upstream_t *self = calloc(1, sizeof(*self));

@@ -90,7 +90,7 @@ async function stopProcess(proc, { signal = 'SIGTERM', graceMs = 5000 } = {}) {
   return result;
 }
 
-async function freePort() {
+export async function freePort() {
   const srv = createServer();
   srv.listen(0, '127.0.0.1');
   await once(srv, 'listening');
