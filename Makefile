@@ -28,9 +28,7 @@ tests/conformance/node_modules/.package-lock.json: tests/conformance/package-loc
 	cd tests/conformance && npm ci --no-audit --no-fund
 
 run: build node_modules/.package-lock.json
-	@echo "mcpgate: MCP endpoint http://127.0.0.1:8080/mcp (all servers), http://127.0.0.1:8080/servers/<name>/mcp (one)"
-	@echo "mcpgate: e.g. npx @modelcontextprotocol/inspector, transport Streamable HTTP, URL http://127.0.0.1:8080/mcp"
-	$(BUILD)/mcpgate serve -c $(CONFIG)
+	@BUILD=$(BUILD) CONFIG=$(CONFIG) scripts/run.sh
 
 # Every test: unit tests, end-to-end tests with the official SDK and reference servers,
 # the MCP conformance suite through the gateway, then unit and end-to-end tests again

@@ -8,6 +8,7 @@
  * reference and drops the verified-token cache: a key an issuer withdrew must stop working.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,35 @@ void mg_auth_agent_prime(mg_auth_t *auth)
 {
     for (size_t i = 0; i < auth->issuers_len; i++)
         refresh_and_schedule(auth, i);
+    mg_error_t err;
+    if (auth->store != NULL && mg_auth_load_apikeys(auth, &err) != 0)
+        mg_log(MG_LOG_ERROR, "auth.keys_failed", "cannot load API keys (retrying): %s", err.message);
+    auth->apikeys_checked_at = auth->apikeys_flushed_at = mg_auth_now();
+}
+
+/* Created or revoked keys reach the workers within MG_AUTH_KEYS_POLL_S; a revoked key stops working
+ * then. Last-use times go to disk every MG_AUTH_KEYS_FLUSH_S. */
+static int64_t run_apikeys(mg_auth_t *auth, int64_t now)
+{
+    if (auth->store == NULL)
+        return INT64_MAX;
+    if (now - auth->apikeys_checked_at >= MG_AUTH_KEYS_POLL_S) {
+        auth->apikeys_checked_at = now;
+        bool stale = auth->apikeys == NULL;
+        mg_error_t err;
+        if ((stale || mg_apikeys_is_stale(auth->store, auth->apikeys, &stale, &err) == 0) && stale &&
+            mg_auth_load_apikeys(auth, &err) == 0)
+            mg_log(MG_LOG_INFO, "auth.keys_loaded", "API keys reloaded (%zu)", mg_apikeys_count(auth->apikeys));
+        else if (stale)
+            mg_log(MG_LOG_WARN, "auth.keys_failed", "cannot reload API keys: %s", err.message);
+    }
+    if (auth->apikeys != NULL && now - auth->apikeys_flushed_at >= MG_AUTH_KEYS_FLUSH_S) {
+        auth->apikeys_flushed_at = now;
+        mg_error_t err;
+        if (mg_apikeys_flush_last_used(auth->store, auth->apikeys, NULL, &err) != 0)
+            mg_log(MG_LOG_WARN, "auth.keys_flush_failed", "cannot record API key last-use times: %s", err.message);
+    }
+    return auth->apikeys_checked_at + MG_AUTH_KEYS_POLL_S;
 }
 
 void mg_auth_agent_ask_refresh(mg_auth_t *auth, size_t index)
@@ -139,7 +169,8 @@ static int64_t run_due(mg_auth_t *auth)
         if (issuer->next_fetch < next)
             next = issuer->next_fetch;
     }
-    return next;
+    int64_t keys_next = run_apikeys(auth, now);
+    return keys_next < next ? keys_next : next;
 }
 
 void *mg_auth_agent_main(void *arg)

@@ -103,6 +103,12 @@ int mg_auth_create(mg_gateway_t *gateway, mg_auth_t **out, mg_error_t *err)
         if (issuer->config->jwks_uri != NULL && (issuer->jwks_uri = strdup(issuer->config->jwks_uri)) == NULL)
             goto oom;
     }
+    if (config->auth.api_keys && mg_store_open(config->state_dir, MG_STORE_CREATE, &auth->store, err) != 0) {
+        char reason[sizeof(err->message)];
+        snprintf(reason, sizeof(reason), "%s", err->message);
+        mg_auth_destroy(auth);
+        return mg_error_set(err, "auth.api_keys: %s", reason);
+    }
     if (!config->auth.required)
         mg_log(MG_LOG_WARN, "auth.optional",
                "auth.required is false: callers without credentials are served as \"anonymous\"; use this only for "
@@ -131,6 +137,40 @@ void mg_auth_prime(mg_auth_t *auth)
         mg_auth_agent_prime(auth);
 }
 
+/* ---- API keys ------------------------------------------------------------------------------- */
+
+static void take_apikeys(mg_worker_t *worker, void *arg)
+{
+    mg_auth_view_t *view = worker->auth_view;
+    mg_apikeys_release(view->apikeys);
+    view->apikeys = arg;
+}
+
+int mg_auth_load_apikeys(mg_auth_t *auth, mg_error_t *err)
+{
+    mg_apikeys_table_t *table = mg_apikeys_load(auth->store, err);
+    if (table == NULL)
+        return -1;
+    mg_gateway_t *gateway = auth->gateway;
+    for (size_t w = 0; w < gateway->workers_len; w++) {
+        mg_worker_t *worker = gateway->workers[w];
+        if (auth->agent_started)
+            mg_worker_post(worker, take_apikeys, mg_apikeys_retain(table));
+        else
+            take_apikeys(worker, mg_apikeys_retain(table));
+    }
+    mg_apikeys_table_t *old = auth->apikeys;
+    auth->apikeys = table;
+    if (old != NULL) { /* what workers recorded in the old table until now is not lost */
+        mg_error_t flush_err;
+        if (mg_apikeys_flush_last_used(auth->store, old, NULL, &flush_err) != 0)
+            mg_log(MG_LOG_WARN, "auth.keys_flush_failed", "cannot record API key last-use times: %s",
+                   flush_err.message);
+        mg_apikeys_release(old);
+    }
+    return 0;
+}
+
 void mg_auth_stop(mg_auth_t *auth)
 {
     if (auth == NULL || !auth->agent_started)
@@ -148,6 +188,13 @@ void mg_auth_destroy(mg_auth_t *auth)
     if (auth == NULL)
         return;
     mg_auth_stop(auth);
+    if (auth->apikeys != NULL) {
+        mg_error_t err;
+        if (mg_apikeys_flush_last_used(auth->store, auth->apikeys, NULL, &err) != 0)
+            mg_log(MG_LOG_WARN, "auth.keys_flush_failed", "cannot record API key last-use times: %s", err.message);
+        mg_apikeys_release(auth->apikeys);
+    }
+    mg_store_close(auth->store);
     for (size_t i = 0; auth->issuers != NULL && i < auth->issuers_len; i++)
         free_issuer(&auth->issuers[i], auth->config->servers_len + 1);
     free(auth->issuers);
@@ -182,6 +229,7 @@ void mg_auth_view_dispose(mg_worker_t *worker)
         mg_jwks_release(view->keys[i]);
     free(view->keys);
     free(view->refresh_asked_at);
+    mg_apikeys_release(view->apikeys);
     mg_token_cache_destroy(view->cache);
     free(view);
     worker->auth_view = NULL;

@@ -119,6 +119,26 @@ static int verify_jwt(mg_worker_t *worker, h2o_iovec_t token, long scope, mg_pri
     return refuse(refusal, 401, "invalid_token", "%s", failure.message);
 }
 
+static int verify_apikey(mg_worker_t *worker, h2o_iovec_t key, mg_principal_t **out, mg_auth_refusal_t *refusal)
+{
+    mg_auth_view_t *view = worker->auth_view;
+    if (view->apikeys == NULL)
+        return refuse(refusal, 401, "invalid_token", "API keys are not available yet");
+    mg_apikeys_failure_t failure;
+    if (mg_apikeys_verify(view->apikeys, key.base, key.len, mg_auth_now(), out, &failure) == 0)
+        return 0;
+    switch (failure) {
+    case MG_APIKEYS_REVOKED:
+        return refuse(refusal, 401, "invalid_token", "the API key was revoked");
+    case MG_APIKEYS_EXPIRED:
+        return refuse(refusal, 401, "invalid_token", "the API key has expired");
+    case MG_APIKEYS_MALFORMED:
+        return refuse(refusal, 401, "invalid_token", "the API key is malformed");
+    default:
+        return refuse(refusal, 401, "invalid_token", "unknown API key");
+    }
+}
+
 /* Every scope auth.scopes_required names must have been granted to an OAuth principal. API keys and
  * certificates carry no OAuth scopes: what they may do is their roles' business. */
 static int check_scopes(const mg_config_auth_t *config, const mg_principal_t *principal, mg_auth_refusal_t *refusal)
@@ -157,6 +177,14 @@ int mg_auth_identify(mg_worker_t *worker, h2o_req_t *req, long scope, mg_princip
         return 0;
     }
     mg_auth_view_t *view = worker->auth_view;
+    if (config->api_keys && credential.len >= 4 && memcmp(credential.base, "mgk_", 4) == 0) {
+        /* not cached: verifying costs a hash, records the key's last use, and sees a revocation at once */
+        mg_principal_t *key_principal;
+        if (verify_apikey(worker, credential, &key_principal, refusal) != 0)
+            return -1;
+        *out = key_principal;
+        return 0;
+    }
     mg_principal_t *principal = mg_token_cache_find(view->cache, credential.base, credential.len, scope, mg_auth_now());
     if (principal == NULL) {
         int rc;

@@ -106,9 +106,13 @@ json_t *mg_auth_metadata_document(const mg_config_t *config, long scope)
     json_t *document = json_object();
     json_object_set_new(document, "resource", json_string(resource));
     free(resource);
-    json_object_set_new(document, "authorization_servers",
-                        string_array(auth->authorization_servers, auth->authorization_servers_len));
-    json_object_set_new(document, "scopes_supported", string_array(auth->scopes_required, auth->scopes_required_len));
+    /* optional members (RFC 9728 section 2) are left out rather than empty: API keys alone name no
+     * authorization server */
+    if (auth->authorization_servers_len != 0)
+        json_object_set_new(document, "authorization_servers",
+                            string_array(auth->authorization_servers, auth->authorization_servers_len));
+    if (auth->scopes_required_len != 0)
+        json_object_set_new(document, "scopes_supported", string_array(auth->scopes_required, auth->scopes_required_len));
     json_object_set_new(document, "bearer_methods_supported", json_pack("[s]", "header"));
     json_object_set_new(document, "resource_name",
                         scope < 0 ? json_string("mcpgate")

@@ -212,7 +212,11 @@ int mg_config_load_credentials(mg_config_loader_t *loader, const yaml_node_t *no
     }
     if ((value = field(loader, node, path, "oauth", child)) != NULL) {
         credentials->kind = MG_CREDENTIALS_CLIENT_CREDENTIALS;
-        return load_oauth_credentials(loader, value, child, credentials);
+        if (load_oauth_credentials(loader, value, child, credentials) != 0)
+            return -1;
+        /* checked, but no token is fetched yet: refused rather than sending nothing */
+        return mg_config_yaml_fail(&loader->yaml, value, child,
+                                   "OAuth client credentials are not implemented yet; use bearer or headers");
     }
     return mg_config_yaml_fail(&loader->yaml, node, path, "needs exactly one of bearer, headers or oauth");
 }
