@@ -53,6 +53,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/files.h"
 #include "core/json_write.h"
 
 #define VERSION_AD "v1"
@@ -324,30 +325,6 @@ int mg_session_open(const mg_session_key_t *key, const char *token, size_t len, 
 
 /* --- key file -------------------------------------------------------------------- */
 
-static int mkdir_p(const char *dir, mg_error_t *err)
-{
-    char path[PATH_MAX];
-    size_t len = strlen(dir);
-    if (len == 0 || len >= sizeof(path))
-        return mg_error_set(err, "state_dir \"%s\": empty or too long", dir);
-    memcpy(path, dir, len + 1);
-    for (char *p = path + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char saved = *p;
-        *p = '\0';
-        if (mkdir(path, 0700) != 0 && errno != EEXIST)
-            return mg_error_set(err, "state_dir: cannot create \"%s\": %s", path, strerror(errno));
-        *p = saved;
-        if (saved == '\0')
-            break;
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return mg_error_set(err, "state_dir \"%s\" is not a directory", dir);
-    return 0;
-}
-
 static int read_key(int fd, const char *path, mg_session_key_t *key, mg_error_t *err)
 {
     struct stat st;
@@ -441,7 +418,7 @@ int mg_session_key_load_or_create(const char *state_dir, mg_session_key_t *key, 
 
     if (sodium_init() < 0)
         return mg_error_set(err, "session key: libsodium failed to initialize");
-    if (mkdir_p(state_dir, err) != 0)
+    if (mg_files_make_private_dir(state_dir, err) != 0)
         return -1;
     if (snprintf(path, sizeof(path), "%s/session.key", state_dir) >= (int)sizeof(path))
         return mg_error_set(err, "state_dir \"%s\": path too long", state_dir);

@@ -30,6 +30,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/files.h"
+
 #define BUSY_TIMEOUT_MS 5000
 
 /* Migration i brings user_version from i to i + 1. Append only; never edit a released one. */
@@ -97,31 +99,6 @@ char *mg_store_column_text(sqlite3_stmt *stmt, int column)
 {
     const unsigned char *text = sqlite3_column_text(stmt, column);
     return strdup(text != NULL ? (const char *)text : "");
-}
-
-/* mkdir -p with mode 0700 for every directory it creates. */
-static int make_directories(const char *dir, mg_error_t *err)
-{
-    char path[PATH_MAX];
-    size_t len = strlen(dir);
-    if (len == 0 || len >= sizeof(path))
-        return mg_error_set(err, "state_dir \"%s\": empty or too long", dir);
-    memcpy(path, dir, len + 1);
-    for (char *p = path + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char saved = *p;
-        *p = '\0';
-        if (mkdir(path, 0700) != 0 && errno != EEXIST)
-            return mg_error_set(err, "state_dir: cannot create \"%s\": %s", path, strerror(errno));
-        *p = saved;
-        if (saved == '\0')
-            break;
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return mg_error_set(err, "state_dir \"%s\" is not a directory", dir);
-    return 0;
 }
 
 /* Creates the database file 0600 if needed and checks the mode of an existing one. */
@@ -213,7 +190,7 @@ int mg_store_open(const char *state_dir, mg_store_mode_t mode, mg_store_t **out,
     *out = NULL;
     if (snprintf(path, sizeof(path), "%s/%s", state_dir, MG_STORE_FILE) >= (int)sizeof(path))
         return mg_error_set(err, "state_dir \"%s\": path too long", state_dir);
-    if (mode == MG_STORE_CREATE && make_directories(state_dir, err) != 0)
+    if (mode == MG_STORE_CREATE && mg_files_make_private_dir(state_dir, err) != 0)
         return -1;
     int prepared = prepare_file(path, mode, err);
     if (prepared != 0)

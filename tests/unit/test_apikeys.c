@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "temp_tree.h"
+
 #include "auth/apikeys.h"
 
 #define NOW 1800000000 /* 2027-01-15 */
@@ -27,19 +29,13 @@ typedef struct st_fixture_t {
     mg_store_t *store;
 } fixture_t;
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof(*f));
     if (f == NULL)
         return -1;
-    snprintf(f->root, sizeof(f->root), "/tmp/mg-test-apikeys-XXXXXX");
-    if (mkdtemp(f->root) == NULL || mg_store_open(f->root, MG_STORE_CREATE, &f->store, NULL) != 0)
+    if (temp_tree_make(f->root, sizeof(f->root), "apikeys") != 0 ||
+        mg_store_open(f->root, MG_STORE_CREATE, &f->store, NULL) != 0)
         return -1;
     *state = f;
     return 0;
@@ -49,7 +45,7 @@ static int teardown(void **state)
 {
     fixture_t *f = *state;
     mg_store_close(f->store);
-    nftw(f->root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    temp_tree_remove(f->root);
     free(f);
     return 0;
 }

@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "temp_tree.h"
 #include <sqlite3.h>
 
 #include "store/sqlite.h"
@@ -27,19 +29,12 @@ typedef struct st_fixture_t {
     mg_store_t *store;
 } fixture_t;
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof(*f));
     if (f == NULL)
         return -1;
-    snprintf(f->root, sizeof(f->root), "/tmp/mg-test-store-XXXXXX");
-    if (mkdtemp(f->root) == NULL)
+    if (temp_tree_make(f->root, sizeof(f->root), "store") != 0)
         return -1;
     snprintf(f->state_dir, sizeof(f->state_dir), "%s/state/nested", f->root);
     *state = f;
@@ -50,7 +45,7 @@ static int teardown(void **state)
 {
     fixture_t *f = *state;
     mg_store_close(f->store);
-    nftw(f->root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    temp_tree_remove(f->root);
     free(f);
     return 0;
 }
