@@ -2,6 +2,7 @@
 #include "auth/fetch.h"
 
 #include <curl/curl.h>
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,9 +46,31 @@ static void describe_failure(long status, const body_t *body, const char *url, m
     json_decref(answer);
 }
 
-int mg_fetch_json(const mg_fetch_request_t *request, json_t **out, mg_error_t *err)
+/* RFC 6749 section 2.3.1: the client id and secret are form-urlencoded before they become the
+ * Basic credentials, so a secret with ':' or non-ASCII bytes survives the trip. */
+static int set_client_auth(CURL *curl, const mg_fetch_request_t *request, mg_error_t *err)
+{
+    char *user = curl_easy_escape(curl, request->client_id, 0);
+    char *password = curl_easy_escape(curl, request->client_secret != NULL ? request->client_secret : "", 0);
+    int rc = 0;
+    if (user == NULL || password == NULL) {
+        rc = mg_error_set(err, "out of memory");
+    } else {
+        curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(curl, CURLOPT_USERNAME, user); /* curl copies both */
+        curl_easy_setopt(curl, CURLOPT_PASSWORD, password);
+    }
+    if (password != NULL)
+        sodium_memzero(password, strlen(password));
+    curl_free(user);
+    curl_free(password);
+    return rc;
+}
+
+int mg_fetch(const mg_fetch_request_t *request, char **out, size_t *out_len, mg_error_t *err)
 {
     *out = NULL;
+    *out_len = 0;
     CURL *curl = curl_easy_init();
     if (curl == NULL)
         return mg_error_set(err, "cannot start an HTTP client (out of memory)");
@@ -66,15 +89,11 @@ int mg_fetch_json(const mg_fetch_request_t *request, json_t **out, mg_error_t *e
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_error);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "mcpgate");
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    if (request->form != NULL) {
+    if (request->form != NULL)
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request->form);
-    }
-    if (request->basic_user != NULL) {
-        curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-        curl_easy_setopt(curl, CURLOPT_USERNAME, request->basic_user);
-        curl_easy_setopt(curl, CURLOPT_PASSWORD, request->basic_password != NULL ? request->basic_password : "");
-    }
     int rc = -1;
+    if (request->client_id != NULL && set_client_auth(curl, request, err) != 0)
+        goto done;
     CURLcode code = curl_easy_perform(curl);
     long status = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
@@ -85,18 +104,31 @@ int mg_fetch_json(const mg_fetch_request_t *request, json_t **out, mg_error_t *e
     } else if (status < 200 || status > 299) {
         describe_failure(status, &body, request->url, err);
     } else {
-        json_error_t json_error;
-        *out = json_loadb(body.bytes.base != NULL ? body.bytes.base : "", body.bytes.len, JSON_REJECT_DUPLICATES,
-                          &json_error);
-        if (*out == NULL)
-            mg_error_set(err, "%s: the answer is not JSON: %s", request->url, json_error.text);
-        else
-            rc = 0;
+        mg_bytes_append(&body.bytes, "", 1); /* the NUL */
+        *out = mg_bytes_take(&body.bytes, out_len);
+        (*out_len)--;
+        rc = 0;
     }
+done:
     curl_slist_free_all(headers);
     curl_easy_cleanup(curl);
     mg_bytes_dispose(&body.bytes);
     return rc;
+}
+
+int mg_fetch_json(const mg_fetch_request_t *request, json_t **out, mg_error_t *err)
+{
+    char *body;
+    size_t len;
+    *out = NULL;
+    if (mg_fetch(request, &body, &len, err) != 0)
+        return -1;
+    json_error_t json_error;
+    *out = json_loadb(body, len, JSON_REJECT_DUPLICATES, &json_error);
+    free(body);
+    if (*out == NULL)
+        return mg_error_set(err, "%s: the answer is not JSON: %s", request->url, json_error.text);
+    return 0;
 }
 
 int mg_fetch_form_add(char **form, const char *name, const char *value)

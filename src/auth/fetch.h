@@ -1,7 +1,8 @@
 /*
  * fetch.h - the gateway's control-plane HTTP client: discovery documents, key sets, token and
- * introspection endpoints. Blocking (libcurl's easy interface), so it runs only on the auth agent's
- * thread (auth/agent.h), never on a worker: a worker never waits for the network on a request path.
+ * introspection endpoints. Blocking (libcurl's easy interface), so it runs only on the agents' threads
+ * (the auth agent, auth/auth.h; the upstream credential agent, auth/upstream_oauth.h), never on a worker:
+ * a worker never waits for the network on a request path.
  *
  * Every fetch is bounded: a total timeout, a maximum response size (MG_FETCH_MAX_BYTES), no
  * redirects (a discovery document that moves is a configuration problem to report, not to follow
@@ -19,16 +20,22 @@
 
 typedef struct st_mg_fetch_request_t {
     const char *url;
-    const char *form;          /* an application/x-www-form-urlencoded body: POST; NULL: GET */
-    const char *basic_user;    /* HTTP Basic credentials (client_secret_basic); NULL: none */
-    const char *basic_password;
-    long timeout_ms;           /* 0: 5000 */
+    const char *form; /* an application/x-www-form-urlencoded body: POST; NULL: GET */
+    /* client_secret_basic (RFC 6749 section 2.3.1): the OAuth client's id and secret, each
+     * form-urlencoded here and then sent as HTTP Basic credentials; NULL: no client authentication */
+    const char *client_id;
+    const char *client_secret;
+    long timeout_ms; /* 0: 5000 */
 } mg_fetch_request_t;
 
 /* Call once before any thread starts (curl_global_init is not thread-safe). */
 void mg_fetch_global_init(void);
 
-/* Performs the request and parses the answer. On success *out is a new reference to the JSON value. */
+/* Performs the request. On success (a 2xx answer of at most MG_FETCH_MAX_BYTES) *body holds the
+ * answer's bytes, NUL-terminated, malloc'd for the caller, and *len their count (the NUL excluded). */
+int mg_fetch(const mg_fetch_request_t *request, char **body, size_t *len, mg_error_t *err);
+
+/* mg_fetch, then parses the answer. On success *out is a new reference to the JSON value. */
 int mg_fetch_json(const mg_fetch_request_t *request, json_t **out, mg_error_t *err);
 
 /* Appends "name=value" to a form body, percent-encoding both (RFC 6749 appendix B). `*form` is

@@ -159,7 +159,20 @@ static int load_pairs(mg_config_loader_t *loader, const yaml_node_t *node, const
 static yaml_node_t *field(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, const char *key,
                           char child[MG_CONFIG_PATH_MAX]);
 
-/* credentials.oauth: the OAuth 2.0 client credentials grant (RFC 6749 section 4.4). */
+/* RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), separated by single spaces. */
+static bool is_scope_list(const char *scope)
+{
+    for (const char *c = scope; *c != '\0'; c++) {
+        unsigned char byte = (unsigned char)*c;
+        if (byte == ' ' ? (c == scope || c[1] == '\0' || c[1] == ' ')
+                        : (byte < 0x21 || byte > 0x7e || byte == '"' || byte == '\\'))
+            return false;
+    }
+    return true;
+}
+
+/* credentials.oauth: the OAuth 2.0 client credentials grant (RFC 6749 section 4.4). The secret is
+ * usually a ${secret:NAME} reference, resolved by the loader like any other value. */
 static int load_oauth_credentials(mg_config_loader_t *loader, const yaml_node_t *node, const char *path,
                                   mg_config_credentials_t *credentials)
 {
@@ -178,9 +191,13 @@ static int load_oauth_credentials(mg_config_loader_t *loader, const yaml_node_t 
                     : mg_config_load_nonempty(loader, value, child, required[i])) != 0)
             return -1;
     }
-    if ((value = field(loader, node, path, "scope", child)) != NULL &&
-        mg_config_load_nonempty(loader, value, child, &credentials->oauth.scope) != 0)
-        return -1;
+    if ((value = field(loader, node, path, "scope", child)) != NULL) {
+        if (mg_config_load_nonempty(loader, value, child, &credentials->oauth.scope) != 0)
+            return -1;
+        if (!is_scope_list(credentials->oauth.scope))
+            return mg_config_yaml_fail(&loader->yaml, value, child,
+                                       "must be scope tokens separated by single spaces (RFC 6749 section 3.3)");
+    }
     if ((value = field(loader, node, path, "resource", child)) != NULL &&
         mg_config_load_url(loader, value, child, &credentials->oauth.resource) != 0)
         return -1;
@@ -212,11 +229,7 @@ int mg_config_load_credentials(mg_config_loader_t *loader, const yaml_node_t *no
     }
     if ((value = field(loader, node, path, "oauth", child)) != NULL) {
         credentials->kind = MG_CREDENTIALS_CLIENT_CREDENTIALS;
-        if (load_oauth_credentials(loader, value, child, credentials) != 0)
-            return -1;
-        /* checked, but no token is fetched yet: refused rather than sending nothing */
-        return mg_config_yaml_fail(&loader->yaml, value, child,
-                                   "OAuth client credentials are not implemented yet; use bearer or headers");
+        return load_oauth_credentials(loader, value, child, credentials);
     }
     return mg_config_yaml_fail(&loader->yaml, node, path, "needs exactly one of bearer, headers or oauth");
 }

@@ -62,7 +62,7 @@ typedef struct st_mg_worker_t {
     h2o_linklist_t waiting;       /* retries waiting for a parked exchange on some worker */
     uint64_t next_waiting_id;
     h2o_timeout_t park_timeout;   /* how long a parked exchange waits */
-    char **upstream_tokens;       /* per server: the gateway's current OAuth token for it, or NULL (auth/agent.h) */
+    char **upstream_tokens;       /* per server: the gateway's OAuth token for it, or NULL (auth/upstream_oauth.h) */
     struct st_mg_auth_view_t *auth_view; /* what it identifies callers with; NULL without auth (auth/auth.h) */
     pthread_t thread;
     bool stopping;
@@ -73,7 +73,8 @@ typedef struct st_mg_gateway_t {
     mg_session_key_t session_key;
     mg_worker_t **workers;
     size_t workers_len;
-    struct st_mg_auth_t *auth; /* NULL without an auth section (auth/auth.h) */
+    struct st_mg_auth_t *auth;                     /* NULL without an auth section (auth/auth.h) */
+    struct st_mg_upstream_oauth_t *upstream_oauth; /* NULL: no credentials.oauth */
     atomic_bool stopping;
 } mg_gateway_t;
 

@@ -30,6 +30,7 @@
 
 #include "auth/auth.h"
 #include "auth/metadata.h"
+#include "auth/upstream_oauth.h"
 #include "core/worker.h"
 #include "http/events.h"
 #include "http/front.h"
@@ -315,7 +316,8 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
             (tls_contexts[i] = create_tls_context(&config->listen[i], err)) == NULL)
             return -1;
     }
-    if (mg_auth_create(&gateway, &gateway.auth, err) != 0)
+    if (mg_auth_create(&gateway, &gateway.auth, err) != 0 ||
+        mg_upstream_oauth_create(&gateway, &gateway.upstream_oauth, err) != 0)
         return -1;
     gateway.workers_len = (size_t)config->workers;
     gateway.workers = calloc(gateway.workers_len, sizeof(*gateway.workers));
@@ -324,12 +326,14 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
         if (worker_init(&gateway, gateway.workers[i], i, err) != 0)
             return -1;
     }
-    mg_auth_prime(gateway.auth); /* the first key sets, before the first request */
+    mg_auth_prime(gateway.auth);                     /* the first key sets, before the first request */
+    mg_upstream_oauth_prime(gateway.upstream_oauth); /* the first upstream tokens, before the first probe */
     pthread_barrier_init(&queues_ready, NULL, (unsigned)gateway.workers_len + 1);
     for (size_t i = 0; i < gateway.workers_len; i++)
         h2o_multithread_create_thread(&gateway.workers[i]->thread, NULL, worker_main, gateway.workers[i]);
     pthread_barrier_wait(&queues_ready); /* on_stop may be posted from here on */
     mg_auth_start(gateway.auth);
+    mg_upstream_oauth_start(gateway.upstream_oauth);
     mg_log(MG_LOG_INFO, "server.started", "mcpgate serving %zu server(s) with %zu worker(s)", config->servers_len,
            gateway.workers_len);
 
@@ -338,6 +342,7 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
     mg_log(MG_LOG_INFO, "server.stopping", "received signal %d, stopping", signal_number);
     atomic_store(&gateway.stopping, true);
     mg_auth_stop(gateway.auth); /* nothing more is posted to the workers' views */
+    mg_upstream_oauth_stop(gateway.upstream_oauth);
     for (size_t i = 0; i < gateway.workers_len; i++)
         mg_worker_post(gateway.workers[i], on_stop, NULL);
     for (size_t i = 0; i < gateway.workers_len; i++)
@@ -357,6 +362,7 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
         free(gateway.workers[i]->upstream_tokens);
     }
     mg_auth_destroy(gateway.auth);
+    mg_upstream_oauth_destroy(gateway.upstream_oauth);
     mg_log(MG_LOG_INFO, "server.stopped", "all workers stopped");
     return 0;
 }

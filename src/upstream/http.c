@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/upstream_oauth.h"
 #include "core/json_write.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/sse.h"
@@ -97,6 +98,7 @@ typedef struct st_http_call_t {
     char sid[33];              /* modern requests: the client session, so its notifications/cancelled finds it */
     bool discovering;          /* a probe waiting for the answer to server/discover */
     bool asked;                /* the server asked the client something: the deadline is the answer's */
+    bool sent_token;           /* the request carries the gateway's OAuth token (credentials.oauth) */
 
     /* the response being read */
     int status;
@@ -315,6 +317,7 @@ static void append_credentials(http_call_t *call, mg_bytes_t *head)
         return;
     case MG_CREDENTIALS_CLIENT_CREDENTIALS: {
         const char *token = mg_worker_upstream_token(call->upstream->super.worker, call->upstream->super.server_index);
+        call->sent_token = token != NULL;
         if (token != NULL) {
             append_str(head, "Authorization: Bearer ");
             append_str(head, token);
@@ -839,6 +842,8 @@ static int on_response_head(void *data, int status, const struct phr_header *hea
     if (call->abandoned)
         goto Close;
     call->status = status;
+    if (status == 401 && call->sent_token) /* the token was revoked, or the upstream's keys changed */
+        mg_upstream_oauth_ask_refresh(self->super.worker->gateway->upstream_oauth, self->super.server_index);
     h2o_iovec_t content_type = h2o_iovec_init(NULL, 0);
     for (size_t i = 0; i != num_headers; ++i) {
         if (headers[i].name == NULL)

@@ -168,6 +168,27 @@ static void test_credentials(void **state)
     assert_int_equal(config->servers[1].credentials.kind, MG_CREDENTIALS_HEADERS);
     assert_string_equal(config->servers[1].credentials.headers[0].key, "X-Api-Key");
     mg_config_release(config);
+    setenv("MCPGATE_SECRET_GW_CLIENT", "s3cr:t", 1);
+    config = load_ok("servers:\n"
+                     "  - name: c\n"
+                     "    url: https://c/mcp\n"
+                     "    credentials:\n"
+                     "      oauth: {token_url: 'https://idp/token', client_id: gw, client_secret: '${secret:GW_CLIENT}',"
+                     " scope: 'mcp:read mcp:write', resource: 'https://c/mcp'}\n");
+    const mg_config_credentials_t *oauth = &config->servers[0].credentials;
+    assert_int_equal(oauth->kind, MG_CREDENTIALS_CLIENT_CREDENTIALS);
+    assert_string_equal(oauth->oauth.token_url, "https://idp/token");
+    assert_string_equal(oauth->oauth.client_id, "gw");
+    assert_string_equal(oauth->oauth.client_secret, "s3cr:t");
+    assert_string_equal(oauth->oauth.scope, "mcp:read mcp:write");
+    assert_string_equal(oauth->oauth.resource, "https://c/mcp");
+    mg_config_release(config);
+    unsetenv("MCPGATE_SECRET_GW_CLIENT");
+    config = load_ok("servers: [{name: d, url: 'http://d/mcp', credentials: {oauth: {token_url: 'http://127.0.0.1:9/t',"
+                     " client_id: gw, client_secret: s}}}]\n");
+    assert_null(config->servers[0].credentials.oauth.scope);
+    assert_null(config->servers[0].credentials.oauth.resource);
+    mg_config_release(config);
     expect_error("servers: [{name: a, url: 'https://a/mcp', credentials: {bearer: x, headers: {A: b}}}]\n",
                  "servers[0].credentials: needs exactly one of bearer, headers or oauth");
     expect_error("servers: [{name: a, url: 'https://a/mcp', credentials: {}}]\n", "needs exactly one of");
@@ -176,8 +197,31 @@ static void test_credentials(void **state)
     expect_error("servers: [{name: a, url: 'https://a/mcp', credentials: {oauth: {token_url: 'https://i/t'}}}]\n",
                  "servers[0].credentials.oauth: missing required key \"client_id\"");
     expect_error("servers: [{name: a, url: 'https://a/mcp', credentials: {oauth: {token_url: 'https://i/t',"
-                 " client_id: gw, client_secret: s, scope: 'read write'}}}]\n",
-                 "servers[0].credentials.oauth: OAuth client credentials are not implemented yet");
+                 " client_secret: s}}}]\n",
+                 "servers[0].credentials.oauth: missing required key \"client_id\"");
+    expect_error("servers: [{name: a, url: 'https://a/mcp', credentials: {oauth: {token_url: 'https://i/t',"
+                 " client_id: gw}}}]\n",
+                 "servers[0].credentials.oauth: missing required key \"client_secret\"");
+    expect_error("servers: [{name: a, url: 'https://a/mcp', credentials: {oauth: {client_id: gw, client_secret: s}}}]\n",
+                 "servers[0].credentials.oauth: missing required key \"token_url\"");
+    expect_error("servers: [{name: a, url: 'https://a/mcp', credentials: {oauth: {token_url: 'ftp://i/t',"
+                 " client_id: gw, client_secret: s}}}]\n",
+                 "servers[0].credentials.oauth.token_url: \"ftp://i/t\" must be an absolute http:// or https:// URL");
+    expect_error("servers: [{name: a, url: 'https://a/mcp', credentials: {oauth: {token_url: 'https://i/t',"
+                 " client_id: gw, client_secret: ''}}}]\n",
+                 "servers[0].credentials.oauth.client_secret: must not be empty");
+    expect_error("servers: [{name: a, url: 'https://a/mcp', credentials: {oauth: {token_url: 'https://i/t',"
+                 " client_id: gw, client_secret: s, scope: 'read  write'}}}]\n",
+                 "servers[0].credentials.oauth.scope: must be scope tokens separated by single spaces");
+    expect_error("servers: [{name: a, url: 'https://a/mcp', credentials: {oauth: {token_url: 'https://i/t',"
+                 " client_id: gw, client_secret: s, scope: 'a\\\"b'}}}]\n",
+                 "servers[0].credentials.oauth.scope: must be scope tokens");
+    expect_error("servers: [{name: a, url: 'https://a/mcp', credentials: {oauth: {token_url: 'https://i/t',"
+                 " client_id: gw, client_secret: s, resource: 'https://a/mcp#x'}}}]\n",
+                 "servers[0].credentials.oauth.resource: must not contain a fragment");
+    expect_error("servers: [{name: a, url: 'https://a/mcp', credentials: {oauth: {token_url: 'https://i/t',"
+                 " client_id: gw, client_secret: s, audience: x}}}]\n",
+                 "unknown key \"audience\"");
     expect_error("servers: [{name: a, url: 'https://a/mcp', headers: {Authorization: x}, credentials: {bearer: y}}]\n",
                  "conflicts with headers.Authorization");
 }
