@@ -14,7 +14,9 @@
  *
  * A request that carries no credential gets 401 with the challenge of metadata.h when
  * authentication is required, and is anonymous otherwise. A credential that is present is always
- * checked: a bad one is refused even where authentication is optional.
+ * checked: a bad one is refused even where authentication is optional. With auth.mtls, a request
+ * without a token or key is identified by its connection's client certificate, if it presented
+ * one (mtls.h); a token or key, when present, takes precedence and the certificate is not read.
  */
 #ifndef MG_AUTH_AUTH_H
 #define MG_AUTH_AUTH_H

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "auth/auth_internal.h"
+#include "auth/mtls.h"
 
 #define MAX_CREDENTIAL_BYTES 16384
 
@@ -169,6 +170,13 @@ int mg_auth_identify(mg_worker_t *worker, h2o_req_t *req, long scope, mg_princip
     bool unsupported;
     if (find_credential(req, config->api_keys, &credential, &unsupported, refusal) != 0)
         return -1;
+    if (credential.base == NULL && config->mtls.client_ca != NULL) {
+        /* no token or key: the connection's client certificate, if any, says who is calling */
+        char reason[MG_MTLS_REASON_MAX];
+        int found = mg_mtls_identify(req, config->mtls.identity, mg_auth_now(), out, reason);
+        if (found != 0)
+            return found > 0 ? 0 : refuse(refusal, 401, NULL, "%s", reason);
+    }
     if (credential.base == NULL) {
         if (config->required)
             return refuse(refusal, 401, NULL,

@@ -150,7 +150,14 @@ static void test_mtls_identity(void **state)
     char yaml[1024];
     snprintf(yaml, sizeof(yaml), "%s%sauth: {resource: 'https://gw/mcp', mtls: {client_ca: ca.pem, identity: %s}}\n",
              listen, BASE, "subject_cn");
-    expect_error(yaml, "auth.mtls: client certificates are not implemented yet");
+    mg_config_t *config = load_ok(yaml);
+    assert_string_equal(config->auth.mtls.client_ca, "/etc/mcpgate/ca.pem");
+    assert_int_equal(config->auth.mtls.identity, MG_MTLS_SUBJECT_CN);
+    mg_config_release(config);
+    snprintf(yaml, sizeof(yaml), "%s%sauth: {resource: 'https://gw/mcp', mtls: {client_ca: ca.pem}}\n", listen, BASE);
+    config = load_ok(yaml); /* an mtls-only auth is a way to authenticate */
+    assert_int_equal(config->auth.mtls.identity, MG_MTLS_SAN_URI);
+    mg_config_release(config);
     snprintf(yaml, sizeof(yaml), "%s%sauth: {resource: 'https://gw/mcp', mtls: {client_ca: ca.pem, identity: %s}}\n",
              listen, BASE, "email");
     expect_error(yaml, "\"email\" must be one of san_uri, san_dns, subject_cn");
