@@ -1,7 +1,8 @@
 /*
  * fetch.h - the gateway's control-plane HTTP client: discovery documents, key sets, token and
  * introspection endpoints. Blocking (libcurl's easy interface), so it runs only on the auth agent's
- * thread (auth/agent.h), never on a worker: a worker never waits for the network on a request path.
+ * and the introspector's threads (auth/auth_internal.h), never on a worker: a worker never waits
+ * for the network on a request path.
  *
  * Every fetch is bounded: a total timeout, a maximum response size (MG_FETCH_MAX_BYTES), no
  * redirects (a discovery document that moves is a configuration problem to report, not to follow
