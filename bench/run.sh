@@ -21,10 +21,12 @@
 #                       a proxy (it is the server under test, on
 #                       BENCH_CPU_SUT, for the "direct" row)          [$BENCH_CPU_SUT]
 #   BENCH_TARGETS       rows to run, space separated
-#                       ["direct nginx mcpgate mcpgate-modern"]; mcpgate is a legacy
-#                       (2025-11-25) tools/call inside a session, mcpgate-modern a stateless
-#                       MCP 2026-07-28 one (no initialize; Mcp-Method/Mcp-Name headers),
-#                       both through the same gateway process and URL
+#                       ["direct nginx mcpgate mcpgate-modern mcpgate-jwt"]; mcpgate is a
+#                       legacy (2025-11-25) tools/call inside a session, mcpgate-modern a
+#                       stateless MCP 2026-07-28 one (no initialize; Mcp-Method/Mcp-Name
+#                       headers), both through the same gateway process and URL;
+#                       mcpgate-jwt the legacy call through a second gateway that requires
+#                       auth, with an RS256 JWT (Authorization: Bearer) on every request
 #   MCPGATE_BUILD_DIR   meson build dir for the release build         [bench/.build/mcpgate-release]
 #   MCPGATE_BIN         use this binary instead of building           [$MCPGATE_BUILD_DIR/mcpgate]
 #   BENCH_KEEP_TMP=1    keep the temp dir (configs, logs) for inspection
@@ -62,7 +64,7 @@ CONNS=${BENCH_CONNECTIONS:-32}
 CPU_LOAD=${BENCH_CPU_LOAD:-0}
 CPU_SUT=${BENCH_CPU_SUT:-1}
 CPU_UPSTREAM=${BENCH_CPU_UPSTREAM:-$CPU_SUT}
-TARGETS=${BENCH_TARGETS:-direct nginx mcpgate mcpgate-modern}
+TARGETS=${BENCH_TARGETS:-direct nginx mcpgate mcpgate-modern mcpgate-jwt}
 BUILD_DIR=${MCPGATE_BUILD_DIR:-$BENCH_DIR/.build/mcpgate-release}
 MCPGATE=${MCPGATE_BIN:-$BUILD_DIR/mcpgate}
 PROTO=2025-11-25
@@ -70,6 +72,7 @@ CALL_BODY='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"
 MODERN_PROTO=2026-07-28
 MODERN_CALL_BODY='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}'
 ERA=legacy # legacy | modern: which request mcp_post, verify_call and tools_call.lua (MCP_ERA) send
+AUTHORIZATION="" # sent as the Authorization header by mcp_post and tools_call.lua (MCP_AUTHORIZATION) when set
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() {
@@ -192,6 +195,7 @@ mcp_post() {
         hdr+=(-H "MCP-Protocol-Version: $PROTO")
     fi
     [ -z "$session" ] || hdr+=(-H "Mcp-Session-Id: $session")
+    [ -z "$AUTHORIZATION" ] || hdr+=(-H "Authorization: $AUTHORIZATION")
     curl -sS --max-time 5 -o "$out.b" -D "$out.h" -w '%{http_code}' "${hdr[@]}" --data-binary "$body" "$url" 2>"$out.err" ||
         echo "curl-failed"
 }
@@ -272,7 +276,7 @@ measure_once() {
     t0=$(cpu_ticks "$pid")
     s0=$(core_stat "$CPU_SUT")
     l0=$(core_stat "$CPU_LOAD")
-    MCP_ERA=$ERA MCP_SESSION_ID=$SESSION BENCH_LABEL=$name taskset -c "$CPU_LOAD" \
+    MCP_ERA=$ERA MCP_SESSION_ID=$SESSION MCP_AUTHORIZATION=$AUTHORIZATION BENCH_LABEL=$name taskset -c "$CPU_LOAD" \
         wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s "$BENCH_DIR/tools_call.lua" "$url" >"$out" 2>&1 || true
     t1=$(cpu_ticks "$pid")
     s1=$(core_stat "$CPU_SUT")
@@ -306,7 +310,7 @@ bench_target() {
         return 1
     fi
     log "$name: session '$(printf '%.24s' "${SESSION:-<none>}")', tools/call verified; warm-up $WARMUP, $RUNS x $DURATION (wrk -t1 -c$CONNS on CPU $CPU_LOAD)"
-    MCP_ERA=$ERA MCP_SESSION_ID=$SESSION BENCH_LABEL=$name taskset -c "$CPU_LOAD" \
+    MCP_ERA=$ERA MCP_SESSION_ID=$SESSION MCP_AUTHORIZATION=$AUTHORIZATION BENCH_LABEL=$name taskset -c "$CPU_LOAD" \
         wrk -t1 -c"$CONNS" -d"$WARMUP" -s "$BENCH_DIR/tools_call.lua" "$url" >"$TMP/$name.warmup" 2>&1 || true
     : >"$TMP/$name.runs"
     for run in $(seq 1 "$RUNS"); do
@@ -342,7 +346,7 @@ cc -O2 -g -Wall -Wextra -DH2O_USE_LIBUV=0 -o "$BENCH_DIR/.build/fast_upstream" "
     -lh2o-evloop -lssl -lcrypto -ljansson
 
 MCPGATE_BUILD_FAILED=""
-if { want mcpgate || want mcpgate-modern; } && [ $BUILD -eq 1 ] && [ -z "${MCPGATE_BIN:-}" ]; then
+if { want mcpgate || want mcpgate-modern || want mcpgate-jwt; } && [ $BUILD -eq 1 ] && [ -z "${MCPGATE_BIN:-}" ]; then
     log "building mcpgate (release) in ${BUILD_DIR#"$ROOT"/}"
     if { [ -f "$BUILD_DIR/build.ninja" ] || meson setup "$BUILD_DIR" "$ROOT" --buildtype=release; } >"$TMP/build.log" 2>&1 &&
         meson compile -C "$BUILD_DIR" >>"$TMP/build.log" 2>&1; then
@@ -354,7 +358,7 @@ if { want mcpgate || want mcpgate-modern; } && [ $BUILD -eq 1 ] && [ -z "${MCPGA
     fi
 fi
 
-read -r UP_PORT NGX_PORT GW_PORT <<<"$(free_ports 3)"
+read -r UP_PORT NGX_PORT GW_PORT JWT_GW_PORT JWKS_PORT <<<"$(free_ports 5)"
 
 # Other work on the machine skews every row; say so rather than hide it.
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -400,6 +404,83 @@ fi
 GW_ROWS=()
 want mcpgate && GW_ROWS+=(mcpgate)
 want mcpgate-modern && GW_ROWS+=(mcpgate-modern)
+want mcpgate-jwt && GW_ROWS+=(mcpgate-jwt)
+
+# start_gateway NAME PORT EXTRA_YAML -> GW_PID set (empty, with the rows of NAME's process failed, when
+# it does not start); NAME mcpgate serves the mcpgate and mcpgate-modern rows
+start_gateway() {
+    local name=$1 port=$2 extra=$3 rows=("$1") rc n
+    [ "$name" != mcpgate ] || rows=(mcpgate mcpgate-modern)
+    mkdir -p "$TMP/$name/state"
+    cat >"$TMP/$name/mcpgate.yaml" <<EOF
+# generated by bench/run.sh
+listen:
+  - address: 127.0.0.1:$port
+workers: 1
+log_level: warn
+state_dir: $TMP/$name/state
+servers:
+  - name: fast
+    url: http://127.0.0.1:$UP_PORT/mcp
+$extra
+EOF
+    taskset -c "$CPU_SUT" "$MCPGATE" serve -c "$TMP/$name/mcpgate.yaml" >"$TMP/$name/stdout.log" 2>&1 &
+    GW_PID=$!
+    PIDS+=("$GW_PID")
+    wait_port "$port" "$GW_PID" 10 && return 0
+    if kill -0 "$GW_PID" 2>/dev/null; then
+        FAIL_REASON="gateway not listening on 127.0.0.1:$port after 10s"
+    else
+        wait "$GW_PID" && rc=0 || rc=$?
+        FAIL_REASON="gateway exited (status $rc) before listening: $(tail -n3 "$TMP/$name/stdout.log" | tr '\n' ' ')"
+    fi
+    stop_pid "$GW_PID"
+    GW_PID=""
+    for n in "${rows[@]}"; do
+        if want "$n"; then
+            ORDER+=("$n")
+            STATUS[$n]="FAILED: $FAIL_REASON"
+        fi
+    done
+}
+
+# make_jwt GATEWAY_PORT JWKS_PORT -> JWT_TOKEN (RS256, valid 1 h) and JWT_AUTH_YAML (the auth section
+# trusting its key, served as a JWKS by a static HTTP server); 1 with FAIL_REASON on failure
+make_jwt() {
+    local gw_port=$1 jwks_port=$2 dir="$TMP/idp" http_pid
+    mkdir -p "$dir/www"
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$dir/key.pem" 2>/dev/null ||
+        { FAIL_REASON="openssl genpkey failed"; return 1; }
+    JWT_TOKEN=$(python3 - "$dir/key.pem" "$dir/www/jwks.json" "http://127.0.0.1:$gw_port/mcp" <<'PYEOF'
+import base64, json, subprocess, sys, time
+key, jwks_path, audience = sys.argv[1:4]
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+modulus = subprocess.run(["openssl", "rsa", "-in", key, "-noout", "-modulus"], capture_output=True, check=True,
+                         text=True).stdout.strip().split("=", 1)[1]
+jwk = {"kty": "RSA", "kid": "bench", "alg": "RS256", "use": "sig", "n": b64(bytes.fromhex(modulus)), "e": "AQAB"}
+json.dump({"keys": [jwk]}, open(jwks_path, "w"))
+now = int(time.time())
+header = b64(json.dumps({"alg": "RS256", "kid": "bench", "typ": "at+jwt"}).encode())
+claims = b64(json.dumps({"iss": "https://bench.idp", "aud": audience, "sub": "bench-client", "scope": "mcp:tools",
+                         "iat": now, "exp": now + 3600}).encode())
+signing_input = f"{header}.{claims}".encode()
+signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key], input=signing_input, capture_output=True,
+                           check=True).stdout
+print(f"{header}.{claims}.{b64(signature)}")
+PYEOF
+    ) || { FAIL_REASON="cannot make the JWT"; return 1; }
+    python3 -m http.server "$jwks_port" --bind 127.0.0.1 --directory "$dir/www" >"$dir/http.log" 2>&1 &
+    http_pid=$!
+    PIDS+=("$http_pid")
+    wait_port "$jwks_port" "$http_pid" 5 || { FAIL_REASON="the JWKS server did not start"; return 1; }
+    JWT_AUTH_YAML="auth:
+  resource: http://127.0.0.1:$gw_port/mcp
+  jwt:
+    - issuer: https://bench.idp
+      jwks_uri: http://127.0.0.1:$jwks_port/jwks.json
+      algorithms: [RS256]
+  scopes_required: [mcp:tools]"
+}
 gw_fail_all() { # reason -> every requested gateway row fails with it
     local n
     for n in "${GW_ROWS[@]}"; do
@@ -413,35 +494,27 @@ if [ ${#GW_ROWS[@]} -gt 0 ]; then
     elif [ ! -x "$MCPGATE" ]; then
         gw_fail_all "no executable at $MCPGATE"
     else
-        mkdir -p "$TMP/mcpgate/state"
-        cat >"$TMP/mcpgate/mcpgate.yaml" <<EOF
-# generated by bench/run.sh
-listen:
-  - address: 127.0.0.1:$GW_PORT
-workers: 1
-log_level: warn
-state_dir: $TMP/mcpgate/state
-servers:
-  - name: fast
-    url: http://127.0.0.1:$UP_PORT/mcp
-EOF
-        taskset -c "$CPU_SUT" "$MCPGATE" serve -c "$TMP/mcpgate/mcpgate.yaml" >"$TMP/mcpgate/stdout.log" 2>&1 &
-        GW_PID=$!
-        PIDS+=("$GW_PID")
-        if wait_port "$GW_PORT" "$GW_PID" 10; then
+        GW_PID=""
+        ! { want mcpgate || want mcpgate-modern; } || start_gateway mcpgate "$GW_PORT" ""
+        if [ -n "$GW_PID" ]; then
             # same URL for both eras: the per-server endpoint, tool names unprefixed
             ! want mcpgate || bench_target mcpgate "http://127.0.0.1:$GW_PORT/servers/fast/mcp" "$GW_PID" legacy || true
             ! want mcpgate-modern ||
                 bench_target mcpgate-modern "http://127.0.0.1:$GW_PORT/servers/fast/mcp" "$GW_PID" modern || true
-        else
-            if kill -0 "$GW_PID" 2>/dev/null; then
-                gw_fail_all "gateway not listening on 127.0.0.1:$GW_PORT after 10s"
-            else
-                wait "$GW_PID" && rc=0 || rc=$?
-                gw_fail_all "gateway exited (status $rc) before listening: $(tail -n3 "$TMP/mcpgate/stdout.log" | tr '\n' ' ')"
-            fi
+            stop_pid "$GW_PID"
         fi
-        stop_pid "$GW_PID"
+        if want mcpgate-jwt && make_jwt "$JWT_GW_PORT" "$JWKS_PORT"; then
+            start_gateway mcpgate-jwt "$JWT_GW_PORT" "$JWT_AUTH_YAML"
+            if [ -n "$GW_PID" ]; then
+                AUTHORIZATION="Bearer $JWT_TOKEN"
+                bench_target mcpgate-jwt "http://127.0.0.1:$JWT_GW_PORT/servers/fast/mcp" "$GW_PID" legacy || true
+                AUTHORIZATION=""
+                stop_pid "$GW_PID"
+            fi
+        elif want mcpgate-jwt; then
+            ORDER+=(mcpgate-jwt)
+            STATUS[mcpgate-jwt]="FAILED: $FAIL_REASON"
+        fi
     fi
     for n in "${GW_ROWS[@]}"; do [ "${STATUS[$n]}" = ok ] || log "$n: ${STATUS[$n]}"; done
 fi
@@ -489,6 +562,10 @@ for g in "${GW_ROWS[@]}"; do RATIO_LINE+="${RATIO_LINE:+$'\n'}$(ratio_line "$g")
 if [ -n "${RPS[mcpgate]:-}" ] && [ -n "${RPS[mcpgate-modern]:-}" ]; then
     RATIO_LINE+=$'\n'$(awk -v m="${RPS[mcpgate-modern]}" -v l="${RPS[mcpgate]}" -v mc="${CPU[mcpgate-modern]}" -v lc="${CPU[mcpgate]}" 'BEGIN{
         printf "mcpgate-modern/mcpgate (modern vs legacy) throughput ratio: %.2f", m / l; if (mc + 0 > 0) printf ", CPU-per-request modern/legacy: %.2f", mc / lc }')
+fi
+if [ -n "${RPS[mcpgate]:-}" ] && [ -n "${RPS[mcpgate-jwt]:-}" ]; then
+    RATIO_LINE+=$'\n'$(awk -v j="${RPS[mcpgate-jwt]}" -v l="${RPS[mcpgate]}" -v jc="${CPU[mcpgate-jwt]}" -v lc="${CPU[mcpgate]}" 'BEGIN{
+        r = j / l; printf "mcpgate-jwt/mcpgate (a JWT on every request vs no auth) throughput ratio: %.2f (target >= 0.90: %s)", r, (r >= 0.9 ? "met" : "NOT met"); if (lc + 0 > 0) printf ", CPU-per-request jwt/none: %.2f", jc / lc }')
 fi
 [ -n "$RATIO_LINE" ] || RATIO_LINE="mcpgate/nginx throughput ratio: n/a (no gateway row requested)"
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)

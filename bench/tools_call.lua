@@ -4,6 +4,7 @@
 --
 -- Env:
 --   MCP_SESSION_ID  sent as Mcp-Session-Id when set and non-empty
+--   MCP_AUTHORIZATION  sent as Authorization when set and non-empty (e.g. "Bearer <jwt>")
 --   BENCH_LABEL     printed in the result line (default "target")
 --   MCP_ERA         "legacy" (default): MCP 2025-11-25 tools/call inside a session;
 --                   "modern": stateless MCP 2026-07-28 tools/call (no session, no initialize;
@@ -17,10 +18,14 @@
 local session = os.getenv("MCP_SESSION_ID")
 local label = os.getenv("BENCH_LABEL") or "target"
 local era = os.getenv("MCP_ERA") or "legacy"
+local authorization = os.getenv("MCP_AUTHORIZATION")
 
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Accept"] = "application/json, text/event-stream"
+if authorization ~= nil and authorization ~= "" then
+  wrk.headers["Authorization"] = authorization
+end
 if era == "modern" then
   wrk.headers["MCP-Protocol-Version"] = "2026-07-28"
   wrk.headers["Mcp-Method"] = "tools/call"

@@ -5,7 +5,9 @@
  * themselves, and their refreshes (every MG_AUTH_JWKS_REFRESH_S, early when a worker met an unknown
  * key id but never more often than MG_AUTH_JWKS_MIN_INTERVAL_S, and every MG_AUTH_RETRY_S after a
  * failure). A key set that differs from the last one is posted to every worker, whose view takes a
- * reference and drops the verified-token cache: a key an issuer withdrew must stop working.
+ * reference and drops the verified-token cache: a key an issuer withdrew must stop working. Every
+ * fetch that ends without a new set is posted too, so that requests waiting for it (wait.c) are
+ * settled at once rather than at their deadline.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -79,6 +81,7 @@ static int refresh(mg_auth_t *auth, size_t index, mg_error_t *err)
     crypto_generichash(digest, sizeof(digest), (const unsigned char *)text, strlen(text), NULL, 0);
     if (issuer->have_keys && memcmp(digest, issuer->jwks_digest, sizeof(digest)) == 0) {
         free(text);
+        mg_auth_publish_keys(auth, index, NULL); /* nothing new: waiting requests are settled */
         return 0;
     }
     mg_jwks_t *keys = NULL;
@@ -106,6 +109,7 @@ static void refresh_and_schedule(mg_auth_t *auth, size_t index)
         return;
     }
     issuer->next_fetch = now + MG_AUTH_RETRY_S;
+    mg_auth_publish_keys(auth, index, NULL);
     mg_log(MG_LOG_WARN, "auth.jwks_failed", "cannot load the key set of %s (retrying in %d s): %s",
            issuer->config->issuer, MG_AUTH_RETRY_S, err.message);
 }
@@ -202,13 +206,24 @@ typedef struct st_keys_note_t {
     mg_jwks_t *keys;
 } keys_note_t;
 
+static int settle_keys(mg_auth_waiter_t *waiter, void *arg, mg_principal_t **out, mg_auth_refusal_t *refusal)
+{
+    (void)arg;
+    return mg_auth_verify_jwt_now(waiter->worker, waiter->credential, waiter->scope, out, refusal);
+}
+
 static void take_keys(mg_worker_t *worker, void *arg)
 {
     keys_note_t *note = arg;
     mg_auth_view_t *view = worker->auth_view;
-    mg_jwks_release(view->keys[note->index]);
-    view->keys[note->index] = note->keys;
-    mg_token_cache_clear(view->cache);
+    if (note->keys != NULL) {
+        mg_jwks_release(view->keys[note->index]);
+        view->keys[note->index] = note->keys;
+        mg_token_cache_clear(view->cache);
+    }
+    view->keys_pending[note->index] = false;
+    view->refresh_asked_at[note->index] = mg_auth_now(); /* the rate limit counts from the fetch's end */
+    mg_auth_wake(worker, MG_AUTH_WAIT_KEYS, note->index, settle_keys, NULL);
     free(note);
 }
 
@@ -217,7 +232,9 @@ void mg_auth_publish_keys(mg_auth_t *auth, size_t index, mg_jwks_t *keys)
     mg_gateway_t *gateway = auth->gateway;
     for (size_t w = 0; w < gateway->workers_len; w++) {
         mg_worker_t *worker = gateway->workers[w];
-        if (!auth->agent_started) { /* start-up: the workers do not run yet */
+        if (!auth->agent_started) { /* start-up: the workers do not run yet, nobody waits */
+            if (keys == NULL)
+                continue;
             mg_auth_view_t *view = worker->auth_view;
             mg_jwks_release(view->keys[index]);
             view->keys[index] = mg_jwks_retain(keys);
@@ -227,7 +244,7 @@ void mg_auth_publish_keys(mg_auth_t *auth, size_t index, mg_jwks_t *keys)
         if (note == NULL)
             continue;
         note->index = index;
-        note->keys = mg_jwks_retain(keys);
+        note->keys = keys != NULL ? mg_jwks_retain(keys) : NULL;
         mg_worker_post(worker, take_keys, note);
     }
 }

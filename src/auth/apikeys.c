@@ -184,6 +184,9 @@ static int parse_duration(const char *text, int64_t *seconds)
     if (len < 2 || len > 12)
         return -1;
     switch (text[len - 1]) {
+    case 's':
+        unit = 1;
+        break;
     case 'm':
         unit = 60;
         break;
@@ -221,7 +224,7 @@ int mg_apikeys_parse_expiry(const char *text, int64_t now, int64_t *expires_at, 
     }
     if (!parse_date(text, &when))
         return mg_error_set(err,
-                            "--expires \"%s\": expected a duration (90m, 12h, 30d, 2w) or a UTC date (2027-01-01 or "
+                            "--expires \"%s\": expected a duration (45s, 90m, 12h, 30d, 2w) or a UTC date (2027-01-01 or "
                             "2027-01-01T12:00:00Z)",
                             text);
     if (when <= now)

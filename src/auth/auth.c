@@ -103,6 +103,17 @@ int mg_auth_create(mg_gateway_t *gateway, mg_auth_t **out, mg_error_t *err)
         if (issuer->config->jwks_uri != NULL && (issuer->jwks_uri = strdup(issuer->config->jwks_uri)) == NULL)
             goto oom;
     }
+    if ((auth->path_resources = calloc(paths, sizeof(char *))) == NULL ||
+        (auth->path_resources[0] = strdup(config->auth.resource)) == NULL)
+        goto oom;
+    for (size_t p = 1; p < paths; p++) {
+        if ((auth->path_resources[p] = mg_auth_resource_for(config, (long)p - 1)) == NULL)
+            goto oom;
+    }
+    if (mg_auth_introspector_start(auth, err) != 0) {
+        mg_auth_destroy(auth);
+        return -1;
+    }
     if (config->auth.api_keys && mg_store_open(config->state_dir, MG_STORE_CREATE, &auth->store, err) != 0) {
         char reason[sizeof(err->message)];
         snprintf(reason, sizeof(reason), "%s", err->message);
@@ -173,7 +184,10 @@ int mg_auth_load_apikeys(mg_auth_t *auth, mg_error_t *err)
 
 void mg_auth_stop(mg_auth_t *auth)
 {
-    if (auth == NULL || !auth->agent_started)
+    if (auth == NULL)
+        return;
+    mg_auth_introspector_stop(auth);
+    if (!auth->agent_started)
         return;
     pthread_mutex_lock(&auth->lock);
     auth->stopping = true;
@@ -198,6 +212,10 @@ void mg_auth_destroy(mg_auth_t *auth)
     for (size_t i = 0; auth->issuers != NULL && i < auth->issuers_len; i++)
         free_issuer(&auth->issuers[i], auth->config->servers_len + 1);
     free(auth->issuers);
+    mg_auth_introspector_free(auth);
+    for (size_t p = 0; auth->path_resources != NULL && p < auth->config->servers_len + 1; p++)
+        free(auth->path_resources[p]);
+    free(auth->path_resources);
     pthread_cond_destroy(&auth->wake);
     pthread_mutex_destroy(&auth->lock);
     free(auth);
@@ -210,12 +228,14 @@ int mg_auth_view_init(mg_auth_t *auth, mg_worker_t *worker, mg_error_t *err)
     mg_auth_view_t *view = calloc(1, sizeof(*view));
     if (view == NULL || (view->cache = mg_token_cache_create()) == NULL ||
         (view->keys = calloc(auth->issuers_len + 1, sizeof(*view->keys))) == NULL ||
-        (view->refresh_asked_at = calloc(auth->issuers_len + 1, sizeof(*view->refresh_asked_at))) == NULL) {
+        (view->refresh_asked_at = calloc(auth->issuers_len + 1, sizeof(*view->refresh_asked_at))) == NULL ||
+        (view->keys_pending = calloc(auth->issuers_len + 1, sizeof(*view->keys_pending))) == NULL) {
         worker->auth_view = view;
         mg_auth_view_dispose(worker);
         return mg_error_set(err, "out of memory");
     }
     worker->auth_view = view;
+    mg_auth_waiters_init(worker);
     return 0;
 }
 
@@ -229,6 +249,7 @@ void mg_auth_view_dispose(mg_worker_t *worker)
         mg_jwks_release(view->keys[i]);
     free(view->keys);
     free(view->refresh_asked_at);
+    free(view->keys_pending);
     mg_apikeys_release(view->apikeys);
     mg_token_cache_destroy(view->cache);
     free(view);
@@ -240,17 +261,36 @@ void mg_auth_view_dispose(mg_worker_t *worker)
 void mg_auth_send_refusal(mg_worker_t *worker, h2o_req_t *req, long scope, const mg_auth_refusal_t *refusal)
 {
     const mg_config_t *config = worker->gateway->config;
-    char *challenge = mg_auth_challenge(config, scope, refusal->error, refusal->description, refusal->needed_scope);
-    if (challenge != NULL) {
-        h2o_iovec_t value = h2o_strdup(&req->pool, challenge, SIZE_MAX);
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, value.base, value.len);
-        free(challenge);
+    const char *reason = refusal->status == 400   ? "Bad Request"
+                         : refusal->status == 403 ? "Forbidden"
+                         : refusal->status == 503 ? "Service Unavailable"
+                                                  : "Unauthorized";
+    if (refusal->status == 503) {
+        /* the identity provider's trouble, not the credential's: no challenge, try again soon */
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("5"));
+    } else {
+        char *challenge =
+            mg_auth_challenge(config, scope, refusal->error, refusal->description, refusal->needed_scope);
+        if (challenge != NULL) {
+            h2o_iovec_t value = h2o_strdup(&req->pool, challenge, SIZE_MAX);
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, value.base, value.len);
+            free(challenge);
+        }
     }
-    bool forbidden = refusal->status == 403;
+    /* a request without credentials is the first step of every OAuth flow: not worth an info line */
+    mg_log_level_t level = refusal->status == 401 && refusal->error == NULL ? MG_LOG_DEBUG : MG_LOG_INFO;
+    if (mg_log_enabled(level)) {
+        char path[300];
+        snprintf(path, sizeof(path), scope >= 0 ? "/servers/%s/mcp" : "/mcp", scope >= 0 ? config->servers[scope].name : "");
+        mg_log_fields(level, "auth.refused",
+                      json_pack("{s:i,s:s?,s:s}", "status", refusal->status, "error", refusal->error, "path", path),
+                      "refused a request on %s: %s", path, refusal->description);
+    }
     char message[320];
-    snprintf(message, sizeof(message), "%s: %s", forbidden ? "Forbidden" : "Unauthorized", refusal->description);
+    snprintf(message, sizeof(message), "%s: %s", refusal->status == 400 ? "Unauthorized" : reason,
+             refusal->description);
     json_t *body = mg_rpc_make_error(NULL, MG_RPC_UNAUTHORIZED, message, NULL);
-    mg_front_send_json(req, refusal->status, forbidden ? "Forbidden" : "Unauthorized", body);
+    mg_front_send_json(req, refusal->status, reason, body);
     json_decref(body);
 }
 

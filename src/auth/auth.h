@@ -14,7 +14,9 @@
  *
  * A request that carries no credential gets 401 with the challenge of metadata.h when
  * authentication is required, and is anonymous otherwise. A credential that is present is always
- * checked: a bad one is refused even where authentication is optional.
+ * checked: a bad one is refused even where authentication is optional. With auth.mtls, a request
+ * without a token or key is identified by its connection's client certificate, if it presented
+ * one (mtls.h); a token or key, when present, takes precedence and the certificate is not read.
  */
 #ifndef MG_AUTH_AUTH_H
 #define MG_AUTH_AUTH_H
@@ -47,17 +49,27 @@ int mg_auth_view_init(mg_auth_t *auth, mg_worker_t *worker, mg_error_t *err);
 void mg_auth_view_dispose(mg_worker_t *worker);
 
 typedef struct st_mg_auth_refusal_t {
-    int status;               /* 401 or 403 */
+    int status;               /* 400, 401, 403, or 503 (the identity provider cannot answer now) */
     const char *error;        /* RFC 6750 code: NULL (no credential), invalid_request, invalid_token, insufficient_scope */
     const char *needed_scope; /* insufficient_scope: what is missing */
     char description[256];    /* for the challenge's error_description and the JSON-RPC message */
 } mg_auth_refusal_t;
 
+/* How a request that had to wait for the identity provider goes on: called on the request's worker
+ * with a principal (the callee retains it to keep it) or, principal NULL, a refusal. Never called for
+ * a request whose client went away meanwhile. */
+typedef void (*mg_auth_resume_fn)(mg_worker_t *worker, h2o_req_t *req, long scope, mg_principal_t *principal,
+                                  const mg_auth_refusal_t *refusal);
+
+#define MG_AUTH_PENDING 1
+
 /* Identifies the caller of `req` on MCP path `scope` (-1: /mcp, else a server index). 0 with *out a
- * principal the caller releases, or -1 with *refusal filled (the caller answers; see
- * mg_auth_send_refusal). Without an auth section every caller is anonymous. */
-int mg_auth_identify(mg_worker_t *worker, h2o_req_t *req, long scope, mg_principal_t **out,
-                     mg_auth_refusal_t *refusal);
+ * principal the caller releases; -1 with *refusal filled (the caller answers; see
+ * mg_auth_send_refusal); or MG_AUTH_PENDING: the answer needs the identity provider (an opaque token
+ * to introspect, a key set to fetch for an unknown key id), and `resume` will be called with it.
+ * Without an auth section every caller is anonymous. */
+int mg_auth_identify(mg_worker_t *worker, h2o_req_t *req, long scope, mg_auth_resume_fn resume,
+                     mg_principal_t **out, mg_auth_refusal_t *refusal);
 
 /* Answers a refused request: the status, WWW-Authenticate and a JSON-RPC error body. */
 void mg_auth_send_refusal(mg_worker_t *worker, h2o_req_t *req, long scope, const mg_auth_refusal_t *refusal);

@@ -1,8 +1,8 @@
 /*
  * fetch.h - the gateway's control-plane HTTP client: discovery documents, key sets, token and
- * introspection endpoints. Blocking (libcurl's easy interface), so it runs only on the agents' threads
- * (the auth agent, auth/auth.h; the upstream credential agent, auth/upstream_oauth.h), never on a worker:
- * a worker never waits for the network on a request path.
+ * introspection endpoints. Blocking (libcurl's easy interface), so it runs only on background threads
+ * (the auth agent and the introspector, auth/auth_internal.h; the upstream credential agent,
+ * auth/upstream_oauth.h), never on a worker: a worker never waits for the network on a request path.
  *
  * Every fetch is bounded: a total timeout, a maximum response size (MG_FETCH_MAX_BYTES), no
  * redirects (a discovery document that moves is a configuration problem to report, not to follow

@@ -16,13 +16,11 @@
 #include <strings.h>
 
 #include "auth/auth_internal.h"
+#include "auth/mtls.h"
 
 #define MAX_CREDENTIAL_BYTES 16384
 
-static int refuse(mg_auth_refusal_t *refusal, int status, const char *error, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int refuse(mg_auth_refusal_t *refusal, int status, const char *error, const char *fmt, ...)
+int mg_auth_refuse(mg_auth_refusal_t *refusal, int status, const char *error, const char *fmt, ...)
 {
     refusal->status = status;
     refusal->error = error;
@@ -33,6 +31,8 @@ static int refuse(mg_auth_refusal_t *refusal, int status, const char *error, con
     va_end(ap);
     return -1;
 }
+
+#define refuse mg_auth_refuse
 
 /* The one credential of the request, or none. -1 (refused) when the request is ambiguous or malformed. */
 static int find_credential(h2o_req_t *req, bool api_keys, h2o_iovec_t *out, bool *unsupported,
@@ -88,34 +88,55 @@ static bool is_compact_jws(h2o_iovec_t token)
     return second != NULL && memchr(second + 1, '.', token.len - (size_t)(second + 1 - token.base)) == NULL;
 }
 
-static int verify_jwt(mg_worker_t *worker, h2o_iovec_t token, long scope, mg_principal_t **out,
-                      mg_auth_refusal_t *refusal)
+/* The issuer's key set lacks what the token needs (none loaded yet, or an unknown key id): the
+ * request waits for a fetch, unless it may not wait or a fetch settled less than
+ * MG_AUTH_JWKS_MIN_INTERVAL_S ago (a key id still unknown then is not the issuer's). */
+static int wait_for_keys(mg_worker_t *worker, h2o_req_t *req, h2o_iovec_t token, long scope, mg_auth_resume_fn resume,
+                         size_t index, const char *why, mg_auth_refusal_t *refusal)
+{
+    mg_auth_view_t *view = worker->auth_view;
+    if (resume == NULL)
+        return refuse(refusal, 401, "invalid_token", "%s", why);
+    if (!view->keys_pending[index]) {
+        int64_t now = mg_auth_now();
+        if (now - view->refresh_asked_at[index] < MG_AUTH_JWKS_MIN_INTERVAL_S)
+            return refuse(refusal, 401, "invalid_token", "%s", why);
+        view->refresh_asked_at[index] = now;
+        view->keys_pending[index] = true;
+        mg_auth_agent_ask_refresh(worker->gateway->auth, index);
+    }
+    return mg_auth_wait(worker, req, scope, resume, MG_AUTH_WAIT_KEYS, index, token, refusal);
+}
+
+/* verify_jwt's answer for a token no trusted issuer signed: introspection may still know it */
+#define NOT_OURS 2
+
+/* 0 (*out set), -1 (refused), MG_AUTH_PENDING (waits for the key set), or NOT_OURS. `resume` NULL:
+ * no waiting. */
+static int verify_jwt(mg_worker_t *worker, h2o_req_t *req, h2o_iovec_t token, long scope, mg_auth_resume_fn resume,
+                      mg_principal_t **out, mg_auth_refusal_t *refusal)
 {
     mg_auth_t *auth = worker->gateway->auth;
     mg_auth_view_t *view = worker->auth_view;
     mg_jwt_peek_t peek;
     mg_jwt_failure_t failure;
     if (mg_jwt_peek(token.base, token.len, 0, &peek, &failure) != 0)
-        return refuse(refusal, 401, "invalid_token", "%s", failure.message);
+        return auth->introspector != NULL ? NOT_OURS : refuse(refusal, 401, "invalid_token", "%s", failure.message);
     size_t index = 0;
     while (index < auth->issuers_len && strcmp(auth->issuers[index].config->issuer, peek.issuer) != 0)
         index++;
     if (index == auth->issuers_len)
-        return refuse(refusal, 401, "invalid_token", "the token's issuer is not trusted by this gateway");
-    if (view->keys[index] == NULL) {
-        mg_auth_agent_ask_refresh(auth, index);
-        return refuse(refusal, 401, "invalid_token", "the issuer's signing keys are not available yet");
-    }
+        return auth->introspector != NULL
+                   ? NOT_OURS
+                   : refuse(refusal, 401, "invalid_token", "the token's issuer is not trusted by this gateway");
+    if (view->keys[index] == NULL)
+        return wait_for_keys(worker, req, token, scope, resume, index,
+                             "the issuer's signing keys are not available", refusal);
     if (mg_jwt_verify(&auth->issuers[index].rules[scope + 1], view->keys[index], token.base, token.len, mg_auth_now(),
                       out, &failure) == 0)
         return 0;
-    if (failure.code == MG_JWT_UNKNOWN_KID) {
-        int64_t now = mg_auth_now();
-        if (now - view->refresh_asked_at[index] >= MG_AUTH_JWKS_MIN_INTERVAL_S) {
-            view->refresh_asked_at[index] = now;
-            mg_auth_agent_ask_refresh(auth, index);
-        }
-    }
+    if (failure.code == MG_JWT_UNKNOWN_KID)
+        return wait_for_keys(worker, req, token, scope, resume, index, failure.message, refusal);
     return refuse(refusal, 401, "invalid_token", "%s", failure.message);
 }
 
@@ -155,8 +176,51 @@ static int check_scopes(const mg_config_auth_t *config, const mg_principal_t *pr
     return 0;
 }
 
-int mg_auth_identify(mg_worker_t *worker, h2o_req_t *req, long scope, mg_principal_t **out,
-                     mg_auth_refusal_t *refusal)
+int mg_auth_accept(mg_worker_t *worker, h2o_iovec_t credential, long scope, mg_principal_t *principal,
+                   int64_t valid_until, mg_principal_t **out, mg_auth_refusal_t *refusal)
+{
+    mg_auth_view_t *view = worker->auth_view;
+    if (valid_until >= 0)
+        mg_token_cache_put(view->cache, credential.base, credential.len, scope, principal, valid_until);
+    if (check_scopes(&worker->gateway->config->auth, principal, refusal) != 0) {
+        mg_principal_release(principal);
+        return -1;
+    }
+    *out = principal;
+    return 0;
+}
+
+int mg_auth_verify_jwt_now(mg_worker_t *worker, h2o_iovec_t token, long scope, mg_principal_t **out,
+                           mg_auth_refusal_t *refusal)
+{
+    mg_principal_t *principal;
+    int rc = verify_jwt(worker, NULL, token, scope, NULL, &principal, refusal);
+    if (rc == NOT_OURS)
+        return refuse(refusal, 401, "invalid_token", "the token's issuer is not trusted by this gateway");
+    if (rc != 0)
+        return -1;
+    return mg_auth_accept(worker, token, scope, principal, 0, out, refusal);
+}
+
+/* An opaque token (or a JWT no configured issuer signed): the authorization server judges it. The
+ * worker's requests with the same token share one question. */
+static int introspect(mg_worker_t *worker, h2o_req_t *req, h2o_iovec_t token, long scope, mg_auth_resume_fn resume,
+                      mg_auth_refusal_t *refusal)
+{
+    mg_auth_t *auth = worker->gateway->auth;
+    if (auth->introspector == NULL)
+        return refuse(refusal, 401, "invalid_token", "the token is not one this gateway can verify");
+    mg_auth_waiter_t *asked = mg_auth_find_waiter(worker, MG_AUTH_WAIT_INTROSPECTION, token);
+    uint64_t job;
+    if (asked != NULL)
+        job = asked->key;
+    else if (mg_auth_introspect(worker, token, &job, refusal) != 0)
+        return -1;
+    return mg_auth_wait(worker, req, scope, resume, MG_AUTH_WAIT_INTROSPECTION, job, token, refusal);
+}
+
+int mg_auth_identify(mg_worker_t *worker, h2o_req_t *req, long scope, mg_auth_resume_fn resume,
+                     mg_principal_t **out, mg_auth_refusal_t *refusal)
 {
     mg_auth_t *auth = worker->gateway->auth;
     *out = NULL;
@@ -169,6 +233,13 @@ int mg_auth_identify(mg_worker_t *worker, h2o_req_t *req, long scope, mg_princip
     bool unsupported;
     if (find_credential(req, config->api_keys, &credential, &unsupported, refusal) != 0)
         return -1;
+    if (credential.base == NULL && config->mtls.client_ca != NULL) {
+        /* no token or key: the connection's client certificate, if any, says who is calling */
+        char reason[MG_MTLS_REASON_MAX];
+        int found = mg_mtls_identify(req, config->mtls.identity, mg_auth_now(), out, reason);
+        if (found != 0)
+            return found > 0 ? 0 : refuse(refusal, 401, NULL, "%s", reason);
+    }
     if (credential.base == NULL) {
         if (config->required)
             return refuse(refusal, 401, NULL,
@@ -179,27 +250,23 @@ int mg_auth_identify(mg_worker_t *worker, h2o_req_t *req, long scope, mg_princip
     mg_auth_view_t *view = worker->auth_view;
     if (config->api_keys && credential.len >= 4 && memcmp(credential.base, "mgk_", 4) == 0) {
         /* not cached: verifying costs a hash, records the key's last use, and sees a revocation at once */
-        mg_principal_t *key_principal;
-        if (verify_apikey(worker, credential, &key_principal, refusal) != 0)
-            return -1;
-        *out = key_principal;
-        return 0;
+        return verify_apikey(worker, credential, out, refusal);
     }
     mg_principal_t *principal = mg_token_cache_find(view->cache, credential.base, credential.len, scope, mg_auth_now());
-    if (principal == NULL) {
-        int rc;
-        if (is_compact_jws(credential) && auth->issuers_len != 0)
-            rc = verify_jwt(worker, credential, scope, &principal, refusal);
-        else
-            rc = refuse(refusal, 401, "invalid_token", "the token is not one this gateway can verify");
-        if (rc != 0)
+    if (principal != NULL) {
+        if (check_scopes(config, principal, refusal) != 0) {
+            mg_principal_release(principal);
             return -1;
-        mg_token_cache_put(view->cache, credential.base, credential.len, scope, principal, 0);
+        }
+        *out = principal;
+        return 0;
     }
-    if (check_scopes(config, principal, refusal) != 0) {
-        mg_principal_release(principal);
-        return -1;
-    }
-    *out = principal;
-    return 0;
+    int rc = is_compact_jws(credential) && auth->issuers_len != 0
+                 ? verify_jwt(worker, req, credential, scope, resume, &principal, refusal)
+                 : NOT_OURS;
+    if (rc == NOT_OURS)
+        return introspect(worker, req, credential, scope, resume, refusal);
+    if (rc != 0)
+        return rc;
+    return mg_auth_accept(worker, credential, scope, principal, 0, out, refusal);
 }

@@ -30,6 +30,10 @@ static char *derive_name(mg_auth_method_t method, const char *subject, const cha
     if (method == MG_AUTH_ANONYMOUS)
         return strdup("anonymous");
     char *name = NULL;
+    /* a certificate's identity is unique under the trust anchors of auth.mtls, whichever CA issued
+     * it: with the issuer in the name, renewing an intermediate CA would unbind every session */
+    if (method == MG_AUTH_MTLS)
+        issuer = NULL;
     int len = issuer != NULL ? asprintf(&name, "%s:%s#%s", method_name, issuer, subject)
                              : asprintf(&name, "%s:%s", method_name, subject);
     if (len < 0)

@@ -31,7 +31,7 @@ typedef struct st_mg_principal_t {
     mg_auth_method_t method;
     char *name;       /* the binding and logging name (above), shorter than MG_PRINCIPAL_NAME_MAX; never NULL */
     char *subject;    /* the token's subject claim, the key's name, the certificate's identity; never NULL */
-    char *issuer;     /* the token's issuer; NULL for API keys and certificates */
+    char *issuer;     /* the token's issuer, or the certificate issuer's RFC 2253 name; NULL for API keys */
     char *key_id;     /* the API key's id; NULL otherwise */
     json_t *groups;   /* array of strings (maybe empty); never NULL */
     json_t *scopes;   /* array of strings (maybe empty); never NULL */

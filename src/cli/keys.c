@@ -27,7 +27,7 @@ static void usage(FILE *out)
                  "                     (default: the embedded quickstart configuration, state_dir ./var)\n"
                  "  --name NAME        1 to 64 characters from A-Z a-z 0-9 . _ -; unique among keys not revoked\n"
                  "  --roles LIST       comma-separated role names, at least one\n"
-                 "  --expires WHEN     a duration (90m, 12h, 30d, 2w) or a UTC date (2027-01-01,\n"
+                 "  --expires WHEN     a duration (45s, 90m, 12h, 30d, 2w) or a UTC date (2027-01-01,\n"
                  "                     2027-01-01T12:00:00Z); default: never\n"
                  "  --json             list as a JSON array\n"
                  "\n"

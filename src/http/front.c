@@ -141,8 +141,8 @@ static int open_session(mg_worker_t *worker, h2o_req_t *req, json_t *id, const m
         return -1;
     }
     if (strcmp(claims->principal, principal->name) != 0) {
-        mg_log(MG_LOG_WARN, "session.wrong_principal", "session %s of %s presented by %s", claims->sid,
-               claims->principal, principal->name);
+        mg_log_as(MG_LOG_WARN, "session.wrong_principal", principal->name, "session %s of %s presented by %s",
+                  claims->sid, claims->principal, principal->name);
         mg_session_claims_dispose(claims);
         mg_front_send_rpc_error(req, 403, id, MG_RPC_UNAUTHORIZED,
                                 "Forbidden: this session was opened by another principal");
@@ -868,13 +868,15 @@ static int handle_delete(mg_worker_t *worker, h2o_req_t *req, const mg_principal
     if (open_session(worker, req, NULL, principal, &claims) != 0)
         return 0;
     /* Sealed sessions hold no server-side state to drop; the client forgets the id. */
-    mg_log(MG_LOG_DEBUG, "session.delete", "client ended session %s", claims.sid);
+    mg_log_as(MG_LOG_DEBUG, "session.delete", principal->name, "client ended session %s", claims.sid);
     mg_session_claims_dispose(&claims);
     send_status(req, 204, "No Content");
     return 0;
 }
 
 static int route_method(mg_worker_t *worker, h2o_req_t *req, long scope, mg_principal_t *principal);
+static void on_identified(mg_worker_t *worker, h2o_req_t *req, long scope, mg_principal_t *principal,
+                          const mg_auth_refusal_t *refusal);
 
 int mg_front_handle(mg_worker_t *worker, h2o_req_t *req, long scope)
 {
@@ -885,13 +887,26 @@ int mg_front_handle(mg_worker_t *worker, h2o_req_t *req, long scope)
     }
     mg_principal_t *principal;
     mg_auth_refusal_t refusal;
-    if (mg_auth_identify(worker, req, scope, &principal, &refusal) != 0) {
+    int rc = mg_auth_identify(worker, req, scope, on_identified, &principal, &refusal);
+    if (rc == MG_AUTH_PENDING)
+        return 0;
+    if (rc != 0) {
         mg_auth_send_refusal(worker, req, scope, &refusal);
         return 0;
     }
-    int rc = route_method(worker, req, scope, principal);
+    rc = route_method(worker, req, scope, principal);
     mg_principal_release(principal);
     return rc;
+}
+
+/* The identify stage waited for the identity provider (auth.h): the request goes on from here. */
+static void on_identified(mg_worker_t *worker, h2o_req_t *req, long scope, mg_principal_t *principal,
+                          const mg_auth_refusal_t *refusal)
+{
+    if (principal == NULL)
+        mg_auth_send_refusal(worker, req, scope, refusal);
+    else
+        route_method(worker, req, scope, principal);
 }
 
 static int route_method(mg_worker_t *worker, h2o_req_t *req, long scope, mg_principal_t *principal)

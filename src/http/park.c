@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth/principal.h"
 #include "http/front.h"
 #include "obs/log.h"
 
@@ -175,7 +176,7 @@ static void on_relayed(mg_worker_t *worker, void *arg)
 static void drop_parked(mg_park_t *park, const char *why)
 {
     mg_exchange_t *exchange = park->exchange;
-    mg_log(MG_LOG_INFO, "mrtr.dropped", "parked %s call %s dropped: %s", exchange->message.method, park->id, why);
+    mg_log_as(MG_LOG_INFO, "mrtr.dropped", exchange->principal->name, "parked %s call %s dropped: %s", exchange->message.method, park->id, why);
     if (park->relaying)
         relay_error(exchange->worker->gateway->workers[park->relay_worker], park->relay_id, MG_RPC_INTERNAL_ERROR,
                     why);

@@ -30,6 +30,7 @@
 
 #include "auth/auth.h"
 #include "auth/metadata.h"
+#include "auth/mtls.h"
 #include "auth/upstream_oauth.h"
 #include "core/worker.h"
 #include "http/events.h"
@@ -157,7 +158,7 @@ static uint16_t local_port(int fd)
                                             : ((struct sockaddr_in *)&addr)->sin_port);
 }
 
-static SSL_CTX *create_tls_context(const mg_config_listen_t *where, mg_error_t *err)
+static SSL_CTX *create_tls_context(const mg_config_t *config, const mg_config_listen_t *where, mg_error_t *err)
 {
     char reason[128];
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -174,6 +175,10 @@ static SSL_CTX *create_tls_context(const mg_config_listen_t *where, mg_error_t *
         return (void)mg_error_set(err, "listen %s: cannot load key %s: %s", where->address, where->tls_key,
                                   mg_error_openssl(reason, sizeof(reason))),
                NULL;
+    }
+    if (config->auth.mtls.client_ca != NULL && mg_mtls_context_init(ctx, config->auth.mtls.client_ca, err) != 0) {
+        SSL_CTX_free(ctx);
+        return NULL;
     }
     h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
     return ctx;
@@ -313,7 +318,7 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
     bound_ports = calloc(config->listen_len, sizeof(*bound_ports));
     for (size_t i = 0; i < config->listen_len; i++) {
         if (config->listen[i].tls_cert != NULL &&
-            (tls_contexts[i] = create_tls_context(&config->listen[i], err)) == NULL)
+            (tls_contexts[i] = create_tls_context(config, &config->listen[i], err)) == NULL)
             return -1;
     }
     if (mg_auth_create(&gateway, &gateway.auth, err) != 0 ||

@@ -166,7 +166,7 @@ static void routed_done(mg_exchange_t *exchange, mg_exchange_part_t *part, json_
                                   ? "the server answered with an unusable taskId"
                                   : NULL;
         if (refusal != NULL) {
-            mg_log(MG_LOG_WARN, "tasks.refused", "%s: %s", exchange->config->servers[part->server_index].name,
+            mg_log_as(MG_LOG_WARN, "tasks.refused", exchange->principal->name, "%s: %s", exchange->config->servers[part->server_index].name,
                    refusal);
             mg_exchange_finish_error(exchange, MG_RPC_UPSTREAM_ERROR, refusal, NULL);
             json_decref(out);
@@ -406,7 +406,7 @@ static void list_part_done(mg_exchange_t *exchange, mg_exchange_part_t *part, js
         const char *why = error_message;
         if (response != NULL)
             why = json_string_value(json_object_get(json_object_get(response, "error"), "message"));
-        mg_log(MG_LOG_WARN, "aggregate.partial", "%s from %s left out: %s (%d)", exchange->message.method,
+        mg_log_as(MG_LOG_WARN, "aggregate.partial", exchange->principal->name, "%s from %s left out: %s (%d)", exchange->message.method,
                exchange->config->servers[part->server_index].name, why != NULL ? why : "error", error_code);
         if (exchange->scope >= 0 && response != NULL) { /* one server: its error is the answer */
             json_t *out = json_deep_copy(response);
@@ -464,7 +464,7 @@ static void fan_out_list(mg_exchange_t *exchange, const char *capability)
         json_t *request = list_request(exchange, upstream_cursor);
         const char *error_message;
         if (mg_exchange_call(exchange, i, request, list_part_done, &error_message) == NULL)
-            mg_log(MG_LOG_WARN, "aggregate.partial", "%s: %s", exchange->config->servers[i].name, error_message);
+            mg_log_as(MG_LOG_WARN, "aggregate.partial", exchange->principal->name, "%s: %s", exchange->config->servers[i].name, error_message);
         json_decref(request);
     }
     json_decref(cursors);
@@ -558,7 +558,7 @@ static void open_session_done(mg_exchange_t *exchange, mg_exchange_part_t *part,
     const char *session_id =
         response != NULL ? json_string_value(json_object_get(response, "_mcpgate_session_id")) : NULL;
     if (response == NULL || json_object_get(response, "result") == NULL) {
-        mg_log(MG_LOG_WARN, "session.upstream_failed", "could not open a session on %s: %s (%d)", server,
+        mg_log_as(MG_LOG_WARN, "session.upstream_failed", exchange->principal->name, "could not open a session on %s: %s (%d)", server,
                error_message != NULL ? error_message : "error response", error_code);
     } else {
         part->collected = json_incref(json_object_get(response, "result"));
@@ -684,7 +684,7 @@ static int resume(mg_exchange_t *exchange, json_t *state)
     char why[160];
     if (mg_mrtr_open(&exchange->worker->gateway->session_key, json_string_value(state), json_string_length(state),
                      &request, (int64_t)time(NULL), &opened, why, sizeof(why)) != 0) {
-        mg_log(MG_LOG_INFO, "mrtr.refused", "%s", why);
+        mg_log_as(MG_LOG_INFO, "mrtr.refused", exchange->principal->name, "%s", why);
         mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS, why, NULL);
         return -1;
     }
@@ -731,7 +731,7 @@ static void route_task(mg_exchange_t *exchange)
             snprintf(why, sizeof(why), "the task's server %.100s is no longer configured", server);
         else if (task_id != NULL)
             snprintf(why, sizeof(why), "the task belongs to server %.100s, outside this path", server);
-        mg_log(MG_LOG_INFO, "tasks.refused", "%s: %s", exchange->message.method, why);
+        mg_log_as(MG_LOG_INFO, "tasks.refused", exchange->principal->name, "%s: %s", exchange->message.method, why);
         json_decref(task_id);
         mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS, "Failed to retrieve task: Task not found", NULL);
         return;

@@ -113,6 +113,18 @@ void mg_log(mg_log_level_t level, const char *event, const char *fmt, ...)
     va_end(ap);
 }
 
+void mg_log_as(mg_log_level_t level, const char *event, const char *principal, const char *fmt, ...)
+{
+    if (!mg_log_enabled(level))
+        return;
+    json_t *fields = principal != NULL ? json_pack("{s:s}", "principal", principal) : NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    log_emit(level, event, fields, fmt, ap);
+    va_end(ap);
+    json_decref(fields);
+}
+
 void mg_log_fields(mg_log_level_t level, const char *event, json_t *fields, const char *fmt, ...)
 {
     if (mg_log_enabled(level)) {

@@ -26,6 +26,10 @@ int mg_log_enabled(mg_log_level_t level);
 
 /* Logs a printf-style message. */
 void mg_log(mg_log_level_t level, const char *event, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Logs a message about a caller's request: the line carries "principal" (auth/principal.h's name;
+ * NULL: none). */
+void mg_log_as(mg_log_level_t level, const char *event, const char *principal, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* Logs a message with extra fields; `fields` may be NULL and is always released. */
 void mg_log_fields(mg_log_level_t level, const char *event, json_t *fields, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

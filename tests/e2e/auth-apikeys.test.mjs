@@ -73,6 +73,16 @@ test('a key revoked while the gateway runs stops working', async () => {
   assert.equal((await init({ 'x-api-key': key })).status, 200, 'the other key still works');
 });
 
+test('a key past its expiry is refused as expired', async () => {
+  const shortLived = await cli('keys', 'create', '--name', 'short-lived', '--roles', 'viewer', '--expires', '1s');
+  const res = await waitFor(async () => {
+    const r = await init({ 'x-api-key': shortLived });
+    return r.status === 401 && /expired/.test(r.json?.error?.message) ? r : null;
+  }, { timeoutMs: 10_000, what: 'the key to be loaded and refused as expired' });
+  assert.match(res.headers.get('www-authenticate'), /error="invalid_token"/);
+  assert.equal((await init({ 'x-api-key': key })).status, 200, 'the other key still works');
+});
+
 test("the key's last use is recorded", async () => {
   await gw.stop(); // the gateway writes last-use times when it stops (and every 30 s)
   const config = join(stateDir, 'keys.yaml');

@@ -448,6 +448,7 @@ static void expect_expiry_error(const char *text, const char *message)
 static void test_parse_expiry(void **state)
 {
     (void)state;
+    expect_expiry("45s", NOW + 45);
     expect_expiry("90m", NOW + 5400);
     expect_expiry("12h", NOW + 43200);
     expect_expiry("30d", NOW + 30 * 86400);
@@ -455,7 +456,7 @@ static void test_parse_expiry(void **state)
     expect_expiry("36500d", NOW + 36500LL * 86400);
     expect_expiry("2028-01-01", 1830297600);
     expect_expiry("2028-02-29T23:59:59Z", 1835481599); /* a leap day */
-    expect_expiry_error("3x", "--expires \"3x\": expected a duration (90m, 12h, 30d, 2w) or a UTC date (2027-01-01 "
+    expect_expiry_error("3x", "--expires \"3x\": expected a duration (45s, 90m, 12h, 30d, 2w) or a UTC date (2027-01-01 "
                               "or 2027-01-01T12:00:00Z)");
     expect_expiry_error("2027-01-01", "--expires 2027-01-01: that is not in the future");
     expect_expiry_error("99999999999w", "--expires 99999999999w: longer than 100 years");

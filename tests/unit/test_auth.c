@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "auth/auth_internal.h"
 #include "auth/metadata.h"
 #include "auth/principal.h"
 #include "auth/token_cache.h"
@@ -126,8 +127,8 @@ static void test_auth_errors(void **state)
     expect_error(BASE "auth: {resource: 'https://gw/mcp', introspection: {url: 'https://i/introspect'}}\n",
                  "auth.introspection: missing required key \"client_id\"");
     expect_error(BASE "auth: {resource: 'https://gw/mcp', introspection: {url: 'https://i/i', client_id: a,"
-                      " client_secret: b}}\n",
-                 "auth.introspection: token introspection is not implemented yet");
+                      " client_secret: b, cache_s: 601}}\n",
+                 "auth.introspection.cache_s");
     expect_error(BASE "auth: {resource: 'https://gw/mcp', mtls: {client_ca: ca.pem}}\n",
                  "client certificates need a TLS listener");
     expect_error(BASE "auth: {resource: 'https://gw/mcp', api_keys: {enabled: true}, jwks: []}\n",
@@ -150,7 +151,14 @@ static void test_mtls_identity(void **state)
     char yaml[1024];
     snprintf(yaml, sizeof(yaml), "%s%sauth: {resource: 'https://gw/mcp', mtls: {client_ca: ca.pem, identity: %s}}\n",
              listen, BASE, "subject_cn");
-    expect_error(yaml, "auth.mtls: client certificates are not implemented yet");
+    mg_config_t *config = load_ok(yaml);
+    assert_string_equal(config->auth.mtls.client_ca, "/etc/mcpgate/ca.pem");
+    assert_int_equal(config->auth.mtls.identity, MG_MTLS_SUBJECT_CN);
+    mg_config_release(config);
+    snprintf(yaml, sizeof(yaml), "%s%sauth: {resource: 'https://gw/mcp', mtls: {client_ca: ca.pem}}\n", listen, BASE);
+    config = load_ok(yaml); /* an mtls-only auth is a way to authenticate */
+    assert_int_equal(config->auth.mtls.identity, MG_MTLS_SAN_URI);
+    mg_config_release(config);
     snprintf(yaml, sizeof(yaml), "%s%sauth: {resource: 'https://gw/mcp', mtls: {client_ca: ca.pem, identity: %s}}\n",
              listen, BASE, "email");
     expect_error(yaml, "\"email\" must be one of san_uri, san_dns, subject_cn");
@@ -311,6 +319,87 @@ static void test_token_cache(void **state)
     mg_principal_release(principal);
 }
 
+/* An introspection answer judged for /mcp (scope -1) and for server "search" (scope 0). */
+static int judge(mg_auth_t *auth, const char *answer_text, long scope, mg_principal_t **out, int64_t *until,
+                 mg_auth_refusal_t *refusal)
+{
+    json_error_t error;
+    json_t *answer = json_loads(answer_text, 0, &error);
+    if (answer == NULL)
+        fail_msg("bad test JSON: %s", error.text);
+    *out = NULL;
+    int rc = mg_auth_introspection_judge(auth, answer, scope, 1000, out, until, refusal);
+    json_decref(answer);
+    return rc;
+}
+
+static void expect_judged_refusal(mg_auth_t *auth, const char *answer, int status, const char *why)
+{
+    mg_principal_t *principal;
+    int64_t until;
+    mg_auth_refusal_t refusal;
+    assert_int_equal(judge(auth, answer, -1, &principal, &until, &refusal), -1);
+    assert_null(principal);
+    assert_int_equal(refusal.status, status);
+    if (strstr(refusal.description, why) == NULL)
+        fail_msg("expected \"%s\" in \"%s\"", why, refusal.description);
+}
+
+static void test_introspection_judge(void **state)
+{
+    (void)state;
+    mg_config_t *config = load_ok(BASE "auth: {resource: 'https://gw/mcp', introspection: {url: 'https://idp/i',"
+                                       " client_id: gw, client_secret: s, cache_s: 30}}\n");
+    mg_gateway_t gateway = {.config = config};
+    mg_auth_t *auth;
+    mg_error_t err = {{0}};
+    assert_int_equal(mg_auth_create(&gateway, &auth, &err), 0);
+
+    mg_principal_t *principal;
+    int64_t until;
+    mg_auth_refusal_t refusal;
+    assert_int_equal(judge(auth,
+                           "{\"active\": true, \"aud\": [\"x\", \"https://gw/mcp\"], \"sub\": \"alice\","
+                           " \"iss\": \"https://idp\", \"scope\": \"a b\", \"groups\": [\"eng\"], \"exp\": 1010}",
+                           -1, &principal, &until, &refusal),
+                     0);
+    assert_int_equal(principal->method, MG_AUTH_INTROSPECTION);
+    assert_string_equal(principal->name, "introspection:https://idp#alice");
+    assert_true(mg_principal_has_scope(principal, "b"));
+    assert_int_equal(json_array_size(principal->groups), 1);
+    assert_int_equal(until, 1010); /* the token's expiry comes before now + cache_s */
+    mg_principal_release(principal);
+
+    /* no sub: the client; no iss: the endpoint; no exp: cache_s; a server path takes its own resource */
+    assert_int_equal(judge(auth, "{\"active\": true, \"aud\": \"https://gw/servers/search/mcp\", \"client_id\": \"ci\"}",
+                           0, &principal, &until, &refusal),
+                     0);
+    assert_string_equal(principal->name, "introspection:https://idp/i#ci");
+    assert_int_equal(until, 1030);
+    mg_principal_release(principal);
+    assert_int_equal(judge(auth, "{\"active\": true, \"aud\": \"https://gw/servers/search/mcp\", \"sub\": \"a\"}",
+                           -1, &principal, &until, &refusal),
+                     -1);
+
+    expect_judged_refusal(auth, "{\"active\": false}", 401, "not active");
+    expect_judged_refusal(auth, "{\"active\": \"true\", \"aud\": \"https://gw/mcp\", \"sub\": \"a\"}", 503,
+                          "no boolean 'active'");
+    expect_judged_refusal(auth, "[]", 503, "not a JSON object");
+    expect_judged_refusal(auth, "{\"active\": true, \"sub\": \"a\"}", 401, "names no audience");
+    expect_judged_refusal(auth, "{\"active\": true, \"aud\": \"https://other/mcp\", \"sub\": \"a\"}", 401,
+                          "audience");
+    expect_judged_refusal(auth, "{\"active\": true, \"aud\": \"https://gw/mcp\", \"sub\": \"a\", \"exp\": 900}",
+                          401, "expired");
+    expect_judged_refusal(auth, "{\"active\": true, \"aud\": \"https://gw/mcp\", \"sub\": \"a\", \"nbf\": 2000}",
+                          401, "not valid for another");
+    expect_judged_refusal(auth, "{\"active\": true, \"aud\": \"https://gw/mcp\", \"sub\": \"a\", \"exp\": \"soon\"}",
+                          401, "'exp' is not a number");
+    expect_judged_refusal(auth, "{\"active\": true, \"aud\": \"https://gw/mcp\", \"sub\": \"\"}", 401,
+                          "names no subject");
+    mg_auth_destroy(auth);
+    mg_config_release(config);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -319,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_optional_auth),   cmocka_unit_test(test_mtls_identity),
         cmocka_unit_test(test_credentials),     cmocka_unit_test(test_metadata),
         cmocka_unit_test(test_principal_names), cmocka_unit_test(test_token_cache),
+        cmocka_unit_test(test_introspection_judge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
-// TLS helpers for the e2e tests: a throwaway PKI made with the openssl CLI, and a fetch that
-// trusts it.
+// TLS helpers for the e2e tests: a throwaway PKI made with the openssl CLI (server and client
+// certificates), and a fetch that trusts it and may present a client certificate.
 //
 // Node 20's global fetch (undici) takes no CA option and reads NODE_EXTRA_CA_CERTS only at
 // process start, so clients in the test process use `trustingFetch(ca)`: the fetch interface
@@ -51,19 +51,63 @@ export async function makePki(dir, leaves) {
   return pki;
 }
 
+/**
+ * Make a CA for client certificates in `dir`: `<stem>.crt` and `<stem>.key` (EC P-256, 2 days).
+ * Returns {dir, stem, ca: <path of the certificate>}, to pass to makeClientCert.
+ */
+export async function makeClientCa(dir, stem, cn) {
+  await openssl(dir, 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', `${stem}.key`, '-out', `${stem}.crt`, '-days', '2', '-subj', `/CN=${cn}`,
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  writeFileSync(join(dir, `${stem}.index`), '');
+  writeFileSync(join(dir, `${stem}.serial`), '1000\n');
+  writeFileSync(join(dir, `${stem}.cnf`), [
+    '[ca]', 'default_ca = local', '[local]', `database = ${stem}.index`, 'new_certs_dir = .',
+    `serial = ${stem}.serial`, 'default_md = sha256', 'policy = any', 'unique_subject = no',
+    '[any]', 'commonName = optional', '',
+  ].join('\n'));
+  return { dir, stem, ca: join(dir, `${stem}.crt`) };
+}
+
+/**
+ * A client certificate (extendedKeyUsage clientAuth) signed by `ca` (from makeClientCa), valid
+ * for 2 days, or, with `expired`, for one day in January 2020 (`openssl ca` sets any dates, so
+ * no fake clock is needed). `san` is a subjectAltName value ('URI:spiffe://acme/ci-bot,DNS:…').
+ * Returns {cert, key} (absolute paths).
+ */
+export async function makeClientCert(ca, stem, { cn, san, expired = false }) {
+  const { dir } = ca;
+  writeFileSync(join(dir, `${stem}.ext`), [
+    ...(san ? [`subjectAltName=${san}`] : []),
+    'basicConstraints=critical,CA:FALSE',
+    'keyUsage=critical,digitalSignature',
+    'extendedKeyUsage=clientAuth',
+    '',
+  ].join('\n'));
+  await openssl(dir, 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', `${stem}.key`, '-out', `${stem}.csr`, '-subj', `/CN=${cn}`);
+  const dates = expired ? ['-startdate', '20200101000000Z', '-enddate', '20200102000000Z'] : ['-days', '2'];
+  await openssl(dir, 'ca', '-batch', '-notext', '-config', `${ca.stem}.cnf`, '-cert', `${ca.stem}.crt`,
+    '-keyfile', `${ca.stem}.key`, '-in', `${stem}.csr`, '-out', `${stem}.crt`, '-extfile', `${stem}.ext`, ...dates);
+  return { cert: join(dir, `${stem}.crt`), key: join(dir, `${stem}.key`) };
+}
+
 const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
 
 /**
  * A `fetch(url, init)` over node:https (HTTP/1.1) that trusts `ca` (PEM) and verifies the host
  * name as Node does. Supports what the SDK and the harness use: method, headers, a string or
- * Buffer body, and an AbortSignal. The Response body streams, so SSE works.
+ * Buffer body, and an AbortSignal. The Response body streams, so SSE works. With `client`
+ * ({cert, key} paths, as makeClientCert returns) it presents that client certificate. Each
+ * request is a new connection.
  */
-export function trustingFetch(ca) {
+export function trustingFetch(ca, client = null) {
+  const identity = client ? { cert: readFileSync(client.cert), key: readFileSync(client.key) } : {};
   return (input, init = {}) => new Promise((resolve, reject) => {
     const url = new URL(input instanceof Request ? input.url : String(input));
     const headers = {};
     new Headers(init.headers ?? {}).forEach((v, k) => { headers[k] = v; });
-    const req = request(url, { method: init.method ?? 'GET', headers, ca, signal: init.signal, agent: false }, (res) => {
+    const req = request(url, { method: init.method ?? 'GET', headers, ca, ...identity, signal: init.signal, agent: false }, (res) => {
       const h = new Headers();
       for (let i = 0; i < res.rawHeaders.length; i += 2) h.append(res.rawHeaders[i], res.rawHeaders[i + 1]);
       const status = res.statusCode;
