@@ -460,7 +460,7 @@ test('keys: bad --expires, names and options are usage errors (exit 2); a duplic
   const create = (...extra) => run(['keys', 'create', '-c', path, ...extra], { env });
   const cases = [
     [['--name', 'a', '--roles', 'r', '--expires', '3x'],
-      /^mcpgate: --expires "3x": expected a duration \(90m, 12h, 30d, 2w\) or a UTC date \(2027-01-01 or 2027-01-01T12:00:00Z\)\n$/],
+      /^mcpgate: --expires "3x": expected a duration \(45s, 90m, 12h, 30d, 2w\) or a UTC date \(2027-01-01 or 2027-01-01T12:00:00Z\)\n$/],
     [['--name', 'a', '--roles', 'r', '--expires', '2020-01-01'], /^mcpgate: --expires 2020-01-01: that is not in the future\n$/],
     [['--name', 'a', '--roles', 'r', '--expires', '0d'], /expected a duration/],
     [['--name', 'a', '--roles', 'r', '--expires', '2027-02-30'], /expected a duration/],
