@@ -21,12 +21,15 @@
 #                       a proxy (it is the server under test, on
 #                       BENCH_CPU_SUT, for the "direct" row)          [$BENCH_CPU_SUT]
 #   BENCH_TARGETS       rows to run, space separated
-#                       ["direct nginx mcpgate mcpgate-modern mcpgate-jwt"]; mcpgate is a
+#                       ["direct nginx mcpgate mcpgate-modern mcpgate-jwt mcpgate-policy"]; mcpgate is a
 #                       legacy (2025-11-25) tools/call inside a session, mcpgate-modern a
 #                       stateless MCP 2026-07-28 one (no initialize; Mcp-Method/Mcp-Name
 #                       headers), both through the same gateway process and URL;
 #                       mcpgate-jwt the legacy call through a second gateway that requires
 #                       auth, with an RS256 JWT (Authorization: Bearer) on every request
+#                       and a one-role policy that allows everything; mcpgate-policy the
+#                       same with a policy of 300 rules (61 roles, the caller bound to 14),
+#                       the call allowed by a rule with argument conditions
 #   MCPGATE_BUILD_DIR   meson build dir for the release build         [bench/.build/mcpgate-release]
 #   MCPGATE_BIN         use this binary instead of building           [$MCPGATE_BUILD_DIR/mcpgate]
 #   BENCH_KEEP_TMP=1    keep the temp dir (configs, logs) for inspection
@@ -64,7 +67,7 @@ CONNS=${BENCH_CONNECTIONS:-32}
 CPU_LOAD=${BENCH_CPU_LOAD:-0}
 CPU_SUT=${BENCH_CPU_SUT:-1}
 CPU_UPSTREAM=${BENCH_CPU_UPSTREAM:-$CPU_SUT}
-TARGETS=${BENCH_TARGETS:-direct nginx mcpgate mcpgate-modern mcpgate-jwt}
+TARGETS=${BENCH_TARGETS:-direct nginx mcpgate mcpgate-modern mcpgate-jwt mcpgate-policy}
 BUILD_DIR=${MCPGATE_BUILD_DIR:-$BENCH_DIR/.build/mcpgate-release}
 MCPGATE=${MCPGATE_BIN:-$BUILD_DIR/mcpgate}
 PROTO=2025-11-25
@@ -346,7 +349,7 @@ cc -O2 -g -Wall -Wextra -DH2O_USE_LIBUV=0 -o "$BENCH_DIR/.build/fast_upstream" "
     -lh2o-evloop -lssl -lcrypto -ljansson
 
 MCPGATE_BUILD_FAILED=""
-if { want mcpgate || want mcpgate-modern || want mcpgate-jwt; } && [ $BUILD -eq 1 ] && [ -z "${MCPGATE_BIN:-}" ]; then
+if { want mcpgate || want mcpgate-modern || want mcpgate-jwt || want mcpgate-policy; } && [ $BUILD -eq 1 ] && [ -z "${MCPGATE_BIN:-}" ]; then
     log "building mcpgate (release) in ${BUILD_DIR#"$ROOT"/}"
     if { [ -f "$BUILD_DIR/build.ninja" ] || meson setup "$BUILD_DIR" "$ROOT" --buildtype=release; } >"$TMP/build.log" 2>&1 &&
         meson compile -C "$BUILD_DIR" >>"$TMP/build.log" 2>&1; then
@@ -405,6 +408,7 @@ GW_ROWS=()
 want mcpgate && GW_ROWS+=(mcpgate)
 want mcpgate-modern && GW_ROWS+=(mcpgate-modern)
 want mcpgate-jwt && GW_ROWS+=(mcpgate-jwt)
+want mcpgate-policy && GW_ROWS+=(mcpgate-policy)
 
 # start_gateway NAME PORT EXTRA_YAML -> GW_PID set (empty, with the rows of NAME's process failed, when
 # it does not start); NAME mcpgate serves the mcpgate and mcpgate-modern rows
@@ -462,7 +466,7 @@ json.dump({"keys": [jwk]}, open(jwks_path, "w"))
 now = int(time.time())
 header = b64(json.dumps({"alg": "RS256", "kid": "bench", "typ": "at+jwt"}).encode())
 claims = b64(json.dumps({"iss": "https://bench.idp", "aud": audience, "sub": "bench-client", "scope": "mcp:tools",
-                         "iat": now, "exp": now + 3600}).encode())
+                         "groups": ["bench", "team-7"], "iat": now, "exp": now + 3600}).encode())
 signing_input = f"{header}.{claims}".encode()
 signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key], input=signing_input, capture_output=True,
                            check=True).stdout
@@ -480,6 +484,39 @@ PYEOF
       jwks_uri: http://127.0.0.1:$jwks_port/jwks.json
       algorithms: [RS256]
   scopes_required: [mcp:tools]"
+    ALLOW_ALL_YAML="roles:
+  - name: everyone
+    allow: [{tools: [\"*\"]}]
+bindings:
+  - role: everyone
+    match: {authenticated: true}"
+}
+
+# make_policy -> POLICY_YAML: 60 roles of 5 rules each (300 rules: tool globs, argument conditions,
+# denies) and one more, 61 bindings of which 14 match the bench token (groups bench and team-7); the benchmarked
+# call (fast/echo {"text":"hello"}) is allowed by the last role's conditional rule only
+make_policy() {
+    POLICY_YAML=$(python3 - <<'PYEOF'
+lines = ["roles:"]
+for r in range(60):
+    lines += [f"  - name: role-{r}", "    allow:",
+              f"      - tools: [\"fast/search_{r}_*\", \"*/get_{r}_*\", \"*/other_{r}_*\"]",
+              f"      - tools: [\"fast/update_{r}\"]",
+              f"        when: {{args: {{/id: {{pattern: \"[a-z]{{3}}-[0-9]+\"}}, /count: {{min: 0, max: {r + 10}}}}}}}",
+              f"      - prompts: [\"fast/prompt_{r}_*\"]",
+              "    deny:",
+              f"      - tools: [\"fast/delete_{r}_*\", \"*/drop_{r}\"]"]
+    lines += ["      - tools: [\"fast/echo\"]", "        when: {args: {/text: {prefix: \"forbidden-\"}}}"]
+lines += ["  - name: echoer", "    allow:", "      - tools: [\"fast/echo\"]",
+          "        when: {args: {/text: {max_length: 64, pattern: \"[a-z ]+\"}}}"]
+lines += ["bindings:"]
+for r in range(60):
+    group = "bench" if r % 5 == 0 else f"team-{r}"
+    lines += [f"  - role: role-{r}", f"    match: {{claim: groups, contains: {group}}}"]
+lines += ["  - role: echoer", "    match: {claim: groups, contains: bench}"]
+print("\n".join(lines))
+PYEOF
+    )
 }
 gw_fail_all() { # reason -> every requested gateway row fails with it
     local n
@@ -504,7 +541,7 @@ if [ ${#GW_ROWS[@]} -gt 0 ]; then
             stop_pid "$GW_PID"
         fi
         if want mcpgate-jwt && make_jwt "$JWT_GW_PORT" "$JWKS_PORT"; then
-            start_gateway mcpgate-jwt "$JWT_GW_PORT" "$JWT_AUTH_YAML"
+            start_gateway mcpgate-jwt "$JWT_GW_PORT" "$JWT_AUTH_YAML"$'\n'"$ALLOW_ALL_YAML"
             if [ -n "$GW_PID" ]; then
                 AUTHORIZATION="Bearer $JWT_TOKEN"
                 bench_target mcpgate-jwt "http://127.0.0.1:$JWT_GW_PORT/servers/fast/mcp" "$GW_PID" legacy || true
@@ -514,6 +551,19 @@ if [ ${#GW_ROWS[@]} -gt 0 ]; then
         elif want mcpgate-jwt; then
             ORDER+=(mcpgate-jwt)
             STATUS[mcpgate-jwt]="FAILED: $FAIL_REASON"
+        fi
+        # the same gateway, port and token, with 300 rules instead of one
+        if want mcpgate-policy && [ -n "${JWT_TOKEN:-}" ] && make_policy; then
+            start_gateway mcpgate-policy "$JWT_GW_PORT" "$JWT_AUTH_YAML"$'\n'"$POLICY_YAML"
+            if [ -n "$GW_PID" ]; then
+                AUTHORIZATION="Bearer $JWT_TOKEN"
+                bench_target mcpgate-policy "http://127.0.0.1:$JWT_GW_PORT/servers/fast/mcp" "$GW_PID" legacy || true
+                AUTHORIZATION=""
+                stop_pid "$GW_PID"
+            fi
+        elif want mcpgate-policy; then
+            ORDER+=(mcpgate-policy)
+            STATUS[mcpgate-policy]="FAILED: ${FAIL_REASON:-no JWT (the mcpgate-jwt row makes it)}"
         fi
     fi
     for n in "${GW_ROWS[@]}"; do [ "${STATUS[$n]}" = ok ] || log "$n: ${STATUS[$n]}"; done
@@ -566,6 +616,10 @@ fi
 if [ -n "${RPS[mcpgate]:-}" ] && [ -n "${RPS[mcpgate-jwt]:-}" ]; then
     RATIO_LINE+=$'\n'$(awk -v j="${RPS[mcpgate-jwt]}" -v l="${RPS[mcpgate]}" -v jc="${CPU[mcpgate-jwt]}" -v lc="${CPU[mcpgate]}" 'BEGIN{
         r = j / l; printf "mcpgate-jwt/mcpgate (a JWT on every request vs no auth) throughput ratio: %.2f (target >= 0.90: %s)", r, (r >= 0.9 ? "met" : "NOT met"); if (lc + 0 > 0) printf ", CPU-per-request jwt/none: %.2f", jc / lc }')
+fi
+if [ -n "${RPS[mcpgate-jwt]:-}" ] && [ -n "${RPS[mcpgate-policy]:-}" ]; then
+    RATIO_LINE+=$'\n'$(awk -v p="${RPS[mcpgate-policy]}" -v j="${RPS[mcpgate-jwt]}" -v pc="${CPU[mcpgate-policy]}" -v jc="${CPU[mcpgate-jwt]}" 'BEGIN{
+        printf "mcpgate-policy/mcpgate-jwt (300 rules vs one) throughput ratio: %.2f", p / j; if (jc + 0 > 0) printf ", CPU-per-request policy/one rule: %.2f", pc / jc }')
 fi
 [ -n "$RATIO_LINE" ] || RATIO_LINE="mcpgate/nginx throughput ratio: n/a (no gateway row requested)"
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)

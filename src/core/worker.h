@@ -64,6 +64,8 @@ typedef struct st_mg_worker_t {
     h2o_timeout_t park_timeout;   /* how long a parked exchange waits */
     char **upstream_tokens;       /* per server: the gateway's OAuth token for it, or NULL (auth/upstream_oauth.h) */
     struct st_mg_auth_view_t *auth_view; /* what it identifies callers with; NULL without auth (auth/auth.h) */
+    struct st_mg_policy_t *policy;             /* the authorization policy in force; NULL: none (http/reload.h) */
+    struct st_mg_policy_cache_t *policy_cache; /* callers' accesses under it (policy/policy.h) */
     pthread_t thread;
     bool stopping;
 } mg_worker_t;
@@ -75,6 +77,7 @@ typedef struct st_mg_gateway_t {
     size_t workers_len;
     struct st_mg_auth_t *auth;                     /* NULL without an auth section (auth/auth.h) */
     struct st_mg_upstream_oauth_t *upstream_oauth; /* NULL: no credentials.oauth */
+    struct st_mg_policy_t *policy;                 /* main thread's reference to the latest policy (http/reload.h) */
     atomic_bool stopping;
 } mg_gateway_t;
 

@@ -23,11 +23,13 @@
 #include "http/session_cache.h"
 #include "http/stream.h"
 #include "mcp/aggregate.h"
+#include "mcp/authorize.h"
 #include "mcp/exchange.h"
 #include "mcp/mirror.h"
 #include "mcp/modern.h"
 #include "mcp/versions.h"
 #include "obs/log.h"
+#include "policy/policy.h"
 
 typedef struct st_front_t {
     h2o_req_t *req; /* NULL once the request is gone */
@@ -186,6 +188,8 @@ static void exchange_free(mg_exchange_t *exchange)
     mg_stream_dispose(&FRONT(exchange)->stream);
     mg_config_release(exchange->config);
     mg_principal_release(exchange->principal);
+    if (exchange->access != NULL)
+        mg_policy_access_release(exchange->access);
     free(exchange->front);
     free(exchange);
 }
@@ -349,6 +353,22 @@ void mg_exchange_finish_error(mg_exchange_t *exchange, int code, const char *mes
     json_t *response = mg_rpc_make_error(exchange->message.id, code, message, data);
     mg_exchange_finish(exchange, response);
     json_decref(response);
+}
+
+void mg_exchange_finish_insufficient_scope(mg_exchange_t *exchange, const char *scopes, const char *description)
+{
+    front_t *front = FRONT(exchange);
+    if (exchange->park != NULL || front->finished || front->req == NULL) { /* no HTTP answer of its own */
+        char message[320];
+        snprintf(message, sizeof(message), "Forbidden: %s", description);
+        mg_exchange_finish_error(exchange, MG_RPC_UNAUTHORIZED, message, NULL);
+        return;
+    }
+    front->finished = true;
+    abandon_parts(exchange);
+    mg_auth_refusal_t refusal = {.status = 403, .error = "insufficient_scope", .needed_scope = scopes};
+    snprintf(refusal.description, sizeof(refusal.description), "%s", description);
+    mg_auth_send_refusal(exchange->worker, front->req, exchange->scope, &refusal);
 }
 
 void mg_exchange_finish_accepted(mg_exchange_t *exchange)
@@ -756,7 +776,13 @@ static void open_subscription(mg_worker_t *worker, h2o_req_t *req, long scope, c
     }
     mg_session_claims_t claims;
     modern_claims(meta, principal->name, &claims);
-    mg_events_listen(worker, req, scope, &claims, message->id, filter);
+    /* a resource the caller may not read is not watched for it either */
+    mg_policy_access_t *access = mg_policy_access_for(worker->policy_cache, worker->policy, principal);
+    json_t *allowed = mg_authorize_subscription_filter(access, worker->gateway->config, scope, principal, filter);
+    if (access != NULL)
+        mg_policy_access_release(access);
+    mg_events_listen(worker, req, scope, &claims, message->id, allowed);
+    json_decref(allowed);
 }
 
 static bool is_modern_request(h2o_req_t *req, const mg_rpc_message_t *message)
@@ -819,6 +845,7 @@ static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope, mg_princ
     exchange->config = mg_config_retain(config);
     exchange->scope = scope;
     exchange->principal = mg_principal_retain(principal);
+    exchange->access = mg_policy_access_for(worker->policy_cache, worker->policy, principal);
     exchange->message = message;
     front->req = req;
     if (modern && strcmp(message.method, "subscriptions/listen") == 0) {

@@ -4,8 +4,9 @@
  * Each worker binds its own SO_REUSEPORT socket for every listen address, so the
  * kernel spreads connections and no accept lock is shared. With port 0 the first
  * worker's bind picks the port and the others bind that same port. The main thread
- * only waits for signals; on SIGTERM/SIGINT it tells each worker to stop accepting,
- * close streams and stop its upstreams, then joins them.
+ * only waits for signals; on SIGHUP it reloads the authorization policy (reload.h); on
+ * SIGTERM/SIGINT it tells each worker to stop accepting, close streams and stop its
+ * upstreams, then joins them.
  *
  * A worker is set up in two halves. The main thread does what can fail with a message
  * for the operator and makes no h2o socket: the loop, the bound listening descriptors,
@@ -37,6 +38,7 @@
 #include "http/front.h"
 #include "http/probes.h"
 #include "http/park.h"
+#include "http/reload.h"
 #include "http/session_cache.h"
 #include "obs/log.h"
 #include "upstream/factory.h"
@@ -311,6 +313,7 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGTERM);
     sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL); /* workers inherit the mask; only main takes signals */
 
     setup_globalconf(config);
@@ -331,6 +334,8 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
         if (worker_init(&gateway, gateway.workers[i], i, err) != 0)
             return -1;
     }
+    if (mg_reload_init(&gateway, err) != 0)
+        return -1;
     mg_auth_prime(gateway.auth);                     /* the first key sets, before the first request */
     mg_upstream_oauth_prime(gateway.upstream_oauth); /* the first upstream tokens, before the first probe */
     pthread_barrier_init(&queues_ready, NULL, (unsigned)gateway.workers_len + 1);
@@ -343,7 +348,8 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
            gateway.workers_len);
 
     int signal_number = 0;
-    sigwait(&stop_signals, &signal_number);
+    while (sigwait(&stop_signals, &signal_number) == 0 && signal_number == SIGHUP)
+        mg_reload_policy(&gateway);
     mg_log(MG_LOG_INFO, "server.stopping", "received signal %d, stopping", signal_number);
     atomic_store(&gateway.stopping, true);
     mg_auth_stop(gateway.auth); /* nothing more is posted to the workers' views */
@@ -362,10 +368,12 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
     }
     for (size_t i = 0; i < gateway.workers_len; i++) {
         mg_auth_view_dispose(gateway.workers[i]);
+        mg_reload_worker_dispose(gateway.workers[i]);
         for (size_t s = 0; s < config->servers_len; s++)
             free(gateway.workers[i]->upstream_tokens[s]);
         free(gateway.workers[i]->upstream_tokens);
     }
+    mg_reload_dispose(&gateway);
     mg_auth_destroy(gateway.auth);
     mg_upstream_oauth_destroy(gateway.upstream_oauth);
     mg_log(MG_LOG_INFO, "server.stopped", "all workers stopped");

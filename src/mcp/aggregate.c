@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/json_write.h"
+#include "mcp/authorize.h"
 #include "mcp/naming.h"
 #include "mcp/tasks.h"
 #include "mcpgate_version.h"
@@ -133,15 +134,15 @@ static json_t *merged_capabilities(mg_exchange_t *exchange)
     for (size_t i = 0; i < exchange->config->servers_len; i++) {
         const json_t *result = exchange->worker->upstreams[i]->initialize_result;
         json_t *upstream = json_object_get(result, "capabilities");
-        if (json_object_get(upstream, "tools") != NULL)
+        if (json_object_get(upstream, "tools") != NULL && mg_authorize_uses(exchange, i, "tools"))
             json_object_set_new(capabilities, "tools", json_pack("{s:b}", "listChanged", 1));
-        if (json_object_get(upstream, "prompts") != NULL)
+        if (json_object_get(upstream, "prompts") != NULL && mg_authorize_uses(exchange, i, "prompts"))
             json_object_set_new(capabilities, "prompts", json_pack("{s:b}", "listChanged", 1));
-        if (json_object_get(upstream, "resources") != NULL)
+        if (json_object_get(upstream, "resources") != NULL && mg_authorize_uses(exchange, i, "resources"))
             json_object_set_new(capabilities, "resources", json_pack("{s:b,s:b}", "subscribe", 1, "listChanged", 1));
         if (json_object_get(upstream, "logging") != NULL)
             json_object_set_new(capabilities, "logging", json_object());
-        if (json_object_get(upstream, "completions") != NULL)
+        if (json_object_get(upstream, "completions") != NULL && mg_authorize_uses(exchange, i, "completions"))
             json_object_set_new(capabilities, "completions", json_object());
         /* tasks: the gateway routes them by handle, for clients of the era that has the extension */
         if (exchange->modern && json_object_get(json_object_get(upstream, "extensions"), MG_TASKS_EXTENSION) != NULL)
@@ -164,8 +165,13 @@ json_t *mg_aggregate_initialize_result(mg_exchange_t *exchange)
         if (upstream == NULL)
             upstream = exchange->worker->upstreams[exchange->scope]->initialize_result;
         json_t *capabilities = json_object_get(upstream, "capabilities");
-        json_object_set_new(result, "capabilities",
-                            capabilities != NULL ? json_deep_copy(capabilities) : json_object());
+        capabilities = capabilities != NULL ? json_deep_copy(capabilities) : json_object();
+        static const char *const usable[] = {"tools", "prompts", "resources", "completions"};
+        for (size_t i = 0; i < sizeof(usable) / sizeof(usable[0]); i++) {
+            if (!mg_authorize_uses(exchange, (size_t)exchange->scope, usable[i]))
+                json_object_del(capabilities, usable[i]); /* nothing there the caller may use */
+        }
+        json_object_set_new(result, "capabilities", capabilities);
         json_t *server_info = json_object_get(upstream, "serverInfo");
         json_object_set_new(result, "serverInfo",
                             server_info != NULL

@@ -20,6 +20,7 @@
 
 #include "auth/principal.h"
 #include "mcp/aggregate.h"
+#include "mcp/authorize.h"
 #include "mcp/exchange.h"
 #include "mcp/mirror.h"
 #include "mcp/modern.h"
@@ -189,7 +190,17 @@ static void route_to(mg_exchange_t *exchange, size_t server_index, json_t *param
     json_decref(request);
 }
 
-/* Routes by a public name (tools/call, prompts/get) or URI (resources/...), rewriting it to the local one. */
+/* The answer to a name or URI that names nothing the caller may use: the same whether it exists or not. */
+static void finish_unknown(mg_exchange_t *exchange, const char *public_name, bool is_uri, int unknown_code,
+                           const char *unknown_what)
+{
+    char message[512];
+    snprintf(message, sizeof(message), "%s: %.400s", unknown_what, public_name);
+    json_t *data = is_uri ? json_pack("{s:s}", "uri", public_name) : NULL;
+    mg_exchange_finish_error(exchange, unknown_code, message, data);
+}
+
+/* Routes by a public name (prompts/get) or URI (resources/...), rewriting it to the local one. */
 static void route_by_key(mg_exchange_t *exchange, const char *key, bool is_uri, int unknown_code,
                          const char *unknown_what)
 {
@@ -201,19 +212,24 @@ static void route_by_key(mg_exchange_t *exchange, const char *key, bool is_uri, 
         mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS, message, NULL);
         return;
     }
-    if (exchange->scope >= 0) {
-        route_to(exchange, (size_t)exchange->scope, json_incref(params));
+    size_t server_index = exchange->scope >= 0 ? (size_t)exchange->scope : 0;
+    const char *local = public_name;
+    if (exchange->scope < 0 && (is_uri ? mg_naming_split_uri(exchange->config, public_name, &server_index, &local)
+                                       : mg_naming_split_name(exchange->config, public_name, &server_index, &local)) != 0) {
+        finish_unknown(exchange, public_name, is_uri, unknown_code, unknown_what);
         return;
     }
-    size_t server_index;
-    const char *local;
-    int split = is_uri ? mg_naming_split_uri(exchange->config, public_name, &server_index, &local)
-                       : mg_naming_split_name(exchange->config, public_name, &server_index, &local);
-    if (split != 0) {
-        char message[512];
-        snprintf(message, sizeof(message), "%s: %.400s", unknown_what, public_name);
-        json_t *data = is_uri ? json_pack("{s:s}", "uri", public_name) : NULL;
-        mg_exchange_finish_error(exchange, unknown_code, message, data);
+    switch (mg_authorize_item(exchange, is_uri ? MG_POLICY_RESOURCE : MG_POLICY_PROMPT, server_index, local, NULL)) {
+    case MG_AUTHORIZE_GO:
+        break;
+    case MG_AUTHORIZE_HIDDEN:
+        finish_unknown(exchange, public_name, is_uri, unknown_code, unknown_what);
+        return;
+    case MG_AUTHORIZE_ANSWERED:
+        return;
+    }
+    if (exchange->scope >= 0) {
+        route_to(exchange, server_index, json_incref(params));
         return;
     }
     json_t *local_params = json_copy(params); /* shallow: only the top-level key changes */
@@ -223,6 +239,7 @@ static void route_by_key(mg_exchange_t *exchange, const char *key, bool is_uri, 
 
 static void route_completion(mg_exchange_t *exchange)
 {
+    static const char unknown[] = "completion reference names no known prompt or resource";
     json_t *params = exchange->message.params;
     json_t *ref = json_object_get(params, "ref");
     const char *type = json_string_value(json_object_get(ref, "type"));
@@ -230,20 +247,30 @@ static void route_completion(mg_exchange_t *exchange)
         mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS, "params.ref.type must be a string", NULL);
         return;
     }
-    if (exchange->scope >= 0) {
-        route_to(exchange, (size_t)exchange->scope, json_incref(params));
-        return;
-    }
     bool is_uri = strcmp(type, "ref/resource") == 0;
     const char *key = is_uri ? "uri" : "name";
     const char *public_name = json_string_value(json_object_get(ref, key));
-    size_t server_index;
-    const char *local;
-    if (public_name == NULL ||
-        (is_uri ? mg_naming_split_uri(exchange->config, public_name, &server_index, &local)
-                : mg_naming_split_name(exchange->config, public_name, &server_index, &local)) != 0) {
-        mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS,
-                                 "completion reference names no known prompt or resource", NULL);
+    size_t server_index = exchange->scope >= 0 ? (size_t)exchange->scope : 0;
+    const char *local = public_name;
+    if (exchange->scope < 0 &&
+        (public_name == NULL ||
+         (is_uri ? mg_naming_split_uri(exchange->config, public_name, &server_index, &local)
+                 : mg_naming_split_name(exchange->config, public_name, &server_index, &local)) != 0)) {
+        mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS, unknown, NULL);
+        return;
+    }
+    if (exchange->access != NULL) { /* under a policy, a completion is about something the caller may use */
+        mg_authorize_t verdict =
+            local == NULL ? MG_AUTHORIZE_HIDDEN
+                          : mg_authorize_item(exchange, is_uri ? MG_POLICY_RESOURCE : MG_POLICY_PROMPT, server_index,
+                                              local, NULL);
+        if (verdict == MG_AUTHORIZE_HIDDEN)
+            mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS, unknown, NULL);
+        if (verdict != MG_AUTHORIZE_GO)
+            return;
+    }
+    if (exchange->scope >= 0) {
+        route_to(exchange, server_index, json_incref(params));
         return;
     }
     json_t *local_params = json_deep_copy(params);
@@ -258,10 +285,8 @@ static void call_checked_tool(mg_exchange_t *exchange, size_t server_index, cons
     mg_upstream_t *upstream = exchange->worker->upstreams[server_index];
     json_t *tool = json_object_get(upstream->tools, local_name);
     if (tool == NULL) {
-        char message[512];
-        snprintf(message, sizeof(message), "Unknown tool: %.400s",
-                 json_string_value(json_object_get(exchange->message.params, "name")));
-        mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS, message, NULL);
+        finish_unknown(exchange, json_string_value(json_object_get(exchange->message.params, "name")), false,
+                       MG_RPC_INVALID_PARAMS, "Unknown tool");
         return;
     }
     char why[512];
@@ -327,10 +352,13 @@ static void route_tool_call(mg_exchange_t *exchange)
     }
     size_t server_index = exchange->scope >= 0 ? (size_t)exchange->scope : 0;
     const char *local = public_name;
-    if (exchange->scope < 0 && mg_naming_split_name(exchange->config, public_name, &server_index, &local) != 0) {
-        char message[512];
-        snprintf(message, sizeof(message), "Unknown tool: %.400s", public_name);
-        mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS, message, NULL);
+    mg_authorize_t verdict = MG_AUTHORIZE_HIDDEN; /* a name that splits into no server names nothing */
+    if (exchange->scope >= 0 || mg_naming_split_name(exchange->config, public_name, &server_index, &local) == 0)
+        verdict = mg_authorize_item(exchange, MG_POLICY_TOOL, server_index, local,
+                                    json_object_get(exchange->message.params, "arguments"));
+    if (verdict != MG_AUTHORIZE_GO) {
+        if (verdict == MG_AUTHORIZE_HIDDEN)
+            finish_unknown(exchange, public_name, false, MG_RPC_INVALID_PARAMS, "Unknown tool");
         return;
     }
     if (json_object_get(exchange->worker->upstreams[server_index]->tools, local) != NULL) {
@@ -381,6 +409,9 @@ static void list_finish_if_done(mg_exchange_t *exchange)
 {
     if (exchange->parts_running > 0 || mg_exchange_finished(exchange))
         return;
+    for (size_t i = 0; i < exchange->parts_len; i++)
+        mg_authorize_filter_list(exchange, exchange->message.method, exchange->parts[i].server_index,
+                                 exchange->parts[i].collected);
     json_t *result = mg_aggregate_merge_lists(exchange->config, exchange->scope, exchange->message.method,
                                               exchange->parts, exchange->parts_len);
     if (exchange->modern)
@@ -817,7 +848,7 @@ void mg_dispatch(mg_exchange_t *exchange)
         route_completion(exchange);
     } else if (strcmp(method, "logging/setLevel") == 0) {
         fan_out_set_level(exchange);
-    } else if (exchange->scope >= 0) {
+    } else if (exchange->scope >= 0 && mg_authorize_forward_unknown(exchange)) {
         route_to(exchange, (size_t)exchange->scope, message->params != NULL ? json_incref(message->params) : NULL);
     } else {
         char text[160];

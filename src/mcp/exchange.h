@@ -59,6 +59,7 @@ struct st_mg_exchange_t {
     mg_config_t *config;      /* retained for the exchange's life */
     long scope;               /* -1: aggregated /mcp; else index of the /servers/<name>/mcp server */
     struct st_mg_principal_t *principal; /* who is calling (auth/principal.h; retained) */
+    struct st_mg_policy_access_t *access; /* what the caller may use (policy/policy.h; owned); NULL: no policy */
     mg_rpc_message_t message; /* the decoded client message (owned) */
     bool modern;              /* a 2026-07-28 request: stateless, answered with resultType */
     mg_modern_meta_t meta;    /* valid when modern (borrowed from message and meta_object) */
@@ -91,6 +92,9 @@ void mg_exchange_finish(mg_exchange_t *exchange, json_t *response);  /* final re
 void mg_exchange_finish_reply(mg_exchange_t *exchange, json_t *response);
 void mg_exchange_finish_error(mg_exchange_t *exchange, int code, const char *message, json_t *data /* stolen */);
 void mg_exchange_finish_accepted(mg_exchange_t *exchange); /* 202, for notifications and responses */
+/* Final answer for a call whose OAuth token lacks scopes: HTTP 403 with an RFC 6750 `insufficient_scope`
+ * challenge asking for `scopes` (space-separated), as the identify stage refuses (auth/auth.h). */
+void mg_exchange_finish_insufficient_scope(mg_exchange_t *exchange, const char *scopes, const char *description);
 bool mg_exchange_finished(const mg_exchange_t *exchange);
 /* "public" or "private": whether a modern answer may be cached across callers. */
 const char *mg_exchange_cache_scope(const mg_exchange_t *exchange);

@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
-import { GATEWAY_BIN, Gateway, cleanupDir, everythingStdio, freePort, initializeBody, tempDir, waitFor } from './lib/gateway.mjs';
+import { ALLOW_AUTHENTICATED, GATEWAY_BIN, Gateway, cleanupDir, everythingStdio, freePort, initializeBody, tempDir, waitFor } from './lib/gateway.mjs';
 
 const exec = promisify(execFile);
 let gw, key, other;
@@ -25,6 +25,7 @@ before(async () => {
     state_dir: join(stateDir, 'var'),
     servers: [everythingStdio()],
     auth: { resource: `http://127.0.0.1:${port}/mcp`, api_keys: { enabled: true } },
+    ...ALLOW_AUTHENTICATED,
   });
   key = await cli('keys', 'create', '--name', 'ci-bot', '--roles', 'developer');
   other = await cli('keys', 'create', '--name', 'other-bot', '--roles', 'viewer', '--expires', '30d');

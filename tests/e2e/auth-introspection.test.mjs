@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { generateKeyPair, exportJWK, SignJWT } from 'jose';
 
 import { startIdp } from '../fixtures/idp.mjs';
-import { Gateway, everythingStdio, freePort, initializeBody, waitFor } from './lib/gateway.mjs';
+import { ALLOW_AUTHENTICATED, Gateway, everythingStdio, freePort, initializeBody, waitFor } from './lib/gateway.mjs';
 
 const bearer = (token) => ({ authorization: `Bearer ${token}` });
 const SCOPE = 'mcp:tools';
@@ -43,6 +43,7 @@ describe('RFC 7662 introspection of opaque tokens', () => {
         },
         scopes_required: [SCOPE],
       },
+      ...ALLOW_AUTHENTICATED,
     }).start();
   });
 
@@ -148,6 +149,7 @@ describe('an introspection endpoint that fails', () => {
           listen: [`127.0.0.1:${port}`],
           servers: [everythingStdio()],
           auth: { resource, introspection: { url, client_id: idp.introspectionClient.clientId, client_secret: secret } },
+          ...ALLOW_AUTHENTICATED,
         }).start();
         gws.push(gw);
         const token = await idp.clientCredentialsToken({ resource, scope: SCOPE });
@@ -206,6 +208,7 @@ describe('a JWT signed by a key the gateway has not fetched yet', () => {
         resource,
         jwt: [{ issuer, jwks_uri: `http://127.0.0.1:${server.address().port}/jwks`, algorithms: ['ES256'] }],
       },
+      ...ALLOW_AUTHENTICATED,
     }).start();
   });
 

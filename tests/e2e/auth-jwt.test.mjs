@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 
 import { startIdp } from '../fixtures/idp.mjs';
 import { connectWithOAuth, decodeJwt } from './lib/oauth.mjs';
-import { Gateway, everythingStdio, freePort, initializeBody } from './lib/gateway.mjs';
+import { ALLOW_AUTHENTICATED, Gateway, everythingStdio, freePort, initializeBody } from './lib/gateway.mjs';
 
 let idp, gw, resource, serverResource;
 
@@ -24,6 +24,7 @@ before(async () => {
       jwt: [{ issuer: idp.issuer, algorithms: ['RS256', 'ES256', 'EdDSA'] }],
       scopes_required: ['mcp:tools'],
     },
+    ...ALLOW_AUTHENTICATED,
   }).start();
 });
 

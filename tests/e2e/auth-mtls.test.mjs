@@ -21,6 +21,7 @@ import { promisify } from 'node:util';
 import { after, afterEach, before, test } from 'node:test';
 
 import {
+  ALLOW_AUTHENTICATED,
   GATEWAY_BIN, GATEWAY_ONLY, Gateway, cleanupDir, connect, everythingStdio, freePort, initializeBody, listAll,
   rawPost, resultText, tempDir, waitFor,
 } from './lib/gateway.mjs';
@@ -48,6 +49,7 @@ async function mtlsGateway(identity) {
       api_keys: { enabled: true },
       mtls: { client_ca: clientsCa.ca, identity },
     },
+    ...ALLOW_AUTHENTICATED,
   }, { fetch: trustingFetch(pki.caPem) });
 }
 

@@ -13,7 +13,7 @@ import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 
 import { startIdp } from '../fixtures/idp.mjs';
 import { startRecordingServer } from '../fixtures/recording-server.mjs';
-import { Gateway, freePort, initializeBody, waitFor } from './lib/gateway.mjs';
+import { ALLOW_AUTHENTICATED, Gateway, freePort, initializeBody, waitFor } from './lib/gateway.mjs';
 
 let idp, withBearer, withHeaders, gw, resource;
 
@@ -30,6 +30,7 @@ before(async () => {
       { name: 'keyed', url: withHeaders.url, credentials: { headers: { 'X-Upstream-Key': 'k-123' } } },
     ],
     auth: { resource, jwt: [{ issuer: idp.issuer }] },
+    ...ALLOW_AUTHENTICATED,
   }).start();
 });
 

@@ -45,6 +45,15 @@ export const everythingStdio = (name = 'everything') =>
 export const filesystemStdio = (dir, name = 'fs') =>
   ({ name, command: [NODE, FILESYSTEM_ENTRY, dir] });
 
+/**
+ * The authorization policy that lets every authenticated caller use everything: with `auth`, the
+ * gateway denies what no role allows, so tests about identity (not authorization) spread this in.
+ */
+export const ALLOW_AUTHENTICATED = {
+  roles: [{ name: 'everyone', allow: [{ tools: ['*'] }, { prompts: ['*'] }, { resources: ['*'] }] }],
+  bindings: [{ role: 'everyone', match: { authenticated: true } }],
+};
+
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Poll `fn` until it returns a truthy value; throw naming `what` after `timeoutMs`. */
