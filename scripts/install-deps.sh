@@ -5,7 +5,7 @@ set -eu
 
 packages="gcc clang meson ninja-build pkg-config python3 curl ca-certificates
   libh2o-evloop-dev libssl-dev libjansson-dev libsodium-dev libyaml-dev libcmocka-dev
-  libcjose-dev libcurl4-openssl-dev libsqlite3-dev
+  libcjose-dev libcurl4-openssl-dev libsqlite3-dev libpcre2-dev
   libclang-rt-14-dev wrk nginx-light"
 
 missing=""

@@ -1,6 +1,6 @@
 /*
  * main.c - the command line: serve, check-config, version, and the dispatch to the
- * command families in src/cli/ (keys, secrets).
+ * command families in src/cli/ (keys, secrets, policy).
  *
  * `serve` without -c runs the embedded quickstart configuration (the same file as
  * examples/quickstart.yaml, compiled in), resolved against the current directory;
@@ -18,6 +18,7 @@
 #include "http/server.h"
 #include "mcpgate_version.h"
 #include "obs/log.h"
+#include "policy/policy.h"
 
 static void usage_main(FILE *out)
 {
@@ -28,6 +29,7 @@ static void usage_main(FILE *out)
                  "  check-config  validate a configuration file and exit\n"
                  "  keys          create, list and revoke API keys\n"
                  "  secrets       set, list and delete secrets of the encrypted store; make a master key\n"
+                 "  policy        explain what the roles allow a caller (policy explain)\n"
                  "  version       print the version\n"
                  "\n"
                  "Run `mcpgate <command> --help` for the options of a command.\n");
@@ -46,10 +48,11 @@ static void usage_serve(FILE *out)
 
 static void usage_check(FILE *out)
 {
-    fprintf(out,
-            "usage: mcpgate check-config -c FILE\n"
-            "\n"
-            "Exits 0 when FILE is a valid configuration; otherwise prints FILE:LINE:COLUMN: problem and exits 1.\n");
+    fprintf(out, "usage: mcpgate check-config -c FILE\n"
+                 "\n"
+                 "Exits 0 when FILE is a valid configuration; otherwise prints FILE:LINE:COLUMN: problem and exits 1.\n"
+                 "Policy rules that are valid but suspicious (they can never match, name no server, ...) are printed\n"
+                 "on stderr as \"warning: ...\" and do not change the exit status.\n");
 }
 
 static int parse_options(int argc, char **argv, const char **config_path, const char **log_level, void (*usage)(FILE *))
@@ -88,6 +91,12 @@ static int parse_options(int argc, char **argv, const char **config_path, const 
     return 0;
 }
 
+static void print_warning(void *ctx, const char *warning)
+{
+    (void)ctx;
+    fprintf(stderr, "warning: %s\n", warning);
+}
+
 static int command_check(int argc, char **argv)
 {
     const char *path = NULL;
@@ -104,7 +113,15 @@ static int command_check(int argc, char **argv)
         fprintf(stderr, "%s\n", err.message);
         return 1;
     }
+    mg_policy_t *policy;
+    if (mg_policy_create(config, &policy, &err) != 0) {
+        fprintf(stderr, "%s\n", err.message);
+        mg_config_release(config);
+        return 1;
+    }
+    mg_policy_lint(policy, config, print_warning, NULL);
     printf("%s: ok (%zu server(s), %zu listener(s))\n", path, config->servers_len, config->listen_len);
+    mg_policy_release(policy);
     mg_config_release(config);
     return 0;
 }
@@ -151,6 +168,8 @@ int main(int argc, char **argv)
         return mg_cli_keys(argc - 1, argv + 1);
     if (strcmp(command, "secrets") == 0)
         return mg_cli_secrets(argc - 1, argv + 1);
+    if (strcmp(command, "policy") == 0)
+        return mg_cli_policy(argc - 1, argv + 1);
     if (strcmp(command, "version") == 0 || strcmp(command, "--version") == 0) {
         printf("mcpgate %s\n", MCPGATE_VERSION);
         return 0;

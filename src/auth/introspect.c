@@ -158,7 +158,8 @@ int mg_auth_introspection_judge(const mg_auth_t *auth, const json_t *answer, lon
         mg_principal_create(MG_AUTH_INTROSPECTION, json_string_value(subject), issuer_name, NULL);
     if (principal == NULL)
         return mg_auth_refuse(refusal, 503, NULL, "out of memory");
-    if (add_strings(principal->groups, json_object_get(answer, "groups"), false) != 0 ||
+    principal->claims = json_deep_copy(answer); /* its own copy: read by every worker (policy `claim:`) */
+    if (principal->claims == NULL || add_strings(principal->groups, json_object_get(answer, "groups"), false) != 0 ||
         add_strings(principal->scopes, json_object_get(answer, "scope"), true) != 0) {
         mg_principal_release(principal);
         return mg_auth_refuse(refusal, 503, NULL, "out of memory");

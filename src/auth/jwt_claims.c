@@ -166,6 +166,12 @@ static int make_principal(const mg_jwt_rules_t *rules, const json_t *payload, do
     if (principal == NULL)
         return mg_jwt_fail(failure, MG_JWT_INTERNAL, "out of memory");
     principal->expires_at = whole_seconds(expiry);
+    /* a copy of its own: the payload's values are shared with the verifier, and jansson's reference counts
+     * are not atomic, while a principal is read by every worker */
+    if ((principal->claims = json_deep_copy(payload)) == NULL) {
+        mg_principal_release(principal);
+        return mg_jwt_fail(failure, MG_JWT_INTERNAL, "out of memory");
+    }
     if (append_strings(principal->groups, json_object_get(payload, groups_claim), groups_claim, false, failure) != 0 ||
         append_strings(principal->scopes, scopes, scopes_claim, true, failure) != 0) {
         mg_principal_release(principal);

@@ -110,6 +110,7 @@ void mg_principal_release(mg_principal_t *principal)
     json_decref(principal->groups);
     json_decref(principal->scopes);
     json_decref(principal->roles);
+    json_decref(principal->claims);
     free(principal);
 }
 

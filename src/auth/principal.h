@@ -36,6 +36,8 @@ typedef struct st_mg_principal_t {
     json_t *groups;   /* array of strings (maybe empty); never NULL */
     json_t *scopes;   /* array of strings (maybe empty); never NULL */
     json_t *roles;    /* array of strings the credential itself grants (API keys); never NULL */
+    json_t *claims;   /* the verified token's claim set or the introspection answer (an object owned by the
+                       * principal, read by policy bindings `claim:`); NULL for other methods */
     int64_t expires_at; /* Unix seconds after which the credential is no longer valid; 0: no expiry */
 } mg_principal_t;
 

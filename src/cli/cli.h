@@ -1,5 +1,5 @@
 /*
- * cli.h - the command families of `mcpgate` that manage state: `keys` and `secrets`, and what they
+ * cli.h - the command families of `mcpgate`: `keys` and `secrets` (state), `policy` (explain), and what they
  * share with main.c (how a configuration is chosen, option parsing, time formatting).
  *
  * Every command exits 0 on success, 1 on a failure it explains on stderr, and 2 on a usage error
@@ -18,6 +18,9 @@
 int mg_cli_keys(int argc, char **argv);
 /* `mcpgate secrets ...`; argv[0] is "secrets". Returns the exit status. */
 int mg_cli_secrets(int argc, char **argv);
+/* `mcpgate policy explain ...`; argv[0] is "policy". Returns the exit status: 0 allowed, 1 not allowed,
+ * 2 a usage or configuration error. */
+int mg_cli_policy(int argc, char **argv);
 
 /* The configuration `path` names or, when NULL, the embedded quickstart configuration, resolved as
  * if it were ./examples/quickstart.yaml (so its state_dir is ./var), as `serve` does. */

@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "core/error.h"
 
 typedef struct st_mg_config_kv_t {
@@ -129,6 +131,102 @@ typedef struct st_mg_config_auth_t {
     size_t authorization_servers_len;
 } mg_config_auth_t;
 
+/* ---- roles, bindings, scopes: the authorization policy (docs/policy.md) ----------------------------
+ * Written as the user wrote it, validated at load (src/config/policy.c); src/policy/ compiles it. Every
+ * element keeps where it was written ("gw.yaml:12:9") and its dotted path ("roles[1].allow[0]") for
+ * messages, warnings and `mcpgate policy explain`. */
+
+/* A tools / prompts / resources pattern: "<server glob>/<name glob>" ("*" alone is "*" + "*"). */
+typedef struct st_mg_config_pattern_t {
+    char *text;     /* as written */
+    char *server;   /* the part before the first '/': [a-z0-9-*]+ */
+    char *name;     /* the rest (tool or prompt name, or resource URI); non-empty; may contain '/' */
+    char *location; /* "gw.yaml:12:9" */
+    char *path;     /* "roles[1].allow[0].tools[0]" */
+} mg_config_pattern_t;
+
+typedef enum en_mg_config_pattern_kind_t {
+    MG_CONFIG_TOOLS = 0,
+    MG_CONFIG_PROMPTS = 1,
+    MG_CONFIG_RESOURCES = 2,
+} mg_config_pattern_kind_t;
+#define MG_CONFIG_PATTERN_KINDS 3
+
+/* One `when.args` entry: a JSON pointer and the conditions its value must meet (all of them). */
+typedef struct st_mg_config_condition_t {
+    char *pointer;    /* as written: "/repo" */
+    char **tokens;    /* RFC 6901 reference tokens, unescaped (~0 ~1); tokens_len >= 1 */
+    size_t tokens_len;
+    char *location;   /* of the pointer's key */
+    char *path;       /* "roles[1].allow[0].when.args./repo" */
+    json_t *equals;   /* any JSON value; NULL: not set */
+    json_t *in;       /* array; NULL: not set */
+    char *prefix;     /* NULL: not set */
+    char *suffix;
+    char *pattern;    /* PCRE2, anchored at both ends */
+    long long max_length; /* code points; -1: not set */
+    bool has_min, has_max;
+    double min, max;
+    long long min_items, max_items; /* -1: not set */
+    int exists;       /* -1: not set; 0 or 1 (absent: true is stored as exists 0) */
+} mg_config_condition_t;
+
+typedef struct st_mg_config_rule_t {
+    mg_config_pattern_t *patterns[MG_CONFIG_PATTERN_KINDS]; /* by mg_config_pattern_kind_t */
+    size_t patterns_len[MG_CONFIG_PATTERN_KINDS];
+    mg_config_condition_t *conditions; /* when.args; tools only */
+    size_t conditions_len;
+    char *location;
+    char *path; /* "roles[1].allow[0]" */
+} mg_config_rule_t;
+
+typedef struct st_mg_config_role_t {
+    char *name; /* [A-Za-z0-9._:-]+, unique (the characters API key roles may use) */
+    mg_config_rule_t *allow;
+    size_t allow_len;
+    mg_config_rule_t *deny;
+    size_t deny_len;
+    char *location;
+    char *path; /* "roles[1]" */
+} mg_config_role_t;
+
+/* bindings[].match: every key set here must hold (NULL / -1: not set). */
+typedef struct st_mg_config_binding_t {
+    char *role;
+    size_t role_index; /* into policy.roles */
+    char *subject;
+    char *issuer;
+    char *claim;          /* with claim_contains or claim_equals */
+    char *claim_contains;
+    char *claim_equals;
+    char *api_key;
+    char *certificate;
+    int method;        /* mg_auth_method_t; -1: any */
+    int authenticated; /* -1: not set; 0: only the anonymous caller; 1: any other */
+    char *location;
+    char *path; /* "bindings[0]" */
+} mg_config_binding_t;
+
+/* scopes[]: OAuth scopes a matching item needs beyond roles. */
+typedef struct st_mg_config_scope_rule_t {
+    mg_config_pattern_t *patterns[MG_CONFIG_PATTERN_KINDS];
+    size_t patterns_len[MG_CONFIG_PATTERN_KINDS];
+    char **require; /* NULL-terminated; require_len >= 1 */
+    size_t require_len;
+    char *location;
+    char *path; /* "scopes[0]" */
+} mg_config_scope_rule_t;
+
+typedef struct st_mg_config_policy_t {
+    bool present; /* a roles, bindings or scopes section was written (even empty) */
+    mg_config_role_t *roles;
+    size_t roles_len;
+    mg_config_binding_t *bindings;
+    size_t bindings_len;
+    mg_config_scope_rule_t *scopes;
+    size_t scopes_len;
+} mg_config_policy_t;
+
 typedef struct st_mg_config_limits_t {
     size_t max_body_bytes;   /* default 4194304 */
     int max_json_depth;      /* default 64 */
@@ -156,6 +254,7 @@ typedef struct st_mg_config_t {
     size_t servers_len;
     mg_config_secrets_t secrets; /* where ${secret:NAME} looks besides the environment */
     mg_config_auth_t auth;
+    mg_config_policy_t policy; /* roles, bindings, scopes */
 } mg_config_t;
 
 typedef enum en_mg_config_scope_t {

@@ -54,4 +54,14 @@ void mg_config_credentials_dispose(mg_config_credentials_t *credentials);
 int mg_config_load_servers(mg_config_loader_t *loader, const yaml_node_t *node, mg_config_t *config);
 void mg_config_server_dispose(mg_config_server_t *server);
 
+/* Parses the `roles`, `bindings` and `scopes` sections of `root` (policy.c); servers and auth must be
+ * loaded (patterns name servers). */
+int mg_config_load_policy(mg_config_loader_t *loader, const yaml_node_t *root, mg_config_t *config);
+void mg_config_policy_dispose(mg_config_policy_t *policy);
+/* A rule's `when` (policy_args.c): its `args` conditions into rule->conditions. */
+int mg_config_load_when(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, mg_config_rule_t *rule);
+void mg_config_condition_dispose(mg_config_condition_t *condition);
+/* A strict scalar string: a plain scalar YAML reads as a number, boolean or null is refused (quote it). */
+int mg_config_load_strict_string(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, char **out);
+
 #endif

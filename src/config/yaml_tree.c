@@ -113,6 +113,16 @@ int mg_config_yaml_fail(mg_config_yaml_t *yaml, const yaml_node_t *node, const c
                         node->start_mark.column + 1, path, path[0] != '\0' ? ": " : "", message);
 }
 
+char *mg_config_yaml_location(mg_config_yaml_t *yaml, const yaml_node_t *node)
+{
+    char *location = NULL;
+    if (asprintf(&location, "%s:%zu:%zu", yaml->name, node->start_mark.line + 1, node->start_mark.column + 1) < 0) {
+        mg_error_set(yaml->err, "out of memory");
+        return NULL;
+    }
+    return location;
+}
+
 void mg_config_yaml_path_key(char *out, size_t size, const char *parent, const char *key)
 {
     snprintf(out, size, "%s%s%s", parent, parent[0] != '\0' ? "." : "", key);

@@ -43,6 +43,9 @@ yaml_node_t *mg_config_yaml_root(mg_config_yaml_t *yaml);
 int mg_config_yaml_fail(mg_config_yaml_t *yaml, const yaml_node_t *node, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* A malloc'd "name:line:col" naming `node` (NULL when out of memory, with the error set). */
+char *mg_config_yaml_location(mg_config_yaml_t *yaml, const yaml_node_t *node);
+
 /* Child paths: "" + key -> "key", "a" + key -> "a.key", "a" + 3 -> "a[3]". */
 void mg_config_yaml_path_key(char *out, size_t size, const char *parent, const char *key);
 void mg_config_yaml_path_index(char *out, size_t size, const char *parent, size_t index);

@@ -1,0 +1,344 @@
+/*
+ * conditions.c - a rule's argument conditions: JSON pointers into a tool call's arguments, and the
+ * checks their values must pass.
+ *
+ * Three answers, not two. A check holds, fails, or cannot be told: the value is missing, has the
+ * wrong type for the check (a number where `prefix` needs a string), or the regular expression hit
+ * its match or depth limit. "Cannot be told" fails closed: an allow rule's condition does not hold,
+ * a deny rule's does. `exists` and `absent` are the exception, because a missing value is exactly what
+ * they answer about. A rule's conditions are ANDed: one failing check decides, whatever the others
+ * say, and then one unknown.
+ *
+ * Regular expressions are PCRE2, anchored at both ends (PCRE2_ANCHORED | PCRE2_ENDANCHORED), in UTF
+ * mode, with a match limit and a depth limit so that a pattern like (a+)+$ against a long argument
+ * costs a bounded amount of work and then fails closed ("pattern too costly"). jansson strings are
+ * valid UTF-8, and PCRE2_MATCH_INVALID_UTF keeps that from being a precondition anyway.
+ *
+ * Reasons quote at most 64 bytes of a caller's value, JSON-encoded in ASCII, so that they are safe to
+ * log and to return.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/policy_internal.h"
+
+#define REGEX_OPTIONS (PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF)
+#define REGEX_MATCH_LIMIT 100000
+#define REGEX_DEPTH_LIMIT 2000
+#define QUOTE_MAX 64
+
+static pcre2_code *regex_compile(const char *pattern, char *message, size_t size)
+{
+    int code;
+    PCRE2_SIZE offset;
+    pcre2_code *regex = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, REGEX_OPTIONS, &code, &offset, NULL);
+    if (regex == NULL && message != NULL) {
+        PCRE2_UCHAR text[200];
+        if (pcre2_get_error_message(code, text, sizeof(text)) < 0)
+            snprintf((char *)text, sizeof(text), "error %d", code);
+        snprintf(message, size, "%s at offset %zu", (const char *)text, (size_t)offset);
+    }
+    return regex;
+}
+
+int mg_policy_check_pattern(const char *pattern, char *message, size_t size)
+{
+    pcre2_code *regex = regex_compile(pattern, message, size);
+    if (regex == NULL)
+        return -1;
+    pcre2_code_free(regex);
+    return 0;
+}
+
+int mg_policy_condition_compile(const mg_config_condition_t *config, mg_policy_condition_t *out, mg_error_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    out->config = config;
+    out->prefix_len = config->prefix != NULL ? strlen(config->prefix) : 0;
+    out->suffix_len = config->suffix != NULL ? strlen(config->suffix) : 0;
+    if (config->pattern == NULL)
+        return 0;
+    char message[256];
+    if ((out->regex = regex_compile(config->pattern, message, sizeof(message))) == NULL)
+        return mg_error_set(err, "%s: %s.pattern: %s", config->location, config->path, message);
+    if ((out->match_context = pcre2_match_context_create(NULL)) == NULL)
+        return mg_error_set(err, "out of memory");
+    pcre2_set_match_limit(out->match_context, REGEX_MATCH_LIMIT);
+    pcre2_set_depth_limit(out->match_context, REGEX_DEPTH_LIMIT);
+    return 0;
+}
+
+void mg_policy_condition_dispose(mg_policy_condition_t *condition)
+{
+    pcre2_match_context_free(condition->match_context);
+    pcre2_code_free(condition->regex);
+}
+
+/* RFC 6901 evaluation; NULL when the value does not exist. Array indexes are digits without leading
+ * zeros; "-" (past the end) never exists. */
+static const json_t *resolve(const mg_config_condition_t *config, const json_t *arguments)
+{
+    const json_t *value = json_is_object(arguments) ? arguments : NULL;
+    for (size_t i = 0; value != NULL && i < config->tokens_len; i++) {
+        const char *token = config->tokens[i];
+        if (json_is_object(value)) {
+            value = json_object_get(value, token);
+        } else if (json_is_array(value)) {
+            size_t len = strlen(token), index = 0;
+            if (len == 0 || len > 9 || (len > 1 && token[0] == '0') || strspn(token, "0123456789") != len)
+                return NULL;
+            for (size_t j = 0; j < len; j++)
+                index = index * 10 + (size_t)(token[j] - '0');
+            value = json_array_get(value, index);
+        } else {
+            return NULL;
+        }
+    }
+    return value;
+}
+
+static const char *type_name(const json_t *value)
+{
+    switch (json_typeof(value)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+    case JSON_REAL:
+        return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
+    }
+    return "a value";
+}
+
+/* At most QUOTE_MAX bytes of the value (strings cut at a character boundary), JSON-encoded in ASCII. */
+static void quote(const json_t *value, char *out, size_t size)
+{
+    json_t *shown = NULL;
+    bool cut = false;
+    if (json_is_string(value)) {
+        size_t len = json_string_length(value);
+        const char *text = json_string_value(value);
+        if (len > QUOTE_MAX) {
+            len = QUOTE_MAX;
+            while (len > 0 && ((unsigned char)text[len] & 0xc0) == 0x80)
+                len--;
+            cut = true;
+        }
+        shown = json_stringn(text, len);
+    }
+    char *text = json_dumps(shown != NULL ? shown : value, JSON_ENCODE_ANY | JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_decref(shown);
+    if (text == NULL) {
+        snprintf(out, size, "(value)");
+        return;
+    }
+    if (strlen(text) > QUOTE_MAX + 16) {
+        text[QUOTE_MAX + 16] = '\0';
+        cut = true;
+    }
+    snprintf(out, size, "%s%s", text, cut ? "..." : "");
+    free(text);
+}
+
+/* JSON equality where numbers compare by value (1 == 1.0). */
+static bool same_value(const json_t *a, const json_t *b)
+{
+    if (json_is_number(a) && json_is_number(b)) {
+        if (json_is_integer(a) && json_is_integer(b))
+            return json_integer_value(a) == json_integer_value(b);
+        return json_number_value(a) == json_number_value(b);
+    }
+    if (json_typeof(a) != json_typeof(b))
+        return false;
+    if (json_is_array(a)) {
+        if (json_array_size(a) != json_array_size(b))
+            return false;
+        for (size_t i = 0; i < json_array_size(a); i++) {
+            if (!same_value(json_array_get(a, i), json_array_get(b, i)))
+                return false;
+        }
+        return true;
+    }
+    if (json_is_object(a)) {
+        const char *key;
+        json_t *value;
+        if (json_object_size(a) != json_object_size(b))
+            return false;
+        json_object_foreach((json_t *)a, key, value)
+        {
+            const json_t *other = json_object_get(b, key);
+            if (other == NULL || !same_value(value, other))
+                return false;
+        }
+        return true;
+    }
+    return json_equal(a, b) != 0;
+}
+
+static size_t code_points(const char *text, size_t len)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < len; i++)
+        count += ((unsigned char)text[i] & 0xc0) != 0x80;
+    return count;
+}
+
+typedef struct st_verdict_t {
+    mg_policy_truth_t truth;
+    char *reason; /* NULL: no reason wanted (nothing is quoted then) */
+    size_t size;
+    const char *pointer;
+    const json_t *value;
+    char shown[QUOTE_MAX + 32]; /* the value quoted, made on first use */
+} verdict_t;
+
+static const char *shown(verdict_t *verdict)
+{
+    if (verdict->reason == NULL)
+        return "";
+    if (verdict->shown[0] == '\0')
+        quote(verdict->value, verdict->shown, sizeof(verdict->shown));
+    return verdict->shown;
+}
+
+/* Records one check's outcome: the first one that does not hold is the one the reason names. */
+static void note(verdict_t *verdict, mg_policy_truth_t truth, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void note(verdict_t *verdict, mg_policy_truth_t truth, const char *fmt, ...)
+{
+    if (truth <= verdict->truth)
+        return;
+    verdict->truth = truth;
+    if (verdict->reason == NULL)
+        return;
+    int used = snprintf(verdict->reason, verdict->size, "%s ", verdict->pointer);
+    va_list ap;
+    va_start(ap, fmt);
+    if (used > 0 && (size_t)used < verdict->size)
+        vsnprintf(verdict->reason + used, verdict->size - (size_t)used, fmt, ap);
+    va_end(ap);
+}
+
+static void check_string(const mg_policy_condition_t *condition, const json_t *value, verdict_t *verdict)
+{
+    const mg_config_condition_t *config = condition->config;
+    const char *text = json_string_value(value);
+    size_t len = json_string_length(value);
+    if (config->prefix != NULL &&
+        (len < condition->prefix_len || memcmp(text, config->prefix, condition->prefix_len) != 0))
+        note(verdict, MG_POLICY_FAILS, "is %s, which does not start with \"%s\"", shown(verdict), config->prefix);
+    if (config->suffix != NULL && (len < condition->suffix_len || memcmp(text + len - condition->suffix_len,
+                                                                         config->suffix, condition->suffix_len) != 0))
+        note(verdict, MG_POLICY_FAILS, "is %s, which does not end with \"%s\"", shown(verdict), config->suffix);
+    if (config->max_length >= 0 && code_points(text, len) > (size_t)config->max_length)
+        note(verdict, MG_POLICY_FAILS, "is %zu characters long, more than max_length %lld", code_points(text, len),
+             config->max_length);
+    if (condition->regex != NULL) {
+        pcre2_match_data *match = pcre2_match_data_create(1, NULL);
+        int rc = match == NULL
+                     ? PCRE2_ERROR_NOMEMORY
+                     : pcre2_match(condition->regex, (PCRE2_SPTR)text, len, 0, 0, match, condition->match_context);
+        pcre2_match_data_free(match);
+        if (rc == PCRE2_ERROR_NOMATCH)
+            note(verdict, MG_POLICY_FAILS, "is %s, which does not match pattern \"%s\"", shown(verdict),
+                 config->pattern);
+        else if (rc < 0)
+            note(verdict, MG_POLICY_UNKNOWN, "is %s: pattern too costly", shown(verdict));
+    }
+}
+
+static void check_present(const mg_policy_condition_t *condition, const json_t *value, verdict_t *verdict)
+{
+    const mg_config_condition_t *config = condition->config;
+    if (config->equals != NULL && !same_value(value, config->equals)) {
+        char expected[QUOTE_MAX + 32] = "";
+        if (verdict->reason != NULL)
+            quote(config->equals, expected, sizeof(expected));
+        note(verdict, MG_POLICY_FAILS, "is %s, not %s", shown(verdict), expected);
+    }
+    if (config->in != NULL) {
+        bool found = false;
+        for (size_t i = 0; i < json_array_size(config->in) && !found; i++)
+            found = same_value(value, json_array_get(config->in, i));
+        if (!found)
+            note(verdict, MG_POLICY_FAILS, "is %s, not one of the values of `in`", shown(verdict));
+    }
+    bool wants_string =
+        config->prefix != NULL || config->suffix != NULL || config->pattern != NULL || config->max_length >= 0;
+    if (wants_string && !json_is_string(value))
+        note(verdict, MG_POLICY_UNKNOWN, "is %s, and prefix, suffix, pattern and max_length need a string",
+             type_name(value));
+    else if (wants_string)
+        check_string(condition, value, verdict);
+    if (config->has_min || config->has_max) {
+        double number = json_number_value(value);
+        if (!json_is_number(value))
+            note(verdict, MG_POLICY_UNKNOWN, "is %s, and min and max need a number", type_name(value));
+        else if (config->has_min && number < config->min)
+            note(verdict, MG_POLICY_FAILS, "is %s, less than min %g", shown(verdict), config->min);
+        else if (config->has_max && number > config->max)
+            note(verdict, MG_POLICY_FAILS, "is %s, more than max %g", shown(verdict), config->max);
+    }
+    if (config->min_items >= 0 || config->max_items >= 0) {
+        size_t items = json_array_size(value);
+        if (!json_is_array(value))
+            note(verdict, MG_POLICY_UNKNOWN, "is %s, and min_items and max_items need an array", type_name(value));
+        else if (config->max_items >= 0 && items > (size_t)config->max_items)
+            note(verdict, MG_POLICY_FAILS, "has %zu items, more than max_items %lld", items, config->max_items);
+        else if (config->min_items >= 0 && items < (size_t)config->min_items)
+            note(verdict, MG_POLICY_FAILS, "has %zu items, fewer than min_items %lld", items, config->min_items);
+    }
+}
+
+static mg_policy_truth_t evaluate(const mg_policy_condition_t *condition, const json_t *arguments, char *reason,
+                                  size_t size)
+{
+    const mg_config_condition_t *config = condition->config;
+    const json_t *value = resolve(config, arguments);
+    verdict_t verdict = {
+        .truth = MG_POLICY_HOLDS, .reason = reason, .size = size, .pointer = config->pointer, .value = value};
+    if (value == NULL) {
+        if (config->exists == 0)
+            return MG_POLICY_HOLDS;
+        note(&verdict, config->exists == 1 ? MG_POLICY_FAILS : MG_POLICY_UNKNOWN, "is missing");
+        return verdict.truth;
+    }
+    if (config->exists == 0) {
+        note(&verdict, MG_POLICY_FAILS, "is present, and must be absent");
+        return verdict.truth;
+    }
+    check_present(condition, value, &verdict);
+    return verdict.truth;
+}
+
+mg_policy_truth_t mg_policy_rule_conditions(const mg_policy_rule_t *rule, const json_t *arguments, char *reason,
+                                            size_t reason_size)
+{
+    mg_policy_truth_t result = MG_POLICY_HOLDS;
+    char detail[320];
+    if (reason != NULL && reason_size > 0)
+        reason[0] = '\0';
+    for (size_t i = 0; i < rule->conditions_len && result != MG_POLICY_FAILS; i++) {
+        mg_policy_truth_t truth =
+            evaluate(&rule->conditions[i], arguments, reason != NULL ? detail : NULL, sizeof(detail));
+        if (truth > result) {
+            result = truth;
+            if (reason != NULL)
+                snprintf(reason, reason_size, "%s", detail);
+        }
+    }
+    if (result == MG_POLICY_HOLDS && reason != NULL && rule->conditions_len > 0)
+        snprintf(reason, reason_size, "the conditions on %s%s hold", rule->conditions[0].config->pointer,
+                 rule->conditions_len > 1 ? " and the other arguments" : "");
+    return result;
+}
