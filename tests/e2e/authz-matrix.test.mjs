@@ -55,7 +55,8 @@ function policy(rootDir) {
           {
             tools: ['fs/read_text_file', 'fs/write_file', 'fs/list_directory'],
             // prefix compares strings: the pattern refuses `..` segments that would climb out
-            when: { args: { '/path': { prefix: `${rootDir}/acme/`, pattern: '(?!.*(^|/)\\.\\.(/|$)).*' } } },
+            // (`$$` is a literal `$` in the configuration, where `${...}` expands)
+            when: { args: { '/path': { prefix: `${rootDir}/acme/`, pattern: '(?!.*(^|/)\\.\\.(/|$$)).*' } } },
           },
           { tools: ['everything/echo'], when: { args: { '/message': { pattern: '[a-z ]+', max_length: 20 } } } },
           { tools: ['everything/get-sum'], when: { args: { '/a': { min: 0, max: 100 }, '/b': { in: [1, 2, 3] } } } },
@@ -157,7 +158,7 @@ async function outcome(client, name, args) {
   } catch (err) {
     if (err.code === -32602 && /^MCP error -32602: Unknown tool: /.test(err.message)) return 'unknown';
     if (err.code === -32003 && /Forbidden by policy: /.test(err.message)) return 'forbidden';
-    if (/\b403\b/.test(String(err.message))) return 'scope';
+    if (err.code === 403 && /needs the scope/.test(String(err.message))) return 'scope';
     return `error ${err.code}: ${err.message}`;
   }
 }
@@ -294,11 +295,14 @@ describe('what the table cannot say', () => {
   test('names in odd shapes: case variants, look-alikes, separators, traversal', T, async () => {
     const bob = { bearer: tokens.bob };
     for (const name of ['everything__ECHO', 'everything__Echo', 'everything__\u0435cho' /* Cyrillic е */,
-      'everything____echo', '__everything__echo', 'everything__echo ', 'everything__get-env\u0000', 'everything/echo']) {
+      'everything____echo', '__everything__echo', 'everything__echo ', 'everything/echo', 'everything__echo/']) {
       const res = await rawCall(bob, call(name, { message: 'x' }));
       assert.equal(res.json?.error?.code, -32602, `${JSON.stringify(name)}: ${res.text}`);
       assert.match(res.json.error.message, /^Unknown tool: /, JSON.stringify(name));
     }
+    // a NUL never gets as far as a name: the decoder refuses it
+    const nul = await rawCall(bob, call('everything__get-env\u0000'));
+    assert.equal(nul.json?.error?.code, -32700, nul.text);
     const read = (uri) => rawCall(bob, { jsonrpc: '2.0', id: 3, method: 'resources/read', params: { uri } });
     const ok = await read('everything+demo://resource/static/document/architecture.md');
     assert.ok(ok.json?.result?.contents?.length > 0, ok.text);
