@@ -129,6 +129,8 @@ test('policy explain: usage and configuration errors exit 2', T, async () => {
     [['policy', 'explain', '-c', policyFile, '--tool', 'github/x'], /needs -c, --principal and one of/],
     [['policy', 'explain', '-c', policyFile, '--principal', '{"sub": "x"}', '--tool', 'github/x'],
       /unknown key "sub"/],
+    [['policy', 'explain', '-c', policyFile, '--principal', '{"method": "oauth", "subject": "x"}', '--tool', 'github/x'],
+      /method "oauth" must be jwt, introspection, api_key, mtls or anonymous/],
     [['policy', 'explain', '-c', policyFile, '--principal', '{"anonymous": true}', '--tool', 'gitlab/x'],
       /names no configured server/],
     [['policy', 'explain', '-c', policyFile, '--principal', '{"anonymous": true}', '--prompt', 'docs/x', '--args', '{}'],
