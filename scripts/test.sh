@@ -46,7 +46,7 @@ fuzz_all() {
   [ -f "$FUZZ_BUILD/build.ninja" ] || CC=clang meson setup "$FUZZ_BUILD" -Dfuzz=true >/dev/null
   meson compile -C "$FUZZ_BUILD" >/dev/null || return 1
   local target corpus work rc=0
-  for target in jsonrpc json json_write session mirror tokens jwt jwks apikey introspection upstream_token; do
+  for target in jsonrpc json json_write session mirror tokens jwt jwks apikey introspection upstream_token policy; do
     corpus=tests/fuzz/corpus/$target
     work=$(mktemp -d)
     cp "$corpus"/* "$work"/

@@ -93,10 +93,11 @@ static int parse_principal(const char *text, mg_principal_t **out)
         while (keys[known] != NULL && strcmp(keys[known], key) != 0)
             known++;
         if (keys[known] == NULL) {
-            json_decref(object);
-            return refuse("--principal: unknown key \"%s\" (method, subject, issuer, groups, scopes, roles, claims, "
-                          "api_key, certificate, anonymous)",
-                          key);
+            int rc = refuse("--principal: unknown key \"%s\" (method, subject, issuer, groups, scopes, roles, claims, "
+                            "api_key, certificate, anonymous)",
+                            key);
+            json_decref(object); /* after the message: `key` is the object's */
+            return rc;
         }
     }
     bool bad = false;
@@ -124,8 +125,10 @@ static int parse_principal(const char *text, mg_principal_t **out)
         while (i < 4 && strcmp(mg_principal_method_name(methods[i]), method) != 0)
             i++;
         if (i == 4) {
+            int rc =
+                refuse("--principal: method \"%s\" must be jwt, introspection, api_key, mtls or anonymous", method);
             json_decref(object);
-            return refuse("--principal: method \"%s\" must be jwt, introspection, api_key, mtls or anonymous", method);
+            return rc;
         }
         kind = methods[i];
     }

@@ -154,21 +154,21 @@ typedef enum en_mg_config_pattern_kind_t {
 
 /* One `when.args` entry: a JSON pointer and the conditions its value must meet (all of them). */
 typedef struct st_mg_config_condition_t {
-    char *pointer;    /* as written: "/repo" */
-    char **tokens;    /* RFC 6901 reference tokens, unescaped (~0 ~1); tokens_len >= 1 */
+    char *pointer; /* as written: "/repo" */
+    char **tokens; /* RFC 6901 reference tokens, unescaped (~0 ~1); tokens_len >= 1 */
     size_t tokens_len;
-    char *location;   /* of the pointer's key */
-    char *path;       /* "roles[1].allow[0].when.args./repo" */
-    json_t *equals;   /* any JSON value; NULL: not set */
-    json_t *in;       /* array; NULL: not set */
-    char *prefix;     /* NULL: not set */
+    char *location; /* of the pointer's key */
+    char *path;     /* "roles[1].allow[0].when.args./repo" */
+    json_t *equals; /* any JSON value; NULL: not set */
+    json_t *in;     /* array; NULL: not set */
+    char *prefix;   /* NULL: not set */
     char *suffix;
-    char *pattern;    /* PCRE2, anchored at both ends */
+    char *pattern;        /* PCRE2, anchored at both ends */
     long long max_length; /* code points; -1: not set */
     bool has_min, has_max;
     double min, max;
     long long min_items, max_items; /* -1: not set */
-    int exists;       /* -1: not set; 0 or 1 (absent: true is stored as exists 0) */
+    int exists;                     /* -1: not set; 0 or 1 (absent: true is stored as exists 0) */
 } mg_config_condition_t;
 
 typedef struct st_mg_config_rule_t {
@@ -196,7 +196,7 @@ typedef struct st_mg_config_binding_t {
     size_t role_index; /* into policy.roles */
     char *subject;
     char *issuer;
-    char *claim;          /* with claim_contains or claim_equals */
+    char *claim; /* with claim_contains or claim_equals */
     char *claim_contains;
     char *claim_equals;
     char *api_key;

@@ -74,15 +74,19 @@ int mg_config_load_strict_string(mg_config_loader_t *loader, const yaml_node_t *
     return mg_config_yaml_string(&loader->yaml, node, path, out);
 }
 
-static json_t *to_json(mg_config_loader_t *loader, const yaml_node_t *node, const char *path);
+/* At most this many values in one `equals` or `in`: YAML aliases could otherwise expand a small file into
+ * an enormous value. */
+#define MAX_VALUES 10000
 
-static json_t *sequence_to_json(mg_config_loader_t *loader, const yaml_node_t *node, const char *path)
+static json_t *to_json(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, size_t *budget);
+
+static json_t *sequence_to_json(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, size_t *budget)
 {
     char child[MG_CONFIG_PATH_MAX];
     json_t *array = json_array();
     for (size_t i = 0; array != NULL && i < mg_config_yaml_length(node); i++) {
         mg_config_yaml_path_index(child, sizeof(child), path, i);
-        json_t *item = to_json(loader, mg_config_yaml_item(&loader->yaml, node, i), child);
+        json_t *item = to_json(loader, mg_config_yaml_item(&loader->yaml, node, i), child, budget);
         if (item == NULL || json_array_append_new(array, item) != 0) {
             json_decref(array);
             return NULL;
@@ -93,7 +97,7 @@ static json_t *sequence_to_json(mg_config_loader_t *loader, const yaml_node_t *n
     return array;
 }
 
-static json_t *mapping_to_json(mg_config_loader_t *loader, const yaml_node_t *node, const char *path)
+static json_t *mapping_to_json(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, size_t *budget)
 {
     char child[MG_CONFIG_PATH_MAX];
     if (mg_config_yaml_check_keys(&loader->yaml, node, path, NULL) != 0)
@@ -102,7 +106,7 @@ static json_t *mapping_to_json(mg_config_loader_t *loader, const yaml_node_t *no
     for (size_t i = 0; object != NULL && i < mg_config_yaml_length(node); i++) {
         const char *key = mg_config_yaml_raw(mg_config_yaml_pair_key(&loader->yaml, node, i));
         mg_config_yaml_path_key(child, sizeof(child), path, key);
-        json_t *value = to_json(loader, mg_config_yaml_pair_value(&loader->yaml, node, i), child);
+        json_t *value = to_json(loader, mg_config_yaml_pair_value(&loader->yaml, node, i), child, budget);
         if (value == NULL || json_object_set_new(object, key, value) != 0) {
             json_decref(object);
             return NULL;
@@ -113,12 +117,17 @@ static json_t *mapping_to_json(mg_config_loader_t *loader, const yaml_node_t *no
     return object;
 }
 
-static json_t *to_json(mg_config_loader_t *loader, const yaml_node_t *node, const char *path)
+static json_t *to_json(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, size_t *budget)
 {
+    if (*budget == 0) {
+        mg_config_yaml_fail(&loader->yaml, node, path, "more than %d values", MAX_VALUES);
+        return NULL;
+    }
+    (*budget)--;
     if (node->type == YAML_SEQUENCE_NODE)
-        return sequence_to_json(loader, node, path);
+        return sequence_to_json(loader, node, path, budget);
     if (node->type == YAML_MAPPING_NODE)
-        return mapping_to_json(loader, node, path);
+        return mapping_to_json(loader, node, path, budget);
     const char *raw = mg_config_yaml_raw(node);
     json_t *value = NULL;
     switch (plain_type(node)) {
@@ -297,9 +306,10 @@ static int load_values(mg_config_loader_t *loader, const yaml_node_t *node, cons
 {
     char child[MG_CONFIG_PATH_MAX];
     yaml_node_t *value;
+    size_t budget = MAX_VALUES;
     mg_config_yaml_path_key(child, sizeof(child), path, "equals");
     if ((value = raw_value(loader, node, "equals")) != NULL &&
-        (condition->equals = to_json(loader, value, child)) == NULL)
+        (condition->equals = to_json(loader, value, child, &budget)) == NULL)
         return -1;
     mg_config_yaml_path_key(child, sizeof(child), path, "in");
     if ((value = raw_value(loader, node, "in")) != NULL) {
@@ -307,7 +317,7 @@ static int load_values(mg_config_loader_t *loader, const yaml_node_t *node, cons
             return -1;
         if (mg_config_yaml_length(value) == 0)
             return mg_config_yaml_fail(&loader->yaml, value, child, "must list at least one value");
-        if ((condition->in = to_json(loader, value, child)) == NULL)
+        if ((condition->in = to_json(loader, value, child, &budget)) == NULL)
             return -1;
     }
     return 0;
