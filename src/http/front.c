@@ -622,7 +622,7 @@ static int check_modern(h2o_req_t *req, const mg_rpc_message_t *message, const m
     int meta_rc = mg_modern_read_meta(message, meta, &err);
     const char *body_version = meta->protocol_version;
     mg_mirror_value_t header_version = mirrored->protocol_version;
-    if (body_version != NULL && (header_version.base == NULL || strlen(body_version) != header_version.len ||
+    if (body_version != NULL && (header_version.base == NULL || meta->protocol_version_len != header_version.len ||
                                  memcmp(body_version, header_version.base, header_version.len) != 0)) {
         if (meta_rc != 0)
             json_decref(err.data);
@@ -645,8 +645,9 @@ static int check_modern(h2o_req_t *req, const mg_rpc_message_t *message, const m
         return -1;
     }
     /* Mcp-Param-* need the tool's inputSchema: the dispatcher checks them against its catalog */
-    if (mg_mirror_check_request(mirrored, json_object_get(message->root, "method"), message->params,
-                                meta->protocol_version_value, why, sizeof(why)) != 0) {
+    mg_mirror_value_t version = {meta->protocol_version, meta->protocol_version_len};
+    mg_mirror_value_t method = {message->method, strlen(message->method)};
+    if (mg_mirror_check_request(mirrored, method, message->params, version, why, sizeof(why)) != 0) {
         send_modern_error(req, message->id, MG_RPC_HEADER_MISMATCH, why, NULL);
         return -1;
     }
@@ -731,6 +732,8 @@ static void keep_mirror_headers(mg_exchange_t *exchange, const mg_mirror_headers
  * leaves the params as they are otherwise, instead of copying them every time. */
 static void take_meta(mg_exchange_t *exchange)
 {
+    if (exchange->meta.object == NULL)
+        return; /* the decoder read it and left it out of params: nothing of it goes back */
     json_t *params = exchange->message.params;
     size_t position = 0;
     for (void *iter = json_object_iter(params); iter != NULL; iter = json_object_iter_next(params, iter), position++) {
@@ -785,7 +788,8 @@ static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope, mg_princ
     }
     mg_rpc_message_t message;
     mg_rpc_error_t decode_error;
-    if (mg_rpc_decode(req->entity.base, req->entity.len, config->limits.max_json_depth, &message, &decode_error) != 0) {
+    if (mg_rpc_decode_client(req->entity.base, req->entity.len, config->limits.max_json_depth, &message,
+                             &decode_error) != 0) {
         mg_front_send_rpc_error(req, 400, decode_error.id, decode_error.code, decode_error.message);
         mg_rpc_error_dispose(&decode_error);
         return 0;

@@ -30,11 +30,12 @@ enum {
     MG_RPC_UNSUPPORTED_VERSION = -32022,
 };
 
-/* Borrowed from the request's params._meta; valid while the message lives. */
+/* Borrowed from the request's params._meta, or from the message when the decoder read _meta without
+ * building it (mg_rpc_decode_client); valid while the message lives. */
 typedef struct st_mg_modern_meta_t {
-    json_t *object; /* params._meta itself */
-    const char *protocol_version;
-    json_t *protocol_version_value; /* the same, as the body's value */
+    json_t *object;               /* params._meta itself; NULL when the decoder read it (message->meta) */
+    const char *protocol_version; /* once checked, MG_VERSION_MODERN itself (a static string) */
+    size_t protocol_version_len;
     json_t *client_capabilities; /* object */
     json_t *client_info;         /* object or NULL */
     const char *log_level;       /* NULL when absent */
