@@ -262,12 +262,12 @@ static int write_answer(const mg_exchange_t *exchange, const json_t *response, j
     mg_json_edit_t completion[MG_MODERN_COMPLETION_EDITS], edits[2];
     size_t edits_len = 0, completion_len = 0;
     if (id != NULL)
-        edits[edits_len++] = (mg_json_edit_t){"id", id, NULL, 0};
+        edits[edits_len++] = (mg_json_edit_t){"id", id, NULL, 0, false};
     if (exchange->modern)
         completion_len =
             mg_modern_completion_edits(result, exchange->message.method, mg_exchange_cache_scope(exchange), completion);
     if (completion_len > 0)
-        edits[edits_len++] = (mg_json_edit_t){"result", result, completion, completion_len};
+        edits[edits_len++] = (mg_json_edit_t){"result", result, completion, completion_len, false};
     if (edits_len == 0)
         return mg_json_write(out, response, JSON_COMPACT);
     return mg_json_write_edited(out, response, edits, edits_len, JSON_COMPACT);

@@ -203,22 +203,27 @@ size_t mg_modern_completion_edits(const json_t *result, const char *method, cons
     if (!json_is_object(result))
         return 0;
     pthread_once(&constants_once, make_constants);
+    if (!mg_modern_is_cacheable(method)) {
+        /* resultType alone, when the result has none: the writer learns that as it walks the members,
+         * which costs less than looking the key up first */
+        edits[0] = (mg_json_edit_t){"resultType", complete_text, NULL, 0, true};
+        return 1;
+    }
     size_t n = 0;
     json_t *result_type = json_object_get(result, "resultType");
     if (result_type == NULL) {
-        edits[n++] = (mg_json_edit_t){"resultType", complete_text, NULL, 0};
+        edits[n++] = (mg_json_edit_t){"resultType", complete_text, NULL, 0, false};
         result_type = complete_text;
     }
-    if (!mg_modern_is_cacheable(method) || !json_is_string(result_type) ||
-        strcmp(json_string_value(result_type), "complete") != 0)
+    if (!json_is_string(result_type) || strcmp(json_string_value(result_type), "complete") != 0)
         return n;
     json_t *ttl = json_object_get(result, "ttlMs");
     if (!json_is_integer(ttl) || json_integer_value(ttl) < 0)
-        edits[n++] = (mg_json_edit_t){"ttlMs", zero_ttl, NULL, 0};
+        edits[n++] = (mg_json_edit_t){"ttlMs", zero_ttl, NULL, 0, false};
     /* the stricter scope wins: a server that calls its answer private keeps it private */
     const char *said = json_string_value(json_object_get(result, "cacheScope"));
     bool public_ = strcmp(scope, "public") == 0 && (said == NULL || strcmp(said, "public") == 0);
-    edits[n++] = (mg_json_edit_t){"cacheScope", public_ ? public_scope : private_scope, NULL, 0};
+    edits[n++] = (mg_json_edit_t){"cacheScope", public_ ? public_scope : private_scope, NULL, 0, false};
     return n;
 }
 

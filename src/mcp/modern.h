@@ -74,7 +74,8 @@ bool mg_modern_is_cacheable(const char *method);
 void mg_modern_complete_result(json_t *result, const char *method, long long ttl_ms, const char *scope);
 
 /* The same completion (ttlMs 0) as edits of the result's text (json_write.h), leaving `result` as it
- * is: fills `edits` (room for MG_MODERN_COMPLETION_EDITS) and returns how many there are. Their
+ * is: fills `edits` (room for MG_MODERN_COMPLETION_EDITS) and returns how many there are (at least one
+ * for an object: resultType, maybe a keep_existing edit that changes nothing). Their
  * values are the module's own constants, valid for the life of the process. */
 #define MG_MODERN_COMPLETION_EDITS 3
 size_t mg_modern_completion_edits(const json_t *result, const char *method, const char *scope, mg_json_edit_t *edits);
