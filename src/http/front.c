@@ -178,7 +178,6 @@ static void exchange_free(mg_exchange_t *exchange)
     if (exchange->has_session)
         mg_session_claims_dispose(&exchange->claims);
     free(exchange->new_session_token);
-    free(exchange->mirror_block);
     json_decref(exchange->upstream_state);
     json_decref(exchange->meta_object);
     mg_park_forget(exchange);
@@ -576,6 +575,9 @@ static void mirror_headers(h2o_req_t *req, mg_mirror_headers_t *out, mg_mirror_p
     *too_many = false;
     for (size_t i = 0; i < req->headers.size; i++) {
         const h2o_header_t *h = &req->headers.entries[i];
+        /* h2o gives names in lower case; most are not ours, and one comparison tells */
+        if (h->name->len < sizeof("mcp-name") - 1 || (h->name->base[0] | 0x20) != 'm')
+            continue;
         mg_mirror_value_t *named = h2o_memis(h->name->base, h->name->len, H2O_STRLIT("mcp-protocol-version"))
                                        ? &out->protocol_version
                                    : h2o_memis(h->name->base, h->name->len, H2O_STRLIT("mcp-method")) ? &out->method
@@ -703,16 +705,24 @@ static mg_mirror_value_t copy_value(mg_mirror_value_t v, char **text)
     return copy;
 }
 
-static void keep_mirror_headers(mg_exchange_t *exchange, const mg_mirror_headers_t *headers, const json_t *checked_root)
+/* The room the copy takes (keep_mirror_headers), a multiple of the alignment of anything. */
+static size_t mirror_headers_size(const mg_mirror_headers_t *headers)
 {
     const mg_mirror_param_t *params = headers->params;
     size_t bytes = headers->params_len * sizeof(mg_mirror_param_t) + headers->protocol_version.len +
                    headers->method.len + headers->name.len + 1;
     for (size_t i = 0; i < headers->params_len; i++)
         bytes += params[i].name.len + params[i].value.len;
-    mg_mirror_param_t *block = malloc(bytes);
-    if (block == NULL)
-        abort();
+    return (bytes + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
+}
+
+/* Copies the headers into `room` (mirror_headers_size bytes, aligned, which the exchange's own
+ * allocation has room for: no allocation of its own). */
+static void keep_mirror_headers(mg_exchange_t *exchange, const mg_mirror_headers_t *headers, const json_t *checked_root,
+                                void *room)
+{
+    const mg_mirror_param_t *params = headers->params;
+    mg_mirror_param_t *block = room;
     char *text = (char *)(block + headers->params_len);
     exchange->mirror.protocol_version = copy_value(headers->protocol_version, &text);
     exchange->mirror.method = copy_value(headers->method, &text);
@@ -724,7 +734,6 @@ static void keep_mirror_headers(mg_exchange_t *exchange, const mg_mirror_headers
     exchange->mirror.params = block;
     exchange->mirror.params_len = headers->params_len;
     exchange->mirror.checked_root = checked_root; /* check_modern did: the dispatcher checks Mcp-Param-* only */
-    exchange->mirror_block = block;
 }
 
 /* A modern request's _meta, once read, leaves its params for the exchange: what a legacy server may see
@@ -815,7 +824,9 @@ static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope, mg_princ
     size_t parts_cap =
         config->servers_len + 2 < MG_EXCHANGE_MAX_PARTS ? config->servers_len + 2 : MG_EXCHANGE_MAX_PARTS;
     size_t exchange_size = sizeof(mg_exchange_t) + parts_cap * sizeof(mg_exchange_part_t);
-    mg_exchange_t *exchange = zeroed(exchange_size);
+    exchange_size = (exchange_size + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
+    size_t mirror_size = modern ? mirror_headers_size(&mirrored) : 0; /* after the parts, in the same block */
+    mg_exchange_t *exchange = zeroed(exchange_size + mirror_size);
     front_t *front = zeroed(sizeof(*front));
     exchange->front = front;
     exchange->parts_cap = parts_cap;
@@ -837,7 +848,7 @@ static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope, mg_princ
         take_meta(exchange);
         modern_claims(&meta, principal->name, &exchange->claims);
         exchange->has_session = true;
-        keep_mirror_headers(exchange, &mirrored, message.root);
+        keep_mirror_headers(exchange, &mirrored, message.root, (char *)exchange + exchange_size);
     } else if (!is_initialize) {
         if (open_session(worker, req, message.id, principal, &exchange->claims) != 0) {
             front->req = NULL;
