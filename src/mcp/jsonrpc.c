@@ -268,6 +268,7 @@ typedef struct st_fast_t {
     mg_rpc_meta_t *meta; /* NULL, or where the root's params._meta may be read (mg_rpc_decode_client) */
     bool meta_tried;     /* params had a _meta member */
     bool meta_read;      /* ... read into `meta` */
+    bool mrtr_members;   /* params had requestState or inputResponses */
 } fast_t;
 
 #define IS_KEY(key, len, name) ((len) == sizeof(name) - 1 && memcmp((key), (name), sizeof(name) - 1) == 0)
@@ -477,13 +478,15 @@ static int take_root_member(void *ctx, const char *key, size_t len)
     return insert_member(member, key, len, params);
 }
 
-/* A member of the root's params: "_meta" may be read into the record. */
+/* A member of the root's params: "_meta" may be read into the record, and the MRTR members are noted. */
 static int take_params_member(void *ctx, const char *key, size_t len)
 {
     member_t *member = ctx;
     fast_t *in = member->in;
     if (!fast_colon(in))
         return -1;
+    if (IS_KEY(key, len, "requestState") || IS_KEY(key, len, "inputResponses"))
+        in->mrtr_members = true;
     if (IS_KEY(key, len, "_meta")) {
         int rc = fast_meta(in, json_object_size(member->object));
         if (rc <= 0)
@@ -805,6 +808,7 @@ static json_t *fast_parse(const char *buf, size_t len, int max_depth, mg_rpc_met
                  max_depth < FAST_DEPTH_MAX ? max_depth : FAST_DEPTH_MAX,
                  meta,
                  false,
+                 false,
                  false};
     fast_skip_blank(&in);
     if (in.p >= in.end || (*in.p != '{' && *in.p != '['))
@@ -823,6 +827,8 @@ static json_t *fast_parse(const char *buf, size_t len, int max_depth, mg_rpc_met
         meta_release(meta);
     if (meta_read != NULL)
         *meta_read = root != NULL && in.meta_read;
+    if (root != NULL && in.meta_read)
+        meta->mrtr_members = in.mrtr_members; /* params has been read to its end */
     return root;
 }
 

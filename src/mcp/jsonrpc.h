@@ -58,6 +58,7 @@ typedef struct st_mg_rpc_meta_t {
     json_t *client_capabilities, *client_info, *log_level; /* owned, NULL when absent; any JSON type */
     unsigned char order[MG_RPC_META_MEMBERS];              /* the members in the order of the text */
     size_t count;
+    bool mrtr_members; /* params holds requestState or inputResponses (the decoder saw each of its members) */
 } mg_rpc_meta_t;
 
 typedef struct st_mg_rpc_message_t {

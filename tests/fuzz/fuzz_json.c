@@ -83,6 +83,9 @@ static void client_same_as_decode(const char *data, size_t size)
     }
     check(plain.kind == client.kind && plain.meta == NULL);
     check(client.meta == NULL || (client.kind == MG_RPC_REQUEST && json_object_get(client.params, "_meta") == NULL));
+    check(client.meta == NULL ||
+          client.meta->mrtr_members == (json_object_get(plain.params, "requestState") != NULL ||
+                                        json_object_get(plain.params, "inputResponses") != NULL));
     json_t *restored = restored_root(&client);
     char *a = json_dumps(plain.root, JSON_COMPACT), *b = json_dumps(restored, JSON_COMPACT);
     check(a != NULL && b != NULL && strcmp(a, b) == 0 && json_equal(plain.root, restored));

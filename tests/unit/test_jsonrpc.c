@@ -552,8 +552,11 @@ static bool same_as_decode(const char *text)
     assert_string_equal(ta, tb);
     assert_true(json_equal(a.root, restored));
     bool read = b.meta != NULL;
-    if (read)
+    if (read) {
         assert_null(json_object_get(b.params, "_meta"));
+        assert_int_equal(b.meta->mrtr_members, json_object_get(a.params, "requestState") != NULL ||
+                                                   json_object_get(a.params, "inputResponses") != NULL);
+    }
     free(ta);
     free(tb);
     json_decref(restored);
@@ -578,6 +581,12 @@ static void test_client_meta_read(void **state)
                                "\"id\" : 2 , \"jsonrpc\" : \"2.0\" } "));
     assert_true(same_as_decode("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"\\u005fmeta\":{"
                                "\"io.modelcontextprotocol\\/protocolVersion\":\"2026\\u002d07-28\"}}}"));
+    /* the MRTR members are noted, before or after _meta */
+    assert_true(same_as_decode(
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"requestState\":\"s\",\"_meta\":{" PV
+        ":\"2026-07-28\"}}}"));
+    assert_true(same_as_decode("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"_meta\":{" PV
+                               ":\"2026-07-28\"},\"inputResponses\":{}}}"));
     /* the members the record keeps as values may be anything jansson reads; modern.c judges them */
     assert_true(same_as_decode("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"_meta\":{" PV ":\"v\"," CC
                                ":null," CI ":\"me\"," LL ":7}}}"));
