@@ -768,8 +768,9 @@ static bool removed_in_modern(const char *method)
 void mg_dispatch(mg_exchange_t *exchange)
 {
     const mg_rpc_message_t *message = &exchange->message;
+    bool tools_call = message->kind == MG_RPC_REQUEST && strcmp(message->method, "tools/call") == 0;
     if (exchange->modern && message->kind == MG_RPC_REQUEST) {
-        if (strcmp(message->method, "server/discover") == 0) {
+        if (!tools_call && strcmp(message->method, "server/discover") == 0) {
             handle_discover(exchange);
             return;
         }
@@ -779,14 +780,14 @@ void mg_dispatch(mg_exchange_t *exchange)
                             : json_object_get(message->params, "requestState");
         if (state != NULL && resume(exchange, state) != 0)
             return; /* answered: refused, or relayed to the parked call */
-        if (removed_in_modern(message->method)) {
+        if (!tools_call && removed_in_modern(message->method)) {
             char text[160];
             snprintf(text, sizeof(text), "Method not found: %.60s is not part of protocol version %s",
                      message->method, MG_VERSION_MODERN);
             mg_exchange_finish_error(exchange, MG_RPC_METHOD_NOT_FOUND, text, NULL);
             return;
         }
-        if (mg_tasks_is_task_method(message->method)) {
+        if (!tools_call && mg_tasks_is_task_method(message->method)) {
             route_task(exchange);
             return;
         }
@@ -800,7 +801,7 @@ void mg_dispatch(mg_exchange_t *exchange)
         return;
     }
     const char *method = message->method;
-    if (strcmp(method, "tools/call") == 0) { /* first: the method nearly every request is */
+    if (tools_call) { /* first: the method nearly every request is */
         route_tool_call(exchange);
     } else if (strcmp(method, "initialize") == 0) {
         handle_initialize(exchange);

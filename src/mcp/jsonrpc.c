@@ -42,7 +42,8 @@
 #include <string.h>
 
 #include "core/json_write.h"
-#include "mcp/modern.h" /* the _meta keys mg_rpc_decode_client reads */
+#include "mcp/modern.h"   /* the _meta keys mg_rpc_decode_client reads */
+#include "mcp/versions.h" /* and the version it names */
 
 static void reset(mg_rpc_message_t *out, mg_rpc_error_t *err)
 {
@@ -659,8 +660,11 @@ static int fast_literal_meta_key(fast_t *in)
     size_t left = (size_t)(in->end - p);
     if (left < prefix_len + 2 || p[0] != '"' || memcmp(p + 1, MG_META_PREFIX, prefix_len) != 0)
         return -1;
+    static const size_t lengths[MG_RPC_META_MEMBERS] = {sizeof(MG_META_PROTOCOL_VERSION) - 1,
+                                                        sizeof(MG_META_CLIENT_CAPABILITIES) - 1,
+                                                        sizeof(MG_META_CLIENT_INFO) - 1, sizeof(MG_META_LOG_LEVEL) - 1};
     for (int i = 0; i < MG_RPC_META_MEMBERS; i++) {
-        size_t len = strlen(meta_keys[i]);
+        size_t len = lengths[i];
         if (left >= len + 2 && memcmp(p + 1 + prefix_len, meta_keys[i] + prefix_len, len - prefix_len) == 0 &&
             p[len + 1] == '"') {
             in->p = p + len + 2;
@@ -668,6 +672,20 @@ static int fast_literal_meta_key(fast_t *in)
         }
     }
     return -1;
+}
+
+/* The supported version written as is (the version nearly every request names): kept with one
+ * comparison, in->p past its closing quote. Anything else is read as any string. */
+static bool fast_literal_version(fast_t *in, mg_rpc_meta_t *meta)
+{
+    static const size_t len = sizeof(MG_VERSION_MODERN) - 1;
+    static_assert(sizeof(MG_VERSION_MODERN) - 1 <= MG_RPC_META_VERSION_MAX, "the version fits the record");
+    if ((size_t)(in->end - in->p) < len + 2 || memcmp(in->p + 1, MG_VERSION_MODERN, len) != 0 || in->p[len + 1] != '"')
+        return false;
+    memcpy(meta->protocol_version, MG_VERSION_MODERN, len + 1);
+    meta->protocol_version_len = len;
+    in->p += len + 2;
+    return true;
 }
 
 /* 1 (not for the record) when it is too long to keep */
@@ -718,7 +736,7 @@ static int fast_meta_members(fast_t *in, unsigned *seen)
             fast_skip_blank(in);
             if (in->p >= in->end || *in->p != '"')
                 return 1; /* not a string: built, for modern.c to refuse */
-            int rc = fast_string(in, take_version, meta);
+            int rc = fast_literal_version(in, meta) ? 0 : fast_string(in, take_version, meta);
             if (rc != 0)
                 return rc;
         } else {

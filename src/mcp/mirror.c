@@ -87,12 +87,13 @@ static bool ascii_equal_nocase(const char *a, size_t a_len, const char *b, size_
     return true;
 }
 
-/* RFC 9110 field-value bytes: visible ASCII, space, tab. */
+/* RFC 9110 field-value bytes: visible ASCII, space, tab (a table: every mirrored header is read byte by byte). */
+static const bool field_value_byte[256] = {['\t'] = true, [0x20 ... 0x7e] = true};
+
 static bool is_field_value(mg_mirror_value_t value)
 {
     for (size_t i = 0; i < value.len; i++) {
-        unsigned char c = (unsigned char)value.base[i];
-        if (c != '\t' && (c < 0x20 || c > 0x7e))
+        if (!field_value_byte[(unsigned char)value.base[i]])
             return false;
     }
     return true;
