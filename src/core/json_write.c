@@ -394,7 +394,7 @@ static int write_object_edited(writer_t *w, const json_t *object, const mg_json_
         const char *key = json_object_iter_key(iter);
         size_t len = json_object_iter_key_len(iter);
         const mg_json_edit_t *edit = find_edit(edits, edits_len, lengths, key, len, used);
-        if (edit != NULL) {
+        if (edit != NULL && !edit->keep_existing) {
             if (write_edited_member(w, key, len, edit, &first, depth, checkpoint) != 0)
                 return -1;
             continue;

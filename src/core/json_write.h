@@ -23,6 +23,7 @@
 #define MG_CORE_JSON_WRITE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/bytes.h"
@@ -42,12 +43,14 @@ typedef struct st_mg_json_edit_t {
     const json_t *value;                   /* the member's new value, or NULL: the member is left out */
     const struct st_mg_json_edit_t *inner; /* edits of `value` (an object) in turn, or NULL */
     size_t inner_len;
+    bool keep_existing; /* set `key` only when the object has no such member (then its own stays as it is) */
 } mg_json_edit_t;
 
 /* Appends the text jansson would write for `object` (JSON_COMPACT, `flags` without JSON_SORT_KEYS)
  * after json_object_set() of each edit's key to its value in order -- so a member that exists keeps
- * its place and a new one is appended -- or json_object_del() for a NULL value; the same applies to
- * each edit's `inner` edits on its value. Returns 0, or -1 as mg_json_write (then `out` is as before). */
+ * its place and a new one is appended -- or json_object_del() for a NULL value, or nothing for a
+ * keep_existing edit whose key the object has; the same applies to each edit's `inner` edits on its
+ * value. Returns 0, or -1 as mg_json_write (then `out` is as before). */
 int mg_json_write_edited(mg_bytes_t *out, const json_t *object, const mg_json_edit_t *edits, size_t edits_len,
                          size_t flags);
 

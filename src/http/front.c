@@ -180,7 +180,6 @@ static void exchange_free(mg_exchange_t *exchange)
     if (exchange->has_session)
         mg_session_claims_dispose(&exchange->claims);
     free(exchange->new_session_token);
-    free(exchange->mirror_block);
     json_decref(exchange->upstream_state);
     json_decref(exchange->meta_object);
     mg_park_forget(exchange);
@@ -266,12 +265,12 @@ static int write_answer(const mg_exchange_t *exchange, const json_t *response, j
     mg_json_edit_t completion[MG_MODERN_COMPLETION_EDITS], edits[2];
     size_t edits_len = 0, completion_len = 0;
     if (id != NULL)
-        edits[edits_len++] = (mg_json_edit_t){"id", id, NULL, 0};
+        edits[edits_len++] = (mg_json_edit_t){"id", id, NULL, 0, false};
     if (exchange->modern)
         completion_len =
             mg_modern_completion_edits(result, exchange->message.method, mg_exchange_cache_scope(exchange), completion);
     if (completion_len > 0)
-        edits[edits_len++] = (mg_json_edit_t){"result", result, completion, completion_len};
+        edits[edits_len++] = (mg_json_edit_t){"result", result, completion, completion_len, false};
     if (edits_len == 0)
         return mg_json_write(out, response, JSON_COMPACT);
     return mg_json_write_edited(out, response, edits, edits_len, JSON_COMPACT);
@@ -596,6 +595,9 @@ static void mirror_headers(h2o_req_t *req, mg_mirror_headers_t *out, mg_mirror_p
     *too_many = false;
     for (size_t i = 0; i < req->headers.size; i++) {
         const h2o_header_t *h = &req->headers.entries[i];
+        /* h2o gives names in lower case; most are not ours, and one comparison tells */
+        if (h->name->len < sizeof("mcp-name") - 1 || (h->name->base[0] | 0x20) != 'm')
+            continue;
         mg_mirror_value_t *named = h2o_memis(h->name->base, h->name->len, H2O_STRLIT("mcp-protocol-version"))
                                        ? &out->protocol_version
                                    : h2o_memis(h->name->base, h->name->len, H2O_STRLIT("mcp-method")) ? &out->method
@@ -642,7 +644,7 @@ static int check_modern(h2o_req_t *req, const mg_rpc_message_t *message, const m
     int meta_rc = mg_modern_read_meta(message, meta, &err);
     const char *body_version = meta->protocol_version;
     mg_mirror_value_t header_version = mirrored->protocol_version;
-    if (body_version != NULL && (header_version.base == NULL || strlen(body_version) != header_version.len ||
+    if (body_version != NULL && (header_version.base == NULL || meta->protocol_version_len != header_version.len ||
                                  memcmp(body_version, header_version.base, header_version.len) != 0)) {
         if (meta_rc != 0)
             json_decref(err.data);
@@ -665,8 +667,9 @@ static int check_modern(h2o_req_t *req, const mg_rpc_message_t *message, const m
         return -1;
     }
     /* Mcp-Param-* need the tool's inputSchema: the dispatcher checks them against its catalog */
-    if (mg_mirror_check_request(mirrored, json_object_get(message->root, "method"), message->params,
-                                meta->protocol_version_value, why, sizeof(why)) != 0) {
+    mg_mirror_value_t version = {meta->protocol_version, meta->protocol_version_len};
+    mg_mirror_value_t method = {message->method, strlen(message->method)};
+    if (mg_mirror_check_request(mirrored, method, message->params, version, why, sizeof(why)) != 0) {
         send_modern_error(req, message->id, MG_RPC_HEADER_MISMATCH, why, NULL);
         return -1;
     }
@@ -722,16 +725,24 @@ static mg_mirror_value_t copy_value(mg_mirror_value_t v, char **text)
     return copy;
 }
 
-static void keep_mirror_headers(mg_exchange_t *exchange, const mg_mirror_headers_t *headers, const json_t *checked_root)
+/* The room the copy takes (keep_mirror_headers), a multiple of the alignment of anything. */
+static size_t mirror_headers_size(const mg_mirror_headers_t *headers)
 {
     const mg_mirror_param_t *params = headers->params;
     size_t bytes = headers->params_len * sizeof(mg_mirror_param_t) + headers->protocol_version.len +
                    headers->method.len + headers->name.len + 1;
     for (size_t i = 0; i < headers->params_len; i++)
         bytes += params[i].name.len + params[i].value.len;
-    mg_mirror_param_t *block = malloc(bytes);
-    if (block == NULL)
-        abort();
+    return (bytes + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
+}
+
+/* Copies the headers into `room` (mirror_headers_size bytes, aligned, which the exchange's own
+ * allocation has room for: no allocation of its own). */
+static void keep_mirror_headers(mg_exchange_t *exchange, const mg_mirror_headers_t *headers, const json_t *checked_root,
+                                void *room)
+{
+    const mg_mirror_param_t *params = headers->params;
+    mg_mirror_param_t *block = room;
     char *text = (char *)(block + headers->params_len);
     exchange->mirror.protocol_version = copy_value(headers->protocol_version, &text);
     exchange->mirror.method = copy_value(headers->method, &text);
@@ -743,7 +754,6 @@ static void keep_mirror_headers(mg_exchange_t *exchange, const mg_mirror_headers
     exchange->mirror.params = block;
     exchange->mirror.params_len = headers->params_len;
     exchange->mirror.checked_root = checked_root; /* check_modern did: the dispatcher checks Mcp-Param-* only */
-    exchange->mirror_block = block;
 }
 
 /* A modern request's _meta, once read, leaves its params for the exchange: what a legacy server may see
@@ -751,6 +761,8 @@ static void keep_mirror_headers(mg_exchange_t *exchange, const mg_mirror_headers
  * leaves the params as they are otherwise, instead of copying them every time. */
 static void take_meta(mg_exchange_t *exchange)
 {
+    if (exchange->meta.object == NULL)
+        return; /* the decoder read it and left it out of params: nothing of it goes back */
     json_t *params = exchange->message.params;
     size_t position = 0;
     for (void *iter = json_object_iter(params); iter != NULL; iter = json_object_iter_next(params, iter), position++) {
@@ -811,7 +823,8 @@ static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope, mg_princ
     }
     mg_rpc_message_t message;
     mg_rpc_error_t decode_error;
-    if (mg_rpc_decode(req->entity.base, req->entity.len, config->limits.max_json_depth, &message, &decode_error) != 0) {
+    if (mg_rpc_decode_client(req->entity.base, req->entity.len, config->limits.max_json_depth, &message,
+                             &decode_error) != 0) {
         mg_front_send_rpc_error(req, 400, decode_error.id, decode_error.code, decode_error.message);
         mg_rpc_error_dispose(&decode_error);
         return 0;
@@ -837,7 +850,9 @@ static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope, mg_princ
     size_t parts_cap =
         config->servers_len + 2 < MG_EXCHANGE_MAX_PARTS ? config->servers_len + 2 : MG_EXCHANGE_MAX_PARTS;
     size_t exchange_size = sizeof(mg_exchange_t) + parts_cap * sizeof(mg_exchange_part_t);
-    mg_exchange_t *exchange = zeroed(exchange_size);
+    exchange_size = (exchange_size + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
+    size_t mirror_size = modern ? mirror_headers_size(&mirrored) : 0; /* after the parts, in the same block */
+    mg_exchange_t *exchange = zeroed(exchange_size + mirror_size);
     front_t *front = zeroed(sizeof(*front));
     exchange->front = front;
     exchange->parts_cap = parts_cap;
@@ -860,7 +875,7 @@ static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope, mg_princ
         take_meta(exchange);
         modern_claims(&meta, principal->name, &exchange->claims);
         exchange->has_session = true;
-        keep_mirror_headers(exchange, &mirrored, message.root);
+        keep_mirror_headers(exchange, &mirrored, message.root, (char *)exchange + exchange_size);
     } else if (!is_initialize) {
         if (open_session(worker, req, message.id, principal, &exchange->claims) != 0) {
             front->req = NULL;

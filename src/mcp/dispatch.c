@@ -56,7 +56,12 @@ static bool server_has(const mg_exchange_t *exchange, size_t index, const char *
  * here; the upstream transport adds what its server's era needs. */
 static json_t *copy_request_with(const mg_exchange_t *exchange, json_t *params /* stolen */)
 {
-    if (exchange->modern && params != NULL) {
+    /* params made from the client's, whose _meta the decoder recorded (so it held no key from outside
+     * io.modelcontextprotocol/) and which had no requestState or inputResponses: nothing to take out */
+    const mg_rpc_meta_t *recorded = exchange->message.meta;
+    bool as_they_are = recorded != NULL && !recorded->mrtr_members && !exchange->resumed &&
+                       strcmp(exchange->message.method, "tasks/update") != 0;
+    if (exchange->modern && params != NULL && !as_they_are) {
         json_t *legacy = mg_modern_legacy_params(params, exchange->meta_object, exchange->meta_position);
         bool tasks_update = strcmp(exchange->message.method, "tasks/update") == 0;
         if ((tasks_update || exchange->resumed) && legacy == params) { /* changed below: not the client's own */
@@ -794,22 +799,26 @@ static bool removed_in_modern(const char *method)
 void mg_dispatch(mg_exchange_t *exchange)
 {
     const mg_rpc_message_t *message = &exchange->message;
+    bool tools_call = message->kind == MG_RPC_REQUEST && strcmp(message->method, "tools/call") == 0;
     if (exchange->modern && message->kind == MG_RPC_REQUEST) {
-        if (strcmp(message->method, "server/discover") == 0) {
+        if (!tools_call && strcmp(message->method, "server/discover") == 0) {
             handle_discover(exchange);
             return;
         }
-        json_t *state = json_object_get(message->params, "requestState");
+        /* the decoder saw every member of params when it recorded _meta: no lookup when it saw none */
+        json_t *state = message->meta != NULL && !message->meta->mrtr_members
+                            ? NULL
+                            : json_object_get(message->params, "requestState");
         if (state != NULL && resume(exchange, state) != 0)
             return; /* answered: refused, or relayed to the parked call */
-        if (removed_in_modern(message->method)) {
+        if (!tools_call && removed_in_modern(message->method)) {
             char text[160];
             snprintf(text, sizeof(text), "Method not found: %.60s is not part of protocol version %s",
                      message->method, MG_VERSION_MODERN);
             mg_exchange_finish_error(exchange, MG_RPC_METHOD_NOT_FOUND, text, NULL);
             return;
         }
-        if (mg_tasks_is_task_method(message->method)) {
+        if (!tools_call && mg_tasks_is_task_method(message->method)) {
             route_task(exchange);
             return;
         }
@@ -823,7 +832,7 @@ void mg_dispatch(mg_exchange_t *exchange)
         return;
     }
     const char *method = message->method;
-    if (strcmp(method, "tools/call") == 0) { /* first: the method nearly every request is */
+    if (tools_call) { /* first: the method nearly every request is */
         route_tool_call(exchange);
     } else if (strcmp(method, "initialize") == 0) {
         handle_initialize(exchange);

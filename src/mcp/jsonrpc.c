@@ -20,6 +20,12 @@
  * response and never two of them at once. When it fails, the id is recovered if it
  * is a string or an integer so that the caller can address its error reply.
  *
+ * Client messages go through mg_rpc_decode_client, the same decoder with one difference: the
+ * fast path reads a 2026-07-28 request's params._meta into a small record (the protocol version as
+ * text, the other members the gateway reads as values) instead of building the object, its keys'
+ * hashes and the version's string, which a modern request carries on every call. Whatever it does
+ * not read exactly so, it builds as usual (see "params._meta without values" below).
+ *
  * Error messages embed jansson's text, which quotes the offending token and so may
  * carry raw input bytes. They are reduced to printable ASCII so that they are always
  * valid UTF-8 for the error reply and safe for a log line.
@@ -36,6 +42,8 @@
 #include <string.h>
 
 #include "core/json_write.h"
+#include "mcp/modern.h"   /* the _meta keys mg_rpc_decode_client reads */
+#include "mcp/versions.h" /* and the version it names */
 
 static void reset(mg_rpc_message_t *out, mg_rpc_error_t *err)
 {
@@ -258,7 +266,13 @@ int mg_rpc_classify(json_t *root, mg_rpc_message_t *out, mg_rpc_error_t *err)
 typedef struct st_fast_t {
     const unsigned char *p, *end;
     int depth, max_depth;
+    mg_rpc_meta_t *meta; /* NULL, or where the root's params._meta may be read (mg_rpc_decode_client) */
+    bool meta_tried;     /* params had a _meta member */
+    bool meta_read;      /* ... read into `meta` */
+    bool mrtr_members;   /* params had requestState or inputResponses */
 } fast_t;
+
+#define IS_KEY(key, len, name) ((len) == sizeof(name) - 1 && memcmp((key), (name), sizeof(name) - 1) == 0)
 
 static json_t *fast_value(fast_t *in);
 
@@ -363,6 +377,8 @@ static int fast_string(fast_t *in, int (*take)(void *ctx, const char *text, size
     const unsigned char *start = ++in->p, *p = start;
     bool escaped = false;
     for (;;) {
+        while (in->end - p >= 4 && (fast_plain[p[0]] & fast_plain[p[1]] & fast_plain[p[2]] & fast_plain[p[3]]))
+            p += 4;
         while (p < in->end && fast_plain[*p])
             p++;
         if (p >= in->end)
@@ -408,17 +424,28 @@ typedef struct st_member_t {
     json_t *object;
 } member_t;
 
-/* One object member, its key in hand: the insertion is jansson's own, and so is the duplicate check --
- * a repeated key replaces the earlier value and leaves the size as it was, which declines (one hash
- * per member instead of a lookup and an insertion). */
-static int take_member(void *ctx, const char *key, size_t len)
+/* Which object fast_object reads: any, or (when the decoder may read params._meta) the root or its params.
+ * Each has its own member function, so that objects in general pay nothing for the two. */
+typedef enum en_object_role_t { OBJECT_ANY, OBJECT_ROOT, OBJECT_PARAMS } object_role_t;
+
+static json_t *fast_object(fast_t *in, object_role_t role);
+
+static int fast_meta(fast_t *in, size_t position);
+
+static bool fast_colon(fast_t *in)
 {
-    member_t *member = ctx;
-    fast_skip_blank(member->in);
-    if (member->in->p >= member->in->end || *member->in->p != ':')
-        return -1;
-    member->in->p++;
-    json_t *value = fast_value(member->in);
+    fast_skip_blank(in);
+    if (in->p >= in->end || *in->p != ':')
+        return false;
+    in->p++;
+    return true;
+}
+
+/* One object member, its key and value in hand (NULL: declined): the insertion is jansson's own, and so
+ * is the duplicate check -- a repeated key replaces the earlier value and leaves the size as it was,
+ * which declines (one hash per member instead of a lookup and an insertion). */
+static int insert_member(member_t *member, const char *key, size_t len, json_t *value)
+{
     if (value == NULL)
         return -1;
     size_t size = json_object_size(member->object);
@@ -427,10 +454,55 @@ static int take_member(void *ctx, const char *key, size_t len)
     return json_object_size(member->object) == size + 1 ? 0 : -1;
 }
 
-static json_t *fast_object(fast_t *in)
+static int take_member(void *ctx, const char *key, size_t len)
+{
+    member_t *member = ctx;
+    if (!fast_colon(member->in))
+        return -1;
+    return insert_member(member, key, len, fast_value(member->in));
+}
+
+/* A member of the root: "params" is read as params. */
+static int take_root_member(void *ctx, const char *key, size_t len)
+{
+    member_t *member = ctx;
+    fast_t *in = member->in;
+    if (!fast_colon(in))
+        return -1;
+    fast_skip_blank(in);
+    if (!IS_KEY(key, len, "params") || in->p >= in->end || *in->p != '{')
+        return insert_member(member, key, len, fast_value(in));
+    if (++in->depth > in->max_depth)
+        return -1;
+    json_t *params = fast_object(in, OBJECT_PARAMS);
+    in->depth--;
+    return insert_member(member, key, len, params);
+}
+
+/* A member of the root's params: "_meta" may be read into the record, and the MRTR members are noted. */
+static int take_params_member(void *ctx, const char *key, size_t len)
+{
+    member_t *member = ctx;
+    fast_t *in = member->in;
+    if (!fast_colon(in))
+        return -1;
+    if (IS_KEY(key, len, "requestState") || IS_KEY(key, len, "inputResponses"))
+        in->mrtr_members = true;
+    if (IS_KEY(key, len, "_meta")) {
+        int rc = fast_meta(in, json_object_size(member->object));
+        if (rc <= 0)
+            return rc; /* read without a value, or declined */
+    }
+    return insert_member(member, key, len, fast_value(in));
+}
+
+static json_t *fast_object(fast_t *in, object_role_t role)
 {
     json_t *object = json_object();
     member_t member = {in, object};
+    int (*take)(void *, const char *, size_t) = role == OBJECT_ROOT     ? take_root_member
+                                                : role == OBJECT_PARAMS ? take_params_member
+                                                                        : take_member;
     in->p++;
     fast_skip_blank(in);
     if (in->p < in->end && *in->p == '}') {
@@ -439,7 +511,7 @@ static json_t *fast_object(fast_t *in)
     }
     for (;;) {
         fast_skip_blank(in);
-        if (object == NULL || in->p >= in->end || *in->p != '"' || fast_string(in, take_member, &member) != 0)
+        if (object == NULL || in->p >= in->end || *in->p != '"' || fast_string(in, take, &member) != 0)
             break;
         fast_skip_blank(in);
         if (in->p < in->end && *in->p == ',') {
@@ -534,7 +606,7 @@ static json_t *fast_value(fast_t *in)
     case '[':
         if (++in->depth > in->max_depth)
             return NULL;
-        value = *in->p == '{' ? fast_object(in) : fast_array(in);
+        value = *in->p == '{' ? fast_object(in, OBJECT_ANY) : fast_array(in);
         in->depth--;
         return value;
     case '"':
@@ -556,20 +628,225 @@ static json_t *fast_value(fast_t *in)
     }
 }
 
-/* The message parsed on the fast path, or NULL when it declines (see above). */
-static json_t *fast_parse(const char *buf, size_t len, int max_depth)
+/* ---- params._meta without values (mg_rpc_decode_client) ----
+ * The members are read with the same functions as any other, so what is accepted is what the fast
+ * path accepts; only the _meta object and the protocol version's string are not built. The object's
+ * own rules are kept by hand: a member repeated (decoded keys compared, as jansson compares them)
+ * declines, and a member the record has no place for (progressToken, a vendor's key) sends the
+ * parser back to the opening brace to build the object as usual. */
+
+static const char *const meta_keys[MG_RPC_META_MEMBERS] = {MG_META_PROTOCOL_VERSION, MG_META_CLIENT_CAPABILITIES,
+                                                           MG_META_CLIENT_INFO, MG_META_LOG_LEVEL};
+
+static int take_meta_key(void *ctx, const char *key, size_t len)
 {
-    fast_t in = {(const unsigned char *)buf, (const unsigned char *)buf + len, 0,
-                 max_depth < FAST_DEPTH_MAX ? max_depth : FAST_DEPTH_MAX};
+    int *which = ctx;
+    *which = -1;
+    for (int i = 0; i < MG_RPC_META_MEMBERS; i++) {
+        if (strlen(meta_keys[i]) == len && memcmp(meta_keys[i], key, len) == 0) {
+            *which = i;
+            break;
+        }
+    }
+    return 0;
+}
+
+/* The member key at in->p when it is one of meta_keys written as is (no escape): its index, with in->p past
+ * its closing quote; else -1, in->p unchanged. A comparison of the bytes costs less than reading them. */
+static int fast_literal_meta_key(fast_t *in)
+{
+    static const size_t prefix_len = sizeof(MG_META_PREFIX) - 1;
+    const unsigned char *p = in->p;
+    size_t left = (size_t)(in->end - p);
+    if (left < prefix_len + 2 || p[0] != '"' || memcmp(p + 1, MG_META_PREFIX, prefix_len) != 0)
+        return -1;
+    static const size_t lengths[MG_RPC_META_MEMBERS] = {sizeof(MG_META_PROTOCOL_VERSION) - 1,
+                                                        sizeof(MG_META_CLIENT_CAPABILITIES) - 1,
+                                                        sizeof(MG_META_CLIENT_INFO) - 1, sizeof(MG_META_LOG_LEVEL) - 1};
+    for (int i = 0; i < MG_RPC_META_MEMBERS; i++) {
+        size_t len = lengths[i];
+        if (left >= len + 2 && memcmp(p + 1 + prefix_len, meta_keys[i] + prefix_len, len - prefix_len) == 0 &&
+            p[len + 1] == '"') {
+            in->p = p + len + 2;
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* The supported version written as is (the version nearly every request names): kept with one
+ * comparison, in->p past its closing quote. Anything else is read as any string. */
+static bool fast_literal_version(fast_t *in, mg_rpc_meta_t *meta)
+{
+    static const size_t len = sizeof(MG_VERSION_MODERN) - 1;
+    static_assert(sizeof(MG_VERSION_MODERN) - 1 <= MG_RPC_META_VERSION_MAX, "the version fits the record");
+    if ((size_t)(in->end - in->p) < len + 2 || memcmp(in->p + 1, MG_VERSION_MODERN, len) != 0 || in->p[len + 1] != '"')
+        return false;
+    memcpy(meta->protocol_version, MG_VERSION_MODERN, len + 1);
+    meta->protocol_version_len = len;
+    in->p += len + 2;
+    return true;
+}
+
+/* 1 (not for the record) when it is too long to keep */
+static int take_version(void *ctx, const char *text, size_t len)
+{
+    mg_rpc_meta_t *meta = ctx;
+    if (len > MG_RPC_META_VERSION_MAX)
+        return 1;
+    memcpy(meta->protocol_version, text, len);
+    meta->protocol_version[len] = '\0';
+    meta->protocol_version_len = len;
+    return 0;
+}
+
+static void meta_release(mg_rpc_meta_t *meta)
+{
+    json_decref(meta->client_capabilities);
+    json_decref(meta->client_info);
+    json_decref(meta->log_level);
+    memset(meta, 0, sizeof(*meta));
+}
+
+/* The members of the _meta object at in->p (its opening brace): 0 when they are all the record's (*seen
+ * says which), 1 when one is not, -1 to decline. */
+static int fast_meta_members(fast_t *in, unsigned *seen)
+{
+    mg_rpc_meta_t *meta = in->meta;
+    in->p++;
+    fast_skip_blank(in);
+    if (in->p < in->end && *in->p == '}') {
+        in->p++;
+        return 0;
+    }
+    for (;;) {
+        fast_skip_blank(in);
+        int which = fast_literal_meta_key(in);
+        if (which < 0 && (in->p >= in->end || *in->p != '"' || fast_string(in, take_meta_key, &which) != 0))
+            return -1;
+        if (which < 0)
+            return 1;
+        if (*seen & 1u << which)
+            return -1; /* a duplicate key: jansson refuses it */
+        fast_skip_blank(in);
+        if (in->p >= in->end || *in->p != ':')
+            return -1;
+        in->p++;
+        if (which == MG_RPC_META_PROTOCOL_VERSION) {
+            fast_skip_blank(in);
+            if (in->p >= in->end || *in->p != '"')
+                return 1; /* not a string: built, for modern.c to refuse */
+            int rc = fast_literal_version(in, meta) ? 0 : fast_string(in, take_version, meta);
+            if (rc != 0)
+                return rc;
+        } else {
+            json_t *value = fast_value(in);
+            if (value == NULL)
+                return -1;
+            json_t **slot = which == MG_RPC_META_CLIENT_CAPABILITIES ? &meta->client_capabilities
+                            : which == MG_RPC_META_CLIENT_INFO       ? &meta->client_info
+                                                                     : &meta->log_level;
+            *slot = value;
+        }
+        *seen |= 1u << which;
+        meta->order[meta->count++] = (unsigned char)which;
+        fast_skip_blank(in);
+        if (in->p < in->end && *in->p == ',') {
+            in->p++;
+            continue;
+        }
+        if (in->p < in->end && *in->p == '}') {
+            in->p++;
+            return 0;
+        }
+        return -1;
+    }
+}
+
+/* The root's params._meta, at in->p (after the colon), `position` members of params before it: 0 when it
+ * was read into in->meta, 1 when it is to be built (in->p is where it was), -1 to decline. */
+static int fast_meta(fast_t *in, size_t position)
+{
+    mg_rpc_meta_t *meta = in->meta;
+    assert(meta != NULL);
+    if (in->meta_read)
+        return -1; /* a second _meta after one read here: jansson refuses the duplicate */
+    if (in->meta_tried)
+        return 1; /* a second after one built: inserting it declines, as any duplicate does */
+    in->meta_tried = true;
+    memset(meta, 0, sizeof(*meta));
+    fast_skip_blank(in);
+    if (in->p >= in->end || *in->p != '{')
+        return 1;
+    const unsigned char *start = in->p;
+    if (++in->depth > in->max_depth) {
+        in->depth--;
+        return -1;
+    }
+    unsigned seen = 0;
+    int rc = fast_meta_members(in, &seen);
+    in->depth--;
+    if (rc == 0 && (seen & 1u << MG_RPC_META_PROTOCOL_VERSION)) {
+        in->meta_read = true;
+        meta->position = position;
+        return 0;
+    }
+    meta_release(meta);
+    if (rc < 0)
+        return -1;
+    in->p = start;
+    return 1;
+}
+
+json_t *mg_rpc_meta_value(const mg_rpc_meta_t *meta)
+{
+    json_t *object = json_object();
+    for (size_t i = 0; object != NULL && i < meta->count; i++) {
+        int which = meta->order[i];
+        json_t *value = which == MG_RPC_META_PROTOCOL_VERSION
+                            ? json_stringn_nocheck(meta->protocol_version, meta->protocol_version_len)
+                        : which == MG_RPC_META_CLIENT_CAPABILITIES ? json_incref(meta->client_capabilities)
+                        : which == MG_RPC_META_CLIENT_INFO         ? json_incref(meta->client_info)
+                                                                   : json_incref(meta->log_level);
+        if (value == NULL || json_object_set_new_nocheck(object, meta_keys[which], value) != 0) {
+            json_decref(object);
+            object = NULL;
+        }
+    }
+    return object;
+}
+
+/* The message parsed on the fast path, or NULL when it declines (see above). `meta`: as fast_t's; *meta_read
+ * says whether it was read into. */
+static json_t *fast_parse(const char *buf, size_t len, int max_depth, mg_rpc_meta_t *meta, bool *meta_read)
+{
+    fast_t in = {(const unsigned char *)buf,
+                 (const unsigned char *)buf + len,
+                 0,
+                 max_depth < FAST_DEPTH_MAX ? max_depth : FAST_DEPTH_MAX,
+                 meta,
+                 false,
+                 false,
+                 false};
     fast_skip_blank(&in);
     if (in.p >= in.end || (*in.p != '{' && *in.p != '['))
         return NULL; /* a scalar root is an invalid request: jansson reads it for the error */
-    json_t *root = fast_value(&in);
+    json_t *root = NULL;
+    if (meta == NULL || *in.p != '{')
+        root = fast_value(&in);
+    else if (++in.depth <= in.max_depth)
+        root = fast_object(&in, OBJECT_ROOT);
     fast_skip_blank(&in);
     if (root != NULL && in.p != in.end) {
         json_decref(root);
-        return NULL;
+        root = NULL;
     }
+    if (root == NULL && in.meta_read)
+        meta_release(meta);
+    if (meta_read != NULL)
+        *meta_read = root != NULL && in.meta_read;
+    if (root != NULL && in.meta_read)
+        meta->mrtr_members = in.mrtr_members; /* params has been read to its end */
     return root;
 }
 
@@ -577,7 +854,7 @@ json_t *mg_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *e
 {
     /* the fast path builds what jansson builds with these flags (a duplicate key makes it decline) */
     json_t *root = buf != NULL && (flags & ~(size_t)(JSON_REJECT_DUPLICATES | JSON_DECODE_ANY)) == 0
-                       ? fast_parse(buf, len, FAST_DEPTH_MAX)
+                       ? fast_parse(buf, len, FAST_DEPTH_MAX, NULL, NULL)
                        : NULL;
     if (root == NULL)
         return json_loadb(buf, len, flags, error);
@@ -594,7 +871,7 @@ int mg_rpc_decode(const char *buf, size_t len, int max_depth, mg_rpc_message_t *
 {
     reset(out, err);
     /* a document the fast path reads is valid JSON within the depth limit: the checks below would pass */
-    json_t *fast = buf != NULL ? fast_parse(buf, len, max_depth) : NULL;
+    json_t *fast = buf != NULL ? fast_parse(buf, len, max_depth, NULL, NULL) : NULL;
     if (fast != NULL) {
         int rc = mg_rpc_classify(fast, out, err);
         json_decref(fast);
@@ -617,8 +894,39 @@ int mg_rpc_decode(const char *buf, size_t len, int max_depth, mg_rpc_message_t *
     return rc;
 }
 
+int mg_rpc_decode_client(const char *buf, size_t len, int max_depth, mg_rpc_message_t *out, mg_rpc_error_t *err)
+{
+    mg_rpc_meta_t meta; /* filled by the parse when meta_read */
+    bool meta_read = false;
+    json_t *fast = buf != NULL ? fast_parse(buf, len, max_depth, &meta, &meta_read) : NULL;
+    if (fast == NULL)
+        return mg_rpc_decode(buf, len, max_depth, out, err);
+    int rc = mg_rpc_classify(fast, out, err);
+    json_decref(fast);
+    if (!meta_read)
+        return rc;
+    if (rc == 0 && out->kind == MG_RPC_REQUEST) {
+        out->meta = malloc(sizeof(meta)); /* the message's size stays what every other message costs */
+        if (out->meta != NULL) {
+            *out->meta = meta;
+            return 0;
+        }
+    }
+    /* classification does not look into params, so its verdict stands; but only a request's _meta is
+     * kept out of its params (and only with memory for the record): anything else is decoded again */
+    meta_release(&meta);
+    if (rc != 0)
+        return rc;
+    mg_rpc_message_dispose(out);
+    return mg_rpc_decode(buf, len, max_depth, out, err);
+}
+
 void mg_rpc_message_dispose(mg_rpc_message_t *msg)
 {
+    if (msg->meta != NULL) {
+        meta_release(msg->meta);
+        free(msg->meta);
+    }
     json_decref(msg->root);
     memset(msg, 0, sizeof(*msg));
 }

@@ -11,12 +11,14 @@
  * The depth limit is checked by a byte scan before jansson parses, so a hostile
  * 1 MB of '[' costs one linear pass and no allocation. Well-formed messages are read
  * by a faster parser that builds the same values; it defers to jansson for anything
- * else, so the answers (and error messages) are jansson's.
+ * else, so the answers (and error messages) are jansson's. For a client's message, it also
+ * reads a modern request's params._meta without building it (mg_rpc_decode_client).
  */
 #ifndef MG_MCP_JSONRPC_H
 #define MG_MCP_JSONRPC_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 enum {
@@ -37,14 +39,37 @@ typedef enum en_mg_rpc_kind_t {
     MG_RPC_RESPONSE = 3,     /* id + result or error */
 } mg_rpc_kind_t;
 
+/* A 2026-07-28 request's params._meta as mg_rpc_decode_client read it, without building it: the members
+ * the gateway reads (modern.h's MG_META_* keys), and nothing else. Only the protocol version is kept as
+ * text; the other members are the values jansson would have built. */
+#define MG_RPC_META_VERSION_MAX 31
+typedef enum en_mg_rpc_meta_member_t {
+    MG_RPC_META_PROTOCOL_VERSION,
+    MG_RPC_META_CLIENT_CAPABILITIES,
+    MG_RPC_META_CLIENT_INFO,
+    MG_RPC_META_LOG_LEVEL,
+    MG_RPC_META_MEMBERS
+} mg_rpc_meta_member_t;
+
+typedef struct st_mg_rpc_meta_t {
+    size_t position;                                    /* how many members of params preceded it */
+    char protocol_version[MG_RPC_META_VERSION_MAX + 1]; /* NUL-terminated (the text has no NUL) */
+    size_t protocol_version_len;
+    json_t *client_capabilities, *client_info, *log_level; /* owned, NULL when absent; any JSON type */
+    unsigned char order[MG_RPC_META_MEMBERS];              /* the members in the order of the text */
+    size_t count;
+    bool mrtr_members; /* params holds requestState or inputResponses (the decoder saw each of its members) */
+} mg_rpc_meta_t;
+
 typedef struct st_mg_rpc_message_t {
     mg_rpc_kind_t kind;
-    json_t *root;       /* owned: the whole message object */
-    json_t *id;         /* borrowed from root; NULL for notifications */
-    const char *method; /* borrowed; NULL for responses */
-    json_t *params;     /* borrowed; NULL when absent (must be an object when present) */
-    json_t *result;     /* borrowed; responses only */
-    json_t *error;      /* borrowed; responses only */
+    json_t *root;        /* owned: the whole message object */
+    json_t *id;          /* borrowed from root; NULL for notifications */
+    const char *method;  /* borrowed; NULL for responses */
+    json_t *params;      /* borrowed; NULL when absent (must be an object when present) */
+    json_t *result;      /* borrowed; responses only */
+    json_t *error;       /* borrowed; responses only */
+    mg_rpc_meta_t *meta; /* owned: params._meta when mg_rpc_decode_client read it (then params has none), or NULL */
 } mg_rpc_message_t;
 
 typedef struct st_mg_rpc_error_t {
@@ -56,6 +81,19 @@ typedef struct st_mg_rpc_error_t {
 /* Decodes one message. On success fills *out (release with mg_rpc_message_dispose) and returns 0.
  * On failure returns -1 and fills *err (release with mg_rpc_error_dispose). */
 int mg_rpc_decode(const char *buf, size_t len, int max_depth, mg_rpc_message_t *out, mg_rpc_error_t *err);
+
+/* mg_rpc_decode for a client's message, with one difference: a request whose params._meta is an object
+ * holding a string protocol version (MG_META_PROTOCOL_VERSION) and no member but the four of
+ * mg_rpc_meta_member_t, each once, has it read into out->meta and left out of params,
+ * instead of built: the members a 2026-07-28 request carries on every call cost more to build as
+ * values, to look up and to free than the rest of a tools/call. Every verdict is mg_rpc_decode's, and
+ * putting mg_rpc_meta_value() back at meta.position gives exactly the message it would have made. */
+int mg_rpc_decode_client(const char *buf, size_t len, int max_depth, mg_rpc_message_t *out, mg_rpc_error_t *err);
+
+/* The _meta object `meta` stands for, built as jansson would have built it (members in
+ * their order): a new reference, or NULL when memory ran out. */
+json_t *mg_rpc_meta_value(const mg_rpc_meta_t *meta);
+
 void mg_rpc_message_dispose(mg_rpc_message_t *msg);
 void mg_rpc_error_dispose(mg_rpc_error_t *err);
 

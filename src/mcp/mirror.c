@@ -87,12 +87,13 @@ static bool ascii_equal_nocase(const char *a, size_t a_len, const char *b, size_
     return true;
 }
 
-/* RFC 9110 field-value bytes: visible ASCII, space, tab. */
+/* RFC 9110 field-value bytes: visible ASCII, space, tab (a table: every mirrored header is read byte by byte). */
+static const bool field_value_byte[256] = {['\t'] = true, [0x20 ... 0x7e] = true};
+
 static bool is_field_value(mg_mirror_value_t value)
 {
     for (size_t i = 0; i < value.len; i++) {
-        unsigned char c = (unsigned char)value.base[i];
-        if (c != '\t' && (c < 0x20 || c > 0x7e))
+        if (!field_value_byte[(unsigned char)value.base[i]])
             return false;
     }
     return true;
@@ -650,18 +651,44 @@ static int each_annotation(const json_t *schema, const json_t *arguments, annota
 
 typedef enum en_source_t { PLAIN_STRING, ENCODABLE_STRING, ARGUMENT } source_t;
 
+/* The header's value without surrounding OWS, when it is there and made of field-value bytes: 0, or -1
+ * with the mismatch said. */
+static int header_value(const char *label, mg_mirror_value_t *header, char *why, size_t why_len)
+{
+    if (header->base == NULL)
+        return say(why, why_len, "Header mismatch: required header %s is missing", label);
+    while (header->len > 0 && (header->base[0] == ' ' || header->base[0] == '\t')) /* OWS is not part of a value */
+        header->base++, header->len--;
+    while (header->len > 0 && (header->base[header->len - 1] == ' ' || header->base[header->len - 1] == '\t'))
+        header->len--;
+    if (!is_field_value(*header))
+        return say(why, why_len, "Header mismatch: %s header value contains invalid characters", label);
+    return 0;
+}
+
+/* check_value for a body value that is a plain string (`body`, base NULL when the body has none): the
+ * same answers, for a caller that holds the text rather than a value. */
+static int check_plain_text(const char *label, mg_mirror_value_t header, mg_mirror_value_t body, char *why,
+                            size_t why_len)
+{
+    shown_t shown_header, shown_body;
+    if (header_value(label, &header, why, why_len) != 0)
+        return -1;
+    if (body.base == NULL)
+        return say(why, why_len, "Header mismatch: %s header value '%s' has no string counterpart in the body", label,
+                   show(&shown_header, header.base, header.len));
+    if (header.len == body.len && memcmp(header.base, body.base, body.len) == 0)
+        return 0;
+    return say(why, why_len, "Header mismatch: %s header value '%s' does not match body value '%s'", label,
+               show(&shown_header, header.base, header.len), show(&shown_body, body.base, body.len));
+}
+
 static int check_value(const char *label, mg_mirror_value_t header, const json_t *body, source_t source, char *why,
                        size_t why_len)
 {
     shown_t shown_header, shown_body;
-    if (header.base == NULL)
-        return say(why, why_len, "Header mismatch: required header %s is missing", label);
-    while (header.len > 0 && (header.base[0] == ' ' || header.base[0] == '\t')) /* OWS is not part of a value */
-        header.base++, header.len--;
-    while (header.len > 0 && (header.base[header.len - 1] == ' ' || header.base[header.len - 1] == '\t'))
-        header.len--;
-    if (!is_field_value(header))
-        return say(why, why_len, "Header mismatch: %s header value contains invalid characters", label);
+    if (header_value(label, &header, why, why_len) != 0)
+        return -1;
     verdict_t verdict;
     const char *body_text = NULL; /* set when it is not a string */
     char number[24];
@@ -760,16 +787,23 @@ static int check_name(const mg_mirror_headers_t *headers, const char *method, co
     return check_value("Mcp-Name", headers->name, value, ENCODABLE_STRING, why, why_len);
 }
 
-int mg_mirror_check_request(const mg_mirror_headers_t *headers, const json_t *method, const json_t *params,
-                            const json_t *protocol_version, char *why, size_t why_len)
+int mg_mirror_check_request(const mg_mirror_headers_t *headers, mg_mirror_value_t method, const json_t *params,
+                            mg_mirror_value_t protocol_version, char *why, size_t why_len)
 {
-    if (check_value("MCP-Protocol-Version", headers->protocol_version, protocol_version, PLAIN_STRING, why, why_len) !=
-        0)
+    if (check_plain_text("MCP-Protocol-Version", headers->protocol_version, protocol_version, why, why_len) != 0)
         return -1;
-    if (check_value("Mcp-Method", headers->method, method, PLAIN_STRING, why, why_len) != 0)
+    if (check_plain_text("Mcp-Method", headers->method, method, why, why_len) != 0)
         return -1;
-    /* check_value passed, so the body method is a string */
-    return check_name(headers, json_string_value(method), params, why, why_len);
+    /* the body's method is a string (it matched), NUL-terminated as every string jansson holds */
+    assert(method.base != NULL && method.base[method.len] == '\0');
+    return check_name(headers, method.base, params, why, why_len);
+}
+
+/* A string value's text, or base NULL for anything else. */
+static mg_mirror_value_t string_text(const json_t *value)
+{
+    return json_is_string(value) ? (mg_mirror_value_t){json_string_value(value), json_string_length(value)}
+                                 : (mg_mirror_value_t){NULL, 0};
 }
 
 int mg_mirror_check(const mg_mirror_headers_t *headers, const json_t *root, const json_t *input_schema,
@@ -778,7 +812,8 @@ int mg_mirror_check(const mg_mirror_headers_t *headers, const json_t *root, cons
     if (root == NULL || headers->checked_root != root) {
         const json_t *params = json_object_get(root, "params");
         const json_t *version = json_object_get(json_object_get(params, "_meta"), PROTOCOL_VERSION_KEY);
-        if (mg_mirror_check_request(headers, json_object_get(root, "method"), params, version, why, why_len) != 0)
+        if (mg_mirror_check_request(headers, string_text(json_object_get(root, "method")), params, string_text(version),
+                                    why, why_len) != 0)
             return -1;
     }
     if (input_schema == NULL)

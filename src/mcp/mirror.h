@@ -104,10 +104,11 @@ int mg_mirror_check(const mg_mirror_headers_t *headers, const json_t *root, cons
                     mg_mirror_schemas_t *known, char *why, size_t why_len);
 
 /* mg_mirror_check's checks of MCP-Protocol-Version, Mcp-Method and Mcp-Name, for a caller that holds the
- * request's parts already: the body's `method` and `params` members and `protocol_version`, the value of
- * params._meta["io.modelcontextprotocol/protocolVersion"] (each NULL when absent). The same answers. */
-int mg_mirror_check_request(const mg_mirror_headers_t *headers, const json_t *method, const json_t *params,
-                            const json_t *protocol_version, char *why, size_t why_len);
+ * request's parts already: the text of the body's `method` (NUL-terminated) and of `protocol_version`,
+ * params._meta["io.modelcontextprotocol/protocolVersion"] (each base NULL when absent or not a string),
+ * and its `params` member (NULL when absent). The same answers. */
+int mg_mirror_check_request(const mg_mirror_headers_t *headers, mg_mirror_value_t method, const json_t *params,
+                            mg_mirror_value_t protocol_version, char *why, size_t why_len);
 
 /* mg_mirror_check's check of the Mcp-Param-* headers alone, for a tools/call whose other headers the
  * caller has found to agree: `params` are its params, `input_schema` the tool's (NULL: nothing to check).

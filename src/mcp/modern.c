@@ -81,6 +81,8 @@ bool mg_modern_declared(const mg_rpc_message_t *message)
 {
     if (message->kind != MG_RPC_REQUEST)
         return false;
+    if (message->meta != NULL)
+        return true; /* only a _meta with a protocol version is read so */
     json_t *m = meta_of(message);
     if (!json_is_object(m))
         return false;
@@ -89,27 +91,43 @@ bool mg_modern_declared(const mg_rpc_message_t *message)
     return members.version != NULL;
 }
 
+/* The members the decoder read without building _meta (jsonrpc.h), as if read_members had found them. */
+static void recorded_members(const mg_rpc_meta_t *recorded, meta_members_t *members)
+{
+    members->version = NULL; /* a string, which recorded->protocol_version holds */
+    members->capabilities = recorded->client_capabilities;
+    members->info = recorded->client_info;
+    members->level = recorded->log_level;
+}
+
 int mg_modern_read_meta(const mg_rpc_message_t *message, mg_modern_meta_t *meta, mg_modern_error_t *err)
 {
     memset(meta, 0, sizeof(*meta));
-    json_t *m = meta_of(message);
-    if (!json_is_object(m))
-        return fail(err, MG_RPC_INVALID_PARAMS, "params._meta is required and must be an object");
-    meta->object = m;
     meta_members_t members;
-    read_members(m, &members);
-    json_t *version = members.version;
-    if (!json_is_string(version))
-        return fail(err, MG_RPC_INVALID_PARAMS, "params._meta[\"" MG_META_PROTOCOL_VERSION "\"] must be a string");
-    meta->protocol_version = json_string_value(version);
-    meta->protocol_version_value = version;
-    if (!mg_versions_is_modern(meta->protocol_version, json_string_length(version))) {
+    if (message->meta != NULL) {
+        recorded_members(message->meta, &members);
+        meta->protocol_version = message->meta->protocol_version;
+        meta->protocol_version_len = message->meta->protocol_version_len;
+    } else {
+        json_t *m = meta_of(message);
+        if (!json_is_object(m))
+            return fail(err, MG_RPC_INVALID_PARAMS, "params._meta is required and must be an object");
+        meta->object = m;
+        read_members(m, &members);
+        if (!json_is_string(members.version))
+            return fail(err, MG_RPC_INVALID_PARAMS, "params._meta[\"" MG_META_PROTOCOL_VERSION "\"] must be a string");
+        meta->protocol_version = json_string_value(members.version);
+        meta->protocol_version_len = json_string_length(members.version);
+    }
+    if (!mg_versions_is_modern(meta->protocol_version, meta->protocol_version_len)) {
         char text[160];
         snprintf(text, sizeof(text), "Unsupported protocol version: %.60s", meta->protocol_version);
         fail(err, MG_RPC_UNSUPPORTED_VERSION, text);
-        err->data = json_pack("{s:o,s:O}", "supported", mg_versions_supported(), "requested", version);
+        err->data = json_pack("{s:o,s:o}", "supported", mg_versions_supported(), "requested",
+                              json_stringn_nocheck(meta->protocol_version, meta->protocol_version_len));
         return -1;
     }
+    meta->protocol_version = MG_VERSION_MODERN; /* outlives the message's copy it was read from */
     meta->client_capabilities = members.capabilities;
     if (!json_is_object(meta->client_capabilities))
         return fail(err, MG_RPC_INVALID_PARAMS,
@@ -185,22 +203,27 @@ size_t mg_modern_completion_edits(const json_t *result, const char *method, cons
     if (!json_is_object(result))
         return 0;
     pthread_once(&constants_once, make_constants);
+    if (!mg_modern_is_cacheable(method)) {
+        /* resultType alone, when the result has none: the writer learns that as it walks the members,
+         * which costs less than looking the key up first */
+        edits[0] = (mg_json_edit_t){"resultType", complete_text, NULL, 0, true};
+        return 1;
+    }
     size_t n = 0;
     json_t *result_type = json_object_get(result, "resultType");
     if (result_type == NULL) {
-        edits[n++] = (mg_json_edit_t){"resultType", complete_text, NULL, 0};
+        edits[n++] = (mg_json_edit_t){"resultType", complete_text, NULL, 0, false};
         result_type = complete_text;
     }
-    if (!mg_modern_is_cacheable(method) || !json_is_string(result_type) ||
-        strcmp(json_string_value(result_type), "complete") != 0)
+    if (!json_is_string(result_type) || strcmp(json_string_value(result_type), "complete") != 0)
         return n;
     json_t *ttl = json_object_get(result, "ttlMs");
     if (!json_is_integer(ttl) || json_integer_value(ttl) < 0)
-        edits[n++] = (mg_json_edit_t){"ttlMs", zero_ttl, NULL, 0};
+        edits[n++] = (mg_json_edit_t){"ttlMs", zero_ttl, NULL, 0, false};
     /* the stricter scope wins: a server that calls its answer private keeps it private */
     const char *said = json_string_value(json_object_get(result, "cacheScope"));
     bool public_ = strcmp(scope, "public") == 0 && (said == NULL || strcmp(said, "public") == 0);
-    edits[n++] = (mg_json_edit_t){"cacheScope", public_ ? public_scope : private_scope, NULL, 0};
+    edits[n++] = (mg_json_edit_t){"cacheScope", public_ ? public_scope : private_scope, NULL, 0, false};
     return n;
 }
 

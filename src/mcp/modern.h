@@ -30,11 +30,12 @@ enum {
     MG_RPC_UNSUPPORTED_VERSION = -32022,
 };
 
-/* Borrowed from the request's params._meta; valid while the message lives. */
+/* Borrowed from the request's params._meta, or from the message when the decoder read _meta without
+ * building it (mg_rpc_decode_client); valid while the message lives. */
 typedef struct st_mg_modern_meta_t {
-    json_t *object; /* params._meta itself */
-    const char *protocol_version;
-    json_t *protocol_version_value; /* the same, as the body's value */
+    json_t *object;               /* params._meta itself; NULL when the decoder read it (message->meta) */
+    const char *protocol_version; /* once checked, MG_VERSION_MODERN itself (a static string) */
+    size_t protocol_version_len;
     json_t *client_capabilities; /* object */
     json_t *client_info;         /* object or NULL */
     const char *log_level;       /* NULL when absent */
@@ -73,7 +74,8 @@ bool mg_modern_is_cacheable(const char *method);
 void mg_modern_complete_result(json_t *result, const char *method, long long ttl_ms, const char *scope);
 
 /* The same completion (ttlMs 0) as edits of the result's text (json_write.h), leaving `result` as it
- * is: fills `edits` (room for MG_MODERN_COMPLETION_EDITS) and returns how many there are. Their
+ * is: fills `edits` (room for MG_MODERN_COMPLETION_EDITS) and returns how many there are (at least one
+ * for an object: resultType, maybe a keep_existing edit that changes nothing). Their
  * values are the module's own constants, valid for the life of the process. */
 #define MG_MODERN_COMPLETION_EDITS 3
 size_t mg_modern_completion_edits(const json_t *result, const char *method, const char *scope, mg_json_edit_t *edits);

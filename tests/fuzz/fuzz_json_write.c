@@ -9,7 +9,7 @@
  *   2. built from raw input bytes with jansson's *_nocheck calls: strings and object keys that are not
  *      valid UTF-8 (a value fails the whole text; a key, in jansson, only its own output), reals from
  *      raw bit patterns, integers from raw bytes;
- *   3. the parsed value with edits (mg_json_write_edited): keys of its own and new ones, replaced,
+ *   3. the parsed value with edits (mg_json_write_edited): keys of its own and new ones, replaced, set when absent,
  *      appended or left out, compared with json_dumpb of a copy changed by json_object_set/del.
  */
 #include <math.h>
@@ -190,19 +190,23 @@ static void same_edited(const json_t *object, reader_t *in)
         if (repeated)
             continue;
         json_t *new_value = what % 5 == 4 ? NULL : constants[what % 4];
-        mg_json_edit_t edit = {keys[edits_len], new_value, NULL, 0};
+        mg_json_edit_t edit = {keys[edits_len], new_value, NULL, 0, false};
         json_t *target = json_object_get(copy, keys[edits_len]);
         if (what % 5 == 3 && inner_len == 0 && json_is_object(json_object_get(object, keys[edits_len]))) {
             /* edits inside an object member: its "n" replaced and "new" appended */
             edit.value = json_object_get(object, keys[edits_len]);
-            inner[inner_len++] = (mg_json_edit_t){"n", constants[1], NULL, 0};
-            inner[inner_len++] = (mg_json_edit_t){"new", constants[0], NULL, 0};
+            inner[inner_len++] = (mg_json_edit_t){"n", constants[1], NULL, 0, false};
+            inner[inner_len++] = (mg_json_edit_t){"new", constants[0], NULL, 0, false};
             edit.inner = inner;
             edit.inner_len = inner_len;
             json_object_set(target, "n", constants[1]);
             json_object_set(target, "new", constants[0]);
         } else if (new_value == NULL) {
             json_object_del(copy, keys[edits_len]);
+        } else if (what / 5 % 2 == 1) { /* set only when the object has no such member */
+            edit.keep_existing = true;
+            if (target == NULL)
+                json_object_set(copy, keys[edits_len], new_value);
         } else {
             json_object_set(copy, keys[edits_len], new_value);
         }

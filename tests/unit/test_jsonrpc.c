@@ -499,6 +499,168 @@ static void test_unicode_round_trip(void **state)
     free(text);
 }
 
+/* ---- mg_rpc_decode_client: params._meta read without building it -------------------------------- */
+
+#define PV "\"io.modelcontextprotocol/protocolVersion\""
+#define CC "\"io.modelcontextprotocol/clientCapabilities\""
+#define CI "\"io.modelcontextprotocol/clientInfo\""
+#define LL "\"io.modelcontextprotocol/logLevel\""
+
+/* The message's root as mg_rpc_decode would have made it: the recorded _meta put back in its place. */
+static json_t *restored_root(const mg_rpc_message_t *msg)
+{
+    json_t *root = json_deep_copy(msg->root);
+    if (msg->meta == NULL)
+        return root;
+    json_t *params = json_object(), *old = json_object_get(root, "params");
+    size_t position = 0;
+    const char *key;
+    json_t *value;
+    json_object_foreach(old, key, value)
+    {
+        if (position++ == msg->meta->position)
+            json_object_set_new(params, "_meta", mg_rpc_meta_value(msg->meta));
+        json_object_set(params, key, value);
+    }
+    if (position <= msg->meta->position)
+        json_object_set_new(params, "_meta", mg_rpc_meta_value(msg->meta));
+    json_object_set_new(root, "params", params);
+    return root;
+}
+
+/* Decodes `text` both ways: the same verdict, and the same message once _meta is put back. Returns
+ * whether _meta was read without building it. */
+static bool same_as_decode(const char *text)
+{
+    mg_rpc_message_t a, b;
+    mg_rpc_error_t ea, eb;
+    int ra = mg_rpc_decode(text, strlen(text), DEPTH, &a, &ea);
+    int rb = mg_rpc_decode_client(text, strlen(text), DEPTH, &b, &eb);
+    assert_int_equal(ra, rb);
+    if (ra != 0) {
+        assert_int_equal(ea.code, eb.code);
+        assert_string_equal(ea.message, eb.message);
+        assert_true((ea.id == NULL && eb.id == NULL) || json_equal(ea.id, eb.id));
+        mg_rpc_error_dispose(&ea);
+        mg_rpc_error_dispose(&eb);
+        return false;
+    }
+    assert_int_equal(a.kind, b.kind);
+    assert_null(a.meta);
+    json_t *restored = restored_root(&b);
+    char *ta = json_dumps(a.root, JSON_COMPACT), *tb = json_dumps(restored, JSON_COMPACT);
+    assert_string_equal(ta, tb);
+    assert_true(json_equal(a.root, restored));
+    bool read = b.meta != NULL;
+    if (read) {
+        assert_null(json_object_get(b.params, "_meta"));
+        assert_int_equal(b.meta->mrtr_members, json_object_get(a.params, "requestState") != NULL ||
+                                                   json_object_get(a.params, "inputResponses") != NULL);
+    }
+    free(ta);
+    free(tb);
+    json_decref(restored);
+    mg_rpc_message_dispose(&a);
+    mg_rpc_message_dispose(&b);
+    return read;
+}
+
+static void test_client_meta_read(void **state)
+{
+    (void)state;
+    assert_true(same_as_decode("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\","
+                               "\"arguments\":{\"text\":\"hi\"},\"_meta\":{" PV ":\"2026-07-28\"," CC ":{}}}}"));
+    /* first, in the middle, last; every member; any order; blanks; escapes in keys and values */
+    assert_true(same_as_decode("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"_meta\":{" PV
+                               ":\"2026-07-28\"},\"a\":1}}"));
+    assert_true(same_as_decode("{\"jsonrpc\":\"2.0\",\"id\":\"x\",\"method\":\"m\",\"params\":{\"a\":[1],\"_meta\":{" LL
+                               ":\"debug\"," CI ":{\"name\":\"c\"}," CC ":{\"roots\":{}}," PV
+                               ":\"2026-07-28\"},\"b\":null}}"));
+    assert_true(same_as_decode(" { \"params\" : { \"_meta\" : { " PV " : \"x\" , " CC
+                               " : [ ] } } , \"method\" : \"m\" , "
+                               "\"id\" : 2 , \"jsonrpc\" : \"2.0\" } "));
+    assert_true(same_as_decode("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"\\u005fmeta\":{"
+                               "\"io.modelcontextprotocol\\/protocolVersion\":\"2026\\u002d07-28\"}}}"));
+    /* the MRTR members are noted, before or after _meta */
+    assert_true(same_as_decode(
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"requestState\":\"s\",\"_meta\":{" PV
+        ":\"2026-07-28\"}}}"));
+    assert_true(same_as_decode("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"_meta\":{" PV
+                               ":\"2026-07-28\"},\"inputResponses\":{}}}"));
+    /* the members the record keeps as values may be anything jansson reads; modern.c judges them */
+    assert_true(same_as_decode("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"_meta\":{" PV ":\"v\"," CC
+                               ":null," CI ":\"me\"," LL ":7}}}"));
+}
+
+static void test_client_meta_built(void **state)
+{
+    (void)state;
+    /* a key the record has no place for, a version that is not a string or too long, no version */
+    assert_false(same_as_decode("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"_meta\":{" PV
+                                ":\"2026-07-28\",\"progressToken\":7}}}"));
+    assert_false(
+        same_as_decode("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"_meta\":{\"progressToken\":7," PV
+                       ":\"2026-07-28\"}}}"));
+    assert_false(
+        same_as_decode("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"_meta\":{" PV ":20260728}}}"));
+    assert_false(same_as_decode("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"_meta\":{" PV
+                                ":\"0123456789012345678901234567890123456789\"}}}"));
+    assert_false(same_as_decode("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"_meta\":{" CC ":{}}}}"));
+    assert_false(same_as_decode("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"_meta\":{}}}"));
+    assert_false(same_as_decode("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"_meta\":[]}}"));
+    /* only the root's params, and only a request's */
+    assert_false(same_as_decode("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"a\":{\"_meta\":{" PV
+                                ":\"v\"}}},\"x\":{\"params\":{\"_meta\":{" PV ":\"v\"}}}}"));
+    assert_false(same_as_decode("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/x\",\"params\":{\"_meta\":{" PV
+                                ":\"2026-07-28\"}}}"));
+    assert_false(same_as_decode("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{},\"params\":{\"_meta\":{" PV ":\"v\"}}}"));
+    assert_false(
+        same_as_decode("[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"_meta\":{" PV ":\"v\"}}}]"));
+}
+
+static void test_client_meta_refused(void **state)
+{
+    (void)state;
+    /* whatever jansson refuses is refused with its words, read or not */
+    const char *texts[] = {
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"_meta\":{" PV ":\"a\"," PV ":\"b\"}}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"_meta\":{" PV ":\"a\"," CC ":{}," CC ":{}}}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"_meta\":{" PV ":\"a\"},\"_meta\":{" PV
+        ":\"a\"}}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"_meta\":{" PV ":\"a\"},\"_meta\":1}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"_meta\":1,\"_meta\":{" PV ":\"a\"}}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"_meta\":{\"x\":1},\"_meta\":{" PV ":\"a\"}}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"_meta\":{" PV ":\"a\"}},\"params\":{}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"_meta\":{" PV ":\"\\u0000\"}}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"_meta\":{" PV ":\"\xff\"}}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"_meta\":{" PV ":\"a\"," CC ":1.5e}}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"_meta\":{" PV ":\"a\",}}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"_meta\":{" PV ":\"a\"}} x",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"_meta\":{" PV ":\"a\"",
+        "{\"id\":1,\"method\":\"m\",\"params\":{\"_meta\":{" PV ":\"a\"}}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1.5,\"method\":\"m\",\"params\":{\"_meta\":{" PV ":\"a\"}}}",
+    };
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+        assert_false(same_as_decode(texts[i]));
+}
+
+static void test_client_meta_depth(void **state)
+{
+    (void)state;
+    char text[1024];
+    /* capabilities nested to the limit, then one past it: _meta's own level counts */
+    for (int extra = DEPTH - 4; extra <= DEPTH - 2; extra++) {
+        int n = snprintf(text, sizeof(text),
+                         "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"_meta\":{" PV ":\"a\"," CC ":");
+        for (int i = 0; i < extra; i++)
+            text[n++] = '[';
+        for (int i = 0; i < extra; i++)
+            text[n++] = ']';
+        snprintf(text + n, sizeof(text) - (size_t)n, "}}}");
+        same_as_decode(text);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -527,6 +689,10 @@ int main(void)
         cmocka_unit_test(test_builders_consume_on_failure),
         cmocka_unit_test(test_encode_is_one_line),
         cmocka_unit_test(test_unicode_round_trip),
+        cmocka_unit_test(test_client_meta_read),
+        cmocka_unit_test(test_client_meta_built),
+        cmocka_unit_test(test_client_meta_refused),
+        cmocka_unit_test(test_client_meta_depth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,11 +34,29 @@ static mg_session_key_t test_key(unsigned char fill)
     return key;
 }
 
+/* The decoder the tests use: mg_rpc_decode, or the front end's mg_rpc_decode_client, which reads the _meta
+ * of a modern request without building it (the read_meta tests run with both). */
+static int (*decoder)(const char *, size_t, int, mg_rpc_message_t *, mg_rpc_error_t *) = mg_rpc_decode;
+
+static int use_client_decoder(void **state)
+{
+    (void)state;
+    decoder = mg_rpc_decode_client;
+    return 0;
+}
+
+static int use_plain_decoder(void **state)
+{
+    (void)state;
+    decoder = mg_rpc_decode;
+    return 0;
+}
+
 /* Decodes `text` as a client message; fails the test when it is not valid JSON-RPC. */
 static void decode(const char *text, mg_rpc_message_t *message)
 {
     mg_rpc_error_t err;
-    if (mg_rpc_decode(text, strlen(text), 32, message, &err) != 0)
+    if (decoder(text, strlen(text), 32, message, &err) != 0)
         fail_msg("decode %s: %s", text, err.message);
 }
 
@@ -191,6 +209,36 @@ static void read_meta_checks_client_info_and_log_level(void **state)
         assert_string_equal(meta.log_level, levels[i]);
         mg_rpc_message_dispose(&message);
     }
+}
+
+/* With mg_rpc_decode_client, a modern request's _meta is the message's record, not a value in params. */
+static void read_meta_reads_the_decoders_record(void **state)
+{
+    (void)state;
+    mg_rpc_message_t message;
+    request_with_meta("{" PV ":\"2026-07-28\"," CC ":{\"sampling\":{}}," LL ":\"error\"," CI ":{\"name\":\"c\"}}",
+                      &message);
+    assert_non_null(message.meta);
+    assert_null(json_object_get(message.params, "_meta"));
+    assert_true(mg_modern_declared(&message));
+    mg_modern_meta_t meta;
+    mg_modern_error_t err;
+    assert_int_equal(mg_modern_read_meta(&message, &meta, &err), 0);
+    assert_null(meta.object);
+    /* the version outlives the message it was read from: not the record's copy */
+    assert_string_equal(meta.protocol_version, MG_VERSION_MODERN);
+    assert_true(meta.protocol_version != message.meta->protocol_version);
+    assert_int_equal(meta.protocol_version_len, strlen(MG_VERSION_MODERN));
+    assert_ptr_equal(meta.client_capabilities, message.meta->client_capabilities);
+    assert_true(mg_modern_client_can(&meta, "sampling"));
+    assert_string_equal(json_string_value(json_object_get(meta.client_info, "name")), "c");
+    assert_string_equal(meta.log_level, "error");
+    /* the escaped spelling of the same version is the same version */
+    mg_rpc_message_dispose(&message);
+    request_with_meta("{" PV ":\"2026\\u002d07-28\"," CC ":{}}", &message);
+    assert_non_null(message.meta);
+    assert_int_equal(mg_modern_read_meta(&message, &meta, &err), 0);
+    mg_rpc_message_dispose(&message);
 }
 
 static void declared_only_for_requests_naming_a_version(void **state)
@@ -863,6 +911,16 @@ int main(void)
         cmocka_unit_test(read_meta_refuses_unsupported_versions_with_data),
         cmocka_unit_test(read_meta_requires_capabilities_object),
         cmocka_unit_test(read_meta_checks_client_info_and_log_level),
+#define CLIENT_DECODER(test) cmocka_unit_test_setup_teardown(test, use_client_decoder, use_plain_decoder)
+        CLIENT_DECODER(read_meta_accepts_a_full_envelope),
+        CLIENT_DECODER(read_meta_accepts_the_minimum),
+        CLIENT_DECODER(read_meta_requires_an_object),
+        CLIENT_DECODER(read_meta_requires_a_version_string),
+        CLIENT_DECODER(read_meta_refuses_unsupported_versions_with_data),
+        CLIENT_DECODER(read_meta_requires_capabilities_object),
+        CLIENT_DECODER(read_meta_checks_client_info_and_log_level),
+        CLIENT_DECODER(read_meta_reads_the_decoders_record),
+        CLIENT_DECODER(declared_only_for_requests_naming_a_version),
         cmocka_unit_test(declared_only_for_requests_naming_a_version),
         cmocka_unit_test(complete_result_adds_result_type_everywhere),
         cmocka_unit_test(completion_edits_write_what_completion_makes),
