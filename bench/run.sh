@@ -494,7 +494,8 @@ bindings:
 
 # make_policy -> POLICY_YAML: 60 roles of 5 rules each (300 rules: tool globs, argument conditions,
 # denies) and one more, 61 bindings of which 14 match the bench token (groups bench and team-7); the benchmarked
-# call (fast/echo {"text":"hello"}) is allowed by the last role's conditional rule only
+# call (fast/echo {"text":"hello"}) passes 13 conditional denies that all differ (so none is shared, and each is
+# evaluated) and is allowed by the last role's conditional rule only (max_length and a pattern)
 make_policy() {
     POLICY_YAML=$(python3 - <<'PYEOF'
 lines = ["roles:"]
@@ -506,7 +507,7 @@ for r in range(60):
               f"      - prompts: [\"fast/prompt_{r}_*\"]",
               "    deny:",
               f"      - tools: [\"fast/delete_{r}_*\", \"*/drop_{r}\"]"]
-    lines += ["      - tools: [\"fast/echo\"]", "        when: {args: {/text: {prefix: \"forbidden-\"}}}"]
+    lines += ["      - tools: [\"fast/echo\"]", f"        when: {{args: {{/text: {{prefix: \"forbidden-{r}-\"}}}}}}"]
 lines += ["  - name: echoer", "    allow:", "      - tools: [\"fast/echo\"]",
           "        when: {args: {/text: {max_length: 64, pattern: \"[a-z ]+\"}}}"]
 lines += ["bindings:"]

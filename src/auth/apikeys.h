@@ -88,15 +88,22 @@ void mg_apikeys_release(mg_apikeys_table_t *table);
 size_t mg_apikeys_count(const mg_apikeys_table_t *table);
 uint64_t mg_apikeys_generation(const mg_apikeys_table_t *table);
 
-/* Verifies a presented key at time `now` (Unix seconds). On success returns 0 and *out is a new
- * principal (refcount 1, the caller's): method MG_AUTH_API_KEY, subject the key's name, key_id its
- * id, roles the key's roles, expires_at its expiry (0: none). Otherwise returns -1, *out is NULL
- * and *failure says why. Revoked and expired are only reported to a caller who presented the
- * right secret; a wrong secret is "unknown", like an unknown id. The secret is compared in
- * constant time. Safe from any number of threads at once; records `now` as the key's last use in
- * the table (memory only). */
-int mg_apikeys_verify(const mg_apikeys_table_t *table, const char *presented, size_t len, int64_t now,
-                      mg_principal_t **out, mg_apikeys_failure_t *failure);
+/* Verifies a presented key at time `now` (Unix seconds). On success returns 0 and *out is a
+ * principal retained for the caller: method MG_AUTH_API_KEY, subject the key's name, key_id its
+ * id, roles the key's roles, expires_at its expiry (0: none). With a `memo` (mg_apikeys_memo_create,
+ * one thread's), the same key yields the same principal each time, so that caches keyed by
+ * principal (the policy's resolved roles) hit; without one (NULL) every call makes a new one. Otherwise returns -1,
+ * *out is NULL and *failure says why. Revoked and expired are only reported to a caller who presented the right secret;
+ * a wrong secret is "unknown", like an unknown id. The secret is compared in constant time. Safe from any number of
+ * threads at once; records `now` as the key's last use in the table (memory only). */
+int mg_apikeys_verify(const mg_apikeys_table_t *table, mg_principal_t **memo, const char *presented, size_t len,
+                      int64_t now, mg_principal_t **out, mg_apikeys_failure_t *failure);
+
+/* A memo of the principals verify makes from `table`'s keys: one slot per key, owned by one thread
+ * (the principals hold jansson values, which are never shared between threads). NULL when out of
+ * memory, which verify accepts. Destroy it with the table it was made for. */
+mg_principal_t **mg_apikeys_memo_create(const mg_apikeys_table_t *table);
+void mg_apikeys_memo_destroy(const mg_apikeys_table_t *table, mg_principal_t **memo);
 
 /* *stale = true when keys were created, revoked or deleted (by any process) since `table` was
  * loaded. One small read; call it from a background thread. */

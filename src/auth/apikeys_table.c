@@ -14,8 +14,10 @@
  * and expired are checked only after the secret matched, so a caller who knows only an id (ids are
  * not secret: they appear in lists and logs) learns nothing about the key's state.
  *
- * Roles are kept as C strings and turned into a fresh jansson array for each principal: jansson's
- * reference counts are not atomic, so no json_t is shared between threads.
+ * Roles are kept as C strings and turned into a jansson array for each principal a thread makes: no
+ * json_t is shared between threads. A thread's memo (mg_apikeys_memo_create) keeps the principal it
+ * made for a key, so one key is one principal per worker, and what is cached per principal (the
+ * policy's resolved roles) is computed once instead of on every request.
  */
 #include <sodium.h>
 #include <stdatomic.h>
@@ -218,8 +220,20 @@ static mg_principal_t *make_principal(const mg_apikeys_entry_t *entry)
     return principal;
 }
 
-int mg_apikeys_verify(const mg_apikeys_table_t *table, const char *presented, size_t len, int64_t now,
-                      mg_principal_t **out, mg_apikeys_failure_t *failure)
+mg_principal_t **mg_apikeys_memo_create(const mg_apikeys_table_t *table)
+{
+    return calloc(table->count > 0 ? table->count : 1, sizeof(mg_principal_t *));
+}
+
+void mg_apikeys_memo_destroy(const mg_apikeys_table_t *table, mg_principal_t **memo)
+{
+    for (size_t i = 0; memo != NULL && i < table->count; i++)
+        mg_principal_release(memo[i]);
+    free(memo);
+}
+
+int mg_apikeys_verify(const mg_apikeys_table_t *table, mg_principal_t **memo, const char *presented, size_t len,
+                      int64_t now, mg_principal_t **out, mg_apikeys_failure_t *failure)
 {
     static const unsigned char no_hash[MG_STORE_HASH_BYTES]; /* no secret hashes to all zeros */
     char id[MG_APIKEY_ID_LEN + 1];
@@ -250,9 +264,14 @@ int mg_apikeys_verify(const mg_apikeys_table_t *table, const char *presented, si
      * worker write the same cache line on every request. */
     if (atomic_load_explicit(&entry->last_used_at, memory_order_relaxed) < now)
         atomic_store_explicit(&entry->last_used_at, now, memory_order_relaxed);
-    if ((*out = make_principal(entry)) == NULL) {
+    mg_principal_t **slot = memo != NULL ? &memo[entry - table->entries] : NULL;
+    if (slot != NULL && *slot != NULL) {
+        *out = mg_principal_retain(*slot);
+    } else if ((*out = make_principal(entry)) == NULL) {
         *failure = MG_APIKEYS_NO_MEMORY;
         return -1;
+    } else if (slot != NULL) {
+        *slot = mg_principal_retain(*out);
     }
     *failure = MG_APIKEYS_OK;
     return 0;

@@ -153,8 +153,11 @@ void mg_auth_prime(mg_auth_t *auth)
 static void take_apikeys(mg_worker_t *worker, void *arg)
 {
     mg_auth_view_t *view = worker->auth_view;
+    if (view->apikeys != NULL)
+        mg_apikeys_memo_destroy(view->apikeys, view->apikey_principals);
     mg_apikeys_release(view->apikeys);
     view->apikeys = arg;
+    view->apikey_principals = mg_apikeys_memo_create(view->apikeys);
 }
 
 int mg_auth_load_apikeys(mg_auth_t *auth, mg_error_t *err)
@@ -250,6 +253,8 @@ void mg_auth_view_dispose(mg_worker_t *worker)
     free(view->keys);
     free(view->refresh_asked_at);
     free(view->keys_pending);
+    if (view->apikeys != NULL)
+        mg_apikeys_memo_destroy(view->apikeys, view->apikey_principals);
     mg_apikeys_release(view->apikeys);
     mg_token_cache_destroy(view->cache);
     free(view);
@@ -269,8 +274,7 @@ void mg_auth_send_refusal(mg_worker_t *worker, h2o_req_t *req, long scope, const
         /* the identity provider's trouble, not the credential's: no challenge, try again soon */
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("5"));
     } else {
-        char *challenge =
-            mg_auth_challenge(config, scope, refusal->error, refusal->description, refusal->needed_scope);
+        char *challenge = mg_auth_challenge(config, scope, refusal->error, refusal->description, refusal->needed_scope);
         if (challenge != NULL) {
             h2o_iovec_t value = h2o_strdup(&req->pool, challenge, SIZE_MAX);
             h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, value.base, value.len);
@@ -281,7 +285,8 @@ void mg_auth_send_refusal(mg_worker_t *worker, h2o_req_t *req, long scope, const
     mg_log_level_t level = refusal->status == 401 && refusal->error == NULL ? MG_LOG_DEBUG : MG_LOG_INFO;
     if (mg_log_enabled(level)) {
         char path[300];
-        snprintf(path, sizeof(path), scope >= 0 ? "/servers/%s/mcp" : "/mcp", scope >= 0 ? config->servers[scope].name : "");
+        snprintf(path, sizeof(path), scope >= 0 ? "/servers/%s/mcp" : "/mcp",
+                 scope >= 0 ? config->servers[scope].name : "");
         mg_log_fields(level, "auth.refused",
                       json_pack("{s:i,s:s?,s:s}", "status", refusal->status, "error", refusal->error, "path", path),
                       "refused a request on %s: %s", path, refusal->description);

@@ -70,6 +70,7 @@ typedef struct st_mg_auth_view_t {
     int64_t *refresh_asked_at;     /* per issuer: when this worker last asked, or a fetch last settled (Unix s) */
     bool *keys_pending;            /* per issuer: asked for a fetch that has not settled yet */
     mg_apikeys_table_t *apikeys;   /* API keys on: the table this worker verifies with */
+    mg_principal_t **apikey_principals; /* its memo (mg_apikeys_memo_create); may be NULL */
     h2o_linklist_t waiters;        /* requests waiting for the identity provider (mg_auth_waiter_t) */
     size_t waiters_len;
     h2o_timeout_t wait_timeout;    /* MG_AUTH_WAIT_MS */

@@ -146,7 +146,7 @@ static int verify_apikey(mg_worker_t *worker, h2o_iovec_t key, mg_principal_t **
     if (view->apikeys == NULL)
         return refuse(refusal, 401, "invalid_token", "API keys are not available yet");
     mg_apikeys_failure_t failure;
-    if (mg_apikeys_verify(view->apikeys, key.base, key.len, mg_auth_now(), out, &failure) == 0)
+    if (mg_apikeys_verify(view->apikeys, view->apikey_principals, key.base, key.len, mg_auth_now(), out, &failure) == 0)
         return 0;
     switch (failure) {
     case MG_APIKEYS_REVOKED:

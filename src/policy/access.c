@@ -183,6 +183,7 @@ void mg_policy_access_release(mg_policy_access_t *access)
         return;
     mg_policy_memo_clear(access);
     free(access->memo);
+    pcre2_match_data_free(access->match_data);
     for (size_t i = 0; access->lists != NULL && i < MG_POLICY_LISTS * access->policy->servers_len * 2; i++)
         free(access->lists[i].entries);
     free(access->lists);

@@ -198,6 +198,79 @@ static int compile_scopes(mg_policy_t *policy, mg_error_t *err)
     return 0;
 }
 
+/* Every rule with conditions, in a flat list, for interning. */
+static size_t conditional_rules(const mg_policy_t *policy, mg_policy_rule_t **out)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < policy->roles_len; i++) {
+        const mg_policy_role_t *role = &policy->roles[i];
+        for (size_t j = 0; j < role->config->allow_len + role->config->deny_len; j++) {
+            mg_policy_rule_t *rule =
+                j < role->config->allow_len ? &role->allow[j] : &role->deny[j - role->config->allow_len];
+            if (rule->conditions_len == 0)
+                continue;
+            if (out != NULL)
+                out[len] = rule;
+            len++;
+        }
+    }
+    return len;
+}
+
+/* Gives rules with the same conditions one conditions_id, and conditions on the same JSON pointer
+ * one pointer_id: a call then evaluates a shared condition set once (many roles often carry the same
+ * guard, e.g. "never a path under /etc") and looks each argument up once. Quadratic in the number of
+ * conditional rules, at load time only; a policy has hundreds, not millions. */
+static int intern_conditions(mg_policy_t *policy, mg_error_t *err)
+{
+    size_t len = conditional_rules(policy, NULL);
+    mg_policy_rule_t **rules = calloc(len + 1, sizeof(*rules));
+    char **keys = calloc(len + 1, sizeof(*keys));
+    int rc = 0;
+    if (rules == NULL || keys == NULL) {
+        rc = mg_error_set(err, "out of memory");
+        goto done;
+    }
+    conditional_rules(policy, rules);
+    size_t pointers_len = 0;
+    for (size_t i = 0; i < len; i++) {
+        if ((keys[i] = mg_policy_conditions_key(rules[i])) == NULL) {
+            rc = mg_error_set(err, "out of memory");
+            goto done;
+        }
+        size_t same = 0;
+        while (same < i && strcmp(keys[same], keys[i]) != 0)
+            same++;
+        rules[i]->conditions_id = same < i ? rules[same]->conditions_id : i;
+        pointers_len += rules[i]->conditions_len;
+    }
+    /* the first condition on each pointer names it; pointer ids are indexes into `firsts` */
+    const mg_policy_condition_t **firsts = calloc(pointers_len + 1, sizeof(*firsts));
+    if (firsts == NULL) {
+        rc = mg_error_set(err, "out of memory");
+        goto done;
+    }
+    size_t distinct = 0;
+    for (size_t i = 0; i < len; i++) {
+        for (size_t c = 0; c < rules[i]->conditions_len; c++) {
+            mg_policy_condition_t *condition = &rules[i]->conditions[c];
+            size_t id = 0;
+            while (id < distinct && strcmp(firsts[id]->config->pointer, condition->config->pointer) != 0)
+                id++;
+            if (id == distinct)
+                firsts[distinct++] = condition;
+            condition->pointer_id = id;
+        }
+    }
+    free(firsts);
+done:
+    for (size_t i = 0; keys != NULL && i < len; i++)
+        free(keys[i]);
+    free(keys);
+    free(rules);
+    return rc;
+}
+
 int mg_policy_create(const mg_config_t *config, mg_policy_t **out, mg_error_t *err)
 {
     *out = NULL;
@@ -221,7 +294,7 @@ int mg_policy_create(const mg_config_t *config, mg_policy_t **out, mg_error_t *e
             return -1;
         }
     }
-    if (compile_scopes(policy, err) != 0) {
+    if (compile_scopes(policy, err) != 0 || intern_conditions(policy, err) != 0) {
         policy_destroy(policy);
         return -1;
     }

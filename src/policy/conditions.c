@@ -67,6 +67,9 @@ int mg_policy_condition_compile(const mg_config_condition_t *config, mg_policy_c
         return mg_error_set(err, "out of memory");
     pcre2_set_match_limit(out->match_context, REGEX_MATCH_LIMIT);
     pcre2_set_depth_limit(out->match_context, REGEX_DEPTH_LIMIT);
+    /* Several times faster where the JIT is available; the match limit still bounds its work, and its
+     * stack limit, like the depth limit, ends in "too costly". Without it the interpreter runs. */
+    (void)pcre2_jit_compile(out->regex, PCRE2_JIT_COMPLETE);
     return 0;
 }
 
@@ -78,7 +81,7 @@ void mg_policy_condition_dispose(mg_policy_condition_t *condition)
 
 /* RFC 6901 evaluation; NULL when the value does not exist. Array indexes are digits without leading
  * zeros; "-" (past the end) never exists. */
-static const json_t *resolve(const mg_config_condition_t *config, const json_t *arguments)
+static const json_t *evaluate_pointer(const mg_config_condition_t *config, const json_t *arguments)
 {
     const json_t *value = json_is_object(arguments) ? arguments : NULL;
     for (size_t i = 0; value != NULL && i < config->tokens_len; i++) {
@@ -95,6 +98,21 @@ static const json_t *resolve(const mg_config_condition_t *config, const json_t *
         } else {
             return NULL;
         }
+    }
+    return value;
+}
+
+/* The condition's value in this call, looked up once per pointer. */
+static const json_t *resolve(const mg_policy_condition_t *condition, mg_policy_args_t *args)
+{
+    for (size_t i = 0; i < args->resolved_len; i++) {
+        if (args->resolved_ids[i] == condition->pointer_id)
+            return args->resolved[i];
+    }
+    const json_t *value = evaluate_pointer(condition->config, args->arguments);
+    if (args->resolved_len < MG_POLICY_RESOLVED_MAX) {
+        args->resolved_ids[args->resolved_len] = condition->pointer_id;
+        args->resolved[args->resolved_len++] = value;
     }
     return value;
 }
@@ -211,16 +229,10 @@ static const char *shown(verdict_t *verdict)
     return verdict->shown;
 }
 
-/* Records one check's outcome: the first one that does not hold is the one the reason names. */
-static void note(verdict_t *verdict, mg_policy_truth_t truth, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void note(verdict_t *verdict, mg_policy_truth_t truth, const char *fmt, ...)
+/* The reason's text, for the first check that does not hold. */
+static void note_text(verdict_t *verdict, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note_text(verdict_t *verdict, const char *fmt, ...)
 {
-    if (truth <= verdict->truth)
-        return;
-    verdict->truth = truth;
-    if (verdict->reason == NULL)
-        return;
     int used = snprintf(verdict->reason, verdict->size, "%s ", verdict->pointer);
     va_list ap;
     va_start(ap, fmt);
@@ -229,7 +241,35 @@ static void note(verdict_t *verdict, mg_policy_truth_t truth, const char *fmt, .
     va_end(ap);
 }
 
-static void check_string(const mg_policy_condition_t *condition, const json_t *value, verdict_t *verdict)
+/* Records one check's outcome: the first one that does not hold is the one the reason names. A macro
+ * so that the arguments of the text (a quoted value) are only computed when a reason is wanted: the
+ * calls the gateway decides want none, and evaluate every condition of every rule that applies. */
+#define note(verdict, outcome, ...)                                                                                    \
+    do {                                                                                                               \
+        mg_policy_truth_t note_truth_ = (outcome);                                                                     \
+        if (note_truth_ > (verdict)->truth) {                                                                          \
+            (verdict)->truth = note_truth_;                                                                            \
+            if ((verdict)->reason != NULL)                                                                             \
+                note_text((verdict), __VA_ARGS__);                                                                     \
+        }                                                                                                              \
+    } while (0)
+
+static int regex_match(const mg_policy_condition_t *condition, const char *text, size_t len, mg_policy_args_t *args)
+{
+    pcre2_match_data *kept = args->match_data != NULL ? *args->match_data : NULL;
+    pcre2_match_data *match = kept != NULL ? kept : pcre2_match_data_create(1, NULL);
+    if (match == NULL)
+        return PCRE2_ERROR_NOMEMORY;
+    int rc = pcre2_match(condition->regex, (PCRE2_SPTR)text, len, 0, 0, match, condition->match_context);
+    if (args->match_data != NULL)
+        *args->match_data = match;
+    else
+        pcre2_match_data_free(match);
+    return rc;
+}
+
+static void check_string(const mg_policy_condition_t *condition, const json_t *value, mg_policy_args_t *args,
+                         verdict_t *verdict)
 {
     const mg_config_condition_t *config = condition->config;
     const char *text = json_string_value(value);
@@ -244,11 +284,7 @@ static void check_string(const mg_policy_condition_t *condition, const json_t *v
         note(verdict, MG_POLICY_FAILS, "is %zu characters long, more than max_length %lld", code_points(text, len),
              config->max_length);
     if (condition->regex != NULL) {
-        pcre2_match_data *match = pcre2_match_data_create(1, NULL);
-        int rc = match == NULL
-                     ? PCRE2_ERROR_NOMEMORY
-                     : pcre2_match(condition->regex, (PCRE2_SPTR)text, len, 0, 0, match, condition->match_context);
-        pcre2_match_data_free(match);
+        int rc = regex_match(condition, text, len, args);
         if (rc == PCRE2_ERROR_NOMATCH)
             note(verdict, MG_POLICY_FAILS, "is %s, which does not match pattern \"%s\"", shown(verdict),
                  config->pattern);
@@ -257,7 +293,8 @@ static void check_string(const mg_policy_condition_t *condition, const json_t *v
     }
 }
 
-static void check_present(const mg_policy_condition_t *condition, const json_t *value, verdict_t *verdict)
+static void check_present(const mg_policy_condition_t *condition, const json_t *value, mg_policy_args_t *args,
+                          verdict_t *verdict)
 {
     const mg_config_condition_t *config = condition->config;
     if (config->equals != NULL && !same_value(value, config->equals)) {
@@ -279,7 +316,7 @@ static void check_present(const mg_policy_condition_t *condition, const json_t *
         note(verdict, MG_POLICY_UNKNOWN, "is %s, and prefix, suffix, pattern and max_length need a string",
              type_name(value));
     else if (wants_string)
-        check_string(condition, value, verdict);
+        check_string(condition, value, args, verdict);
     if (config->has_min || config->has_max) {
         double number = json_number_value(value);
         if (!json_is_number(value))
@@ -300,13 +337,18 @@ static void check_present(const mg_policy_condition_t *condition, const json_t *
     }
 }
 
-static mg_policy_truth_t evaluate(const mg_policy_condition_t *condition, const json_t *arguments, char *reason,
+static mg_policy_truth_t evaluate(const mg_policy_condition_t *condition, mg_policy_args_t *args, char *reason,
                                   size_t size)
 {
     const mg_config_condition_t *config = condition->config;
-    const json_t *value = resolve(config, arguments);
-    verdict_t verdict = {
-        .truth = MG_POLICY_HOLDS, .reason = reason, .size = size, .pointer = config->pointer, .value = value};
+    const json_t *value = resolve(condition, args);
+    verdict_t verdict; /* not zero-filled: this runs for every condition of every call */
+    verdict.truth = MG_POLICY_HOLDS;
+    verdict.reason = reason;
+    verdict.size = size;
+    verdict.pointer = config->pointer;
+    verdict.value = value;
+    verdict.shown[0] = '\0';
     if (value == NULL) {
         if (config->exists == 0)
             return MG_POLICY_HOLDS;
@@ -317,11 +359,11 @@ static mg_policy_truth_t evaluate(const mg_policy_condition_t *condition, const 
         note(&verdict, MG_POLICY_FAILS, "is present, and must be absent");
         return verdict.truth;
     }
-    check_present(condition, value, &verdict);
+    check_present(condition, value, args, &verdict);
     return verdict.truth;
 }
 
-mg_policy_truth_t mg_policy_rule_conditions(const mg_policy_rule_t *rule, const json_t *arguments, char *reason,
+mg_policy_truth_t mg_policy_rule_conditions(const mg_policy_rule_t *rule, mg_policy_args_t *args, char *reason,
                                             size_t reason_size)
 {
     mg_policy_truth_t result = MG_POLICY_HOLDS;
@@ -329,8 +371,7 @@ mg_policy_truth_t mg_policy_rule_conditions(const mg_policy_rule_t *rule, const 
     if (reason != NULL && reason_size > 0)
         reason[0] = '\0';
     for (size_t i = 0; i < rule->conditions_len && result != MG_POLICY_FAILS; i++) {
-        mg_policy_truth_t truth =
-            evaluate(&rule->conditions[i], arguments, reason != NULL ? detail : NULL, sizeof(detail));
+        mg_policy_truth_t truth = evaluate(&rule->conditions[i], args, reason != NULL ? detail : NULL, sizeof(detail));
         if (truth > result) {
             result = truth;
             if (reason != NULL)
@@ -341,4 +382,48 @@ mg_policy_truth_t mg_policy_rule_conditions(const mg_policy_rule_t *rule, const 
         snprintf(reason, reason_size, "the conditions on %s%s hold", rule->conditions[0].config->pointer,
                  rule->conditions_len > 1 ? " and the other arguments" : "");
     return result;
+}
+
+/* Appends "<len>:<text>", or "~" for NULL (not set), so that no text can imitate a separator or an
+ * unset check; false when out of memory. */
+static bool key_text(char **key, size_t *len, const char *text)
+{
+    size_t add = (text != NULL ? strlen(text) : 0) + 24;
+    char *grown = realloc(*key, *len + add);
+    if (grown == NULL)
+        return false;
+    *key = grown;
+    if (text == NULL)
+        *len += (size_t)snprintf(grown + *len, add, "~");
+    else
+        *len += (size_t)snprintf(grown + *len, add, "%zu:%s", strlen(text), text);
+    return true;
+}
+
+static bool key_json(char **key, size_t *len, const json_t *value)
+{
+    if (value == NULL)
+        return key_text(key, len, NULL);
+    char *text = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT | JSON_SORT_KEYS);
+    bool ok = text != NULL && key_text(key, len, text);
+    free(text);
+    return ok;
+}
+
+char *mg_policy_conditions_key(const mg_policy_rule_t *rule)
+{
+    char *key = calloc(1, 1), numbers[160];
+    size_t len = 0;
+    for (size_t i = 0; key != NULL && i < rule->conditions_len; i++) {
+        const mg_config_condition_t *c = rule->conditions[i].config;
+        snprintf(numbers, sizeof(numbers), "%lld %d%d %.17g %.17g %lld %lld %d", c->max_length, c->has_min, c->has_max,
+                 c->has_min ? c->min : 0.0, c->has_max ? c->max : 0.0, c->min_items, c->max_items, c->exists);
+        if (!key_text(&key, &len, c->pointer) || !key_json(&key, &len, c->equals) || !key_json(&key, &len, c->in) ||
+            !key_text(&key, &len, c->prefix) || !key_text(&key, &len, c->suffix) || !key_text(&key, &len, c->pattern) ||
+            !key_text(&key, &len, numbers)) {
+            free(key);
+            return NULL;
+        }
+    }
+    return key;
 }

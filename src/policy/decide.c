@@ -66,6 +66,16 @@ static void add_unique(const void **list, size_t *len, const void *item)
     list[(*len)++] = item;
 }
 
+/* A conditional rule, unless one with the same conditions is listed already: it would answer the same. */
+static void add_rule(const void **list, size_t *len, const mg_policy_rule_t *rule)
+{
+    for (size_t i = 0; i < *len; i++) {
+        if (((const mg_policy_rule_t *)list[i])->conditions_id == rule->conditions_id)
+            return;
+    }
+    list[(*len)++] = rule;
+}
+
 typedef struct st_matched_t {
     const mg_policy_rule_t *decider;
     bool visible;
@@ -89,7 +99,7 @@ static void match_item(const mg_policy_access_t *access, mg_policy_kind_t kind, 
             out->decider = entry->rule;
             return; /* hidden */
         }
-        add_unique(out->denies, &out->denies_len, entry->rule);
+        add_rule(out->denies, &out->denies_len, entry->rule);
     }
     for (size_t i = 0; i < allows->len; i++) {
         const mg_policy_entry_t *entry = &allows->entries[i];
@@ -99,7 +109,7 @@ static void match_item(const mg_policy_access_t *access, mg_policy_kind_t kind, 
         if (entry->rule->conditions_len == 0 && out->decider == NULL)
             out->decider = entry->rule;
         else if (entry->rule->conditions_len != 0)
-            add_unique(out->allows, &out->allows_len, entry->rule);
+            add_rule(out->allows, &out->allows_len, entry->rule);
     }
     if (out->decider != NULL)
         out->allows_len = 0;
@@ -198,11 +208,11 @@ static void hide(mg_policy_decision_t *out, const mg_policy_rule_t *rule, const 
 }
 
 /* NEED_SCOPE when the principal is an OAuth one that lacks a scope the item's scopes entries require. */
-static bool lacks_scope(const mg_policy_memo_entry_t *entry, const mg_principal_t *principal, mg_policy_decision_t *out,
-                        const char *item)
+static void check_scopes(const mg_policy_t *policy, mg_policy_kind_t kind, const mg_policy_memo_entry_t *entry,
+                         const mg_principal_t *principal, mg_policy_decision_t *out)
 {
     if (principal == NULL || (principal->method != MG_AUTH_JWT && principal->method != MG_AUTH_INTROSPECTION))
-        return false;
+        return;
     const char *missing = NULL;
     const mg_policy_scope_t *missing_in = NULL;
     for (size_t i = 0; i < entry->scopes_len; i++) {
@@ -222,12 +232,13 @@ static bool lacks_scope(const mg_policy_memo_entry_t *entry, const mg_principal_
     }
     if (missing == NULL) {
         out->scopes_len = 0;
-        return false;
+        return;
     }
+    char item[160];
+    describe_item(policy, kind, entry->server, entry->name, entry->name_len, item, sizeof(item));
     out->verdict = MG_POLICY_NEED_SCOPE;
     out->rule = missing_in->label;
     snprintf(out->reason, sizeof(out->reason), "%s needs scope \"%s\", which the token does not have", item, missing);
-    return true;
 }
 
 void mg_policy_decide(mg_policy_access_t *access, mg_policy_kind_t kind, size_t server_index, const char *name,
@@ -245,11 +256,10 @@ void mg_policy_decide(mg_policy_access_t *access, mg_policy_kind_t kind, size_t 
     mg_policy_memo_entry_t *entry = memo_get(access, kind, server_index, name, name_len);
     if (entry == NULL)
         return hide(out, NULL, "out of memory: denied");
-    char item[160], detail[320];
-    if (!entry->visible || kind == MG_POLICY_RESOURCE_TEMPLATE || entry->denies_len != 0 || entry->decider == NULL ||
-        entry->scopes_len != 0)
-        describe_item(access->policy, kind, server_index, name, name_len, item, sizeof(item));
+    char detail[320];
     if (!entry->visible) {
+        char item[160];
+        describe_item(access->policy, kind, server_index, name, name_len, item, sizeof(item));
         if (entry->decider != NULL)
             snprintf(detail, sizeof(detail), "%s is denied by %s", item, entry->decider->label);
         else if (access->roles_text[0] == '\0')
@@ -264,10 +274,11 @@ void mg_policy_decide(mg_policy_access_t *access, mg_policy_kind_t kind, size_t 
     }
     if (kind == MG_POLICY_RESOURCE_TEMPLATE)
         return;
+    mg_policy_args_t args = {.arguments = arguments, .match_data = &access->match_data};
     for (size_t i = 0; i < entry->denies_len; i++) {
-        if (mg_policy_rule_conditions(entry->denies[i], arguments, NULL, 0) == MG_POLICY_FAILS)
+        if (mg_policy_rule_conditions(entry->denies[i], &args, NULL, 0) == MG_POLICY_FAILS)
             continue;
-        mg_policy_rule_conditions(entry->denies[i], arguments, detail, sizeof(detail));
+        mg_policy_rule_conditions(entry->denies[i], &args, detail, sizeof(detail));
         out->verdict = MG_POLICY_DENY;
         out->rule = entry->denies[i]->label;
         snprintf(out->reason, sizeof(out->reason), "denied by a condition: %.290s", detail);
@@ -275,19 +286,19 @@ void mg_policy_decide(mg_policy_access_t *access, mg_policy_kind_t kind, size_t 
     }
     const mg_policy_rule_t *allowed_by = entry->decider;
     for (size_t i = 0; allowed_by == NULL && i < entry->allows_len; i++) {
-        if (mg_policy_rule_conditions(entry->allows[i], arguments, NULL, 0) == MG_POLICY_HOLDS)
+        if (mg_policy_rule_conditions(entry->allows[i], &args, NULL, 0) == MG_POLICY_HOLDS)
             allowed_by = entry->allows[i];
     }
     if (allowed_by == NULL) {
-        mg_policy_rule_conditions(entry->allows[0], arguments, detail, sizeof(detail));
+        mg_policy_rule_conditions(entry->allows[0], &args, detail, sizeof(detail));
         out->verdict = MG_POLICY_DENY;
         out->rule = entry->allows[0]->label;
         snprintf(out->reason, sizeof(out->reason), "%s", detail);
         return;
     }
     out->rule = allowed_by->label;
-    if (entry->scopes_len != 0 && lacks_scope(entry, principal, out, item))
-        return;
+    if (entry->scopes_len != 0)
+        check_scopes(access->policy, kind, entry, principal, out);
 }
 
 bool mg_policy_visible(mg_policy_access_t *access, mg_policy_kind_t kind, size_t server_index, const char *name,

@@ -52,7 +52,8 @@ static const char *outcome(const mg_policy_rule_t *rule, const json_t *arguments
 {
     if (rule->conditions_len == 0)
         return rule->deny ? "denies unconditionally: the item is hidden" : "allows (no conditions)";
-    mg_policy_truth_t truth = mg_policy_rule_conditions(rule, arguments, detail, size);
+    mg_policy_args_t args = {.arguments = arguments};
+    mg_policy_truth_t truth = mg_policy_rule_conditions(rule, &args, detail, size);
     if (rule->deny)
         return truth == MG_POLICY_FAILS ? "does not deny" : "denies";
     return truth == MG_POLICY_HOLDS ? "allows" : "does not allow";

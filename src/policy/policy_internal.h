@@ -30,6 +30,7 @@ typedef struct st_mg_policy_condition_t {
     pcre2_code *regex; /* NULL without `pattern` */
     pcre2_match_context *match_context;
     size_t prefix_len, suffix_len;
+    size_t pointer_id; /* conditions on the same pointer share an id (compile.c): a call resolves it once */
 } mg_policy_condition_t;
 
 typedef struct st_mg_policy_rule_t {
@@ -39,6 +40,7 @@ typedef struct st_mg_policy_rule_t {
     bool deny;
     mg_policy_condition_t *conditions;
     size_t conditions_len; /* 0: unconditional */
+    size_t conditions_id;  /* rules with the same conditions share an id: one evaluation answers for all */
 } mg_policy_rule_t;
 
 typedef struct st_mg_policy_scope_t {
@@ -99,6 +101,7 @@ struct st_mg_policy_access_t {
     bool *uses;                    /* [kind * servers_len + server]: the merged allow list is not empty */
     mg_policy_memo_entry_t **memo; /* MG_POLICY_MEMO_BUCKETS chains; NULL until the first decision */
     size_t memo_len;
+    pcre2_match_data *match_data; /* for `pattern` conditions; made on first use */
 };
 
 #define MG_POLICY_MEMO_BUCKETS 1024
@@ -117,12 +120,27 @@ bool mg_policy_entry_matches(const mg_policy_entry_t *entry, const char *name, s
                              bool fail_closed_matches);
 
 /* ---- conditions.c ---- */
+
+/* One call's arguments, with the values of the pointers resolved so far: rules that test the same
+ * argument look it up once. */
+#define MG_POLICY_RESOLVED_MAX 8
+typedef struct st_mg_policy_args_t {
+    const json_t *arguments;
+    pcre2_match_data **match_data; /* where a reusable match block is kept (NULL: one per match) */
+    size_t resolved_len;
+    size_t resolved_ids[MG_POLICY_RESOLVED_MAX];
+    const json_t *resolved[MG_POLICY_RESOLVED_MAX];
+} mg_policy_args_t;
+
 int mg_policy_condition_compile(const mg_config_condition_t *config, mg_policy_condition_t *out, mg_error_t *err);
 void mg_policy_condition_dispose(mg_policy_condition_t *condition);
 /* All of a rule's conditions: FAILS if one fails, else UNKNOWN if one cannot be told, else HOLDS.
  * `reason` (optional) describes the first condition that does not hold, or, when all hold, the first one. */
-mg_policy_truth_t mg_policy_rule_conditions(const mg_policy_rule_t *rule, const json_t *arguments, char *reason,
+mg_policy_truth_t mg_policy_rule_conditions(const mg_policy_rule_t *rule, mg_policy_args_t *args, char *reason,
                                             size_t reason_size);
+/* A text that two rules' conditions share exactly when they are the same checks on the same pointers
+ * (compile.c interns rules by it); NULL when out of memory. The caller frees it. */
+char *mg_policy_conditions_key(const mg_policy_rule_t *rule);
 
 /* ---- access.c ---- */
 /* The roles `principal` has, as a bit set of policy->roles_len bits; `granted` (optional) hears of each

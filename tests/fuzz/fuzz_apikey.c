@@ -66,7 +66,7 @@ static void check_key(const char *presented, size_t len)
         if (len != MG_APIKEY_LEN || memcmp(spelled, presented, len) != 0)
             abort(); /* a second spelling of one key */
     }
-    int verified = mg_apikeys_verify(table, presented, len, NOW, &principal, &failure);
+    int verified = mg_apikeys_verify(table, NULL, presented, len, NOW, &principal, &failure);
     int known = -1;
     for (int i = 0; i < 3; i++) {
         if (len == MG_APIKEY_LEN && memcmp(presented, keys[i], len) == 0)

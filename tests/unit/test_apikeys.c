@@ -76,7 +76,7 @@ static mg_apikeys_failure_t verify_failure(const mg_apikeys_table_t *table, cons
 {
     mg_principal_t *principal = (mg_principal_t *)(uintptr_t)1;
     mg_apikeys_failure_t failure = MG_APIKEYS_OK;
-    assert_int_equal(mg_apikeys_verify(table, presented, len, now, &principal, &failure), -1);
+    assert_int_equal(mg_apikeys_verify(table, NULL, presented, len, now, &principal, &failure), -1);
     assert_null(principal);
     return failure;
 }
@@ -92,7 +92,7 @@ static mg_principal_t *verify_ok(const mg_apikeys_table_t *table, const char *pr
 {
     mg_principal_t *principal = NULL;
     mg_apikeys_failure_t failure = MG_APIKEYS_MALFORMED;
-    if (mg_apikeys_verify(table, presented, strlen(presented), now, &principal, &failure) != 0)
+    if (mg_apikeys_verify(table, NULL, presented, strlen(presented), now, &principal, &failure) != 0)
         fail_msg("verify: %s", mg_apikeys_failure_name(failure));
     assert_int_equal(failure, MG_APIKEYS_OK);
     assert_non_null(principal);
@@ -159,7 +159,7 @@ static void test_parse_malformed(void **state)
     snprintf(bad, sizeof(bad), "%sjunk", key);
     mg_principal_t *principal;
     mg_apikeys_failure_t failure;
-    assert_int_equal(mg_apikeys_verify(table, bad, MG_APIKEY_LEN, NOW, &principal, &failure), 0);
+    assert_int_equal(mg_apikeys_verify(table, NULL, bad, MG_APIKEY_LEN, NOW, &principal, &failure), 0);
     mg_principal_release(principal);
     mg_apikeys_release(table);
 }
@@ -196,6 +196,44 @@ static void test_verify_principal(void **state)
     mg_apikeys_release(table);
     mg_principal_release(verify_ok(shared, key, NOW));
     mg_apikeys_release(shared);
+}
+
+/* A thread's memo hands the same principal for the same key (so per-principal caches hit), still
+ * checks the secret and the expiry every time, and keeps keys apart. */
+static void test_verify_memo(void **state)
+{
+    fixture_t *f = *state;
+    char key[MG_APIKEY_LEN + 1], id[MG_APIKEY_ID_LEN + 1], other[MG_APIKEY_LEN + 1], other_id[MG_APIKEY_ID_LEN + 1];
+    create(f, "ci-bot", "developer", NOW + 60, key, id);
+    create(f, "ci-bot-2", "viewer", 0, other, other_id);
+    mg_apikeys_table_t *table = load(f);
+    mg_principal_t **memo = mg_apikeys_memo_create(table);
+    assert_non_null(memo);
+    mg_principal_t *first = NULL, *again = NULL, *second = NULL;
+    mg_apikeys_failure_t failure;
+    assert_int_equal(mg_apikeys_verify(table, memo, key, MG_APIKEY_LEN, NOW, &first, &failure), 0);
+    assert_int_equal(mg_apikeys_verify(table, memo, key, MG_APIKEY_LEN, NOW + 1, &again, &failure), 0);
+    assert_ptr_equal(first, again);
+    assert_int_equal(mg_apikeys_verify(table, memo, other, MG_APIKEY_LEN, NOW, &second, &failure), 0);
+    assert_ptr_not_equal(first, second);
+    assert_string_equal(second->subject, "ci-bot-2");
+    assert_string_equal(json_string_value(json_array_get(first->roles, 0)), "developer");
+
+    char wrong[MG_APIKEY_LEN + 1];
+    memcpy(wrong, key, sizeof(wrong));
+    wrong[30] = wrong[30] == 'A' ? 'B' : 'A';
+    mg_principal_t *none = NULL;
+    assert_int_equal(mg_apikeys_verify(table, memo, wrong, MG_APIKEY_LEN, NOW, &none, &failure), -1);
+    assert_int_equal(failure, MG_APIKEYS_UNKNOWN);
+    assert_int_equal(mg_apikeys_verify(table, memo, key, MG_APIKEY_LEN, NOW + 60, &none, &failure), -1);
+    assert_int_equal(failure, MG_APIKEYS_EXPIRED);
+    assert_null(none);
+
+    mg_principal_release(first);
+    mg_principal_release(again);
+    mg_principal_release(second);
+    mg_apikeys_memo_destroy(table, memo);
+    mg_apikeys_release(table);
 }
 
 static void test_unknown(void **state)
@@ -362,7 +400,8 @@ static void *verify_many(void *arg)
     for (int i = 0; i < 2000; i++) {
         mg_principal_t *principal;
         mg_apikeys_failure_t failure;
-        if (mg_apikeys_verify(worker->table, worker->key, MG_APIKEY_LEN, worker->now + i, &principal, &failure) == 0) {
+        if (mg_apikeys_verify(worker->table, NULL, worker->key, MG_APIKEY_LEN, worker->now + i, &principal, &failure) ==
+            0) {
             worker->ok++;
             mg_principal_release(principal);
         }
@@ -456,8 +495,9 @@ static void test_parse_expiry(void **state)
     expect_expiry("36500d", NOW + 36500LL * 86400);
     expect_expiry("2028-01-01", 1830297600);
     expect_expiry("2028-02-29T23:59:59Z", 1835481599); /* a leap day */
-    expect_expiry_error("3x", "--expires \"3x\": expected a duration (45s, 90m, 12h, 30d, 2w) or a UTC date (2027-01-01 "
-                              "or 2027-01-01T12:00:00Z)");
+    expect_expiry_error("3x",
+                        "--expires \"3x\": expected a duration (45s, 90m, 12h, 30d, 2w) or a UTC date (2027-01-01 "
+                        "or 2027-01-01T12:00:00Z)");
     expect_expiry_error("2027-01-01", "--expires 2027-01-01: that is not in the future");
     expect_expiry_error("99999999999w", "--expires 99999999999w: longer than 100 years");
     expect_expiry_error("2200-01-01", "--expires 2200-01-01: more than 100 years from now");
@@ -526,6 +566,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_key_format, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parse_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_principal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_memo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_revoked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expired, setup, teardown),

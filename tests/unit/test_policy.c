@@ -527,6 +527,66 @@ static void test_conditional_deny(void **state)
     mg_policy_release(policy);
 }
 
+/* Rules with the same conditions are interned (one evaluation answers for all, and the first one is
+ * named); rules that differ in any check, even an empty prefix against none, stay apart; many rules
+ * on one pointer and several pointers in one call each get their own value. */
+static void test_interned_conditions(void **state)
+{
+    (void)state;
+    mg_policy_t *policy = compile(SERVERS "roles:\n"
+                                          "  - name: a\n"
+                                          "    allow: [{tools: ['github/*']}]\n"
+                                          "    deny:\n"
+                                          "      - {tools: ['github/*'], when: {args: {/path: {prefix: /etc}}}}\n"
+                                          "      - {tools: ['github/*'], when: {args: {/path: {prefix: ''}}}}\n"
+                                          "  - name: b\n"
+                                          "    deny:\n"
+                                          "      - {tools: ['github/*'], when: {args: {/path: {prefix: /etc}}}}\n"
+                                          "      - {tools: ['github/*'], when: {args: {/mode: {equals: 1}}}}\n"
+                                          "      - {tools: ['github/*'], when: {args: {/mode: {equals: 2}, /path: "
+                                          "{suffix: .key}}}}\n"
+                                          "bindings: [{role: a, match: {authenticated: true}}, {role: b, match: "
+                                          "{authenticated: true}}]\n");
+    const mg_policy_rule_t *a = policy->roles[0].deny, *b = policy->roles[1].deny;
+    assert_int_equal(a[0].conditions_id, b[0].conditions_id);
+    assert_int_not_equal(a[0].conditions_id, a[1].conditions_id); /* prefix '' is a check: a string is needed */
+    assert_int_not_equal(b[1].conditions_id, b[2].conditions_id);
+    assert_int_equal(a[0].conditions[0].pointer_id, b[0].conditions[0].pointer_id);
+    assert_int_equal(a[0].conditions[0].pointer_id, b[2].conditions[1].pointer_id);
+    assert_int_equal(b[1].conditions[0].pointer_id, b[2].conditions[0].pointer_id);
+    assert_int_not_equal(a[0].conditions[0].pointer_id, b[1].conditions[0].pointer_id);
+
+    mg_principal_t *p = jwt("bob", NULL, NULL);
+    mg_policy_decision_t d;
+    assert_int_equal(decide_full(policy, p, MG_POLICY_TOOL, GITHUB, "get", "{\"path\": \"/etc/passwd\"}", &d),
+                     MG_POLICY_DENY);
+    assert_string_equal(d.rule, "role a deny[0] (gw.yaml:10:9)");
+    /* prefix '' denies every string path, and only strings: a number is "cannot tell", which a deny fails closed on */
+    assert_int_equal(tool(policy, p, GITHUB, "get", "{\"path\": \"/home\", \"mode\": 3}"), MG_POLICY_DENY);
+    mg_policy_release(policy);
+
+    policy =
+        compile(SERVERS "roles:\n"
+                        "  - name: b\n"
+                        "    allow: [{tools: ['github/*']}]\n"
+                        "    deny:\n"
+                        "      - {tools: ['github/*'], when: {args: {/path: {prefix: /etc}}}}\n"
+                        "      - {tools: ['github/*'], when: {args: {/mode: {equals: 1}}}}\n"
+                        "      - {tools: ['github/*'], when: {args: {/mode: {equals: 2}, /path: {suffix: .key}}}}\n"
+                        "bindings: [{role: b, match: {authenticated: true}}]\n");
+    assert_int_equal(tool(policy, p, GITHUB, "get", "{\"path\": \"/home/x.key\", \"mode\": 3}"), MG_POLICY_ALLOW);
+    assert_int_equal(
+        decide_full(policy, p, MG_POLICY_TOOL, GITHUB, "get", "{\"path\": \"/home/x.key\", \"mode\": 2}", &d),
+        MG_POLICY_DENY);
+    assert_string_equal(d.rule, "role b deny[2] (gw.yaml:12:9)");
+    assert_int_equal(decide_full(policy, p, MG_POLICY_TOOL, GITHUB, "get", "{\"path\": \"/home/x\", \"mode\": 1}", &d),
+                     MG_POLICY_DENY);
+    assert_string_equal(d.rule, "role b deny[1] (gw.yaml:11:9)");
+    assert_int_equal(tool(policy, p, GITHUB, "get", "{\"path\": \"/home/x\", \"mode\": 2}"), MG_POLICY_ALLOW);
+    mg_principal_release(p);
+    mg_policy_release(policy);
+}
+
 static void test_visibility(void **state)
 {
     (void)state;
@@ -904,6 +964,7 @@ int main(void)
         cmocka_unit_test(test_pointers),
         cmocka_unit_test(test_catastrophic_regex),
         cmocka_unit_test(test_conditional_deny),
+        cmocka_unit_test(test_interned_conditions),
         cmocka_unit_test(test_visibility),
         cmocka_unit_test(test_resources),
         cmocka_unit_test(test_bindings),
