@@ -66,6 +66,13 @@ typedef struct st_mg_config_credentials_t {
     } oauth;
 } mg_config_credentials_t;
 
+/* servers[].output_validation */
+typedef enum en_mg_output_validation_t {
+    MG_OUTPUT_ENFORCE = 0, /* a result that breaks its outputSchema becomes an error result */
+    MG_OUTPUT_REPORT,      /* passed on, and logged */
+    MG_OUTPUT_OFF,
+} mg_output_validation_t;
+
 typedef struct st_mg_config_server_t {
     char *name; /* [a-z0-9-]+, unique */
     mg_upstream_kind_t kind;
@@ -85,12 +92,16 @@ typedef struct st_mg_config_server_t {
     /* both */
     bool required;  /* default true; false: unreachable server is left out, not fatal */
     int timeout_ms; /* default: limits.upstream_timeout_ms */
+    /* validation (docs/validation.md) */
+    bool strict;           /* reject arguments the tool's inputSchema does not declare; default false */
+    bool validate_formats; /* `format` asserts (email, uri, date-time, ...); default false: annotation */
+    mg_output_validation_t output_validation; /* structuredContent against outputSchema; default enforce */
 } mg_config_server_t;
 
 /* auth.jwt[]: one trusted token issuer. */
 typedef struct st_mg_config_jwt_t {
-    char *issuer;      /* exact `iss` */
-    char **audiences;  /* accepted `aud` values; default: auth.resource */
+    char *issuer;     /* exact `iss` */
+    char **audiences; /* accepted `aud` values; default: auth.resource */
     size_t audiences_len;
     char *jwks_uri;    /* NULL: found by OIDC / RFC 8414 discovery from the issuer */
     char **algorithms; /* allow-list; default RS256, ES256 */
@@ -110,8 +121,8 @@ typedef enum en_mg_mtls_identity_t {
 /* The `auth` section. Without one (enabled false) every caller is anonymous, as before it existed. */
 typedef struct st_mg_config_auth_t {
     bool enabled;
-    char *resource;   /* canonical URI of the gateway's /mcp: the token audience and the metadata's resource */
-    bool required;    /* default true; false: callers without credentials are anonymous (development only) */
+    char *resource; /* canonical URI of the gateway's /mcp: the token audience and the metadata's resource */
+    bool required;  /* default true; false: callers without credentials are anonymous (development only) */
     mg_config_jwt_t *jwt;
     size_t jwt_len;
     struct {

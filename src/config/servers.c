@@ -15,8 +15,21 @@
 
 #include "config/config_internal.h"
 
-static const char *const server_keys[] = {"name",    "command",    "env",     "cwd",      "timeout_ms",  "url",
-                                          "headers", "tls_verify", "ca_file", "required", "credentials", NULL};
+static const char *const server_keys[] = {"name",
+                                          "command",
+                                          "env",
+                                          "cwd",
+                                          "timeout_ms",
+                                          "url",
+                                          "headers",
+                                          "tls_verify",
+                                          "ca_file",
+                                          "required",
+                                          "credentials",
+                                          "strict",
+                                          "validate_formats",
+                                          "output_validation",
+                                          NULL};
 static const char *const stdio_only_keys[] = {"env", "cwd", NULL};
 static const char *const http_only_keys[] = {"headers", "tls_verify", "ca_file", "credentials", NULL};
 
@@ -325,6 +338,37 @@ static int load_http(mg_config_loader_t *loader, const yaml_node_t *node, const 
     return 0;
 }
 
+/* strict, validate_formats, output_validation (docs/validation.md). */
+static int load_validation(mg_config_loader_t *loader, const yaml_node_t *node, const char *path,
+                           mg_config_server_t *server)
+{
+    mg_config_yaml_t *yaml = &loader->yaml;
+    char child[MG_CONFIG_PATH_MAX];
+    yaml_node_t *value;
+    if ((value = field(loader, node, path, "strict", child)) != NULL &&
+        mg_config_yaml_bool(yaml, value, child, &server->strict) != 0)
+        return -1;
+    if ((value = field(loader, node, path, "validate_formats", child)) != NULL &&
+        mg_config_yaml_bool(yaml, value, child, &server->validate_formats) != 0)
+        return -1;
+    server->output_validation = MG_OUTPUT_ENFORCE;
+    if ((value = field(loader, node, path, "output_validation", child)) != NULL) {
+        char *mode;
+        if (mg_config_yaml_string(yaml, value, child, &mode) != 0)
+            return -1;
+        int chosen = strcmp(mode, "enforce") == 0  ? MG_OUTPUT_ENFORCE
+                     : strcmp(mode, "report") == 0 ? MG_OUTPUT_REPORT
+                     : strcmp(mode, "off") == 0    ? MG_OUTPUT_OFF
+                                                   : -1;
+        free(mode);
+        if (chosen < 0)
+            return mg_config_yaml_fail(yaml, value, child, "\"%s\" must be one of enforce, report, off",
+                                       mg_config_yaml_raw(value));
+        server->output_validation = (mg_output_validation_t)chosen;
+    }
+    return 0;
+}
+
 static int load_server(mg_config_loader_t *loader, const yaml_node_t *node, const char *path,
                        mg_config_server_t *server, int default_timeout)
 {
@@ -362,7 +406,7 @@ static int load_server(mg_config_loader_t *loader, const yaml_node_t *node, cons
         mg_config_yaml_int(yaml, value, child, 1, 3600000, &timeout) != 0)
         return -1;
     server->timeout_ms = (int)timeout;
-    return 0;
+    return load_validation(loader, node, path, server);
 }
 
 int mg_config_load_servers(mg_config_loader_t *loader, const yaml_node_t *node, mg_config_t *config)

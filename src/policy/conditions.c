@@ -58,6 +58,13 @@ int mg_policy_condition_compile(const mg_config_condition_t *config, mg_policy_c
     out->config = config;
     out->prefix_len = config->prefix != NULL ? strlen(config->prefix) : 0;
     out->suffix_len = config->suffix != NULL ? strlen(config->suffix) : 0;
+    out->checks =
+        (config->equals != NULL ? MG_POLICY_CHECK_EQUALS : 0) | (config->in != NULL ? MG_POLICY_CHECK_IN : 0) |
+        (config->prefix != NULL || config->suffix != NULL || config->pattern != NULL || config->max_length >= 0
+             ? MG_POLICY_CHECK_STRING
+             : 0) |
+        (config->has_min || config->has_max ? MG_POLICY_CHECK_NUMBER : 0) |
+        (config->min_items >= 0 || config->max_items >= 0 ? MG_POLICY_CHECK_ITEMS : 0);
     if (config->pattern == NULL)
         return 0;
     char message[256];
@@ -297,27 +304,26 @@ static void check_present(const mg_policy_condition_t *condition, const json_t *
                           verdict_t *verdict)
 {
     const mg_config_condition_t *config = condition->config;
-    if (config->equals != NULL && !same_value(value, config->equals)) {
+    unsigned checks = condition->checks;
+    if ((checks & MG_POLICY_CHECK_EQUALS) && !same_value(value, config->equals)) {
         char expected[QUOTE_MAX + 32] = "";
         if (verdict->reason != NULL)
             quote(config->equals, expected, sizeof(expected));
         note(verdict, MG_POLICY_FAILS, "is %s, not %s", shown(verdict), expected);
     }
-    if (config->in != NULL) {
+    if (checks & MG_POLICY_CHECK_IN) {
         bool found = false;
         for (size_t i = 0; i < json_array_size(config->in) && !found; i++)
             found = same_value(value, json_array_get(config->in, i));
         if (!found)
             note(verdict, MG_POLICY_FAILS, "is %s, not one of the values of `in`", shown(verdict));
     }
-    bool wants_string =
-        config->prefix != NULL || config->suffix != NULL || config->pattern != NULL || config->max_length >= 0;
-    if (wants_string && !json_is_string(value))
+    if ((checks & MG_POLICY_CHECK_STRING) && !json_is_string(value))
         note(verdict, MG_POLICY_UNKNOWN, "is %s, and prefix, suffix, pattern and max_length need a string",
              type_name(value));
-    else if (wants_string)
+    else if (checks & MG_POLICY_CHECK_STRING)
         check_string(condition, value, args, verdict);
-    if (config->has_min || config->has_max) {
+    if (checks & MG_POLICY_CHECK_NUMBER) {
         double number = json_number_value(value);
         if (!json_is_number(value))
             note(verdict, MG_POLICY_UNKNOWN, "is %s, and min and max need a number", type_name(value));
@@ -326,7 +332,7 @@ static void check_present(const mg_policy_condition_t *condition, const json_t *
         else if (config->has_max && number > config->max)
             note(verdict, MG_POLICY_FAILS, "is %s, more than max %g", shown(verdict), config->max);
     }
-    if (config->min_items >= 0 || config->max_items >= 0) {
+    if (checks & MG_POLICY_CHECK_ITEMS) {
         size_t items = json_array_size(value);
         if (!json_is_array(value))
             note(verdict, MG_POLICY_UNKNOWN, "is %s, and min_items and max_items need an array", type_name(value));

@@ -31,7 +31,14 @@ typedef struct st_mg_policy_condition_t {
     pcre2_match_context *match_context;
     size_t prefix_len, suffix_len;
     size_t pointer_id; /* conditions on the same pointer share an id (compile.c): a call resolves it once */
+    unsigned checks;   /* MG_POLICY_CHECK_* that the condition makes, so that a call skips the others */
 } mg_policy_condition_t;
+
+#define MG_POLICY_CHECK_EQUALS 1u
+#define MG_POLICY_CHECK_IN 2u
+#define MG_POLICY_CHECK_STRING 4u /* prefix, suffix, pattern, max_length */
+#define MG_POLICY_CHECK_NUMBER 8u /* min, max */
+#define MG_POLICY_CHECK_ITEMS 16u /* min_items, max_items */
 
 typedef struct st_mg_policy_rule_t {
     const mg_config_rule_t *config;
