@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# bench/callgrind_policy.sh - instructions per tools/call under a policy, counted by callgrind
+# (deterministic, unlike wall-clock figures on a shared machine).
+#
+# Usage: bench/callgrind_policy.sh MCPGATE_BIN one|many [CALLS]
+#   one:  a one-role policy that allows everything
+#   many: bench/run.sh's 300-rule policy (make_policy), the caller bound to its 14 roles through an
+#         API key's own roles, the call passing 13 distinct conditional denies and a conditional allow
+# Prints the worker thread's instructions per call; the callgrind file stays in $OUT (default /tmp).
+# Needs valgrind, python3 and bench/.build/fast_upstream (bench/run.sh builds it).
+set -euo pipefail
+BIN=$1 KIND=$2 CALLS=${3:-2000}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${OUT:-$(mktemp -d /tmp/mcpgate-callgrind.XXXXXX)}
+read -r UP GW <<<"$(python3 -c 'import socket
+s=[socket.socket() for _ in range(2)]
+[x.bind(("127.0.0.1",0)) for x in s]
+print(" ".join(str(x.getsockname()[1]) for x in s))')"
+"$ROOT/bench/.build/fast_upstream" "$UP" >"$OUT/up.log" 2>&1 &
+UPPID=$!
+trap 'kill $UPPID 2>/dev/null; wait 2>/dev/null' EXIT
+mkdir -p "$OUT/state"
+{
+    printf 'listen:\n  - address: 127.0.0.1:%s\nworkers: 1\nlog_level: warn\nstate_dir: %s\n' "$GW" "$OUT/state"
+    printf 'auth:\n  resource: http://127.0.0.1:%s/mcp\n  api_keys: {enabled: true}\n' "$GW"
+    printf 'servers:\n  - name: fast\n    url: http://127.0.0.1:%s/mcp\n' "$UP"
+    if [ "$KIND" = one ]; then
+        printf 'roles:\n  - name: everyone\n    allow: [{tools: ["*"]}]\n'
+    else
+        # the roles of bench/run.sh's make_policy (its bindings are for JWT groups; here the key has the roles)
+        sed -n '/^make_policy()/,/^}/p' "$ROOT/bench/run.sh" | sed -n '/<<.PYEOF./,/^PYEOF/p' | sed '1d;$d' |
+            python3 - | sed '/^bindings:/,$d'
+    fi
+} >"$OUT/gw.yaml"
+if [ "$KIND" = one ]; then ROLES=everyone; else
+    ROLES=$(python3 -c 'print(",".join([f"role-{r}" for r in range(0, 60, 5)] + ["role-7", "echoer"]))'); fi
+KEY=$("$BIN" keys create --name bench --roles "$ROLES" -c "$OUT/gw.yaml")
+valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" --collect-atstart=yes \
+    "$BIN" serve -c "$OUT/gw.yaml" >"$OUT/gw.log" 2>&1 &
+GWPID=$!
+for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$GW") 2>/dev/null && break; sleep 0.2; done
+coproc CLIENT { python3 - "$GW" "$CALLS" "$KEY" <<'PY'
+import http.client, sys
+port, n, key = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+c = http.client.HTTPConnection("127.0.0.1", port)
+h = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+     "Authorization": "Bearer " + key, "MCP-Protocol-Version": "2025-11-25"}
+c.request("POST", "/servers/fast/mcp", '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"b","version":"1"}}}', h)
+r = c.getresponse(); r.read(); h["Mcp-Session-Id"] = r.getheader("Mcp-Session-Id")
+body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}'
+def one():
+    c.request("POST", "/servers/fast/mcp", body, h); r = c.getresponse(); b = r.read()
+    assert r.status == 200 and b'"hello"' in b, (r.status, b)
+for _ in range(50): one()
+print("warm", flush=True); sys.stdin.readline()
+for _ in range(n): one()
+print("done", flush=True)
+PY
+}
+read -r _ <&"${CLIENT[0]}"
+callgrind_control -z "$GWPID" >/dev/null
+echo go >&"${CLIENT[1]}"
+read -r _ <&"${CLIENT[0]}"
+callgrind_control -d "$GWPID" >/dev/null
+sleep 1
+kill -TERM "$GWPID"; wait "$GWPID" 2>/dev/null || true
+# one file per thread: the worker's is the one that counted the most
+TOTAL=0 WORKER=""
+for f in "$OUT"/callgrind.out*; do
+    n=$(callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+    if [ "${n:-0}" -gt "$TOTAL" ]; then TOTAL=$n WORKER=$f; fi
+done
+echo "$KIND: $((TOTAL / CALLS)) instructions per tools/call on the worker thread ($CALLS calls; $WORKER)"
