@@ -2,9 +2,9 @@
  * instance.c - the keywords that look at one type of value: an object's members, an array's items,
  * a string's length, pattern and format, a number's bounds.
  *
- * An object is walked once, member by member: each member is looked up in the sorted `properties`
- * (binary search on length, then bytes), matched against patternProperties, and otherwise given to
- * additionalProperties. `required` members that `properties` also declares are counted on that walk,
+ * An object is walked once, member by member: each member is looked up in `properties` (a small
+ * open-addressing table built at compile time), matched against patternProperties, and otherwise
+ * given to additionalProperties. `required` members that `properties` also declares are counted on that walk,
  * so that a complete object costs no lookups for them; only a missing one (or a required name that
  * `properties` does not declare) is looked up.
  */
@@ -24,19 +24,15 @@ static inline bool keep_going(const mg_schema_eval_t *e)
 
 static const mg_schema_property_t *find_property(const mg_schema_node_t *node, const char *key, size_t len)
 {
-    size_t low = 0, high = node->properties_len;
-    while (low < high) {
-        size_t middle = (low + high) / 2;
-        const mg_schema_property_t *p = &node->properties[middle];
-        int order = p->len != len ? (p->len < len ? -1 : 1) : memcmp(p->name, key, len);
-        if (order == 0)
+    uint32_t mask = node->property_mask;
+    for (uint32_t slot = mg_schema_property_hash(key, len) & mask;; slot = (slot + 1) & mask) {
+        uint32_t index = node->property_slots[slot];
+        if (index == 0)
+            return NULL;
+        const mg_schema_property_t *p = &node->properties[index - 1];
+        if (p->len == len && memcmp(p->name, key, len) == 0)
             return p;
-        if (order < 0)
-            low = middle + 1;
-        else
-            high = middle;
     }
-    return NULL;
 }
 
 /* A member's value against the subschema `child` of `keyword`. */
@@ -245,7 +241,7 @@ static int compare_hashed(const void *a, const void *b)
 static int unique_items(mg_schema_eval_t *e, const mg_schema_node_t *node, const json_t *array, size_t *first,
                         size_t *second)
 {
-    size_t size = json_array_size(array), depth = e->schema->options.max_instance_depth - e->depth;
+    size_t size = json_array_size(array), depth = e->depth_max - e->depth;
     if (size <= UNIQUE_PAIRWISE_MAX) {
         for (size_t i = 0; i < size; i++) {
             for (size_t j = i + 1; j < size; j++) {
@@ -289,7 +285,7 @@ static int unique_items(mg_schema_eval_t *e, const mg_schema_node_t *node, const
     return unique;
 too_deep:
     mg_schema_stop(e, node, "depth", "the value nests more than %zu levels deep; deeper values are not validated",
-                   e->schema->options.max_instance_depth);
+                   e->depth_max);
     return -1;
 }
 

@@ -363,6 +363,21 @@ static int properties_keyword(mg_schema_compiler_t *c, mg_schema_node_t *node, c
     qsort(properties, len, sizeof(*properties), compare_properties);
     node->properties = properties;
     node->properties_len = len;
+    /* a table at most half full, for lookups by member name while validating */
+    size_t slots_len = 4;
+    while (slots_len < 2 * len)
+        slots_len *= 2;
+    uint32_t *slots = mg_schema_arena_alloc(&c->schema->arena, slots_len * sizeof(*slots));
+    if (slots == NULL)
+        return mg_schema_compile_nomem(c);
+    for (size_t k = 0; k < len; k++) {
+        uint32_t slot = mg_schema_property_hash(properties[k].name, properties[k].len) & (uint32_t)(slots_len - 1);
+        while (slots[slot] != 0)
+            slot = (slot + 1) & (uint32_t)(slots_len - 1);
+        slots[slot] = (uint32_t)k + 1;
+    }
+    node->property_slots = slots;
+    node->property_mask = (uint32_t)(slots_len - 1);
     node->keywords |= KW_PROPERTIES;
     return 0;
 }
@@ -429,6 +444,8 @@ static int names(mg_schema_compiler_t *c, mg_schema_node_t *node, const json_t *
 static mg_schema_property_t *find_property(mg_schema_node_t *node, const char *name, size_t len)
 {
     mg_schema_property_t key = {name, len, NULL, false};
+    if (node->properties_len == 0)
+        return NULL;
     return bsearch(&key, node->properties, node->properties_len, sizeof(key), compare_properties);
 }
 

@@ -8,7 +8,7 @@
  * formats; result.c records violations and renders them.
  *
  * A node is laid out for evaluation: a bit per keyword present (so a node tests one mask per
- * instance type), children as pointers, properties sorted by (length, bytes) for a binary search per
+ * instance type), children as pointers, properties in a small hash table for one probe per
  * instance member, patterns compiled (and JIT-compiled) once. Everything a compiled schema owns sits
  * in its arena, apart from PCRE2's codes and the copied enum / const values, which it lists.
  */
@@ -202,6 +202,9 @@ struct st_mg_schema_node_t {
     size_t max_properties, min_properties;
     const mg_schema_property_t *properties; /* sorted by (len, bytes) */
     size_t properties_len;
+    /* open addressing over `properties`: index + 1 (0: empty), at mg_schema_property_hash & mask */
+    const uint32_t *property_slots;
+    uint32_t property_mask;
     size_t required_in_properties;    /* how many of `properties` are required */
     const mg_schema_name_t *required; /* in the schema's order */
     size_t required_len;
@@ -219,6 +222,18 @@ struct st_mg_schema_node_t {
     const mg_schema_node_t *not_schema, *if_schema, *then_schema, *else_schema;
     const mg_schema_node_t *unevaluated_properties, *unevaluated_items;
 };
+
+/* A cheap hash of a member name for node->property_slots: length and three bytes, mixed. Schemas
+ * declare few properties, so this only needs to spread them, not to resist anyone. */
+static inline uint32_t mg_schema_property_hash(const char *key, size_t len)
+{
+    uint32_t h = (uint32_t)len * 0x9E3779B1u;
+    if (len > 0)
+        h ^= (uint32_t)(unsigned char)key[0] << 8 ^ (uint32_t)(unsigned char)key[len - 1] ^
+             (uint32_t)(unsigned char)key[len / 2] << 16;
+    h *= 0x85EBCA6Bu;
+    return h ^ (h >> 15);
+}
 
 /* ---- arena and maps ---- */
 
@@ -400,7 +415,8 @@ typedef struct st_mg_schema_eval_t {
     mg_schema_result_t *result;
     bool collect; /* record violations (a result was given and this branch's details are wanted) */
     bool stopped; /* a limit was hit: the answer is "invalid", stop working */
-    size_t steps, eval_depth, eval_depth_max;
+    bool dynamic; /* the schema's: track the dynamic scope */
+    size_t steps, steps_max, eval_depth, eval_depth_max, depth_max;
     const mg_schema_scope_t *scope;
     mg_schema_violation_t stop; /* why evaluation stopped, when it did */
     size_t depth;               /* instance depth = segments in use */

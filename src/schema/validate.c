@@ -416,7 +416,7 @@ bool mg_schema_eval_node(mg_schema_eval_t *e, const mg_schema_node_t *node, cons
                               e->eval_depth_max);
     e->eval_depth++;
     mg_schema_scope_t scope;
-    bool entered = e->schema->dynamic && (e->scope == NULL || e->scope->resource != node->resource);
+    bool entered = e->dynamic && (e->scope == NULL || e->scope->resource != node->resource);
     if (entered) {
         scope = (mg_schema_scope_t){node->resource, e->scope};
         e->scope = &scope;
@@ -457,7 +457,7 @@ static bool eval_strict(mg_schema_eval_t *e, const mg_schema_node_t *node, const
     return ok;
 }
 
-static bool eval_entry(mg_schema_eval_t *e, const mg_schema_node_t *node, const json_t *instance)
+static inline bool eval_entry(mg_schema_eval_t *e, const mg_schema_node_t *node, const json_t *instance)
 {
     if (node->strict && json_is_object(instance))
         return eval_strict(e, node, instance);
@@ -469,13 +469,10 @@ bool mg_schema_eval_child(mg_schema_eval_t *e, const mg_schema_node_t *node, con
 {
     if (node->kind == NODE_TRUE)
         return true;
-    if (e->depth >= e->schema->options.max_instance_depth) {
-        if (e->stopped)
-            return false;
+    if (e->depth >= e->depth_max)
         return mg_schema_stop(e, node, "depth",
                               "the value nests more than %zu levels deep; deeper values are not validated",
-                              e->schema->options.max_instance_depth);
-    }
+                              e->depth_max);
     e->segments[e->depth++] = (mg_schema_segment_t){key, len_or_index};
     bool ok = eval_entry(e, node, instance);
     e->depth--;
@@ -490,9 +487,12 @@ bool mg_schema_validate(const mg_schema_t *schema, const mg_schema_node_t *node,
     e.result = result;
     e.collect = result != NULL;
     e.stopped = false;
+    e.dynamic = schema->dynamic;
     e.steps = 0;
+    e.steps_max = schema->options.max_steps;
     e.eval_depth = 0;
-    e.eval_depth_max = 8 * schema->options.max_instance_depth + 64;
+    e.depth_max = schema->options.max_instance_depth;
+    e.eval_depth_max = 8 * e.depth_max + 64;
     e.scope = NULL;
     e.depth = 0;
     if (result != NULL) {
