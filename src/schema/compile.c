@@ -20,10 +20,6 @@
 
 #include "schema/schema_internal.h"
 
-/* The base URI of a document without $id: relative references resolve against it, and so resolve
- * to nothing registered, which is how they are reported as leaving the document. */
-#define DEFAULT_BASE "mcpgate:/schema"
-
 #define REGEX_MATCH_LIMIT 100000
 #define REGEX_DEPTH_LIMIT 2000
 #define REGEX_HEAP_LIMIT_KIB 4096
@@ -368,7 +364,7 @@ int mg_schema_compile(const json_t *json, const mg_schema_options_t *opts, mg_sc
     }
     mg_schema_node_t *root = NULL;
     if (rc == 0) {
-        mg_schema_site_t site = {doc, DEFAULT_BASE, NULL, 0};
+        mg_schema_site_t site = {doc, MG_SCHEMA_DEFAULT_BASE, NULL, 0};
         rc = mg_schema_compile_value(&c, json, &site, &root);
     }
     if (rc == 0)
@@ -378,7 +374,7 @@ int mg_schema_compile(const json_t *json, const mg_schema_options_t *opts, mg_sc
     if (rc == 0) {
         schema->root = root;
         schema->draft = doc->draft;
-        schema->root_uri = c.nodes[root->index].base; /* in the arena, or DEFAULT_BASE */
+        schema->root_uri = c.nodes[root->index].base; /* in the arena, or MG_SCHEMA_DEFAULT_BASE */
         /* the compiled document's map stays, for mg_schema_find */
         schema->nodes = doc->nodes;
         memset(&doc->nodes, 0, sizeof(doc->nodes));

@@ -8,6 +8,7 @@
  * so that a complete object costs no lookups for them; only a missing one (or a required name that
  * `properties` does not declare) is looked up.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,15 +40,31 @@ static const mg_schema_property_t *find_property(const mg_schema_node_t *node, c
 static bool eval_member(mg_schema_eval_t *e, const mg_schema_node_t *child, const char *keyword, const char *key,
                         size_t len, const json_t *value)
 {
-    if (child->kind == NODE_FALSE) {
-        char quoted[96];
-        mg_schema_quote_string(key, len, quoted, sizeof(quoted));
-        if (strcmp(keyword, "additionalProperties") == 0)
-            return mg_schema_report_at(e, key, len, child, keyword, NULL,
-                                       "property %s is not allowed (not declared by the schema)", quoted);
-        return mg_schema_report_at(e, key, len, child, keyword, NULL, "property %s is not allowed", quoted);
-    }
+    if (child->kind == NODE_FALSE)
+        return mg_schema_report_member(e, key, len, child, keyword, NULL,
+                                       strcmp(keyword, "additionalProperties") == 0
+                                           ? "property %s is not allowed (not declared by the schema)"
+                                           : "property %s is not allowed");
     return mg_schema_eval_child(e, child, value, key, len);
+}
+
+/* The name again, collecting, to quote the reason; then one violation in its place. */
+MG_SCHEMA_COLD static void property_name_violation(mg_schema_eval_t *e, const mg_schema_node_t *names, const char *key,
+                                                   size_t len, const json_t *name)
+{
+    mg_schema_result_t *result = e->result;
+    size_t checkpoint = result->count;
+    bool truncated = result->truncated;
+    mg_schema_eval_node(e, names, name, NULL);
+    char reason[200] = "";
+    if (result->count > checkpoint)
+        memcpy(reason, result->violations[checkpoint].message, sizeof(reason) - 1);
+    result->count = checkpoint;
+    result->truncated = truncated;
+    e->collect = true;
+    char quoted[96];
+    mg_schema_report(e, names, "propertyNames", NULL, "property name %s is not valid%s%s",
+                     mg_schema_quote_string(key, len, quoted, sizeof(quoted)), reason[0] != '\0' ? ": " : "", reason);
 }
 
 static bool property_name(mg_schema_eval_t *e, const mg_schema_node_t *node, const char *key, size_t len)
@@ -62,35 +79,14 @@ static bool property_name(mg_schema_eval_t *e, const mg_schema_node_t *node, con
     e->collect = false;
     bool ok = mg_schema_eval_node(e, names, name, NULL);
     e->collect = collect;
-    if (!ok && keep_going(e)) {
-        /* again, collecting, to quote the reason; then one violation in its place */
-        mg_schema_result_t *result = e->result;
-        size_t checkpoint = result->count;
-        bool truncated = result->truncated;
-        mg_schema_eval_node(e, names, name, NULL);
-        char reason[200] = "";
-        if (result->count > checkpoint)
-            memcpy(reason, result->violations[checkpoint].message, sizeof(reason) - 1);
-        result->count = checkpoint;
-        result->truncated = truncated;
-        e->collect = collect;
-        char quoted[96];
-        mg_schema_report(e, names, "propertyNames", NULL, "property name %s is not valid%s%s",
-                         mg_schema_quote_string(key, len, quoted, sizeof(quoted)), reason[0] != '\0' ? ": " : "",
-                         reason);
-    }
+    if (!ok && keep_going(e))
+        property_name_violation(e, names, key, len, name);
     json_decref(name);
     return ok;
 }
 
-static bool check_required(mg_schema_eval_t *e, const mg_schema_node_t *node, const json_t *object,
-                           size_t required_seen)
+MG_SCHEMA_COLD static bool missing_required(mg_schema_eval_t *e, const mg_schema_node_t *node, const json_t *object)
 {
-    bool complete = required_seen == node->required_in_properties;
-    for (size_t i = 0; complete && i < node->required_other_len; i++)
-        complete = json_object_getn(object, node->required_other[i].name, node->required_other[i].len) != NULL;
-    if (complete)
-        return true;
     for (size_t i = 0; i < node->required_len && keep_going(e); i++) {
         const mg_schema_name_t *name = &node->required[i];
         if (json_object_getn(object, name->name, name->len) == NULL) {
@@ -100,6 +96,26 @@ static bool check_required(mg_schema_eval_t *e, const mg_schema_node_t *node, co
         }
     }
     return false;
+}
+
+static bool check_required(mg_schema_eval_t *e, const mg_schema_node_t *node, const json_t *object,
+                           size_t required_seen)
+{
+    bool complete = required_seen == node->required_in_properties;
+    for (size_t i = 0; complete && i < node->required_other_len; i++)
+        complete = json_object_getn(object, node->required_other[i].name, node->required_other[i].len) != NULL;
+    return complete || missing_required(e, node, object);
+}
+
+MG_SCHEMA_COLD static void dependent_violation(mg_schema_eval_t *e, const mg_schema_node_t *node,
+                                               const mg_schema_dependent_t *d, const mg_schema_name_t *missing)
+{
+    char quoted[96], trigger[96], location[160];
+    snprintf(location, sizeof(location), "%s/", d->keyword);
+    mg_schema_pointer_escape(location, sizeof(location), d->trigger.name, d->trigger.len);
+    mg_schema_report(e, node, d->keyword, location, "property %s is required when %s is present",
+                     mg_schema_quote_string(missing->name, missing->len, quoted, sizeof(quoted)),
+                     mg_schema_quote_string(d->trigger.name, d->trigger.len, trigger, sizeof(trigger)));
 }
 
 static bool check_dependents(mg_schema_eval_t *e, const mg_schema_node_t *node, const json_t *object,
@@ -116,14 +132,7 @@ static bool check_dependents(mg_schema_eval_t *e, const mg_schema_node_t *node, 
             ok = false;
             if (!e->collect)
                 return false;
-            char quoted[96], trigger[96], location[160];
-            location[0] = '\0';
-            strcpy(location, d->keyword);
-            strcat(location, "/");
-            mg_schema_pointer_escape(location, sizeof(location), d->trigger.name, d->trigger.len);
-            mg_schema_report(e, node, d->keyword, location, "property %s is required when %s is present",
-                             mg_schema_quote_string(d->required[j].name, d->required[j].len, quoted, sizeof(quoted)),
-                             mg_schema_quote_string(d->trigger.name, d->trigger.len, trigger, sizeof(trigger)));
+            dependent_violation(e, node, d, &d->required[j]);
         }
         if (d->node != NULL && !mg_schema_eval_node(e, d->node, object, marks)) {
             ok = false;
@@ -132,6 +141,16 @@ static bool check_dependents(mg_schema_eval_t *e, const mg_schema_node_t *node, 
         }
     }
     return ok;
+}
+
+MG_SCHEMA_COLD static bool pattern_cost_violation(mg_schema_eval_t *e, const mg_schema_node_t *node, const char *key,
+                                                  size_t len, const mg_schema_regex_t *regex)
+{
+    char quoted[96], source[96];
+    return mg_schema_report_at(e, key, len, node, "patternProperties", "patternProperties",
+                               "property name %s could not be matched against the pattern %s: it needs too much work",
+                               mg_schema_quote_string(key, len, quoted, sizeof(quoted)),
+                               mg_schema_quote_string(regex->source, strlen(regex->source), source, sizeof(source)));
 }
 
 /* properties, patternProperties, additionalProperties and propertyNames, one walk over the members */
@@ -158,15 +177,9 @@ static bool eval_members(mg_schema_eval_t *e, const mg_schema_node_t *node, cons
         for (size_t i = 0; i < node->pattern_properties_len && (passed || keep_going(e)); i++) {
             const mg_schema_pattern_property_t *pattern = &node->pattern_properties[i];
             int match = mg_schema_regex_match(e->schema, &pattern->regex, key, len);
-            if (match < 0) {
-                char quoted[96], source[96];
-                passed = mg_schema_report_at(
-                    e, key, len, node, "patternProperties", "patternProperties",
-                    "property name %s could not be matched against the pattern %s: it needs too much work",
-                    mg_schema_quote_string(key, len, quoted, sizeof(quoted)),
-                    mg_schema_quote_string(pattern->regex.source, strlen(pattern->regex.source), source,
-                                           sizeof(source)));
-            } else if (match > 0) {
+            if (match < 0)
+                passed = pattern_cost_violation(e, node, key, len, &pattern->regex);
+            else if (match > 0) {
                 evaluated = true;
                 passed &= eval_member(e, pattern->node, "patternProperties", key, len, value);
             }
@@ -408,6 +421,16 @@ static const char *format_hint(mg_schema_format_t format)
     }
 }
 
+MG_SCHEMA_COLD static bool pattern_violation(mg_schema_eval_t *e, const mg_schema_node_t *node, int match)
+{
+    char source[120];
+    mg_schema_quote_string(node->pattern.source, strlen(node->pattern.source), source, sizeof(source));
+    if (match == 0)
+        return mg_schema_report(e, node, "pattern", "pattern", "must match the pattern %s", source);
+    return mg_schema_report(e, node, "pattern", "pattern",
+                            "could not be checked against the pattern %s: it needs too much work", source);
+}
+
 bool mg_schema_eval_string(mg_schema_eval_t *e, const mg_schema_node_t *node, const json_t *string)
 {
     uint64_t keywords = node->keywords;
@@ -436,13 +459,7 @@ bool mg_schema_eval_string(mg_schema_eval_t *e, const mg_schema_node_t *node, co
     if (keywords & KW_PATTERN) {
         int match = mg_schema_regex_match(e->schema, &node->pattern, s, len);
         if (match <= 0) {
-            char source[120];
-            mg_schema_quote_string(node->pattern.source, strlen(node->pattern.source), source, sizeof(source));
-            if (match == 0)
-                ok = mg_schema_report(e, node, "pattern", "pattern", "must match the pattern %s", source);
-            else
-                ok = mg_schema_report(e, node, "pattern", "pattern",
-                                      "could not be checked against the pattern %s: it needs too much work", source);
+            ok = pattern_violation(e, node, match);
             if (!keep_going(e))
                 return false;
         }

@@ -360,10 +360,13 @@ static int resolve_one(mg_schema_compiler_t *c, const mg_schema_pending_ref_t *p
             resource = mg_schema_map_get(&c->resources, canonical, strlen(canonical));
     }
     if (resource == NULL) {
+        /* relative to a document without $id: show it relative, not under the made-up base */
+        size_t prefix = strlen(MG_SCHEMA_DEFAULT_BASE_PREFIX);
+        const char *shown = strncmp(uri, MG_SCHEMA_DEFAULT_BASE_PREFIX, prefix) == 0 ? uri + prefix : uri;
         mg_error_set(c->err,
                      "remote reference: %s \"%.200s\" at %s resolves to \"%.200s\", outside the schema document; "
                      "remote references are never fetched",
-                     keyword, p->ref, p->node->path[0] != '\0' ? p->node->path : "the root", uri);
+                     keyword, p->ref, p->node->path[0] != '\0' ? p->node->path : "the root", shown);
         rc = MG_SCHEMA_ERR_REMOTE;
         goto done;
     }

@@ -119,6 +119,19 @@ bool mg_schema_report_at(mg_schema_eval_t *e, const char *key, size_t len_or_ind
     return false;
 }
 
+bool mg_schema_report_member(mg_schema_eval_t *e, const char *key, size_t len, const mg_schema_node_t *node,
+                             const char *keyword, const char *location, const char *fmt)
+{
+    if (!e->collect)
+        return false;
+    char quoted[96];
+    mg_schema_quote_string(key, len, quoted, sizeof(quoted));
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    return mg_schema_report_at(e, key, len, node, keyword, location, fmt, quoted);
+#pragma GCC diagnostic pop
+}
+
 bool mg_schema_stop(mg_schema_eval_t *e, const mg_schema_node_t *node, const char *keyword, const char *fmt, ...)
 {
     if (e->stopped)

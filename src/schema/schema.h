@@ -17,11 +17,13 @@
  * it keeps. A compiled schema is immutable and reference-counted (atomic); nodes (mg_schema_node_t)
  * belong to their schema and live as long as it does.
  *
- * Threads: any number of threads may validate against one compiled schema at the same time.
- * Validation allocates nothing on the path of a valid instance, with three exceptions: the first
- * `pattern` matched on a thread makes that thread's PCRE2 match block (kept until the thread ends),
- * `propertyNames` makes a string per member, and unevaluatedProperties / unevaluatedItems / strict
- * mode on an object or array of more than 256 members or items make a bit set.
+ * Threads: compilation may run on any thread (it only reads `schema`, which nobody may change
+ * meanwhile); any number of threads may validate against one compiled schema at the same time.
+ * Validation allocates nothing on the path of a valid instance, except: the first `pattern` matched
+ * on a thread makes that thread's PCRE2 match block (kept until the thread ends); `propertyNames`
+ * makes a string per member; `uniqueItems` on more than 32 items sorts a hash per item; format
+ * "regex" compiles the value; unevaluatedProperties / unevaluatedItems / strict mode on more than
+ * 256 members or items make a bit set. Stack: at most some 300 KiB at the default limits.
  */
 #ifndef MG_SCHEMA_SCHEMA_H
 #define MG_SCHEMA_SCHEMA_H

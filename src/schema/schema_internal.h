@@ -287,6 +287,11 @@ struct st_mg_schema_t {
 
 /* ---- compiling (compile.c, keywords.c, resolve.c) ---- */
 
+/* The base URI of a document without $id: relative references resolve against it, and so resolve
+ * to nothing registered, which is how they are reported as leaving the document. */
+#define MG_SCHEMA_DEFAULT_BASE_PREFIX "mcpgate:/"
+#define MG_SCHEMA_DEFAULT_BASE MG_SCHEMA_DEFAULT_BASE_PREFIX "schema"
+
 typedef struct st_mg_schema_document_t {
     const json_t *root;
     json_t *owned; /* embedded metaschemas: parsed here, released after compilation */
@@ -453,6 +458,10 @@ bool mg_schema_eval_number(mg_schema_eval_t *e, const mg_schema_node_t *node, co
 /* regex.c: 1 match, 0 no match, -1 could not tell (match limit, depth limit, out of memory) */
 int mg_schema_regex_match(const mg_schema_t *schema, const mg_schema_regex_t *regex, const char *subject, size_t len);
 
+/* Message making, kept out of the recursive evaluators' frames: evaluation nests a frame per
+ * subschema, and a buffer inlined there would be paid at every level. */
+#define MG_SCHEMA_COLD __attribute__((noinline, cold))
+
 /* result.c: recording, when e->collect. `keyword` is a static string; the schema path is node's
  * path followed by "/" and `location` (escaped pointer segments; NULL: node's path alone). Returns
  * false, for `return mg_schema_report(...)`. */
@@ -462,6 +471,9 @@ bool mg_schema_report(mg_schema_eval_t *e, const mg_schema_node_t *node, const c
 bool mg_schema_report_at(mg_schema_eval_t *e, const char *key, size_t len_or_index, const mg_schema_node_t *node,
                          const char *keyword, const char *location, const char *fmt, ...)
     __attribute__((format(printf, 7, 8)));
+/* mg_schema_report_at at member `key`, with the member's name quoted into fmt's one "%s". */
+bool mg_schema_report_member(mg_schema_eval_t *e, const char *key, size_t len, const mg_schema_node_t *node,
+                             const char *keyword, const char *location, const char *fmt);
 /* A limit was hit: evaluation stops, the answer is "invalid" whatever branch it happened in, and this
  * violation is reported (whether or not details were being collected). Returns false. */
 bool mg_schema_stop(mg_schema_eval_t *e, const mg_schema_node_t *node, const char *keyword, const char *fmt, ...)

@@ -88,7 +88,7 @@ static uint8_t instance_types(const json_t *instance)
     return 0;
 }
 
-static bool type_violation(mg_schema_eval_t *e, const mg_schema_node_t *node, const json_t *instance)
+MG_SCHEMA_COLD static bool type_violation(mg_schema_eval_t *e, const mg_schema_node_t *node, const json_t *instance)
 {
     static const char *const names[] = {"null", "boolean", "object", "array", "number", "string", "integer"};
     char expected[96] = "";
@@ -103,6 +103,8 @@ static bool type_violation(mg_schema_eval_t *e, const mg_schema_node_t *node, co
     return mg_schema_report(e, node, "type", "type", "must be %s%s (is %s)", total > 1 ? "one of " : "", expected,
                             mg_schema_type_name(instance));
 }
+
+static bool enum_violation(mg_schema_eval_t *e, const mg_schema_node_t *node, const json_t *instance);
 
 static bool check_enum(mg_schema_eval_t *e, const mg_schema_node_t *node, const json_t *instance)
 {
@@ -123,8 +125,12 @@ static bool check_enum(mg_schema_eval_t *e, const mg_schema_node_t *node, const 
                                 e->schema->options.max_instance_depth + 1) == 1)
                 return true;
     }
-    if (!e->collect)
-        return false;
+    return e->collect ? enum_violation(e, node, instance) : false;
+}
+
+MG_SCHEMA_COLD static bool enum_violation(mg_schema_eval_t *e, const mg_schema_node_t *node, const json_t *instance)
+{
+    size_t size = json_array_size(node->enum_values);
     char list[160] = "", quoted[64], is[72];
     for (size_t i = 0; i < size; i++) {
         mg_schema_quote(json_array_get(node->enum_values, i), quoted, sizeof(quoted));
@@ -138,14 +144,19 @@ static bool check_enum(mg_schema_eval_t *e, const mg_schema_node_t *node, const 
                             mg_schema_quote(instance, is, sizeof(is)));
 }
 
-static bool check_const(mg_schema_eval_t *e, const mg_schema_node_t *node, const json_t *instance)
+MG_SCHEMA_COLD static bool const_violation(mg_schema_eval_t *e, const mg_schema_node_t *node, const json_t *instance)
 {
-    if (mg_schema_equal(instance, node->const_value, e->schema->options.max_instance_depth + 1) == 1)
-        return true;
     char expected[96], is[72];
     return mg_schema_report(e, node, "const", "const", "must be %s (is %s)",
                             mg_schema_quote(node->const_value, expected, sizeof(expected)),
                             mg_schema_quote(instance, is, sizeof(is)));
+}
+
+static bool check_const(mg_schema_eval_t *e, const mg_schema_node_t *node, const json_t *instance)
+{
+    if (mg_schema_equal(instance, node->const_value, e->schema->options.max_instance_depth + 1) == 1)
+        return true;
+    return e->collect ? const_violation(e, node, instance) : false;
 }
 
 static const mg_schema_node_t *dynamic_target(const mg_schema_eval_t *e, const mg_schema_node_t *node)
@@ -345,14 +356,11 @@ static bool eval_unevaluated(mg_schema_eval_t *e, const mg_schema_node_t *node, 
                 continue;
             const char *key = json_object_iter_key(it);
             size_t len = json_object_iter_key_len(it);
-            bool passed;
-            if (rest->kind == NODE_FALSE) {
-                char quoted[96];
-                passed = mg_schema_report_at(e, key, len, rest, "unevaluatedProperties", NULL,
-                                             "property %s is not allowed: no keyword of the schema accepts it",
-                                             mg_schema_quote_string(key, len, quoted, sizeof(quoted)));
-            } else
-                passed = mg_schema_eval_child(e, rest, json_object_iter_value(it), key, len);
+            bool passed =
+                rest->kind == NODE_FALSE
+                    ? mg_schema_report_member(e, key, len, rest, "unevaluatedProperties", NULL,
+                                              "property %s is not allowed: no keyword of the schema accepts it")
+                    : mg_schema_eval_child(e, rest, json_object_iter_value(it), key, len);
             mg_schema_marks_set(evaluated, index);
             if (!passed) {
                 ok = false;
@@ -380,8 +388,8 @@ static bool eval_unevaluated(mg_schema_eval_t *e, const mg_schema_node_t *node, 
     return ok;
 }
 
-static bool eval_tracked(mg_schema_eval_t *e, const mg_schema_node_t *node, const json_t *instance,
-                         mg_schema_marks_t *marks)
+MG_SCHEMA_COLD static bool eval_tracked(mg_schema_eval_t *e, const mg_schema_node_t *node, const json_t *instance,
+                                        mg_schema_marks_t *marks)
 {
     mg_schema_marks_t evaluated;
     if (!mg_schema_marks_init(&evaluated, member_count(instance)))
@@ -435,7 +443,7 @@ bool mg_schema_eval_node(mg_schema_eval_t *e, const mg_schema_node_t *node, cons
 }
 
 /* Strict mode at an object: the members no keyword evaluated are not declared by the schema. */
-static bool eval_strict(mg_schema_eval_t *e, const mg_schema_node_t *node, const json_t *object)
+MG_SCHEMA_COLD static bool eval_strict(mg_schema_eval_t *e, const mg_schema_node_t *node, const json_t *object)
 {
     mg_schema_marks_t evaluated;
     if (!mg_schema_marks_init(&evaluated, json_object_size(object)))
@@ -446,12 +454,9 @@ static bool eval_strict(mg_schema_eval_t *e, const mg_schema_node_t *node, const
          it = json_object_iter_next((json_t *)object, it), index++) {
         if (mg_schema_marks_test(&evaluated, index))
             continue;
-        char quoted[96];
-        const char *key = json_object_iter_key(it);
-        size_t len = json_object_iter_key_len(it);
-        ok = mg_schema_report_at(e, key, len, node, "additionalProperties", NULL,
-                                 "property %s is not declared by the schema (strict mode)",
-                                 mg_schema_quote_string(key, len, quoted, sizeof(quoted)));
+        ok = mg_schema_report_member(e, json_object_iter_key(it), json_object_iter_key_len(it), node,
+                                     "additionalProperties", NULL,
+                                     "property %s is not declared by the schema (strict mode)");
     }
     mg_schema_marks_dispose(&evaluated);
     return ok;
