@@ -412,11 +412,10 @@ bool mg_schema_eval_node(mg_schema_eval_t *e, const mg_schema_node_t *node, cons
         return mg_schema_report(e, node, "false", NULL, "no value is allowed here (the schema is false)");
     if (e->stopped)
         return false;
-    if (++e->steps > e->schema->options.max_steps)
+    if (++e->steps > e->steps_max)
         return mg_schema_stop(
             e, node, "steps",
-            "validation stopped after %zu steps: the schema is too costly to check against this value",
-            e->schema->options.max_steps);
+            "validation stopped after %zu steps: the schema is too costly to check against this value", e->steps_max);
     if (e->eval_depth >= e->eval_depth_max)
         return mg_schema_stop(e, node, "depth",
                               "subschemas nest more than %zu levels here (a reference cycle that never moves into "
