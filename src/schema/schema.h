@@ -42,14 +42,14 @@ typedef enum en_mg_schema_draft_t {
     MG_SCHEMA_DRAFT_7,
 } mg_schema_draft_t;
 
-/* What mg_schema_compile (and mg_schema_cache_get) return on failure; err says where and why. */
-#define MG_SCHEMA_ERR_INVALID                                                                                          \
-    (-1) /* not a valid schema: a keyword's value has the wrong shape, a pattern that                                  \
-          * does not compile, a $ref to a location or anchor that does not exist */
-#define MG_SCHEMA_ERR_REMOTE                                                                                           \
-    (-2)                         /* a $ref resolves outside the document (never fetched); or, with                     \
-                                  * reject_unknown_dialect, a `$schema` this engine does not know */
-#define MG_SCHEMA_ERR_LIMIT (-3) /* max_nodes, max_depth or max_fanout exceeded */
+/* What mg_schema_compile (and mg_schema_cache_get) return on failure; err says where and why.
+ * INVALID: not a valid schema (a keyword's value has the wrong shape, a pattern that does not
+ * compile, a $ref to a location or anchor that does not exist). REMOTE: a $ref resolves outside the
+ * document (never fetched); or, with reject_unknown_dialect, a `$schema` this engine does not know.
+ * LIMIT: max_nodes, max_depth or max_fanout exceeded. */
+#define MG_SCHEMA_ERR_INVALID (-1)
+#define MG_SCHEMA_ERR_REMOTE (-2)
+#define MG_SCHEMA_ERR_LIMIT (-3)
 #define MG_SCHEMA_ERR_NOMEM (-4)
 
 /* Defaults of mg_schema_options_default. */
