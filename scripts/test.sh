@@ -46,7 +46,8 @@ fuzz_all() {
   [ -f "$FUZZ_BUILD/build.ninja" ] || CC=clang meson setup "$FUZZ_BUILD" -Dfuzz=true >/dev/null
   meson compile -C "$FUZZ_BUILD" >/dev/null || return 1
   local target corpus work rc=0
-  for target in jsonrpc json json_write session mirror tokens jwt jwks apikey introspection upstream_token policy; do
+  for target in jsonrpc json json_write session mirror tokens jwt jwks apikey introspection upstream_token policy \
+    schema; do
     corpus=tests/fuzz/corpus/$target
     work=$(mktemp -d)
     cp "$corpus"/* "$work"/
@@ -62,6 +63,7 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 
 suite unit meson test -C "$BUILD" --print-errorlogs
+suite jsonschema "$BUILD/tests/unit/schema_suite" ../shared/jsonschema-suite
 suite e2e env MCPGATE_BIN="$BUILD/mcpgate" node --test --test-concurrency=1 tests/e2e/
 suite conformance scripts/conformance.sh "$BUILD/mcpgate"
 suite asan-build asan_build
