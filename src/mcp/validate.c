@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth/principal.h"
 #include "mcp/spec_schemas.h"
 #include "mcp/tool_schemas.h"
 #include "mcp/versions.h"

@@ -177,6 +177,8 @@ test('messages are checked against their version\'s MCP schema before routing', 
   assert.equal(res.json?.error?.code, -32602, res.text);
   res = await post({ method: 'no/such/method', params: {} });
   assert.equal(res.json?.error?.code, -32601, res.text);
+  // the gateway's answer, not the server's: a method its version does not define is never forwarded
+  assert.match(res.json.error.message, /no\/such\/method is not part of protocol version 2025-11-25/);
   assert.equal(await callsOn(v), before, 'nothing refused reached the upstream');
 });
 
