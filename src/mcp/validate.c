@@ -13,6 +13,7 @@
 
 #include "auth/principal.h"
 #include "mcp/spec_schemas.h"
+#include "mcp/tasks.h"
 #include "mcp/tool_schemas.h"
 #include "mcp/versions.h"
 #include "obs/log.h"
@@ -63,6 +64,8 @@ bool mg_validate_message(mg_exchange_t *exchange)
     if (verdict == MG_SPEC_UNKNOWN_METHOD) {
         if (exchange->message.kind == MG_RPC_NOTIFICATION)
             return true; /* the dispatcher drops notifications it does not know, as JSON-RPC has it */
+        if (exchange->modern && mg_tasks_is_task_method(exchange->message.method))
+            return true; /* the tasks extension: not in the 2026-07-28 schema; tasks.c checks its params */
         snprintf(text, sizeof(text), "Method not found: %.100s is not part of protocol version %s",
                  exchange->message.method, version);
         mg_exchange_finish_error(exchange, MG_RPC_METHOD_NOT_FOUND, text, NULL);
