@@ -78,6 +78,9 @@ typedef struct st_mg_gateway_t {
     struct st_mg_auth_t *auth;                     /* NULL without an auth section (auth/auth.h) */
     struct st_mg_upstream_oauth_t *upstream_oauth; /* NULL: no credentials.oauth */
     struct st_mg_policy_t *policy;                 /* main thread's reference to the latest policy (http/reload.h) */
+    struct st_mg_spec_schemas_t *spec_schemas;     /* the MCP schemas, compiled at start (mcp/spec_schemas.h) */
+    struct st_mg_schema_cache_t *schema_cache;     /* tool schemas compiled once for all workers (schema/cache.h) */
+    struct st_mg_tool_schema_report_t *tool_schema_report; /* invalid tool schemas (mcp/tool_schemas.h) */
     atomic_bool stopping;
 } mg_gateway_t;
 

@@ -25,6 +25,7 @@
 #include "mcp/aggregate.h"
 #include "mcp/authorize.h"
 #include "mcp/exchange.h"
+#include "schema/schema.h"
 #include "mcp/mirror.h"
 #include "mcp/modern.h"
 #include "mcp/versions.h"
@@ -182,6 +183,7 @@ static void exchange_free(mg_exchange_t *exchange)
     free(exchange->new_session_token);
     json_decref(exchange->upstream_state);
     json_decref(exchange->meta_object);
+    mg_schema_release(exchange->output_schema);
     mg_park_forget(exchange);
     mg_rpc_message_dispose(&exchange->message);
     mg_stream_dispose(&FRONT(exchange)->stream);

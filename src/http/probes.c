@@ -2,6 +2,7 @@
 #include "http/probes.h"
 
 #include "http/front.h"
+#include "mcp/tool_schemas.h"
 #include "upstream/upstream.h"
 
 int mg_probes_health(mg_worker_t *worker, h2o_req_t *req)
@@ -26,8 +27,13 @@ int mg_probes_ready(mg_worker_t *worker, h2o_req_t *req)
             mg_upstream_t *upstream = gateway->workers[w]->upstreams[i];
             up = up && upstream->ops->ready(upstream);
         }
-        json_object_set_new(servers, config->servers[i].name,
-                            json_pack("{s:b,s:b}", "ready", up, "required", config->servers[i].required));
+        json_t *server = json_pack("{s:b,s:b}", "ready", up, "required", config->servers[i].required);
+        /* tools whose schemas the gateway cannot use: their calls are refused (mcp/validate.h) */
+        json_t *invalid = mg_tool_schema_report_get(gateway->tool_schema_report, i);
+        if (json_object_size(invalid) != 0)
+            json_object_set(server, "invalid_tool_schemas", invalid);
+        json_decref(invalid);
+        json_object_set_new(servers, config->servers[i].name, server);
         if (!up && config->servers[i].required)
             ready = false;
     }

@@ -40,7 +40,10 @@
 #include "http/park.h"
 #include "http/reload.h"
 #include "http/session_cache.h"
+#include "mcp/spec_schemas.h"
+#include "mcp/tool_schemas.h"
 #include "obs/log.h"
+#include "schema/cache.h"
 #include "upstream/factory.h"
 
 typedef struct st_listener_t {
@@ -327,6 +330,13 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
     if (mg_auth_create(&gateway, &gateway.auth, err) != 0 ||
         mg_upstream_oauth_create(&gateway, &gateway.upstream_oauth, err) != 0)
         return -1;
+    mg_tool_schema_report_t tool_schema_report = {0};
+    if (mg_spec_schemas_create(&gateway.spec_schemas, err) != 0)
+        return -1;
+    if ((gateway.schema_cache = mg_schema_cache_create(0)) == NULL ||
+        mg_tool_schema_report_init(&tool_schema_report, config->servers_len) != 0)
+        return mg_error_set(err, "out of memory");
+    gateway.tool_schema_report = &tool_schema_report;
     gateway.workers_len = (size_t)config->workers;
     gateway.workers = calloc(gateway.workers_len, sizeof(*gateway.workers));
     for (size_t i = 0; i < gateway.workers_len; i++) {
@@ -376,6 +386,9 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
     mg_reload_dispose(&gateway);
     mg_auth_destroy(gateway.auth);
     mg_upstream_oauth_destroy(gateway.upstream_oauth);
+    mg_tool_schema_report_dispose(&tool_schema_report);
+    mg_schema_cache_destroy(gateway.schema_cache);
+    mg_spec_schemas_destroy(gateway.spec_schemas);
     mg_log(MG_LOG_INFO, "server.stopped", "all workers stopped");
     return 0;
 }

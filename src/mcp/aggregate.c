@@ -10,6 +10,7 @@
 #include "mcp/authorize.h"
 #include "mcp/naming.h"
 #include "mcp/tasks.h"
+#include "mcp/validate.h"
 #include "mcpgate_version.h"
 
 const char *mg_aggregate_list_key(const char *method)
@@ -245,6 +246,7 @@ void mg_aggregate_observe(mg_worker_t *worker, size_t server_index, const json_t
         json_decref(upstream->tools);
         upstream->tools = NULL;
         mg_mirror_schemas_clear(&upstream->tool_schemas);
+        mg_validate_catalog_changed(worker, server_index);
     }
 }
 
@@ -263,4 +265,5 @@ void mg_aggregate_remember_tools(mg_worker_t *worker, size_t server_index, const
     json_decref(upstream->tools);
     upstream->tools = names;
     mg_mirror_schemas_clear(&upstream->tool_schemas);
+    mg_validate_catalog_changed(worker, server_index);
 }

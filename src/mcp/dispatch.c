@@ -27,6 +27,7 @@
 #include "mcp/mrtr.h"
 #include "mcp/naming.h"
 #include "mcp/tasks.h"
+#include "mcp/validate.h"
 #include "mcp/versions.h"
 #include "obs/log.h"
 
@@ -136,6 +137,8 @@ static void routed_done(mg_exchange_t *exchange, mg_exchange_part_t *part, json_
         mg_exchange_finish_error(exchange, error_code, error_message, NULL);
         return;
     }
+    if (exchange->output_schema != NULL && !mg_validate_result(exchange, part->server_index, response))
+        return; /* withheld: it breaks the tool's outputSchema */
     json_t *result = json_object_get(response, "result");
     const char *result_type = json_string_value(json_object_get(result, "resultType"));
     bool asks = result_type != NULL && strcmp(result_type, "input_required") == 0;
@@ -303,6 +306,8 @@ static void call_checked_tool(mg_exchange_t *exchange, size_t server_index, cons
         mg_exchange_finish_error(exchange, MG_RPC_HEADER_MISMATCH, why, NULL);
         return;
     }
+    if (!mg_validate_arguments(exchange, server_index, local_name))
+        return; /* refused: the call never leaves the gateway */
     json_t *params = exchange->message.params;
     if (strcmp(json_string_value(json_object_get(params, "name")), local_name) == 0) {
         route_to(exchange, server_index, json_incref(params)); /* a server's own path: nothing to rename */
@@ -799,6 +804,8 @@ static bool removed_in_modern(const char *method)
 void mg_dispatch(mg_exchange_t *exchange)
 {
     const mg_rpc_message_t *message = &exchange->message;
+    if (message->kind != MG_RPC_RESPONSE && !mg_validate_message(exchange))
+        return; /* refused: its version's schema does not allow it */
     bool tools_call = message->kind == MG_RPC_REQUEST && strcmp(message->method, "tools/call") == 0;
     if (exchange->modern && message->kind == MG_RPC_REQUEST) {
         if (!tools_call && strcmp(message->method, "server/discover") == 0) {

@@ -78,6 +78,8 @@ struct st_mg_exchange_t {
     bool resumed;           /* modern retry of a modern server's InputRequiredResult */
     json_t *upstream_state; /* that server's own requestState (owned, may be NULL) */
     struct st_mg_park_t *park; /* parked for a modern client's answers, or a retry awaiting them (http/park.h) */
+    struct st_mg_schema_t *output_schema; /* tools/call: the tool's outputSchema, retained, to check the result
+                                           * against (mcp/validate.h); NULL: nothing to check */
     /* output side, owned by the front end */
     void *front;
     mg_exchange_part_t parts[]; /* parts_cap of them: allocated with the exchange */

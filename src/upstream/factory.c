@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 
+#include "mcp/tool_schemas.h"
 #include "upstream/http.h"
 #include "upstream/stdio.h"
 
@@ -41,8 +42,10 @@ void mg_upstreams_destroy(mg_worker_t *worker)
 {
     const mg_config_t *config = worker->gateway->config;
     for (size_t i = 0; i < config->servers_len; i++) {
-        if (worker->upstreams[i] != NULL)
-            worker->upstreams[i]->ops->destroy(worker->upstreams[i]);
+        if (worker->upstreams[i] == NULL)
+            continue;
+        mg_tool_schemas_destroy(worker->upstreams[i]->tool_validators);
+        worker->upstreams[i]->ops->destroy(worker->upstreams[i]);
     }
     free(worker->upstreams);
     worker->upstreams = NULL;

@@ -122,6 +122,8 @@ struct st_mg_upstream_t {
                                   or NULL when not known; filled from complete tools/list answers, dropped
                                   on tools/list_changed */
     mg_mirror_schemas_t tool_schemas; /* verdicts on the catalog's inputSchemas: cleared with every change of tools */
+    struct st_mg_tool_schemas_t *tool_validators; /* the catalog's compiled schemas (mcp/tool_schemas.h, validate.h);
+                                                   * NULL when the catalog is not known */
 };
 
 #endif

@@ -132,6 +132,8 @@ test('logging/setLevel with a level that is none is refused with -32602', { time
     const res = await rawPost(gw.url('/mcp'),
       { jsonrpc: '2.0', id: 2, method: 'logging/setLevel', params: { level: 'loud' } }, { headers });
     assert.equal(res.json?.error?.code, -32602, res.text);
-    assert.match(res.json.error.message, /Invalid log level/);
+    // the MCP schema check answers first, naming the allowed levels
+    assert.match(res.json.error.message, /^Invalid params: \/params\/level: enum: must be one of "alert", /);
+    assert.deepEqual(res.json.error.data.violations.map((v) => [v.instancePath, v.keyword]), [['/params/level', 'enum']]);
   });
 });

@@ -204,11 +204,11 @@ test('forged or altered requestState → -32602, and the real one still works', 
   assert.ok(sessionId);
   const withSession = retryOf(flow.first, sessionId, { [flow.key]: accept('Mallory') });
   assertInvalidState(await post(withSession), withSession, /not issued by this gateway, or altered/);
-  // Not a string at all.
+  // Not a string at all: the MCP schema check refuses it before the bridge looks at it.
   const number = retryOf(flow.first, 42, { [flow.key]: accept('Mallory') });
   const res = await post(number);
   assert.equal(res.json?.error?.code, -32602, res.text);
-  assert.match(res.json.error.message, /requestState must be a string/);
+  assert.match(res.json.error.message, /\/params\/requestState: type: must be string/);
   // None of the forged answers reached the server: the real retry gets the real answer only.
   const result = await finishElicitation(flow, 'Ada');
   assert.doesNotMatch(resultText(result), /Mallory/);
