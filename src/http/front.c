@@ -25,6 +25,7 @@
 #include "mcp/aggregate.h"
 #include "mcp/authorize.h"
 #include "mcp/exchange.h"
+#include "mcp/spec_schemas.h"
 #include "schema/schema.h"
 #include "mcp/mirror.h"
 #include "mcp/modern.h"
@@ -809,6 +810,24 @@ static bool is_modern_request(h2o_req_t *req, const mg_rpc_message_t *message)
     return version.base != NULL && mg_versions_is_modern(version.base, version.len);
 }
 
+/* subscriptions/listen against the 2026-07-28 schema, as the dispatcher checks every other message
+ * (mcp/validate.h); a refusal names the first violation. */
+static bool listen_valid(mg_worker_t *worker, h2o_req_t *req, const mg_rpc_message_t *message)
+{
+    const mg_spec_schemas_t *schemas = worker->gateway->spec_schemas;
+    if (schemas == NULL || mg_spec_schemas_check(schemas, MG_VERSION_MODERN, message, NULL, NULL) == MG_SPEC_VALID)
+        return true;
+    mg_schema_result_t result;
+    mg_spec_schemas_check(schemas, MG_VERSION_MODERN, message, NULL, &result);
+    char text[600];
+    const mg_schema_violation_t *first = result.count > 0 ? &result.violations[0] : NULL;
+    snprintf(text, sizeof(text), "Invalid params: %s: %s: %s",
+             first != NULL && first->instance_path[0] != '\0' ? first->instance_path : "(root)",
+             first != NULL ? first->keyword : "schema", first != NULL ? first->message : "not allowed");
+    mg_front_send_rpc_error(req, 400, message->id, MG_RPC_INVALID_PARAMS, text);
+    return false;
+}
+
 static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope, mg_principal_t *principal)
 {
     mg_config_t *config = worker->gateway->config;
@@ -849,6 +868,12 @@ static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope, mg_princ
         mg_rpc_message_dispose(&message);
         return 0;
     }
+    if (modern && strcmp(message.method, "subscriptions/listen") == 0) { /* a stream, not an exchange */
+        if (listen_valid(worker, req, &message))
+            open_subscription(worker, req, scope, &message, &meta, principal);
+        mg_rpc_message_dispose(&message);
+        return 0;
+    }
     size_t parts_cap =
         config->servers_len + 2 < MG_EXCHANGE_MAX_PARTS ? config->servers_len + 2 : MG_EXCHANGE_MAX_PARTS;
     size_t exchange_size = sizeof(mg_exchange_t) + parts_cap * sizeof(mg_exchange_part_t);
@@ -865,11 +890,6 @@ static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope, mg_princ
     exchange->access = mg_policy_access_for(worker->policy_cache, worker->policy, principal);
     exchange->message = message;
     front->req = req;
-    if (modern && strcmp(message.method, "subscriptions/listen") == 0) {
-        open_subscription(worker, req, scope, &message, &meta, principal);
-        mg_rpc_message_dispose(&message);
-        return 0;
-    }
     bool is_initialize = message.kind == MG_RPC_REQUEST && strcmp(message.method, "initialize") == 0;
     if (modern) {
         exchange->modern = true;

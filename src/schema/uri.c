@@ -7,6 +7,7 @@
  * host, percent-encoding of unreserved characters): schemas in the wild write their identifiers one
  * way, and the test suite does not ask for more.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,6 +62,10 @@ static void text_add(text_t *t, const char *s, size_t len)
 {
     if (t->failed)
         return;
+    if (len > SIZE_MAX / 4 - t->len) { /* never for a URI from a schema; says so to the optimizer too */
+        t->failed = true;
+        return;
+    }
     if (t->len + len + 1 > t->cap) {
         size_t cap = (t->len + len + 1) * 2;
         char *grown = realloc(t->base, cap);

@@ -11,7 +11,7 @@ import { before, test } from 'node:test';
 import {
   GATEWAY_ONLY, NODE, REPO_ROOT, cleanupDir, filesystemStdio, initializeBody, resultText, tempDir, useGateway,
 } from './lib/gateway.mjs';
-import { send, toolCall } from './lib/modern.mjs';
+import { modernRequest, send, toolCall } from './lib/modern.mjs';
 
 const FIXTURE = join(REPO_ROOT, 'tests/e2e/fixtures/validation-server.mjs');
 const files = tempDir('mcpgate-validation-');
@@ -210,4 +210,11 @@ test('pathological arguments get an answer and the gateway keeps serving', T, as
   assert.ok(list.length >= 1 && list.length <= 16, 'violations are capped');
   const ok = await v.callTool({ name: 'create_ticket', arguments: { title: 'still fine', priority: 'normal' } });
   assert.equal(ok.isError, undefined);
+});
+
+test('subscriptions/listen is checked against the 2026-07-28 schema before a stream opens', T, async () => {
+  const res = await send(gate.gw.url('/mcp'), modernRequest('subscriptions/listen', { notifications: 'everything' }));
+  assert.equal(res.status, 400, res.text);
+  assert.equal(res.json?.error?.code, -32602, res.text);
+  assert.match(res.json.error.message, /^Invalid params: \/params\/notifications: type: /);
 });
