@@ -783,8 +783,8 @@ static void open_subscription(mg_worker_t *worker, h2o_req_t *req, long scope, c
 {
     json_t *filter = json_object_get(message->params, "notifications");
     if (!json_is_object(filter)) {
-        json_t *response = mg_rpc_make_error(message->id, MG_RPC_INVALID_PARAMS,
-                                             "params.notifications must be an object", NULL);
+        json_t *response =
+            mg_rpc_make_error(message->id, MG_RPC_INVALID_PARAMS, "params.notifications must be an object", NULL);
         mg_front_send_json(req, 200, "OK", response);
         json_decref(response);
         return;

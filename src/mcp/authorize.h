@@ -21,8 +21,8 @@
 #include "policy/policy.h"
 
 typedef enum en_mg_authorize_t {
-    MG_AUTHORIZE_GO = 0, /* allowed: route it */
-    MG_AUTHORIZE_HIDDEN, /* the caller answers as for an unknown item */
+    MG_AUTHORIZE_GO = 0,   /* allowed: route it */
+    MG_AUTHORIZE_HIDDEN,   /* the caller answers as for an unknown item */
     MG_AUTHORIZE_ANSWERED, /* refused, and the exchange has been answered */
 } mg_authorize_t;
 

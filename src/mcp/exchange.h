@@ -50,33 +50,33 @@ struct st_mg_exchange_part_t {
     int pages;
     long long ttl_ms;   /* modern lists: the server's ttlMs, -1 when it gave none */
     bool private_scope; /* modern lists: the server called its answer private */
-    json_t *deferred; /* front end: the call waiting for a late upstream session (owned) */
-    json_t *request;  /* dispatcher: the routed request as sent (owned), for MRTR retries */
+    json_t *deferred;   /* front end: the call waiting for a late upstream session (owned) */
+    json_t *request;    /* dispatcher: the routed request as sent (owned), for MRTR retries */
 };
 
 struct st_mg_exchange_t {
     mg_worker_t *worker;
-    mg_config_t *config;      /* retained for the exchange's life */
-    long scope;               /* -1: aggregated /mcp; else index of the /servers/<name>/mcp server */
-    struct st_mg_principal_t *principal; /* who is calling (auth/principal.h; retained) */
+    mg_config_t *config;                  /* retained for the exchange's life */
+    long scope;                           /* -1: aggregated /mcp; else index of the /servers/<name>/mcp server */
+    struct st_mg_principal_t *principal;  /* who is calling (auth/principal.h; retained) */
     struct st_mg_policy_access_t *access; /* what the caller may use (policy/policy.h; owned); NULL: no policy */
-    mg_rpc_message_t message; /* the decoded client message (owned) */
-    bool modern;              /* a 2026-07-28 request: stateless, answered with resultType */
-    mg_modern_meta_t meta;    /* valid when modern (borrowed from message and meta_object) */
-    json_t *meta_object;      /* modern: the request's params._meta, taken out of params once read (owned):
-                                 it is the gateway's to read, and never reaches a legacy server as it is */
-    size_t meta_position;     /* how many members of params preceded it */
-    mg_mirror_headers_t mirror; /* modern: the request's mirrored headers (their text after parts[]) */
-    bool has_session;         /* legacy: the client's sealed session; modern: the principal's gateway-held one */
-    mg_session_claims_t claims;             /* valid when has_session */
+    mg_rpc_message_t message;             /* the decoded client message (owned) */
+    bool modern;                          /* a 2026-07-28 request: stateless, answered with resultType */
+    mg_modern_meta_t meta;                /* valid when modern (borrowed from message and meta_object) */
+    json_t *meta_object;                  /* modern: the request's params._meta, taken out of params once read (owned):
+                                             it is the gateway's to read, and never reaches a legacy server as it is */
+    size_t meta_position;                 /* how many members of params preceded it */
+    mg_mirror_headers_t mirror;           /* modern: the request's mirrored headers (their text after parts[]) */
+    bool has_session;           /* legacy: the client's sealed session; modern: the principal's gateway-held one */
+    mg_session_claims_t claims; /* valid when has_session */
     mg_upstream_session_t upstream_session; /* view of claims for upstream calls (per server: see dispatch) */
     char *new_session_token;                /* set by initialize: sent as Mcp-Session-Id */
     size_t parts_len;
     size_t parts_running;
-    size_t parts_cap;  /* room in parts[] */
-    json_t *aggregate; /* dispatcher's fan-out accumulation (owned) */
-    bool resumed;           /* modern retry of a modern server's InputRequiredResult */
-    json_t *upstream_state; /* that server's own requestState (owned, may be NULL) */
+    size_t parts_cap;          /* room in parts[] */
+    json_t *aggregate;         /* dispatcher's fan-out accumulation (owned) */
+    bool resumed;              /* modern retry of a modern server's InputRequiredResult */
+    json_t *upstream_state;    /* that server's own requestState (owned, may be NULL) */
     struct st_mg_park_t *park; /* parked for a modern client's answers, or a retry awaiting them (http/park.h) */
     struct st_mg_schema_t *output_schema; /* tools/call: the tool's outputSchema, retained, to check the result
                                            * against (mcp/validate.h); NULL: nothing to check */

@@ -42,9 +42,9 @@ typedef struct st_mg_modern_meta_t {
 } mg_modern_meta_t;
 
 typedef struct st_mg_modern_error_t {
-    int code;          /* MG_RPC_INVALID_PARAMS or MG_RPC_UNSUPPORTED_VERSION */
+    int code; /* MG_RPC_INVALID_PARAMS or MG_RPC_UNSUPPORTED_VERSION */
     char message[256];
-    json_t *data;      /* owned, may be NULL (release with json_decref) */
+    json_t *data; /* owned, may be NULL (release with json_decref) */
 } mg_modern_error_t;
 
 /* Does the message say it is modern (a request whose params._meta names a protocol version)? */

@@ -36,9 +36,9 @@ typedef struct st_mg_mrtr_request_t {
 
 typedef struct st_mg_mrtr_state_t {
     mg_mrtr_kind_t kind;
-    size_t worker;         /* park */
-    char parked_id[33];    /* park */
-    char server[128];      /* wrap: the server the state belongs to */
+    size_t worker;          /* park */
+    char parked_id[33];     /* park */
+    char server[128];       /* wrap: the server the state belongs to */
     json_t *upstream_state; /* wrap: the server's own requestState (string), or NULL; owned */
 } mg_mrtr_state_t;
 

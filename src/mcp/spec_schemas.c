@@ -79,7 +79,8 @@ static void drop_required_meta(json_t *document)
         if (ref == NULL || strcmp(ref, "#/$defs/RequestMetaObject") != 0 || !json_is_array(required))
             continue;
         for (size_t i = json_array_size(required); i-- > 0;) {
-            if (json_is_string(json_array_get(required, i)) && strcmp(json_string_value(json_array_get(required, i)), "_meta") == 0)
+            if (json_is_string(json_array_get(required, i)) &&
+                strcmp(json_string_value(json_array_get(required, i)), "_meta") == 0)
                 json_array_remove(required, i);
         }
     }
@@ -98,11 +99,12 @@ static int add_methods(version_schemas_t *version, const json_t *document, const
         const char *ref = json_string_value(json_object_get(item, "$ref"));
         const char *slash = ref != NULL ? strrchr(ref, '/') : NULL;
         const json_t *definition = slash != NULL ? json_object_get(definitions, slash + 1) : NULL;
-        const char *method =
-            json_string_value(json_object_get(json_object_get(json_object_get(definition, "properties"), "method"), "const"));
+        const char *method = json_string_value(
+            json_object_get(json_object_get(json_object_get(definition, "properties"), "method"), "const"));
         const mg_schema_node_t *node = ref != NULL ? mg_schema_find(version->schema, ref) : NULL;
         if (method == NULL || node == NULL)
-            return mg_error_set(err, "MCP schema %s: %s.anyOf[%zu] names no method definition", version->version, list, i);
+            return mg_error_set(err, "MCP schema %s: %s.anyOf[%zu] names no method definition", version->version, list,
+                                i);
         method_entry_t *grown = realloc(version->methods, (version->methods_len + 1) * sizeof(*grown));
         if (grown == NULL)
             return mg_error_set(err, "out of memory");
@@ -252,8 +254,8 @@ static bool check_meta(const version_schemas_t *version, const mg_rpc_meta_t *me
     for (size_t i = 0; i < version->meta_len; i++) {
         const meta_entry_t *entry = &version->meta[i];
         const json_t *value = entry->member == MG_RPC_META_CLIENT_CAPABILITIES ? meta->client_capabilities
-                              : entry->member == MG_RPC_META_CLIENT_INFO        ? meta->client_info
-                                                                                : meta->log_level;
+                              : entry->member == MG_RPC_META_CLIENT_INFO       ? meta->client_info
+                                                                               : meta->log_level;
         if (value != NULL && !check_part(version, entry->node, value, entry->pointer, result)) {
             valid = false;
             if (result == NULL)

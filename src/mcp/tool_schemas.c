@@ -100,7 +100,9 @@ static int compile_one(mg_schema_cache_t *cache, const json_t *schema, const mg_
     mg_error_t err;
     if (!json_is_object(schema) && !json_is_boolean(schema)) {
         snprintf(err.message, sizeof(err.message), "the schema is %s, not an object",
-                 json_is_array(schema) ? "an array" : json_is_string(schema) ? "a string" : "not a schema");
+                 json_is_array(schema)    ? "an array"
+                 : json_is_string(schema) ? "a string"
+                                          : "not a schema");
     } else if (mg_schema_cache_get(cache, schema, options, out, &err) == 0) {
         return 0;
     }

@@ -57,7 +57,8 @@ bool mg_validate_message(mg_exchange_t *exchange)
     mg_schema_result_t result;
     const char *version = exchange_version(exchange);
     /* the quick answer first: almost every message is valid, and then no violation is recorded */
-    mg_spec_verdict_t verdict = mg_spec_schemas_check(schemas, version, &exchange->message, exchange->meta_object, NULL);
+    mg_spec_verdict_t verdict =
+        mg_spec_schemas_check(schemas, version, &exchange->message, exchange->meta_object, NULL);
     if (verdict == MG_SPEC_VALID || verdict == MG_SPEC_UNCHECKED)
         return true;
     char text[600];
@@ -84,7 +85,8 @@ bool mg_validate_message(mg_exchange_t *exchange)
 }
 
 /* Refuses a tools/call: a tool execution error since 2025-11-25, -32602 before. `text` is for the model. */
-static void refuse_call(mg_exchange_t *exchange, const char *summary, const char *text, const mg_schema_result_t *result)
+static void refuse_call(mg_exchange_t *exchange, const char *summary, const char *text,
+                        const mg_schema_result_t *result)
 {
     const char *version = exchange_version(exchange);
     if (version == NULL || strcmp(version, FIRST_TOOL_ERROR_VERSION) < 0) {
@@ -93,9 +95,9 @@ static void refuse_call(mg_exchange_t *exchange, const char *summary, const char
         return;
     }
     json_t *list = result != NULL ? mg_schema_result_json(result) : json_array();
-    json_t *response = json_pack("{s:s,s:O,s:{s:[{s:s,s:s}],s:b,s:{s:o}}}", "jsonrpc", "2.0", "id", exchange->message.id,
-                                 "result", "content", "type", "text", "text", text, "isError", 1, "_meta",
-                                 VIOLATIONS_META, list != NULL ? list : json_array());
+    json_t *response = json_pack("{s:s,s:O,s:{s:[{s:s,s:s}],s:b,s:{s:o}}}", "jsonrpc", "2.0", "id",
+                                 exchange->message.id, "result", "content", "type", "text", "text", text, "isError", 1,
+                                 "_meta", VIOLATIONS_META, list != NULL ? list : json_array());
     if (response == NULL) {
         mg_exchange_finish_error(exchange, MG_RPC_INTERNAL_ERROR, "out of memory", NULL);
         return;
@@ -108,9 +110,9 @@ static void refuse_call(mg_exchange_t *exchange, const char *summary, const char
 static void refuse_arguments(mg_exchange_t *exchange, const char *tool, const mg_schema_result_t *result)
 {
     char text[4096], summary[600];
-    int used = snprintf(text, sizeof(text),
-                        "Invalid arguments for tool %.100s (the call was not made); correct these and call again:\n",
-                        tool);
+    int used =
+        snprintf(text, sizeof(text),
+                 "Invalid arguments for tool %.100s (the call was not made); correct these and call again:\n", tool);
     if (used > 0 && (size_t)used < sizeof(text))
         mg_schema_result_text(result, text + used, sizeof(text) - (size_t)used);
     first_violation(result, "Invalid arguments", summary, sizeof(summary));
@@ -131,9 +133,10 @@ bool mg_validate_arguments(mg_exchange_t *exchange, size_t server_index, const c
                     "The gateway cannot check this call now (out of memory); try again later.", NULL);
         return false;
     }
-    const char *broken = tool->input_error != NULL                                                  ? tool->input_error
-                         : tool->output_error != NULL && server->output_validation == MG_OUTPUT_ENFORCE ? tool->output_error
-                                                                                                     : NULL;
+    const char *broken = tool->input_error != NULL ? tool->input_error
+                         : tool->output_error != NULL && server->output_validation == MG_OUTPUT_ENFORCE
+                             ? tool->output_error
+                             : NULL;
     if (broken != NULL) {
         snprintf(text, sizeof(text),
                  "Tool %.100s cannot be called: its %s is not valid JSON Schema (%.600s), so the gateway cannot check "

@@ -66,17 +66,20 @@ static void test_legacy_versions(void **state)
     mg_schema_result_t result;
     for (size_t i = 0; i < 3; i++) {
         const char *v = versions[i];
-        assert_int_equal(check(v, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"x\","
-                                  "\"arguments\":{\"a\":1}}}",
+        assert_int_equal(check(v,
+                               "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"x\","
+                               "\"arguments\":{\"a\":1}}}",
                                &result),
                          MG_SPEC_VALID);
         assert_int_equal(
             check(v, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":42}}", &result),
             MG_SPEC_INVALID);
         assert_true(has_violation(&result, "/params/name", "type"));
-        assert_int_equal(check(v, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\"}", &result), MG_SPEC_INVALID);
-        assert_int_equal(check(v, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/read\",\"params\":{}}", &result),
+        assert_int_equal(check(v, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\"}", &result),
                          MG_SPEC_INVALID);
+        assert_int_equal(
+            check(v, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/read\",\"params\":{}}", &result),
+            MG_SPEC_INVALID);
         assert_true(has_violation(&result, "/params", "required"));
         assert_int_equal(check(v, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", &result), MG_SPEC_VALID);
         assert_int_equal(check(v, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"nope/nope\",\"params\":{}}", &result),
@@ -87,16 +90,16 @@ static void test_legacy_versions(void **state)
         assert_true(mg_spec_schemas_knows(schemas, v, "initialize"));
     }
     /* elicitation arrived in 2025-06-18: a server-to-client request, never a client's */
-    assert_int_equal(check("2025-11-25", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"elicitation/create\",\"params\":{}}",
-                           &result),
-                     MG_SPEC_UNKNOWN_METHOD);
+    assert_int_equal(
+        check("2025-11-25", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"elicitation/create\",\"params\":{}}", &result),
+        MG_SPEC_UNKNOWN_METHOD);
     /* tasks are client requests in 2025-11-25 */
     assert_true(mg_spec_schemas_knows(schemas, "2025-11-25", "tasks/get"));
     assert_false(mg_spec_schemas_knows(schemas, "2025-06-18", "tasks/get"));
 }
 
 #define MODERN_META                                                                                                    \
-    "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","                                         \
+    "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","                                           \
     "\"io.modelcontextprotocol/clientCapabilities\":%s}"
 
 static mg_spec_verdict_t check_modern(const char *params_head, const char *capabilities, mg_schema_result_t *result)
@@ -120,12 +123,14 @@ static void test_modern(void **state)
     assert_int_equal(check_modern("\"name\":\"x\"", "[]", &result), MG_SPEC_INVALID);
     assert_true(has_violation(&result, "/params/_meta/io.modelcontextprotocol~1clientCapabilities", "type"));
     /* legacy-only methods are not 2026-07-28 methods */
-    assert_int_equal(check("2026-07-28", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{}}", &result),
-                     MG_SPEC_UNKNOWN_METHOD);
+    assert_int_equal(
+        check("2026-07-28", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{}}", &result),
+        MG_SPEC_UNKNOWN_METHOD);
     assert_true(mg_spec_schemas_knows(schemas, "2026-07-28", "server/discover"));
     /* a version without a built-in schema is not checked */
-    assert_int_equal(check("2024-11-05", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{}}", &result),
-                     MG_SPEC_UNCHECKED);
+    assert_int_equal(
+        check("2024-11-05", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{}}", &result),
+        MG_SPEC_UNCHECKED);
     assert_true(mg_spec_schemas_knows(schemas, "2024-11-05", "anything"));
 }
 
