@@ -373,6 +373,20 @@ void mg_exchange_finish_insufficient_scope(mg_exchange_t *exchange, const char *
     mg_auth_send_refusal(exchange->worker, front->req, exchange->scope, &refusal);
 }
 
+void mg_exchange_finish_refused(mg_exchange_t *exchange, int code, const char *message, json_t *data)
+{
+    front_t *front = FRONT(exchange);
+    if (front->finished) {
+        json_decref(data);
+        return;
+    }
+    front->finished = true;
+    json_t *body = mg_rpc_make_error(NULL, code, message, data);
+    if (front->req != NULL)
+        mg_front_send_json(front->req, 400, "Bad Request", body);
+    json_decref(body);
+}
+
 void mg_exchange_finish_accepted(mg_exchange_t *exchange)
 {
     front_t *front = FRONT(exchange);

@@ -9,6 +9,7 @@
 
 #include "auth/principal.h"
 #include "http/front.h"
+#include "mcp/asked.h"
 #include "obs/log.h"
 
 typedef enum en_role_t {
@@ -176,10 +177,10 @@ static void on_relayed(mg_worker_t *worker, void *arg)
 static void drop_parked(mg_park_t *park, const char *why)
 {
     mg_exchange_t *exchange = park->exchange;
-    mg_log_as(MG_LOG_INFO, "mrtr.dropped", exchange->principal->name, "parked %s call %s dropped: %s", exchange->message.method, park->id, why);
+    mg_log_as(MG_LOG_INFO, "mrtr.dropped", exchange->principal->name, "parked %s call %s dropped: %s",
+              exchange->message.method, park->id, why);
     if (park->relaying)
-        relay_error(exchange->worker->gateway->workers[park->relay_worker], park->relay_id, MG_RPC_INTERNAL_ERROR,
-                    why);
+        relay_error(exchange->worker->gateway->workers[park->relay_worker], park->relay_id, MG_RPC_INTERNAL_ERROR, why);
     park_dispose(park);
     mg_front_release(exchange);
 }
@@ -508,10 +509,14 @@ void mg_exchange_ask(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *
         const char *method = json_string_value(json_object_get(question, "method"));
         if (method == NULL)
             continue;
-        char id[512];
-        snprintf(id, sizeof(id), MG_EXCHANGE_ASK_PREFIX "%zu:%llu:%.400s", exchange->worker->index,
-                 (unsigned long long)park->waiting_id, key);
+        char tail[480];
+        snprintf(tail, sizeof(tail), "%zu:%llu:%.400s", exchange->worker->index, (unsigned long long)park->waiting_id,
+                 key);
+        char *id = mg_asked_id_make(MG_ASKED_BRIDGE, method, tail);
+        if (id == NULL)
+            abort(); /* out of memory */
         json_t *request_id = json_string(id);
+        free(id);
         json_t *request = mg_rpc_make_request(request_id, method, json_incref(json_object_get(question, "params")));
         json_decref(request_id);
         json_object_set_new(park->open_keys, key, json_true());
@@ -536,8 +541,8 @@ static void on_answer(mg_worker_t *worker, void *arg)
             char text[300];
             snprintf(text, sizeof(text), "the client refused the server's %s: %.200s", a->key,
                      message != NULL ? message : "error");
-            mg_exchange_finish_error(park->exchange, json_is_integer(code) ? (int)json_integer_value(code)
-                                                                            : MG_RPC_INTERNAL_ERROR,
+            mg_exchange_finish_error(park->exchange,
+                                     json_is_integer(code) ? (int)json_integer_value(code) : MG_RPC_INTERNAL_ERROR,
                                      text, NULL);
         } else {
             json_object_set(park->answers, a->key, json_object_get(a->response, "result"));
@@ -551,9 +556,9 @@ static void on_answer(mg_worker_t *worker, void *arg)
     free(a);
 }
 
-void mg_exchange_answer(mg_exchange_t *exchange, const char *id)
+void mg_exchange_answer(mg_exchange_t *exchange, const char *tail, const json_t *response)
 {
-    const char *p = id + strlen(MG_EXCHANGE_ASK_PREFIX);
+    const char *p = tail;
     char *end;
     unsigned long long worker_index = strtoull(p, &end, 10);
     if (end == p || *end != ':')
@@ -567,6 +572,6 @@ void mg_exchange_answer(mg_exchange_t *exchange, const char *id)
         abort();
     a->serial = serial;
     snprintf(a->sid, sizeof(a->sid), "%s", exchange->claims.sid);
-    a->response = json_deep_copy(exchange->message.root);
+    a->response = json_deep_copy(response);
     mg_worker_post(exchange->worker->gateway->workers[worker_index], on_answer, a);
 }

@@ -20,6 +20,7 @@
 
 #include "auth/principal.h"
 #include "mcp/aggregate.h"
+#include "mcp/asked.h"
 #include "mcp/authorize.h"
 #include "mcp/exchange.h"
 #include "mcp/mirror.h"
@@ -175,8 +176,8 @@ static void routed_done(mg_exchange_t *exchange, mg_exchange_part_t *part, json_
                                   ? "the server answered with an unusable taskId"
                                   : NULL;
         if (refusal != NULL) {
-            mg_log_as(MG_LOG_WARN, "tasks.refused", exchange->principal->name, "%s: %s", exchange->config->servers[part->server_index].name,
-                   refusal);
+            mg_log_as(MG_LOG_WARN, "tasks.refused", exchange->principal->name, "%s: %s",
+                      exchange->config->servers[part->server_index].name, refusal);
             mg_exchange_finish_error(exchange, MG_RPC_UPSTREAM_ERROR, refusal, NULL);
             json_decref(out);
             return;
@@ -222,8 +223,9 @@ static void route_by_key(mg_exchange_t *exchange, const char *key, bool is_uri, 
     }
     size_t server_index = exchange->scope >= 0 ? (size_t)exchange->scope : 0;
     const char *local = public_name;
-    if (exchange->scope < 0 && (is_uri ? mg_naming_split_uri(exchange->config, public_name, &server_index, &local)
-                                       : mg_naming_split_name(exchange->config, public_name, &server_index, &local)) != 0) {
+    if (exchange->scope < 0 &&
+        (is_uri ? mg_naming_split_uri(exchange->config, public_name, &server_index, &local)
+                : mg_naming_split_name(exchange->config, public_name, &server_index, &local)) != 0) {
         finish_unknown(exchange, public_name, is_uri, unknown_code, unknown_what);
         return;
     }
@@ -268,10 +270,10 @@ static void route_completion(mg_exchange_t *exchange)
         return;
     }
     if (exchange->access != NULL) { /* under a policy, a completion is about something the caller may use */
-        mg_authorize_t verdict =
-            local == NULL ? MG_AUTHORIZE_HIDDEN
-                          : mg_authorize_item(exchange, is_uri ? MG_POLICY_RESOURCE : MG_POLICY_PROMPT, server_index,
-                                              local, NULL);
+        mg_authorize_t verdict = local == NULL
+                                     ? MG_AUTHORIZE_HIDDEN
+                                     : mg_authorize_item(exchange, is_uri ? MG_POLICY_RESOURCE : MG_POLICY_PROMPT,
+                                                         server_index, local, NULL);
         if (verdict == MG_AUTHORIZE_HIDDEN)
             mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS, unknown, NULL);
         if (verdict != MG_AUTHORIZE_GO)
@@ -447,8 +449,9 @@ static void list_part_done(mg_exchange_t *exchange, mg_exchange_part_t *part, js
         const char *why = error_message;
         if (response != NULL)
             why = json_string_value(json_object_get(json_object_get(response, "error"), "message"));
-        mg_log_as(MG_LOG_WARN, "aggregate.partial", exchange->principal->name, "%s from %s left out: %s (%d)", exchange->message.method,
-               exchange->config->servers[part->server_index].name, why != NULL ? why : "error", error_code);
+        mg_log_as(MG_LOG_WARN, "aggregate.partial", exchange->principal->name, "%s from %s left out: %s (%d)",
+                  exchange->message.method, exchange->config->servers[part->server_index].name,
+                  why != NULL ? why : "error", error_code);
         if (exchange->scope >= 0 && response != NULL) { /* one server: its error is the answer */
             json_t *out = json_deep_copy(response);
             json_object_set(out, "id", exchange->message.id);
@@ -505,7 +508,8 @@ static void fan_out_list(mg_exchange_t *exchange, const char *capability)
         json_t *request = list_request(exchange, upstream_cursor);
         const char *error_message;
         if (mg_exchange_call(exchange, i, request, list_part_done, &error_message) == NULL)
-            mg_log_as(MG_LOG_WARN, "aggregate.partial", exchange->principal->name, "%s: %s", exchange->config->servers[i].name, error_message);
+            mg_log_as(MG_LOG_WARN, "aggregate.partial", exchange->principal->name, "%s: %s",
+                      exchange->config->servers[i].name, error_message);
         json_decref(request);
     }
     json_decref(cursors);
@@ -599,8 +603,9 @@ static void open_session_done(mg_exchange_t *exchange, mg_exchange_part_t *part,
     const char *session_id =
         response != NULL ? json_string_value(json_object_get(response, "_mcpgate_session_id")) : NULL;
     if (response == NULL || json_object_get(response, "result") == NULL) {
-        mg_log_as(MG_LOG_WARN, "session.upstream_failed", exchange->principal->name, "could not open a session on %s: %s (%d)", server,
-               error_message != NULL ? error_message : "error response", error_code);
+        mg_log_as(MG_LOG_WARN, "session.upstream_failed", exchange->principal->name,
+                  "could not open a session on %s: %s (%d)", server,
+                  error_message != NULL ? error_message : "error response", error_code);
     } else {
         part->collected = json_incref(json_object_get(response, "result"));
         if (session_id != NULL) {
@@ -664,34 +669,34 @@ static void handle_notification(mg_exchange_t *exchange)
     mg_exchange_finish_accepted(exchange);
 }
 
-/* A client's answer to a server-to-client request: the id names the upstream ("mcpgate:<server>:..."),
- * or a modern server's question the gateway asked for it ("mcpgate:ask:..."). */
+/* A client's answer to a server-to-client request: the id (mcp/asked.h) names the upstream that asked,
+ * or the bridge that asked a modern server's question for it, and the method asked. */
 static void handle_client_response(mg_exchange_t *exchange)
 {
-    const char *id = json_string_value(exchange->message.id);
-    const char *prefix = "mcpgate:";
-    if (id != NULL && strncmp(id, MG_EXCHANGE_ASK_PREFIX, strlen(MG_EXCHANGE_ASK_PREFIX)) == 0) {
-        mg_exchange_answer(exchange, id);
-        mg_exchange_finish_accepted(exchange);
+    mg_asked_id_t asked;
+    if (!mg_asked_id_parse(json_string_value(exchange->message.id), &asked)) {
+        mg_exchange_finish_accepted(exchange); /* no id the gateway made: nothing waits for it */
         return;
     }
-    if (id != NULL && strncmp(id, prefix, strlen(prefix)) == 0) {
-        const char *server = id + strlen(prefix);
-        const char *end = strchr(server, ':');
-        for (size_t i = 0; end != NULL && i < exchange->config->servers_len; i++) {
-            const char *name = exchange->config->servers[i].name;
-            if (strlen(name) == (size_t)(end - server) && memcmp(name, server, strlen(name)) == 0 &&
-                server_in_scope(exchange, i)) {
+    /* an answer that is not the result the request asks for does not reach the asker: an error does */
+    json_t *refusal = mg_validate_answer(exchange, asked.method, asked.method_len);
+    json_t *response = refusal != NULL ? refusal : exchange->message.root;
+    if (mg_asked_id_from(&asked, MG_ASKED_BRIDGE)) {
+        mg_exchange_answer(exchange, asked.tail, response);
+    } else {
+        for (size_t i = 0; i < exchange->config->servers_len; i++) {
+            if (mg_asked_id_from(&asked, exchange->config->servers[i].name) && server_in_scope(exchange, i)) {
                 mg_upstream_session_t session;
                 mg_exchange_upstream_session(exchange, i, &session);
                 mg_upstream_t *upstream = exchange->worker->upstreams[i];
-                upstream->ops->reply(upstream, &session, exchange->message.root);
+                upstream->ops->reply(upstream, &session, response);
                 break;
             }
         }
     }
+    json_decref(refusal);
     /* Unknown ids are dropped: the client may answer a request the gateway already gave up on. */
-    mg_exchange_finish_accepted(exchange);
+    mg_exchange_finish_accepted(exchange); /* unless refused above */
 }
 
 /* ---- the modern era's own methods ---------------------------------------------------- */
@@ -820,8 +825,8 @@ void mg_dispatch(mg_exchange_t *exchange)
             return; /* answered: refused, or relayed to the parked call */
         if (!tools_call && removed_in_modern(message->method)) {
             char text[160];
-            snprintf(text, sizeof(text), "Method not found: %.60s is not part of protocol version %s",
-                     message->method, MG_VERSION_MODERN);
+            snprintf(text, sizeof(text), "Method not found: %.60s is not part of protocol version %s", message->method,
+                     MG_VERSION_MODERN);
             mg_exchange_finish_error(exchange, MG_RPC_METHOD_NOT_FOUND, text, NULL);
             return;
         }

@@ -117,12 +117,15 @@ void mg_exchange_upstream_session(mg_exchange_t *exchange, size_t server_index, 
 void mg_exchange_resume(mg_exchange_t *retry, const mg_mrtr_state_t *state);
 
 /* A modern server answered a legacy client's call with InputRequiredResult `result` (borrowed): its
- * questions go to the client as server-to-client requests with ids starting MG_EXCHANGE_ASK_PREFIX,
+ * questions go to the client as server-to-client requests asked by MG_ASKED_BRIDGE (mcp/asked.h),
  * and once all are answered the part's request is sent again with the answers (http/park.h). */
-#define MG_EXCHANGE_ASK_PREFIX "mcpgate:ask:"
 void mg_exchange_ask(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *result);
-/* A legacy client's response (exchange->message) to one of those questions, whose id is `id`. */
-void mg_exchange_answer(mg_exchange_t *exchange, const char *id);
+/* A legacy client's answer to one of those questions: `tail` is the tail of its id, `response` (borrowed)
+ * the client's response or, when the gateway refused it, the error that stands for it. */
+void mg_exchange_answer(mg_exchange_t *exchange, const char *tail, const json_t *response);
+/* Final answer to a client's response or notification the gateway does not accept: HTTP 400 with a
+ * JSON-RPC error without id, as the transport has it. */
+void mg_exchange_finish_refused(mg_exchange_t *exchange, int code, const char *message, json_t *data /* stolen */);
 
 /* Dispatcher entry point (dispatch.c): handle exchange->message. */
 void mg_dispatch(mg_exchange_t *exchange);

@@ -17,13 +17,13 @@
 
 #include "mcp/versions.h"
 
-#define SPEC_VERSIONS 4
+#define SPEC_VERSIONS 5
 #define SPEC_MAX_NODES 100000 /* the largest document compiles to a few thousand */
 
-extern const char mg_spec_schema_2025_03_26[], mg_spec_schema_2025_06_18[], mg_spec_schema_2025_11_25[],
-    mg_spec_schema_2026_07_28[];
-extern const size_t mg_spec_schema_2025_03_26_len, mg_spec_schema_2025_06_18_len, mg_spec_schema_2025_11_25_len,
-    mg_spec_schema_2026_07_28_len;
+extern const char mg_spec_schema_2024_11_05[], mg_spec_schema_2025_03_26[], mg_spec_schema_2025_06_18[],
+    mg_spec_schema_2025_11_25[], mg_spec_schema_2026_07_28[];
+extern const size_t mg_spec_schema_2024_11_05_len, mg_spec_schema_2025_03_26_len, mg_spec_schema_2025_06_18_len,
+    mg_spec_schema_2025_11_25_len, mg_spec_schema_2026_07_28_len;
 
 typedef struct st_method_entry_t {
     char *method;
@@ -38,12 +38,18 @@ typedef struct st_meta_entry_t {
     const mg_schema_node_t *node;
 } meta_entry_t;
 
+typedef struct st_entries_t {
+    method_entry_t *items;
+    size_t len;
+} entries_t;
+
 typedef struct st_version_schemas_t {
     const char *version;
     mg_schema_t *schema;
-    method_entry_t *methods;
-    size_t methods_len;
-    meta_entry_t meta[3]; /* 2026-07-28 only: capabilities, client info, log level */
+    entries_t methods;                          /* the client's requests and notifications */
+    entries_t answers;                          /* the server's requests, each with the node of the client's result */
+    const mg_schema_node_t *create_task_result; /* since 2025-11-25: a task-augmented request's answer */
+    meta_entry_t meta[3];                       /* 2026-07-28 only: capabilities, client info, log level */
     size_t meta_len;
     const mg_schema_node_t *meta_object; /* 2026-07-28 only: RequestMetaObject */
 } version_schemas_t;
@@ -58,9 +64,12 @@ void mg_spec_schemas_destroy(mg_spec_schemas_t *schemas)
         return;
     for (size_t v = 0; v < SPEC_VERSIONS; v++) {
         version_schemas_t *version = &schemas->versions[v];
-        for (size_t i = 0; i < version->methods_len; i++)
-            free(version->methods[i].method);
-        free(version->methods);
+        entries_t *lists[] = {&version->methods, &version->answers};
+        for (size_t l = 0; l < 2; l++) {
+            for (size_t i = 0; i < lists[l]->len; i++)
+                free(lists[l]->items[i].method);
+            free(lists[l]->items);
+        }
         mg_schema_release(version->schema);
     }
     free(schemas);
@@ -86,9 +95,47 @@ static void drop_required_meta(json_t *document)
     }
 }
 
-/* Adds the methods that `list` (ClientRequest or ClientNotification) names. */
+static int add_entry(entries_t *entries, const char *method, const mg_schema_node_t *node, mg_error_t *err)
+{
+    method_entry_t *grown = realloc(entries->items, (entries->len + 1) * sizeof(*grown));
+    if (grown == NULL)
+        return mg_error_set(err, "out of memory");
+    entries->items = grown;
+    method_entry_t *entry = &entries->items[entries->len];
+    if ((entry->method = strdup(method)) == NULL)
+        return mg_error_set(err, "out of memory");
+    entry->len = strlen(method);
+    entry->node = node;
+    entries->len++;
+    return 0;
+}
+
+/* The node of the result that answers request definition `name` ("ElicitRequest" → ElicitResult; a
+ * request without a result of its own, ping, is answered by any result). */
+static const mg_schema_node_t *answer_node(const version_schemas_t *version, const char *name)
+{
+    char fragment[160];
+    size_t len = strlen(name);
+    const char *suffix = "Request";
+    if (len > strlen(suffix) && strcmp(name + len - strlen(suffix), suffix) == 0) {
+        snprintf(fragment, sizeof(fragment), "#/$defs/%.*sResult", (int)(len - strlen(suffix)), name);
+        const mg_schema_node_t *node = mg_schema_find(version->schema, fragment);
+        if (node == NULL) {
+            snprintf(fragment, sizeof(fragment), "#/definitions/%.*sResult", (int)(len - strlen(suffix)), name);
+            node = mg_schema_find(version->schema, fragment);
+        }
+        if (node != NULL)
+            return node;
+    }
+    const mg_schema_node_t *node = mg_schema_find(version->schema, "#/$defs/Result");
+    return node != NULL ? node : mg_schema_find(version->schema, "#/definitions/Result");
+}
+
+/* Adds the methods that `list` names: ClientRequest or ClientNotification to `methods`, ServerRequest (with
+ * the result that answers each) to `answers`. */
 static int add_methods(version_schemas_t *version, const json_t *document, const char *list, mg_error_t *err)
 {
+    bool answers = strcmp(list, "ServerRequest") == 0;
     const json_t *definitions = json_object_get(document, "$defs");
     if (definitions == NULL)
         definitions = json_object_get(document, "definitions");
@@ -105,16 +152,10 @@ static int add_methods(version_schemas_t *version, const json_t *document, const
         if (method == NULL || node == NULL)
             return mg_error_set(err, "MCP schema %s: %s.anyOf[%zu] names no method definition", version->version, list,
                                 i);
-        method_entry_t *grown = realloc(version->methods, (version->methods_len + 1) * sizeof(*grown));
-        if (grown == NULL)
-            return mg_error_set(err, "out of memory");
-        version->methods = grown;
-        method_entry_t *entry = &version->methods[version->methods_len];
-        if ((entry->method = strdup(method)) == NULL)
-            return mg_error_set(err, "out of memory");
-        entry->len = strlen(method);
-        entry->node = node;
-        version->methods_len++;
+        if (answers && (node = answer_node(version, slash + 1)) == NULL)
+            return mg_error_set(err, "MCP schema %s: no result answers %s", version->version, slash + 1);
+        if (add_entry(answers ? &version->answers : &version->methods, method, node, err) != 0)
+            return -1;
     }
     return 0;
 }
@@ -162,8 +203,11 @@ static int compile_version(version_schemas_t *version, const char *name, const c
     if (mg_schema_compile(document, &options, &version->schema, &compile_error) != 0)
         rc = mg_error_set(err, "MCP schema %s: %s", name, compile_error.message);
     else if (add_methods(version, document, "ClientRequest", err) != 0 ||
-             add_methods(version, document, "ClientNotification", err) != 0 || (modern && add_meta(version, err) != 0))
+             add_methods(version, document, "ClientNotification", err) != 0 ||
+             add_methods(version, document, "ServerRequest", err) != 0 || (modern && add_meta(version, err) != 0))
         rc = -1;
+    else
+        version->create_task_result = mg_schema_find(version->schema, "#/$defs/CreateTaskResult");
     json_decref(document);
     return rc;
 }
@@ -175,6 +219,7 @@ int mg_spec_schemas_create(mg_spec_schemas_t **out, mg_error_t *err)
         const char *text;
         const size_t *len;
     } built_in[SPEC_VERSIONS] = {
+        {"2024-11-05", mg_spec_schema_2024_11_05, &mg_spec_schema_2024_11_05_len},
         {"2025-03-26", mg_spec_schema_2025_03_26, &mg_spec_schema_2025_03_26_len},
         {"2025-06-18", mg_spec_schema_2025_06_18, &mg_spec_schema_2025_06_18_len},
         {"2025-11-25", mg_spec_schema_2025_11_25, &mg_spec_schema_2025_11_25_len},
@@ -203,14 +248,18 @@ static const version_schemas_t *find_version(const mg_spec_schemas_t *schemas, c
     return NULL;
 }
 
-static const method_entry_t *find_method(const version_schemas_t *version, const char *method)
+static const method_entry_t *find_entry(const entries_t *entries, const char *method, size_t len)
 {
-    size_t len = strlen(method);
-    for (size_t i = 0; i < version->methods_len; i++) {
-        if (version->methods[i].len == len && memcmp(version->methods[i].method, method, len) == 0)
-            return &version->methods[i];
+    for (size_t i = 0; i < entries->len; i++) {
+        if (entries->items[i].len == len && memcmp(entries->items[i].method, method, len) == 0)
+            return &entries->items[i];
     }
     return NULL;
+}
+
+static const method_entry_t *find_method(const version_schemas_t *version, const char *method)
+{
+    return find_entry(&version->methods, method, strlen(method));
 }
 
 bool mg_spec_schemas_knows(const mg_spec_schemas_t *schemas, const char *version, const char *method)
@@ -285,4 +334,21 @@ mg_spec_verdict_t mg_spec_schemas_check(const mg_spec_schemas_t *schemas, const 
             valid = check_meta(found, message->meta, result) && valid;
     }
     return valid ? MG_SPEC_VALID : MG_SPEC_INVALID;
+}
+
+mg_spec_verdict_t mg_spec_schemas_check_answer(const mg_spec_schemas_t *schemas, const char *version,
+                                               const char *method, size_t method_len, const json_t *response,
+                                               mg_schema_result_t *result)
+{
+    const version_schemas_t *found = find_version(schemas, version);
+    const method_entry_t *entry = found != NULL ? find_entry(&found->answers, method, method_len) : NULL;
+    const json_t *answer = json_object_get(response, "result");
+    if (entry == NULL || answer == NULL)
+        return MG_SPEC_UNCHECKED; /* an error, or an answer to a request this version does not define */
+    const mg_schema_node_t *node = entry->node;
+    if (found->create_task_result != NULL && json_object_get(answer, "task") != NULL)
+        node = found->create_task_result; /* the request was task-augmented: the answer is the task */
+    if (result != NULL)
+        *result = (mg_schema_result_t){.count = 0}; /* check_part adds to it */
+    return check_part(found, node, answer, "/result", result) ? MG_SPEC_VALID : MG_SPEC_INVALID;
 }

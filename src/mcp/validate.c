@@ -84,6 +84,27 @@ bool mg_validate_message(mg_exchange_t *exchange)
     return false;
 }
 
+json_t *mg_validate_answer(mg_exchange_t *exchange, const char *method, size_t method_len)
+{
+    const mg_spec_schemas_t *schemas = exchange->worker->gateway->spec_schemas;
+    const char *version = exchange_version(exchange);
+    const json_t *response = exchange->message.root;
+    if (schemas == NULL ||
+        mg_spec_schemas_check_answer(schemas, version, method, method_len, response, NULL) != MG_SPEC_INVALID)
+        return NULL;
+    mg_schema_result_t result;
+    mg_spec_schemas_check_answer(schemas, version, method, method_len, response, &result);
+    char what[120], text[600];
+    snprintf(what, sizeof(what), "Invalid result for %.*s", (int)(method_len < 64 ? method_len : 64), method);
+    first_violation(&result, what, text, sizeof(text));
+    mg_log_as(MG_LOG_INFO, "validation.answer", exchange->principal != NULL ? exchange->principal->name : NULL,
+              "a client's answer refused (protocol %s): %s", version, text);
+    mg_exchange_finish_refused(exchange, MG_RPC_INVALID_PARAMS, text, violations_data(&result));
+    char asker_text[700];
+    snprintf(asker_text, sizeof(asker_text), "mcpgate refused the client's answer: %s", text);
+    return mg_rpc_make_error(exchange->message.id, MG_RPC_INTERNAL_ERROR, asker_text, violations_data(&result));
+}
+
 /* Refuses a tools/call: a tool execution error since 2025-11-25, -32602 before. `text` is for the model. */
 static void refuse_call(mg_exchange_t *exchange, const char *summary, const char *text,
                         const mg_schema_result_t *result)

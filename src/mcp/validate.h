@@ -13,6 +13,9 @@
  *     The call never reaches the upstream.
  *   - a tool whose inputSchema (or, under output_validation: enforce, outputSchema) is not usable JSON
  *     Schema: the same answer as invalid arguments, saying so. Calls to it are refused, never unchecked.
+ *   - a client's answer to a server's request (elicitation, sampling, roots, ping, tasks) that is not the
+ *     result the request asks for: HTTP 400 with -32602 and data.violations to the client, and an error
+ *     response (-32603, naming the violations) to the server that asked, which waits no longer.
  *   - a result whose structuredContent breaks the outputSchema (or is missing): under enforce, a tool
  *     execution error naming the violations instead of the result; under report, the result as it came
  *     and a warning in the log.
@@ -26,6 +29,11 @@
 
 bool mg_validate_message(mg_exchange_t *exchange);
 bool mg_validate_arguments(mg_exchange_t *exchange, size_t server_index, const char *local_name);
+/* exchange->message, a client's response to a server's request for `method` (method_len bytes, from the
+ * request's id, mcp/asked.h): NULL when it may go on (a valid result, an error, or nothing to check it
+ * against); otherwise the client has been answered (HTTP 400, -32602 with data.violations) and the
+ * return (a new reference) is the error response the server gets instead of the invalid answer. */
+json_t *mg_validate_answer(mg_exchange_t *exchange, const char *method, size_t method_len);
 /* `response` is server `server_index`'s answer (borrowed); only tools/call results whose tool declared
  * an outputSchema are looked at (mg_validate_arguments kept it in the exchange). */
 bool mg_validate_result(mg_exchange_t *exchange, size_t server_index, const json_t *response);

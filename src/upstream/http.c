@@ -43,6 +43,7 @@
 
 #include "auth/upstream_oauth.h"
 #include "core/json_write.h"
+#include "mcp/asked.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/sse.h"
 #include "mcp/versions.h"
@@ -57,7 +58,7 @@
 #define LISTEN_IDLE_MS (15 * 60 * 1000)
 #define PROBE_BACKOFF_MAX_S 30
 #define PROBE_PROTOCOL_VERSION "2025-11-25"
-#define ID_PREFIX "mcpgate:"
+#define ID_PREFIX MG_ASKED_PREFIX /* the gateway's own ids */
 
 typedef struct st_http_upstream_t http_upstream_t;
 
@@ -145,18 +146,6 @@ static void probe_start(http_upstream_t *self);
 static void probe_schedule(http_upstream_t *self);
 
 /* ---------------------------------------------------------------- small helpers */
-
-static char *format_text(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *format_text(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *text = NULL;
-    if (vasprintf(&text, fmt, ap) < 0)
-        text = NULL;
-    va_end(ap);
-    return text;
-}
 
 /* Header values we write: no control characters (CR/LF would split the header). */
 static bool header_value_ok(const char *value, bool visible_only)
@@ -487,13 +476,14 @@ static void call_fail_invalid(http_call_t *call, const char *reason)
     call_failf(call, MG_RPC_UPSTREAM_ERROR, "upstream %s sent an invalid message", name);
 }
 
-/* Rewrites a server-to-client request id to "mcpgate:<server>:<id as JSON>". */
+/* Rewrites a server-to-client request id to "mcpgate:<server>:<method>:<id as JSON>" (mcp/asked.h). */
 static int rewrite_request_id(http_upstream_t *self, json_t *message)
 {
     char *original = mg_json_write_text(json_object_get(message, "id"), JSON_COMPACT | JSON_ENCODE_ANY, NULL);
     if (original == NULL)
         return -1;
-    char *id = format_text(ID_PREFIX "%s:%s", self->super.server->name, original);
+    char *id =
+        mg_asked_id_make(self->super.server->name, json_string_value(json_object_get(message, "method")), original);
     free(original);
     if (id == NULL)
         return -1;
@@ -904,8 +894,8 @@ static void on_deadline(h2o_timeout_entry_t *entry)
         call_failf(call, MG_RPC_UPSTREAM_TIMEOUT, "upstream %s: the client did not answer its question within %d s",
                    self->super.server->name, MG_UPSTREAM_ANSWER_TIMEOUT_MS / 1000);
     else
-        call_failf(call, MG_RPC_UPSTREAM_TIMEOUT, "upstream %s did not answer within %d ms",
-                   self->super.server->name, self->super.server->timeout_ms);
+        call_failf(call, MG_RPC_UPSTREAM_TIMEOUT, "upstream %s did not answer within %d ms", self->super.server->name,
+                   self->super.server->timeout_ms);
     send_cancelled(call, "timeout");
     call->finished = true;
     call_settle(call);
@@ -1271,13 +1261,11 @@ static void http_reply(mg_upstream_t *super, const mg_upstream_session_t *sessio
                self->super.server->name);
         return;
     }
-    const char *id = json_string_value(json_object_get(response, "id"));
-    size_t name_len = strlen(self->super.server->name);
+    mg_asked_id_t asked;
     json_t *original = NULL;
-    if (id != NULL && strncmp(id, ID_PREFIX, strlen(ID_PREFIX)) == 0 &&
-        strncmp(id + strlen(ID_PREFIX), self->super.server->name, name_len) == 0 &&
-        id[strlen(ID_PREFIX) + name_len] == ':')
-        original = json_loads(id + strlen(ID_PREFIX) + name_len + 1, MG_JSON_DECODE_FLAGS | JSON_DECODE_ANY, NULL);
+    if (mg_asked_id_parse(json_string_value(json_object_get(response, "id")), &asked) &&
+        mg_asked_id_from(&asked, self->super.server->name))
+        original = json_loads(asked.tail, MG_JSON_DECODE_FLAGS | JSON_DECODE_ANY, NULL);
     if (!json_is_string(original) && !json_is_integer(original)) {
         json_decref(original);
         mg_log(MG_LOG_WARN, "upstream.reply_unknown", "upstream %s: a reply carries an id this upstream did not issue",

@@ -20,7 +20,7 @@
  *   the connection of the call it names, on this worker, and ends it with an error),
  *   no replies, no listen (0), and open_session answers from the discovered picture.
  * - Gateway request ids pass through unchanged; ids of server-to-client requests
- *   become "mcpgate:<server>:<original id as compact JSON>" and reply() maps them
+ *   become "mcpgate:<server>:<method>:<original id as compact JSON>" and reply() maps them
  *   back, so no table is kept.
  * - No event fires from destroy(); destroy() must not be called from inside an
  *   event callback of the same upstream.

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "http/events.h"
+#include "mcp/asked.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/modern.h"
 #include "mcp/versions.h"
@@ -324,9 +325,11 @@ static void on_client_reply(mg_worker_t *owner, void *arg)
         free(forward);
         return;
     }
-    const char *id = json_string_value(json_object_get(forward->msg, "id"));
-    const char *number_text = id != NULL ? strrchr(id, ':') : NULL;
-    uint64_t number = number_text != NULL ? strtoull(number_text + 1, NULL, 10) : 0;
+    mg_asked_id_t asked;
+    uint64_t number = mg_asked_id_parse(json_string_value(json_object_get(forward->msg, "id")), &asked) &&
+                              mg_asked_id_from(&asked, shared->process.server->name)
+                          ? strtoull(asked.tail, NULL, 10)
+                          : 0; /* 0: no request's number */
     for (server_request_t **at = &shared->server_requests; *at != NULL; at = &(*at)->next) {
         server_request_t *request = *at;
         if (request->number != number || strcmp(request->sid, forward->sid) != 0)
@@ -509,10 +512,14 @@ static void on_child_request(stdio_shared_t *shared, mg_rpc_message_t *msg)
     snprintf(request->sid, sizeof(request->sid), "%s", target->sid);
     request->next = shared->server_requests;
     shared->server_requests = request;
-    char id[160];
-    snprintf(id, sizeof(id), "mcpgate:%s:%" PRIu64, shared->process.server->name, request->number);
+    char number[24];
+    snprintf(number, sizeof(number), "%" PRIu64, request->number);
+    char *id = mg_asked_id_make(shared->process.server->name, msg->method, number);
     json_t *copy = json_deep_copy(msg->root);
+    if (id == NULL || copy == NULL)
+        abort(); /* out of memory */
     json_object_set_new(copy, "id", json_string(id));
+    free(id);
     deliver(shared, target->origin_worker, target->call, copy, false, 0, NULL);
 }
 
@@ -565,7 +572,8 @@ static void listen_for_changes(stdio_shared_t *shared, const json_t *capabilitie
 {
     static const struct {
         const char *capability, *flag;
-    } lists[] = {{"tools", "toolsListChanged"}, {"prompts", "promptsListChanged"}, {"resources", "resourcesListChanged"}};
+    } lists[] = {
+        {"tools", "toolsListChanged"}, {"prompts", "promptsListChanged"}, {"resources", "resourcesListChanged"}};
     json_t *filter = json_object();
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
         if (json_is_true(json_object_get(json_object_get(capabilities, lists[i].capability), "listChanged")))

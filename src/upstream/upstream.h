@@ -11,8 +11,8 @@
  * (no aggregation prefixes) but with ids owned by the gateway: the implementation
  * assigns upstream ids, maps them back, rewrites progress tokens so that progress
  * notifications come back to the right call, and rewrites the ids of server-to-client
- * requests to "mcpgate:<server>:<n>" strings so that the client's response, wherever
- * it lands, finds its way back (mg_upstream_reply).
+ * requests to "mcpgate:<server>:<method>:<n>" strings (mcp/asked.h) so that the client's
+ * response, wherever it lands, finds its way back (mg_upstream_reply).
  *
  * Callers speak legacy-shaped requests whatever the server's era. For a modern server
  * (era MG_UPSTREAM_ERA_MODERN) the transport makes each request self-contained: it sets

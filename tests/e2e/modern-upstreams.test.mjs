@@ -9,8 +9,10 @@ import { once } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';
 import { test } from 'node:test';
 
+import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+
 import {
-  GATEWAY_ONLY, NODE, everythingStdio, initializeBody, listAll, rawPost, resultText, sleep,
+  GATEWAY_ONLY, NODE, answerTamperer, everythingStdio, initializeBody, listAll, rawPost, resultText, sleep,
   startEverythingHttp, waitFor, withGateway,
 } from './lib/gateway.mjs';
 import { NO_MODERN_SDK, modernStdio, openListen, resultOf, send, startModernHttp, toolCall } from './lib/modern.mjs';
@@ -48,6 +50,27 @@ test('a modern stdio upstream serves a legacy client', { timeout: 60_000, skip: 
     await assertEchoWorks(connectTo, 'modern');
     assert.deepEqual(erasLogged(gw), { modern: 'modern' });
     assert.doesNotMatch(gw.stderr, /refused initialize/);
+  });
+});
+
+test('a legacy client answers a modern server\'s question; an answer that is no ElicitResult stops at the gateway', { timeout: 60_000, skip: SKIP }, async () => {
+  await withGateway({ servers: [modernStdio()] }, async (gw, connectTo) => {
+    const tamperer = answerTamperer();
+    const { client } = await connectTo('/servers/modern/mcp', {
+      capabilities: { elicitation: {} },
+      fetch: tamperer.fetch,
+      setup: (c) => c.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'accept', content: { name: 'Ada' } })),
+    });
+    client.onerror = () => {}; // the SDK reports the refused POST of its answer here
+    await listAll(client, 'listTools', 'tools'); // the gateway learns the catalog
+    assert.equal(resultText(await client.callTool({ name: 'test_input_required_result_elicitation', arguments: {} })), 'Hello, Ada!');
+    assert.match(tamperer.posted[0].id, /^mcpgate:ask:elicitation\/create:/);
+    tamperer.replace = { content: { name: 'Ada' } }; // no action
+    await assert.rejects(client.callTool({ name: 'test_input_required_result_elicitation', arguments: {} }),
+      /mcpgate refused the client's answer: Invalid result for elicitation\/create: \/result: required/);
+    assert.equal(tamperer.posted[1].status, 400);
+    assert.equal(tamperer.posted[1].json?.error?.code, -32602);
+    assert.equal(resultText(await client.callTool({ name: 'echo', arguments: { text: 'still here' } })), 'still here');
   });
 });
 

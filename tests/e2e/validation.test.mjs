@@ -8,8 +8,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 
+import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+
 import {
-  GATEWAY_ONLY, NODE, REPO_ROOT, cleanupDir, filesystemStdio, initializeBody, resultText, tempDir, useGateway,
+  GATEWAY_ONLY, NODE, REPO_ROOT, answerTamperer, cleanupDir, filesystemStdio, initializeBody, resultText, tempDir, useGateway,
 } from './lib/gateway.mjs';
 import { modernRequest, send, toolCall } from './lib/modern.mjs';
 
@@ -180,6 +182,34 @@ test('messages are checked against their version\'s MCP schema before routing', 
   // the gateway's answer, not the server's: a method its version does not define is never forwarded
   assert.match(res.json.error.message, /no\/such\/method is not part of protocol version 2025-11-25/);
   assert.equal(await callsOn(v), before, 'nothing refused reached the upstream');
+});
+
+test('a client\'s answer to a server\'s request is checked: 400 to the client, an error to the server', T, async () => {
+  // A real SDK client answers the fixture's elicitation; a fetch in between replaces its answer with one
+  // that no ElicitResult allows (the SDK would not send it itself) and records the gateway's reply.
+  const tamperer = answerTamperer();
+  const { client } = await gate.connect('/servers/v/mcp', {
+    capabilities: { elicitation: {} },
+    fetch: tamperer.fetch,
+    setup: (c) => c.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'accept', content: { colour: 'red' } })),
+  });
+  client.onerror = () => {}; // the SDK reports the refused POST of its answer here
+  // untouched, the answer goes through, under an id that names the asker and the method
+  assert.equal(resultText(await client.callTool({ name: 'ask_colour', arguments: {} })),
+    'answer: {"action":"accept","content":{"colour":"red"}}');
+  assert.equal(tamperer.posted[0].status, 202);
+  assert.match(tamperer.posted[0].id, /^mcpgate:v:elicitation\/create:/);
+  tamperer.replace = { action: 'maybe', content: { colour: { rgb: 1 } } };
+  const text = resultText(await client.callTool({ name: 'ask_colour', arguments: {} }));
+  // the server got the gateway's error, not the answer: the call ends at once, saying why
+  assert.match(text, /^error: .*mcpgate refused the client's answer: Invalid result for elicitation\/create/);
+  const refused = tamperer.posted[1];
+  assert.equal(refused.status, 400);
+  assert.equal(refused.json?.id, null);
+  assert.equal(refused.json?.error?.code, -32602);
+  const list = refused.json.error.data.violations;
+  assert.ok(list.some((x) => x.instancePath === '/result/action' && x.keyword === 'enum'), JSON.stringify(list));
+  assert.ok(list.some((x) => x.instancePath.startsWith('/result/content/colour')), JSON.stringify(list));
 });
 
 test('a modern (2026-07-28) client gets the violations as a tool execution error', T, async () => {

@@ -1,11 +1,13 @@
 /*
- * test_spec_schemas.c - client messages against the MCP schemas built into the binary
- * (src/mcp/spec_schemas.c), and a worker's compiled tool schemas (src/mcp/tool_schemas.c).
+ * test_spec_schemas.c - client messages, and clients' answers to servers' requests, against the MCP
+ * schemas built into the binary (src/mcp/spec_schemas.c); the ids those requests travel under
+ * (src/mcp/asked.c); and a worker's compiled tool schemas (src/mcp/tool_schemas.c).
  *
  * Messages are decoded by the gateway's own decoder, so a modern request's _meta arrives the way it
  * does in production: read into message.meta, out of params.
  */
 #include <setjmp.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "mcp/asked.h"
 #include "mcp/spec_schemas.h"
 #include "mcp/tool_schemas.h"
 
@@ -127,11 +130,23 @@ static void test_modern(void **state)
         check("2026-07-28", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{}}", &result),
         MG_SPEC_UNKNOWN_METHOD);
     assert_true(mg_spec_schemas_knows(schemas, "2026-07-28", "server/discover"));
-    /* a version without a built-in schema is not checked */
+    /* 2024-11-05 has its schema too (draft-07, "definitions") */
     assert_int_equal(
         check("2024-11-05", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{}}", &result),
+        MG_SPEC_INVALID);
+    assert_true(has_violation(&result, "/params", "required"));
+    assert_int_equal(check("2024-11-05",
+                           "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"x\"}}",
+                           &result),
+                     MG_SPEC_VALID);
+    assert_int_equal(
+        check("2024-11-05", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"elicitation/create\",\"params\":{}}", &result),
+        MG_SPEC_UNKNOWN_METHOD);
+    /* a version without a built-in schema is not checked */
+    assert_int_equal(
+        check("2023-01-01", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{}}", &result),
         MG_SPEC_UNCHECKED);
-    assert_true(mg_spec_schemas_knows(schemas, "2024-11-05", "anything"));
+    assert_true(mg_spec_schemas_knows(schemas, "2023-01-01", "anything"));
 }
 
 static void test_tool_schemas(void **state)
@@ -184,12 +199,99 @@ static void test_tool_schemas(void **state)
     mg_schema_cache_destroy(cache);
 }
 
+static mg_spec_verdict_t answer(const char *version, const char *method, const char *text, mg_schema_result_t *result)
+{
+    json_t *response = json_loads(text, 0, NULL);
+    assert_non_null(response);
+    mg_spec_verdict_t verdict =
+        mg_spec_schemas_check_answer(schemas, version, method, strlen(method), response, result);
+    assert_int_equal(mg_spec_schemas_check_answer(schemas, version, method, strlen(method), response, NULL), verdict);
+    json_decref(response);
+    return verdict;
+}
+
+/* A client's answers to a server's requests, against the result each request asks for. */
+static void test_answers(void **state)
+{
+    (void)state;
+    static mg_schema_result_t result;
+    const char *v = "2025-11-25";
+    assert_int_equal(answer(v, "elicitation/create",
+                            "{\"id\":\"x\",\"result\":{\"action\":\"accept\",\"content\":{\"a\":1}}}", &result),
+                     MG_SPEC_VALID);
+    assert_int_equal(answer(v, "elicitation/create", "{\"id\":\"x\",\"result\":{\"action\":\"maybe\"}}", &result),
+                     MG_SPEC_INVALID);
+    assert_true(has_violation(&result, "/result/action", "enum"));
+    assert_int_equal(answer(v, "elicitation/create", "{\"id\":\"x\",\"result\":{\"content\":{\"a\":{}}}}", &result),
+                     MG_SPEC_INVALID);
+    assert_true(has_violation(&result, "/result", "required"));
+    assert_int_equal(answer(v, "roots/list", "{\"id\":1,\"result\":{\"roots\":[{\"name\":\"no uri\"}]}}", &result),
+                     MG_SPEC_INVALID);
+    assert_true(has_violation(&result, "/result/roots/0", "required"));
+    assert_int_equal(answer(v, "roots/list", "{\"id\":1,\"result\":{\"roots\":[{\"uri\":\"file:///a\"}]}}", &result),
+                     MG_SPEC_VALID);
+    assert_int_equal(answer(v, "sampling/createMessage", "{\"id\":1,\"result\":{\"role\":\"assistant\"}}", &result),
+                     MG_SPEC_INVALID);
+    assert_int_equal(answer(v, "ping", "{\"id\":1,\"result\":{}}", &result), MG_SPEC_VALID);
+    /* a task-augmented request is answered by a task */
+    assert_int_equal(
+        answer(v, "sampling/createMessage",
+               "{\"id\":1,\"result\":{\"task\":{\"taskId\":\"t\",\"status\":\"working\","
+               "\"createdAt\":\"2026-01-01T00:00:00Z\",\"lastUpdatedAt\":\"2026-01-01T00:00:00Z\",\"ttl\":null}}}",
+               &result),
+        MG_SPEC_VALID);
+    assert_int_equal(answer(v, "sampling/createMessage", "{\"id\":1,\"result\":{\"task\":{}}}", &result),
+                     MG_SPEC_INVALID);
+    /* nothing to check: an error, a method the version does not ask, a version without schema */
+    assert_int_equal(answer(v, "elicitation/create", "{\"id\":1,\"error\":{\"code\":-1,\"message\":\"no\"}}", NULL),
+                     MG_SPEC_UNCHECKED);
+    assert_int_equal(answer("2025-03-26", "elicitation/create", "{\"id\":1,\"result\":{}}", NULL), MG_SPEC_UNCHECKED);
+    assert_int_equal(answer(v, "-", "{\"id\":1,\"result\":[]}", NULL), MG_SPEC_UNCHECKED);
+    assert_int_equal(answer("2023-01-01", "roots/list", "{\"id\":1,\"result\":{}}", NULL), MG_SPEC_UNCHECKED);
+    assert_int_equal(answer("2024-11-05", "roots/list", "{\"id\":1,\"result\":{}}", NULL), MG_SPEC_INVALID);
+    assert_int_equal(answer("2025-03-26", "roots/list", "{\"id\":1,\"result\":{}}", NULL), MG_SPEC_INVALID);
+}
+
+/* The ids a server's request travels under (mcp/asked.h). */
+static void test_asked_ids(void)
+{
+    char *id = mg_asked_id_make("github", "elicitation/create", "\"a:b\"");
+    assert_string_equal(id, "mcpgate:github:elicitation/create:\"a:b\"");
+    mg_asked_id_t parsed;
+    assert_true(mg_asked_id_parse(id, &parsed));
+    assert_true(mg_asked_id_from(&parsed, "github"));
+    assert_false(mg_asked_id_from(&parsed, "git"));
+    assert_int_equal(parsed.method_len, strlen("elicitation/create"));
+    assert_memory_equal(parsed.method, "elicitation/create", parsed.method_len);
+    assert_string_equal(parsed.tail, "\"a:b\"");
+    free(id);
+    /* a method the id cannot carry as it is */
+    const char *odd[] = {"a:b", "", "x y", NULL};
+    for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+        id = mg_asked_id_make(MG_ASKED_BRIDGE, odd[i], "0:1:key");
+        assert_true(mg_asked_id_parse(id, &parsed));
+        assert_int_equal(parsed.method_len, 1);
+        assert_int_equal(parsed.method[0], '-');
+        assert_string_equal(parsed.tail, "0:1:key");
+        free(id);
+    }
+    const char *foreign[] = {"mcpgate:", "mcpgate:x", "mcpgate::m:t", "mcpgate:x::t", "other:x:m:t", "mcpgate:x:m"};
+    for (size_t i = 0; i < sizeof(foreign) / sizeof(foreign[0]); i++)
+        assert_false(mg_asked_id_parse(foreign[i], &parsed));
+    assert_false(mg_asked_id_parse(NULL, &parsed));
+}
+
+static void test_asked(void **state)
+{
+    (void)state;
+    test_asked_ids();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_legacy_versions),
-        cmocka_unit_test(test_modern),
-        cmocka_unit_test(test_tool_schemas),
+        cmocka_unit_test(test_legacy_versions), cmocka_unit_test(test_modern), cmocka_unit_test(test_tool_schemas),
+        cmocka_unit_test(test_answers),         cmocka_unit_test(test_asked),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

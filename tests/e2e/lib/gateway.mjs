@@ -394,6 +394,24 @@ export async function connect(url, { capabilities = {}, setup, fetch: fetchImpl 
   };
 }
 
+/**
+ * A fetch for connect() that lets a test change what the SDK client answers to a server's requests: while
+ * `replace` is set, each JSON-RPC response the client POSTs has its result replaced by `replace`. Every
+ * answer posted is recorded in `posted` as {id, status, json} (the gateway's reply).
+ */
+export function answerTamperer() {
+  const tamperer = { posted: [], replace: undefined };
+  tamperer.fetch = async (url, init) => {
+    const body = typeof init?.body === 'string' ? JSON.parse(init.body) : undefined;
+    if (!body?.result || body.method !== undefined) return fetch(url, init);
+    const sent = tamperer.replace !== undefined ? { ...body, result: tamperer.replace } : body;
+    const res = await fetch(url, { ...init, body: JSON.stringify(sent) });
+    tamperer.posted.push({ id: body.id, status: res.status, json: await res.clone().json().catch(() => undefined) });
+    return res;
+  };
+  return tamperer;
+}
+
 /** Page through a list method; returns every item across pages and the number of pages. */
 export async function listAll(client, method, key) {
   const items = [];
