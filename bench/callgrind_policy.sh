@@ -12,6 +12,7 @@ set -euo pipefail
 BIN=$1 KIND=$2 CALLS=${3:-2000}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$(mktemp -d /tmp/mcpgate-callgrind.XXXXXX)}
+mkdir -p "$OUT"
 read -r UP GW <<<"$(python3 -c 'import socket
 s=[socket.socket() for _ in range(2)]
 [x.bind(("127.0.0.1",0)) for x in s]

@@ -94,13 +94,13 @@ json_t *mg_validate_answer(mg_exchange_t *exchange, const char *method, size_t m
         return NULL;
     mg_schema_result_t result;
     mg_spec_schemas_check_answer(schemas, version, method, method_len, response, &result);
-    char what[120], text[600];
+    char what[120], text[1024];
     snprintf(what, sizeof(what), "Invalid result for %.*s", (int)(method_len < 64 ? method_len : 64), method);
     first_violation(&result, what, text, sizeof(text));
     mg_log_as(MG_LOG_INFO, "validation.answer", exchange->principal != NULL ? exchange->principal->name : NULL,
               "a client's answer refused (protocol %s): %s", version, text);
     mg_exchange_finish_refused(exchange, MG_RPC_INVALID_PARAMS, text, violations_data(&result));
-    char asker_text[700];
+    char asker_text[sizeof(text) + 64];
     snprintf(asker_text, sizeof(asker_text), "mcpgate refused the client's answer: %s", text);
     return mg_rpc_make_error(exchange->message.id, MG_RPC_INTERNAL_ERROR, asker_text, violations_data(&result));
 }

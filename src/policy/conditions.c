@@ -65,6 +65,8 @@ int mg_policy_condition_compile(const mg_config_condition_t *config, mg_policy_c
              : 0) |
         (config->has_min || config->has_max ? MG_POLICY_CHECK_NUMBER : 0) |
         (config->min_items >= 0 || config->max_items >= 0 ? MG_POLICY_CHECK_ITEMS : 0);
+    out->prefix_only = out->checks == MG_POLICY_CHECK_STRING && config->prefix != NULL && config->suffix == NULL &&
+                       config->pattern == NULL && config->max_length < 0 && config->exists != 0;
     if (config->pattern == NULL)
         return 0;
     char message[256];
@@ -275,14 +277,18 @@ static int regex_match(const mg_policy_condition_t *condition, const char *text,
     return rc;
 }
 
+static bool has_prefix(const mg_policy_condition_t *condition, const char *text, size_t len)
+{
+    return len >= condition->prefix_len && memcmp(text, condition->config->prefix, condition->prefix_len) == 0;
+}
+
 static void check_string(const mg_policy_condition_t *condition, const json_t *value, mg_policy_args_t *args,
                          verdict_t *verdict)
 {
     const mg_config_condition_t *config = condition->config;
     const char *text = json_string_value(value);
     size_t len = json_string_length(value);
-    if (config->prefix != NULL &&
-        (len < condition->prefix_len || memcmp(text, config->prefix, condition->prefix_len) != 0))
+    if (config->prefix != NULL && !has_prefix(condition, text, len))
         note(verdict, MG_POLICY_FAILS, "is %s, which does not start with \"%s\"", shown(verdict), config->prefix);
     if (config->suffix != NULL && (len < condition->suffix_len || memcmp(text + len - condition->suffix_len,
                                                                          config->suffix, condition->suffix_len) != 0))
@@ -369,22 +375,52 @@ static mg_policy_truth_t evaluate(const mg_policy_condition_t *condition, mg_pol
     return verdict.truth;
 }
 
+/* A rule's conditions when no reason is wanted, which is how every call is decided: a prefix-only
+ * condition on a string is decided here, anything else by evaluate(). */
+static inline mg_policy_truth_t rule_truth(const mg_policy_rule_t *rule, mg_policy_args_t *args)
+{
+    mg_policy_truth_t result = MG_POLICY_HOLDS;
+    for (size_t i = 0; i < rule->conditions_len && result != MG_POLICY_FAILS; i++) {
+        const mg_policy_condition_t *condition = &rule->conditions[i];
+        const json_t *value;
+        mg_policy_truth_t truth;
+        if (condition->prefix_only && json_is_string(value = resolve(condition, args)))
+            truth = has_prefix(condition, json_string_value(value), json_string_length(value)) ? MG_POLICY_HOLDS
+                                                                                               : MG_POLICY_FAILS;
+        else
+            truth = evaluate(condition, args, NULL, 0);
+        if (truth > result)
+            result = truth;
+    }
+    return result;
+}
+
+size_t mg_policy_first_applying(const mg_policy_rule_t *const *rules, size_t len, bool denies, mg_policy_args_t *args)
+{
+    for (size_t i = 0; i < len; i++) {
+        mg_policy_truth_t truth = rule_truth(rules[i], args);
+        if (denies ? truth != MG_POLICY_FAILS : truth == MG_POLICY_HOLDS)
+            return i;
+    }
+    return len;
+}
+
 mg_policy_truth_t mg_policy_rule_conditions(const mg_policy_rule_t *rule, mg_policy_args_t *args, char *reason,
                                             size_t reason_size)
 {
+    if (reason == NULL || reason_size == 0)
+        return rule_truth(rule, args);
     mg_policy_truth_t result = MG_POLICY_HOLDS;
     char detail[320];
-    if (reason != NULL && reason_size > 0)
-        reason[0] = '\0';
+    reason[0] = '\0';
     for (size_t i = 0; i < rule->conditions_len && result != MG_POLICY_FAILS; i++) {
-        mg_policy_truth_t truth = evaluate(&rule->conditions[i], args, reason != NULL ? detail : NULL, sizeof(detail));
+        mg_policy_truth_t truth = evaluate(&rule->conditions[i], args, detail, sizeof(detail));
         if (truth > result) {
             result = truth;
-            if (reason != NULL)
-                snprintf(reason, reason_size, "%s", detail);
+            snprintf(reason, reason_size, "%s", detail);
         }
     }
-    if (result == MG_POLICY_HOLDS && reason != NULL && rule->conditions_len > 0)
+    if (result == MG_POLICY_HOLDS && rule->conditions_len > 0)
         snprintf(reason, reason_size, "the conditions on %s%s hold", rule->conditions[0].config->pointer,
                  rule->conditions_len > 1 ? " and the other arguments" : "");
     return result;

@@ -275,19 +275,18 @@ void mg_policy_decide(mg_policy_access_t *access, mg_policy_kind_t kind, size_t 
     if (kind == MG_POLICY_RESOURCE_TEMPLATE)
         return;
     mg_policy_args_t args = {.arguments = arguments, .match_data = &access->match_data};
-    for (size_t i = 0; i < entry->denies_len; i++) {
-        if (mg_policy_rule_conditions(entry->denies[i], &args, NULL, 0) == MG_POLICY_FAILS)
-            continue;
-        mg_policy_rule_conditions(entry->denies[i], &args, detail, sizeof(detail));
+    size_t denied_by = mg_policy_first_applying(entry->denies, entry->denies_len, true, &args);
+    if (denied_by < entry->denies_len) {
+        mg_policy_rule_conditions(entry->denies[denied_by], &args, detail, sizeof(detail));
         out->verdict = MG_POLICY_DENY;
-        out->rule = entry->denies[i]->label;
+        out->rule = entry->denies[denied_by]->label;
         snprintf(out->reason, sizeof(out->reason), "denied by a condition: %.290s", detail);
         return;
     }
     const mg_policy_rule_t *allowed_by = entry->decider;
-    for (size_t i = 0; allowed_by == NULL && i < entry->allows_len; i++) {
-        if (mg_policy_rule_conditions(entry->allows[i], &args, NULL, 0) == MG_POLICY_HOLDS)
-            allowed_by = entry->allows[i];
+    if (allowed_by == NULL) {
+        size_t found = mg_policy_first_applying(entry->allows, entry->allows_len, false, &args);
+        allowed_by = found < entry->allows_len ? entry->allows[found] : NULL;
     }
     if (allowed_by == NULL) {
         mg_policy_rule_conditions(entry->allows[0], &args, detail, sizeof(detail));

@@ -32,6 +32,8 @@ typedef struct st_mg_policy_condition_t {
     size_t prefix_len, suffix_len;
     size_t pointer_id; /* conditions on the same pointer share an id (compile.c): a call resolves it once */
     unsigned checks;   /* MG_POLICY_CHECK_* that the condition makes, so that a call skips the others */
+    bool prefix_only;  /* a prefix and nothing else (the common `{prefix: "acme/"}`): a call that wants no
+                        * reason decides it on a string value without the general evaluation */
 } mg_policy_condition_t;
 
 #define MG_POLICY_CHECK_EQUALS 1u
@@ -145,6 +147,10 @@ void mg_policy_condition_dispose(mg_policy_condition_t *condition);
  * `reason` (optional) describes the first condition that does not hold, or, when all hold, the first one. */
 mg_policy_truth_t mg_policy_rule_conditions(const mg_policy_rule_t *rule, mg_policy_args_t *args, char *reason,
                                             size_t reason_size);
+/* The first of rules[0..len) that applies to the call: for deny rules, the first whose conditions do not
+ * fail (an argument that cannot be told denies); for allow rules, the first whose conditions hold. `len`
+ * when none does. The way calls are decided: no reason is written. */
+size_t mg_policy_first_applying(const mg_policy_rule_t *const *rules, size_t len, bool denies, mg_policy_args_t *args);
 /* A text that two rules' conditions share exactly when they are the same checks on the same pointers
  * (compile.c interns rules by it); NULL when out of memory. The caller frees it. */
 char *mg_policy_conditions_key(const mg_policy_rule_t *rule);

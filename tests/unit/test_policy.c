@@ -587,6 +587,39 @@ static void test_interned_conditions(void **state)
     mg_policy_release(policy);
 }
 
+/* A prefix and nothing else is decided on a quick path when no reason is wanted: the same answers as
+ * the full evaluation (which explains), for strings, other types and missing arguments, allow and deny. */
+static void test_prefix_only(void **state)
+{
+    (void)state;
+    mg_policy_t *policy = compile(SERVERS "roles:\n"
+                                          "  - name: a\n"
+                                          "    allow: [{tools: ['github/*'], when: {args: {/repo: {prefix: acme/}}}}]\n"
+                                          "    deny: [{tools: ['github/*'], when: {args: {/path: {prefix: /etc}}}}]\n"
+                                          "bindings: [{role: a, match: {authenticated: true}}]\n");
+    assert_true(policy->roles[0].allow[0].conditions[0].prefix_only);
+    mg_principal_t *p = jwt("bob", NULL, NULL);
+    static const struct {
+        const char *args;
+        mg_policy_verdict_t verdict;
+    } cases[] = {
+        {"{\"repo\": \"acme/x\", \"path\": \"/home\"}", MG_POLICY_ALLOW},
+        {"{\"repo\": \"acme/x\", \"path\": \"/etc/passwd\"}", MG_POLICY_DENY}, /* the deny holds */
+        {"{\"repo\": \"acme/x\", \"path\": 7}", MG_POLICY_DENY},               /* cannot tell: a deny applies */
+        {"{\"repo\": \"acme/x\"}", MG_POLICY_DENY},                            /* missing: likewise */
+        {"{\"repo\": \"acme\", \"path\": \"/home\"}", MG_POLICY_DENY},         /* shorter than the prefix */
+        {"{\"repo\": [\"acme/x\"], \"path\": \"/home\"}", MG_POLICY_DENY},     /* not a string: no allow */
+        {"{\"path\": \"/home\"}", MG_POLICY_DENY},                             /* missing: no allow */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        mg_policy_decision_t d;
+        assert_int_equal(tool(policy, p, GITHUB, "get", cases[i].args), cases[i].verdict);
+        assert_int_equal(decide_full(policy, p, MG_POLICY_TOOL, GITHUB, "get", cases[i].args, &d), cases[i].verdict);
+    }
+    mg_principal_release(p);
+    mg_policy_release(policy);
+}
+
 static void test_visibility(void **state)
 {
     (void)state;
@@ -965,6 +998,7 @@ int main(void)
         cmocka_unit_test(test_catastrophic_regex),
         cmocka_unit_test(test_conditional_deny),
         cmocka_unit_test(test_interned_conditions),
+        cmocka_unit_test(test_prefix_only),
         cmocka_unit_test(test_visibility),
         cmocka_unit_test(test_resources),
         cmocka_unit_test(test_bindings),
