@@ -6,6 +6,8 @@
 #   one:  a one-role policy that allows everything
 #   many: bench/run.sh's 300-rule policy (make_policy), the caller bound to its 14 roles through an
 #         API key's own roles, the call passing 13 distinct conditional denies and a conditional allow
+# ERA=modern sends bench/tools_call.lua's stateless 2026-07-28 tools/call (headers mirrored, no session)
+# instead of the legacy one inside a session (ERA=legacy, the default).
 # Prints the worker thread's instructions per call; the callgrind file stays in $OUT (default /tmp).
 # Needs valgrind, python3 and bench/.build/fast_upstream (bench/run.sh builds it).
 set -euo pipefail
@@ -40,15 +42,20 @@ valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" --collect-at
     "$BIN" serve -c "$OUT/gw.yaml" >"$OUT/gw.log" 2>&1 &
 GWPID=$!
 for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$GW") 2>/dev/null && break; sleep 0.2; done
-coproc CLIENT { python3 - "$GW" "$CALLS" "$KEY" <<'PY'
+coproc CLIENT { python3 - "$GW" "$CALLS" "$KEY" "${ERA:-legacy}" <<'PY'
 import http.client, sys
-port, n, key = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+port, n, key, era = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 c = http.client.HTTPConnection("127.0.0.1", port)
 h = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
      "Authorization": "Bearer " + key, "MCP-Protocol-Version": "2025-11-25"}
-c.request("POST", "/servers/fast/mcp", '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"b","version":"1"}}}', h)
-r = c.getresponse(); r.read(); h["Mcp-Session-Id"] = r.getheader("Mcp-Session-Id")
-body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}'
+if era == "modern":  # as bench/tools_call.lua sends it
+    h.update({"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "echo"})
+    body = ('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"},'
+            '"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}')
+else:
+    c.request("POST", "/servers/fast/mcp", '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"b","version":"1"}}}', h)
+    r = c.getresponse(); r.read(); h["Mcp-Session-Id"] = r.getheader("Mcp-Session-Id")
+    body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}'
 def one():
     c.request("POST", "/servers/fast/mcp", body, h); r = c.getresponse(); b = r.read()
     assert r.status == 200 and b'"hello"' in b, (r.status, b)
@@ -71,4 +78,4 @@ for f in "$OUT"/callgrind.out*; do
     n=$(callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
     if [ "${n:-0}" -gt "$TOTAL" ]; then TOTAL=$n WORKER=$f; fi
 done
-echo "$KIND: $((TOTAL / CALLS)) instructions per tools/call on the worker thread ($CALLS calls; $WORKER)"
+echo "$KIND ${ERA:-legacy}: $((TOTAL / CALLS)) instructions per tools/call on the worker thread ($CALLS calls; $WORKER)"
