@@ -64,10 +64,13 @@ test('a legacy client answers a modern server\'s question; an answer that is no 
     client.onerror = () => {}; // the SDK reports the refused POST of its answer here
     await listAll(client, 'listTools', 'tools'); // the gateway learns the catalog
     assert.equal(resultText(await client.callTool({ name: 'test_input_required_result_elicitation', arguments: {} })), 'Hello, Ada!');
+    await waitFor(() => tamperer.posted.length === 1, { what: 'the reply to the answer' });
     assert.match(tamperer.posted[0].id, /^mcpgate:ask:elicitation\/create:/);
     tamperer.replace = { content: { name: 'Ada' } }; // no action
     await assert.rejects(client.callTool({ name: 'test_input_required_result_elicitation', arguments: {} }),
       /mcpgate refused the client's answer: Invalid result for elicitation\/create: \/result: required/);
+    // the call's error can arrive before the POST of the answer has its reply
+    await waitFor(() => tamperer.posted.length === 2, { what: 'the reply to the refused answer' });
     assert.equal(tamperer.posted[1].status, 400);
     assert.equal(tamperer.posted[1].json?.error?.code, -32602);
     assert.equal(resultText(await client.callTool({ name: 'echo', arguments: { text: 'still here' } })), 'still here');

@@ -12,6 +12,7 @@ import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 
 import {
   GATEWAY_ONLY, NODE, REPO_ROOT, answerTamperer, cleanupDir, filesystemStdio, initializeBody, resultText, tempDir, useGateway,
+  waitFor,
 } from './lib/gateway.mjs';
 import { modernRequest, send, toolCall } from './lib/modern.mjs';
 
@@ -197,12 +198,15 @@ test('a client\'s answer to a server\'s request is checked: 400 to the client, a
   // untouched, the answer goes through, under an id that names the asker and the method
   assert.equal(resultText(await client.callTool({ name: 'ask_colour', arguments: {} })),
     'answer: {"action":"accept","content":{"colour":"red"}}');
+  await waitFor(() => tamperer.posted.length === 1, { what: 'the reply to the answer' });
   assert.equal(tamperer.posted[0].status, 202);
   assert.match(tamperer.posted[0].id, /^mcpgate:v:elicitation\/create:/);
   tamperer.replace = { action: 'maybe', content: { colour: { rgb: 1 } } };
   const text = resultText(await client.callTool({ name: 'ask_colour', arguments: {} }));
   // the server got the gateway's error, not the answer: the call ends at once, saying why
   assert.match(text, /^error: .*mcpgate refused the client's answer: Invalid result for elicitation\/create/);
+  // the call's answer can arrive before the POST of the refused answer has its reply
+  await waitFor(() => tamperer.posted.length === 2, { what: 'the reply to the refused answer' });
   const refused = tamperer.posted[1];
   assert.equal(refused.status, 400);
   assert.equal(refused.json?.id, null);
