@@ -369,6 +369,10 @@ static int write_edited_member(writer_t *w, const char *key, size_t len, const m
     if (!*first)
         put_char(w, ',');
     *first = false;
+    if (edit->text != NULL) {
+        put(w, edit->text, strlen(edit->text));
+        return 0;
+    }
     (void)write_string(w, key, len);
     put_char(w, ':');
     if (edit->inner != NULL && json_is_object(edit->value))

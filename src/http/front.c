@@ -268,12 +268,12 @@ static int write_answer(const mg_exchange_t *exchange, const json_t *response, j
     mg_json_edit_t completion[MG_MODERN_COMPLETION_EDITS], edits[2];
     size_t edits_len = 0, completion_len = 0;
     if (id != NULL)
-        edits[edits_len++] = (mg_json_edit_t){"id", id, NULL, 0, false};
+        edits[edits_len++] = (mg_json_edit_t){"id", id, NULL, 0, false, NULL};
     if (exchange->modern)
         completion_len =
             mg_modern_completion_edits(result, exchange->message.method, mg_exchange_cache_scope(exchange), completion);
     if (completion_len > 0)
-        edits[edits_len++] = (mg_json_edit_t){"result", result, completion, completion_len, false};
+        edits[edits_len++] = (mg_json_edit_t){"result", result, completion, completion_len, false, NULL};
     if (edits_len == 0)
         return mg_json_write(out, response, JSON_COMPACT);
     return mg_json_write_edited(out, response, edits, edits_len, JSON_COMPACT);
@@ -753,8 +753,8 @@ static size_t mirror_headers_size(const mg_mirror_headers_t *headers)
     return (bytes + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
 }
 
-/* Copies the headers into `room` (mirror_headers_size bytes, aligned, which the exchange's own
- * allocation has room for: no allocation of its own). */
+/* Copies the headers into `room` (mirror_headers_size bytes, aligned, which the front's own
+ * allocation has room for: no allocation of its own; it lives as long as the exchange). */
 static void keep_mirror_headers(mg_exchange_t *exchange, const mg_mirror_headers_t *headers, const json_t *checked_root,
                                 void *room)
 {
@@ -892,9 +892,12 @@ static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope, mg_princ
         config->servers_len + 2 < MG_EXCHANGE_MAX_PARTS ? config->servers_len + 2 : MG_EXCHANGE_MAX_PARTS;
     size_t exchange_size = sizeof(mg_exchange_t) + parts_cap * sizeof(mg_exchange_part_t);
     exchange_size = (exchange_size + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
-    size_t mirror_size = modern ? mirror_headers_size(&mirrored) : 0; /* after the parts, in the same block */
-    mg_exchange_t *exchange = zeroed(exchange_size + mirror_size);
-    front_t *front = zeroed(sizeof(*front));
+    /* the mirrored headers' copy goes after the front's state, in the same block: the exchange's block,
+     * with one server's parts, is as large as glibc's per-thread cache takes */
+    size_t front_size = (sizeof(front_t) + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
+    size_t mirror_size = modern ? mirror_headers_size(&mirrored) : 0;
+    mg_exchange_t *exchange = zeroed(exchange_size);
+    front_t *front = zeroed(front_size + mirror_size);
     exchange->front = front;
     exchange->parts_cap = parts_cap;
     exchange->worker = worker;
@@ -911,7 +914,7 @@ static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope, mg_princ
         take_meta(exchange);
         modern_claims(&meta, principal->name, &exchange->claims);
         exchange->has_session = true;
-        keep_mirror_headers(exchange, &mirrored, message.root, (char *)exchange + exchange_size);
+        keep_mirror_headers(exchange, &mirrored, message.root, (char *)front + front_size);
     } else if (!is_initialize) {
         if (open_session(worker, req, message.id, principal, &exchange->claims) != 0) {
             front->req = NULL;

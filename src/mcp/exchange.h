@@ -66,7 +66,7 @@ struct st_mg_exchange_t {
     json_t *meta_object;                  /* modern: the request's params._meta, taken out of params once read (owned):
                                              it is the gateway's to read, and never reaches a legacy server as it is */
     size_t meta_position;                 /* how many members of params preceded it */
-    mg_mirror_headers_t mirror;           /* modern: the request's mirrored headers (their text after parts[]) */
+    mg_mirror_headers_t mirror;           /* modern: the request's mirrored headers (their text in the front's block) */
     bool has_session;           /* legacy: the client's sealed session; modern: the principal's gateway-held one */
     mg_session_claims_t claims; /* valid when has_session */
     mg_upstream_session_t upstream_session; /* view of claims for upstream calls (per server: see dispatch) */

@@ -33,6 +33,7 @@
 #include "mcp/jsonrpc.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -688,6 +689,36 @@ static bool fast_literal_version(fast_t *in, mg_rpc_meta_t *meta)
     return true;
 }
 
+/* The {} most clients send as their capabilities, shared: one object for every request, never freed
+ * (a refcount of (size_t)-1 is jansson's mark of a value it never counts, as json_true() is), so that
+ * reading it costs no allocation. Values of the record are read-only, which makes sharing it safe. */
+static json_t *shared_empty;
+static pthread_once_t shared_empty_once = PTHREAD_ONCE_INIT;
+
+static void make_shared_empty(void)
+{
+    shared_empty = json_object();
+    if (shared_empty != NULL)
+        shared_empty->refcount = (size_t)-1;
+}
+
+/* The shared {} when the value at in->p is an empty object (in->p then past it); else NULL, in->p where
+ * it was. The depth rule is fast_value's. */
+static json_t *fast_empty_object(fast_t *in)
+{
+    const unsigned char *p = in->p;
+    if (p >= in->end || *p != '{' || in->depth + 1 > in->max_depth)
+        return NULL;
+    for (p++; p < in->end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r');)
+        p++;
+    if (p >= in->end || *p != '}')
+        return NULL;
+    pthread_once(&shared_empty_once, make_shared_empty);
+    if (shared_empty != NULL)
+        in->p = p + 1;
+    return shared_empty;
+}
+
 /* 1 (not for the record) when it is too long to keep */
 static int take_version(void *ctx, const char *text, size_t len)
 {
@@ -740,7 +771,10 @@ static int fast_meta_members(fast_t *in, unsigned *seen)
             if (rc != 0)
                 return rc;
         } else {
-            json_t *value = fast_value(in);
+            fast_skip_blank(in);
+            json_t *value = which == MG_RPC_META_CLIENT_CAPABILITIES ? fast_empty_object(in) : NULL;
+            if (value == NULL)
+                value = fast_value(in);
             if (value == NULL)
                 return -1;
             json_t **slot = which == MG_RPC_META_CLIENT_CAPABILITIES ? &meta->client_capabilities

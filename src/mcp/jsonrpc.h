@@ -55,8 +55,9 @@ typedef struct st_mg_rpc_meta_t {
     size_t position;                                    /* how many members of params preceded it */
     char protocol_version[MG_RPC_META_VERSION_MAX + 1]; /* NUL-terminated (the text has no NUL) */
     size_t protocol_version_len;
-    json_t *client_capabilities, *client_info, *log_level; /* owned, NULL when absent; any JSON type */
-    unsigned char order[MG_RPC_META_MEMBERS];              /* the members in the order of the text */
+    /* owned, NULL when absent; any JSON type; read-only (an empty object may be one shared by all) */
+    json_t *client_capabilities, *client_info, *log_level;
+    unsigned char order[MG_RPC_META_MEMBERS]; /* the members in the order of the text */
     size_t count;
     bool mrtr_members; /* params holds requestState or inputResponses (the decoder saw each of its members) */
 } mg_rpc_meta_t;

@@ -30,7 +30,8 @@ static int fail(mg_modern_error_t *err, int code, const char *message)
 
 int mg_modern_log_level_rank(const char *level)
 {
-    static const char *const levels[] = {"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"};
+    static const char *const levels[] = {"debug", "info",     "notice", "warning",
+                                         "error", "critical", "alert",  "emergency"};
     for (int i = 0; level != NULL && i < (int)(sizeof(levels) / sizeof(levels[0])); i++) {
         if (strcmp(levels[i], level) == 0)
             return i;
@@ -49,9 +50,8 @@ bool mg_modern_log_wanted(const char *requested, const json_t *msg)
     if (method == NULL || strcmp(method, "notifications/message") != 0)
         return true;
     int floor = mg_modern_log_level_rank(requested);
-    return floor >= 0 &&
-           mg_modern_log_level_rank(json_string_value(json_object_get(json_object_get(msg, "params"), "level"))) >=
-               floor;
+    return floor >= 0 && mg_modern_log_level_rank(
+                             json_string_value(json_object_get(json_object_get(msg, "params"), "level"))) >= floor;
 }
 
 /* The members of _meta the gateway reads, found in one walk over it (one hash each would cost more). */
@@ -184,6 +184,9 @@ void mg_modern_complete_result(json_t *result, const char *method, long long ttl
     json_object_set_new(result, "cacheScope", json_string(public_ ? "public" : "private"));
 }
 
+/* What the writer makes of resultType: complete_text (test_modern holds the two to each other). */
+#define COMPLETE_MEMBER "\"resultType\":\"complete\""
+
 /* The values completion writes: made once, shared read-only by every thread, never freed. */
 static json_t *complete_text, *zero_ttl, *public_scope, *private_scope;
 static pthread_once_t constants_once = PTHREAD_ONCE_INIT;
@@ -206,24 +209,24 @@ size_t mg_modern_completion_edits(const json_t *result, const char *method, cons
     if (!mg_modern_is_cacheable(method)) {
         /* resultType alone, when the result has none: the writer learns that as it walks the members,
          * which costs less than looking the key up first */
-        edits[0] = (mg_json_edit_t){"resultType", complete_text, NULL, 0, true};
+        edits[0] = (mg_json_edit_t){"resultType", complete_text, NULL, 0, true, COMPLETE_MEMBER};
         return 1;
     }
     size_t n = 0;
     json_t *result_type = json_object_get(result, "resultType");
     if (result_type == NULL) {
-        edits[n++] = (mg_json_edit_t){"resultType", complete_text, NULL, 0, false};
+        edits[n++] = (mg_json_edit_t){"resultType", complete_text, NULL, 0, false, COMPLETE_MEMBER};
         result_type = complete_text;
     }
     if (!json_is_string(result_type) || strcmp(json_string_value(result_type), "complete") != 0)
         return n;
     json_t *ttl = json_object_get(result, "ttlMs");
     if (!json_is_integer(ttl) || json_integer_value(ttl) < 0)
-        edits[n++] = (mg_json_edit_t){"ttlMs", zero_ttl, NULL, 0, false};
+        edits[n++] = (mg_json_edit_t){"ttlMs", zero_ttl, NULL, 0, false, NULL};
     /* the stricter scope wins: a server that calls its answer private keeps it private */
     const char *said = json_string_value(json_object_get(result, "cacheScope"));
     bool public_ = strcmp(scope, "public") == 0 && (said == NULL || strcmp(said, "public") == 0);
-    edits[n++] = (mg_json_edit_t){"cacheScope", public_ ? public_scope : private_scope, NULL, 0, false};
+    edits[n++] = (mg_json_edit_t){"cacheScope", public_ ? public_scope : private_scope, NULL, 0, false, NULL};
     return n;
 }
 

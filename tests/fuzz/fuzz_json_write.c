@@ -190,13 +190,13 @@ static void same_edited(const json_t *object, reader_t *in)
         if (repeated)
             continue;
         json_t *new_value = what % 5 == 4 ? NULL : constants[what % 4];
-        mg_json_edit_t edit = {keys[edits_len], new_value, NULL, 0, false};
+        mg_json_edit_t edit = {keys[edits_len], new_value, NULL, 0, false, NULL};
         json_t *target = json_object_get(copy, keys[edits_len]);
         if (what % 5 == 3 && inner_len == 0 && json_is_object(json_object_get(object, keys[edits_len]))) {
             /* edits inside an object member: its "n" replaced and "new" appended */
             edit.value = json_object_get(object, keys[edits_len]);
-            inner[inner_len++] = (mg_json_edit_t){"n", constants[1], NULL, 0, false};
-            inner[inner_len++] = (mg_json_edit_t){"new", constants[0], NULL, 0, false};
+            inner[inner_len++] = (mg_json_edit_t){"n", constants[1], NULL, 0, false, NULL};
+            inner[inner_len++] = (mg_json_edit_t){"new", constants[0], NULL, 0, false, NULL};
             edit.inner = inner;
             edit.inner_len = inner_len;
             json_object_set(target, "n", constants[1]);

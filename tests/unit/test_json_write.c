@@ -196,23 +196,27 @@ static void test_edits(void **state)
 {
     (void)state;
     json_t *id = json_string("client-7"), *complete = json_string("complete"), *zero = json_integer(0);
-    mg_json_edit_t id_edit = {"id", id, NULL, 0, false};
+    mg_json_edit_t id_edit = {"id", id, NULL, 0, false, NULL};
     assert_edited("{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{}}", &id_edit, 1,
                   "{\"jsonrpc\":\"2.0\",\"id\":\"client-7\",\"result\":{}}");
     /* a new member is appended; NULL leaves one out; an absent one left out changes nothing */
     mg_json_edit_t edits[] = {
-        {"new", zero, NULL, 0, false}, {"b", NULL, NULL, 0, false}, {"absent", NULL, NULL, 0, false}};
+        {"new", zero, NULL, 0, false, NULL}, {"b", NULL, NULL, 0, false, NULL}, {"absent", NULL, NULL, 0, false, NULL}};
     assert_edited("{\"a\":1,\"b\":2,\"c\":3}", edits, 3, "{\"a\":1,\"c\":3,\"new\":0}");
-    mg_json_edit_t all_out[] = {{"a", NULL, NULL, 0, false}};
+    mg_json_edit_t all_out[] = {{"a", NULL, NULL, 0, false, NULL}};
     assert_edited("{\"a\":1}", all_out, 1, "{}");
     /* keep_existing: set when absent (appended), else the object's own member stays as it is */
-    mg_json_edit_t if_absent[] = {{"a", zero, NULL, 0, true}, {"z", zero, NULL, 0, true}};
+    mg_json_edit_t if_absent[] = {{"a", zero, NULL, 0, true, NULL}, {"z", zero, NULL, 0, true, NULL}};
     assert_edited("{\"a\":\"mine\",\"b\":2}", if_absent, 2, "{\"a\":\"mine\",\"b\":2,\"z\":0}");
+    /* a member's text is written as is, in the place its key and value would take */
+    mg_json_edit_t as_text[] = {{"a", zero, NULL, 0, false, "\"a\":0"}, {"z", zero, NULL, 0, true, "\"z\":0"}};
+    assert_edited("{\"a\":\"mine\",\"b\":2}", as_text, 2, "{\"a\":0,\"b\":2,\"z\":0}");
+    assert_edited("{\"z\":1}", as_text, 2, "{\"z\":1,\"a\":0}");
     /* edits inside a member: a modern result completed under the client's id */
     json_t *response = parse("{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"content\":[],\"ttlMs\":-1}}");
-    mg_json_edit_t inner[] = {{"resultType", complete, NULL, 0, false}, {"ttlMs", zero, NULL, 0, false}};
-    mg_json_edit_t outer[] = {{"id", id, NULL, 0, false},
-                              {"result", json_object_get(response, "result"), inner, 2, false}};
+    mg_json_edit_t inner[] = {{"resultType", complete, NULL, 0, false, NULL}, {"ttlMs", zero, NULL, 0, false, NULL}};
+    mg_json_edit_t outer[] = {{"id", id, NULL, 0, false, NULL},
+                              {"result", json_object_get(response, "result"), inner, 2, false, NULL}};
     mg_bytes_t out = {0};
     assert_int_equal(mg_json_write_edited(&out, response, outer, 2, JSON_COMPACT), 0);
     static const char expected[] =
@@ -231,7 +235,7 @@ static void test_edits(void **state)
     /* a failure leaves the buffer as it was; SORT_KEYS and scalars are not edited */
     size_t before = out.len;
     json_t *bad = json_stringn_nocheck("\xff", 1);
-    mg_json_edit_t bad_edit = {"id", bad, NULL, 0, false};
+    mg_json_edit_t bad_edit = {"id", bad, NULL, 0, false, NULL};
     assert_int_equal(mg_json_write_edited(&out, response, &bad_edit, 1, JSON_COMPACT), -1);
     assert_int_equal(mg_json_write_edited(&out, response, &id_edit, 1, JSON_COMPACT | JSON_SORT_KEYS), -1);
     assert_int_equal(mg_json_write_edited(&out, id, &id_edit, 1, JSON_COMPACT), -1);

@@ -294,6 +294,39 @@ static void test_invalid_characters(void **state)
     assert_int_equal(check(CALL_HEADERS "Mcp-Param-Other: \x01\xff\n", CALL("{}"), schema), 0);
 }
 
+/* Values are checked eight bytes at a time: a bad byte is found at any place within and across the
+ * blocks, and every visible ASCII byte passes. */
+static void test_invalid_characters_anywhere(void **state)
+{
+    (void)state;
+    const char *schema = SCHEMA(PROPERTY("v", "string", "Val"));
+    static const unsigned char bad[] = {0x01, 0x1f, 0x7f, 0x80, 0xc3, 0xff};
+    for (size_t b = 0; b < sizeof(bad); b++) {
+        for (size_t at = 0; at < 20; at++) {
+            char value[21], headers[128];
+            memset(value, 'a', 20);
+            value[20] = '\0';
+            value[at] = (char)bad[b];
+            snprintf(headers, sizeof(headers), CALL_HEADERS "Mcp-Param-Val: x%sy\n", value);
+            assert_refused(check(headers, CALL("{\"v\": \"x\"}"), schema), "contains invalid characters");
+        }
+    }
+    char value[0x7f - 0x21 + 1], headers[256], body[256];
+    size_t body_len = 0;
+    for (int c = 0x21; c < 0x7f; c++) { /* from '!': a value's leading space would be trimmed */
+        value[c - 0x21] = (char)c;
+        if (c == '"' || c == '\\')
+            body[body_len++] = '\\';
+        body[body_len++] = (char)c;
+    }
+    value[sizeof(value) - 1] = '\0';
+    body[body_len] = '\0';
+    snprintf(headers, sizeof(headers), CALL_HEADERS "Mcp-Param-Val: %s\n", value);
+    char call[512];
+    snprintf(call, sizeof(call), CALL("{\"v\": \"%s\"}"), body);
+    assert_int_equal(check(headers, call, schema), 0);
+}
+
 static void test_bad_base64(void **state)
 {
     (void)state;
@@ -750,6 +783,7 @@ int main(void)
         cmocka_unit_test(test_spec_encoding_table),
         cmocka_unit_test(test_encode_edges),
         cmocka_unit_test(test_invalid_characters),
+        cmocka_unit_test(test_invalid_characters_anywhere),
         cmocka_unit_test(test_bad_base64),
         cmocka_unit_test(test_decoded_bytes_must_be_utf8),
         cmocka_unit_test(test_integers_compare_numerically),

@@ -316,6 +316,12 @@ static void completion_edits_write_what_completion_makes(void **state)
                 assert_int_equal(mg_json_write_edited(&out, result, edits, n, JSON_COMPACT), 0);
                 mg_bytes_append(&out, "", 1);
                 assert_string_equal(out.base, expected);
+                for (size_t e = 0; e < n; e++)
+                    edits[e].text = NULL; /* a member's text says what its key and value would write */
+                out.len = 0;
+                assert_int_equal(mg_json_write_edited(&out, result, edits, n, JSON_COMPACT), 0);
+                mg_bytes_append(&out, "", 1);
+                assert_string_equal(out.base, expected);
                 mg_bytes_dispose(&out);
                 free(expected);
                 json_decref(completed);
@@ -730,9 +736,8 @@ static void assert_handle_refused(const mg_session_key_t *key, const char *princ
     char server[64] = "untouched", why[160] = "";
     json_t *task_id = json_string("untouched");
     json_t *before = task_id;
-    assert_int_equal(mg_tasks_open(key, principal, handle, strlen(handle), server, sizeof(server), &task_id, why,
-                                   sizeof(why)),
-                     -1);
+    assert_int_equal(
+        mg_tasks_open(key, principal, handle, strlen(handle), server, sizeof(server), &task_id, why, sizeof(why)), -1);
     assert_null(task_id); /* nothing to release on failure */
     json_decref(before);
     if (strstr(why, part) == NULL)
@@ -884,10 +889,10 @@ static void log_levels_rank_and_gate(void **state)
     assert_int_equal(mg_modern_log_level_rank(NULL), -1);
     json_t *info = json_pack("{s:s,s:s,s:{s:s,s:s}}", "jsonrpc", "2.0", "method", "notifications/message", "params",
                              "level", "info", "data", "x");
-    json_t *odd = json_pack("{s:s,s:s,s:{s:s}}", "jsonrpc", "2.0", "method", "notifications/message", "params",
-                            "level", "loud");
-    json_t *progress = json_pack("{s:s,s:s,s:{s:i}}", "jsonrpc", "2.0", "method", "notifications/progress", "params",
-                                 "progress", 1);
+    json_t *odd =
+        json_pack("{s:s,s:s,s:{s:s}}", "jsonrpc", "2.0", "method", "notifications/message", "params", "level", "loud");
+    json_t *progress =
+        json_pack("{s:s,s:s,s:{s:i}}", "jsonrpc", "2.0", "method", "notifications/progress", "params", "progress", 1);
     /* no level asked for: no log messages at all, everything else passes */
     assert_false(mg_modern_log_wanted(NULL, info));
     assert_true(mg_modern_log_wanted(NULL, progress));
