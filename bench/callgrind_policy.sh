@@ -8,6 +8,9 @@
 #         API key's own roles, the call passing 13 distinct conditional denies and a conditional allow
 # ERA=modern sends bench/tools_call.lua's stateless 2026-07-28 tools/call (headers mirrored, no session)
 # instead of the legacy one inside a session (ERA=legacy, the default).
+# AUTH=jwt identifies the caller by bench/run.sh's RS256 JWT (make_jwt: its JWKS served on loopback)
+# instead of an API key (AUTH=apikey, the default); KIND one then binds its role to every authenticated
+# caller, as bench/run.sh's mcpgate-jwt. AUTH=none has no auth and no policy (bench/run.sh's mcpgate).
 # Prints the worker thread's instructions per call; the callgrind file stays in $OUT (default /tmp).
 # Needs valgrind, python3 and bench/.build/fast_upstream (bench/run.sh builds it).
 set -euo pipefail
@@ -23,11 +26,27 @@ print(" ".join(str(x.getsockname()[1]) for x in s))')"
 UPPID=$!
 trap 'kill $UPPID 2>/dev/null; wait 2>/dev/null' EXIT
 mkdir -p "$OUT/state"
+AUTH=${AUTH:-apikey}
+if [ "$AUTH" = jwt ]; then
+    # bench/run.sh's own make_jwt (and what it uses), so that both measure the same token
+    PIDS=() TMP=$OUT
+    eval "$(sed -n '/^wait_port()/,/^}/p; /^make_jwt()/,/^}/p' "$ROOT/bench/run.sh")"
+    JWKS=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    make_jwt "$GW" "$JWKS" || { echo "make_jwt: $FAIL_REASON" >&2; exit 1; }
+    trap 'kill $UPPID "${PIDS[@]}" 2>/dev/null; wait 2>/dev/null' EXIT
+fi
 {
     printf 'listen:\n  - address: 127.0.0.1:%s\nworkers: 1\nlog_level: warn\nstate_dir: %s\n' "$GW" "$OUT/state"
-    printf 'auth:\n  resource: http://127.0.0.1:%s/mcp\n  api_keys: {enabled: true}\n' "$GW"
+    [ "$AUTH" = apikey ] && printf 'auth:\n  resource: http://127.0.0.1:%s/mcp\n  api_keys: {enabled: true}\n' "$GW"
     printf 'servers:\n  - name: fast\n    url: http://127.0.0.1:%s/mcp\n' "$UP"
-    if [ "$KIND" = one ]; then
+    if [ "$AUTH" = jwt ] && [ "$KIND" = one ]; then
+        printf '%s\n%s\n' "$JWT_AUTH_YAML" "$ALLOW_ALL_YAML"
+    elif [ "$AUTH" = jwt ]; then
+        echo "AUTH=jwt counts the one-rule policy only" >&2
+        exit 2
+    elif [ "$AUTH" = none ]; then
+        :
+    elif [ "$KIND" = one ]; then
         printf 'roles:\n  - name: everyone\n    allow: [{tools: ["*"]}]\n'
     else
         # the roles of bench/run.sh's make_policy (its bindings are for JWT groups; here the key has the roles)
@@ -37,7 +56,11 @@ mkdir -p "$OUT/state"
 } >"$OUT/gw.yaml"
 if [ "$KIND" = one ]; then ROLES=everyone; else
     ROLES=$(python3 -c 'print(",".join([f"role-{r}" for r in range(0, 60, 5)] + ["role-7", "echoer"]))'); fi
-KEY=$("$BIN" keys create --name bench --roles "$ROLES" -c "$OUT/gw.yaml")
+case $AUTH in
+apikey) KEY=$("$BIN" keys create --name bench --roles "$ROLES" -c "$OUT/gw.yaml") ;;
+jwt) KEY=$JWT_TOKEN ;;
+*) KEY=none ;;
+esac
 valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" --collect-atstart=yes \
     "$BIN" serve -c "$OUT/gw.yaml" >"$OUT/gw.log" 2>&1 &
 GWPID=$!
@@ -47,7 +70,9 @@ import http.client, sys
 port, n, key, era = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 c = http.client.HTTPConnection("127.0.0.1", port)
 h = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
-     "Authorization": "Bearer " + key, "MCP-Protocol-Version": "2025-11-25"}
+     "MCP-Protocol-Version": "2025-11-25"}
+if key != "none":
+    h["Authorization"] = "Bearer " + key
 if era == "modern":  # as bench/tools_call.lua sends it
     h.update({"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "echo"})
     body = ('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"},'
@@ -78,4 +103,4 @@ for f in "$OUT"/callgrind.out*; do
     n=$(callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
     if [ "${n:-0}" -gt "$TOTAL" ]; then TOTAL=$n WORKER=$f; fi
 done
-echo "$KIND ${ERA:-legacy}: $((TOTAL / CALLS)) instructions per tools/call on the worker thread ($CALLS calls; $WORKER)"
+echo "$KIND ${ERA:-legacy} $AUTH: $((TOTAL / CALLS)) instructions per tools/call on the worker thread ($CALLS calls; $WORKER)"

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "auth/auth_internal.h"
+#include "core/ascii.h"
 #include "auth/mtls.h"
 
 #define MAX_CREDENTIAL_BYTES 16384
@@ -71,11 +72,8 @@ static int find_credential(h2o_req_t *req, bool api_keys, h2o_iovec_t *out, bool
     }
     if (out->len > MAX_CREDENTIAL_BYTES)
         return refuse(refusal, 401, "invalid_token", "the credential is larger than %d bytes", MAX_CREDENTIAL_BYTES);
-    for (size_t i = 0; i < out->len; i++) {
-        unsigned char c = (unsigned char)out->base[i];
-        if (c <= ' ' || c >= 0x7f)
-            return refuse(refusal, 401, "invalid_token", "the credential contains a space or a non-ASCII byte");
-    }
+    if (!mg_ascii_all_printable(out->base, out->len, '!'))
+        return refuse(refusal, 401, "invalid_token", "the credential contains a space or a non-ASCII byte");
     return 0;
 }
 
@@ -130,8 +128,8 @@ static int verify_jwt(mg_worker_t *worker, h2o_req_t *req, h2o_iovec_t token, lo
                    ? NOT_OURS
                    : refuse(refusal, 401, "invalid_token", "the token's issuer is not trusted by this gateway");
     if (view->keys[index] == NULL)
-        return wait_for_keys(worker, req, token, scope, resume, index,
-                             "the issuer's signing keys are not available", refusal);
+        return wait_for_keys(worker, req, token, scope, resume, index, "the issuer's signing keys are not available",
+                             refusal);
     if (mg_jwt_verify(&auth->issuers[index].rules[scope + 1], view->keys[index], token.base, token.len, mg_auth_now(),
                       out, &failure) == 0)
         return 0;
@@ -219,8 +217,8 @@ static int introspect(mg_worker_t *worker, h2o_req_t *req, h2o_iovec_t token, lo
     return mg_auth_wait(worker, req, scope, resume, MG_AUTH_WAIT_INTROSPECTION, job, token, refusal);
 }
 
-int mg_auth_identify(mg_worker_t *worker, h2o_req_t *req, long scope, mg_auth_resume_fn resume,
-                     mg_principal_t **out, mg_auth_refusal_t *refusal)
+int mg_auth_identify(mg_worker_t *worker, h2o_req_t *req, long scope, mg_auth_resume_fn resume, mg_principal_t **out,
+                     mg_auth_refusal_t *refusal)
 {
     mg_auth_t *auth = worker->gateway->auth;
     *out = NULL;

@@ -23,6 +23,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/ascii.h"
+
 /* Longer identities are refused: they would only be digested into the binding name (principal.h). */
 #define MAX_IDENTITY_BYTES 1024
 
@@ -55,10 +57,8 @@ static int copy_ia5(const ASN1_IA5STRING *value, char **out)
     const unsigned char *data = ASN1_STRING_get0_data(value);
     if (len <= 0 || len > MAX_IDENTITY_BYTES)
         return -1;
-    for (int i = 0; i < len; i++) {
-        if (data[i] <= ' ' || data[i] >= 0x7f)
-            return -1;
-    }
+    if (!mg_ascii_all_printable((const char *)data, (size_t)len, '!'))
+        return -1;
     return (*out = strndup((const char *)data, (size_t)len)) == NULL ? -1 : 0;
 }
 

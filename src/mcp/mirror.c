@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/ascii.h"
+
 #define SENTINEL_PREFIX "=?base64?"
 #define SENTINEL_SUFFIX "?="
 #define PREFIX_LEN (sizeof(SENTINEL_PREFIX) - 1)
@@ -90,19 +92,9 @@ static bool ascii_equal_nocase(const char *a, size_t a_len, const char *b, size_
 /* RFC 9110 field-value bytes: visible ASCII, space, tab (a table: every mirrored header is read byte by byte). */
 static const bool field_value_byte[256] = {['\t'] = true, [0x20 ... 0x7e] = true};
 
-/* Eight bytes at a time while they are all 0x20..0x7e (what nearly every value is made of: no byte with
- * the high bit, none below 0x20, no 0x7f), then the table for the rest and for anything else (a tab). */
 static bool is_field_value(mg_mirror_value_t value)
 {
-    static const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
-    size_t i = 0;
-    for (; i + 8 <= value.len; i += 8) {
-        uint64_t x, del;
-        memcpy(&x, value.base + i, 8);
-        del = x ^ 0x7f7f7f7f7f7f7f7fu; /* a zero byte where x has 0x7f */
-        if (((x | ((x - 0x20 * ones) & ~x) | ((del - ones) & ~del)) & highs) != 0)
-            break;
-    }
+    size_t i = mg_ascii_printable_prefix(value.base, value.len, 0x20); /* nearly every value is all of it */
     for (; i < value.len; i++) {
         if (!field_value_byte[(unsigned char)value.base[i]])
             return false;
