@@ -27,9 +27,9 @@
 
 #define MAX_CONFIG_BYTES (16 * 1024 * 1024)
 
-static const char *const top_level_keys[] = {"listen",          "workers",   "state_dir", "secrets", "tool_separator",
-                                             "allowed_origins", "log_level", "limits",    "servers", "auth",
-                                             "roles",           "bindings",  "scopes",    NULL};
+static const char *const top_level_keys[] = {
+    "listen",  "workers", "state_dir", "secrets",  "tool_separator", "allowed_origins", "log_level", "limits",
+    "servers", "auth",    "roles",     "bindings", "scopes",         "rate_limits",     NULL};
 
 int mg_config_load_nonempty(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, char **out)
 {
@@ -383,7 +383,10 @@ static int load_document(mg_config_loader_t *loader, mg_config_scope_t scope, mg
     yaml_node_t *auth = top_level(yaml, root, "auth");
     if (auth != NULL && mg_config_load_auth(loader, auth, config) != 0)
         return -1;
-    return mg_config_load_policy(loader, root, config);
+    if (mg_config_load_policy(loader, root, config) != 0)
+        return -1;
+    yaml_node_t *rate_limits = top_level(yaml, root, "rate_limits");
+    return rate_limits != NULL ? mg_config_load_rate_limits(loader, rate_limits, config) : 0;
 }
 
 static void config_destroy(mg_config_t *config)
@@ -398,6 +401,7 @@ static void config_destroy(mg_config_t *config)
     mg_config_free_string_list(config->allowed_origins, config->allowed_origins_len);
     mg_config_auth_dispose(&config->auth);
     mg_config_policy_dispose(&config->policy);
+    mg_config_rate_limits_dispose(&config->rate_limits);
     for (size_t i = 0; config->servers != NULL && i < config->servers_len; i++)
         mg_config_server_dispose(&config->servers[i]);
     free(config->servers);

@@ -73,6 +73,12 @@ typedef enum en_mg_output_validation_t {
     MG_OUTPUT_OFF,
 } mg_output_validation_t;
 
+/* servers[].costs: one tool's cost weight (docs/rate-limits.md). */
+typedef struct st_mg_config_cost_t {
+    char *tool; /* the server's own tool name */
+    long long cost;
+} mg_config_cost_t;
+
 typedef struct st_mg_config_server_t {
     char *name; /* [a-z0-9-]+, unique */
     mg_upstream_kind_t kind;
@@ -96,6 +102,10 @@ typedef struct st_mg_config_server_t {
     bool strict;           /* reject arguments the tool's inputSchema does not declare; default false */
     bool validate_formats; /* `format` asserts (email, uri, date-time, ...); default false: annotation */
     mg_output_validation_t output_validation; /* structuredContent against outputSchema; default enforce */
+    /* cost tracking (docs/rate-limits.md): what one call weighs, summed per principal */
+    long long cost;          /* servers[].cost: any call to the server; default 1 */
+    mg_config_cost_t *costs; /* servers[].costs: per tool, overriding `cost` */
+    size_t costs_len;
 } mg_config_server_t;
 
 /* auth.jwt[]: one trusted token issuer. */
@@ -238,6 +248,59 @@ typedef struct st_mg_config_policy_t {
     size_t scopes_len;
 } mg_config_policy_t;
 
+/* ---- rate_limits: rate limits, quotas, concurrency limits (docs/rate-limits.md) ---------------------
+ * Validated by src/config/limits.c; src/limit/ compiles and enforces it. */
+
+typedef enum en_mg_config_limit_kind_t {
+    MG_LIMIT_RATE = 1,    /* `rate: N/unit` (+ `burst`): GCRA */
+    MG_LIMIT_QUOTA,       /* `quota: N/unit`: N per calendar window, UTC */
+    MG_LIMIT_CONCURRENCY, /* `concurrency: N`: calls in flight */
+} mg_config_limit_kind_t;
+
+typedef enum en_mg_config_limit_key_t {
+    MG_LIMIT_KEY_PRINCIPAL = 0,
+    MG_LIMIT_KEY_PRINCIPAL_SERVER,
+    MG_LIMIT_KEY_PRINCIPAL_TOOL,
+    MG_LIMIT_KEY_SERVER,
+    MG_LIMIT_KEY_TOOL,
+    MG_LIMIT_KEY_CLIENT_IP,
+} mg_config_limit_key_t;
+
+/* The methods a rule may count (`methods:`); the default is tools/call, prompts/get and resources/read. */
+#define MG_LIMIT_METHOD_TOOLS_CALL (1u << 0)
+#define MG_LIMIT_METHOD_PROMPTS_GET (1u << 1)
+#define MG_LIMIT_METHOD_RESOURCES_READ (1u << 2)
+#define MG_LIMIT_METHOD_RESOURCES_SUBSCRIBE (1u << 3)
+#define MG_LIMIT_METHOD_RESOURCES_UNSUBSCRIBE (1u << 4)
+#define MG_LIMIT_METHOD_COMPLETION_COMPLETE (1u << 5)
+#define MG_LIMIT_METHODS_DEFAULT                                                                                       \
+    (MG_LIMIT_METHOD_TOOLS_CALL | MG_LIMIT_METHOD_PROMPTS_GET | MG_LIMIT_METHOD_RESOURCES_READ)
+
+typedef struct st_mg_config_limit_rule_t {
+    char *name; /* [A-Za-z0-9._:-]{1,64}, unique: errors, logs and counters name it */
+    mg_config_limit_kind_t kind;
+    mg_config_limit_key_t key;
+    long long count;    /* rate: N per period; quota: N per window; concurrency: N at once */
+    long long period_s; /* rate and quota: 1, 60, 3600 or 86400; concurrency: 0 */
+    long long burst;    /* rate: calls allowed at once from rest; default `count` */
+    bool observe;       /* mode: observe (count and log, never refuse) */
+    unsigned methods;   /* MG_LIMIT_METHOD_* */
+    mg_config_pattern_t *patterns[MG_CONFIG_PATTERN_KINDS]; /* tools / prompts / resources; none: any item */
+    size_t patterns_len[MG_CONFIG_PATTERN_KINDS];
+    char **servers; /* server name globs ([a-z0-9-*]); NULL: any server */
+    size_t servers_len;
+    char *location;
+    char *path; /* "rate_limits.rules[0]" */
+} mg_config_limit_rule_t;
+
+typedef struct st_mg_config_rate_limits_t {
+    bool present;
+    bool observe;       /* rate_limits.mode: observe; the default for every rule */
+    long long max_keys; /* counters kept at most (memory bound); default 100000 */
+    mg_config_limit_rule_t *rules;
+    size_t rules_len;
+} mg_config_rate_limits_t;
+
 typedef struct st_mg_config_limits_t {
     size_t max_body_bytes;   /* default 4194304 */
     int max_json_depth;      /* default 64 */
@@ -266,6 +329,7 @@ typedef struct st_mg_config_t {
     mg_config_secrets_t secrets; /* where ${secret:NAME} looks besides the environment */
     mg_config_auth_t auth;
     mg_config_policy_t policy; /* roles, bindings, scopes */
+    mg_config_rate_limits_t rate_limits;
 } mg_config_t;
 
 typedef enum en_mg_config_scope_t {

@@ -61,6 +61,18 @@ void mg_config_policy_dispose(mg_config_policy_t *policy);
 /* A rule's `when` (policy_args.c): its `args` conditions into rule->conditions. */
 int mg_config_load_when(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, mg_config_rule_t *rule);
 void mg_config_condition_dispose(mg_config_condition_t *condition);
+/* One "<server glob>/<name glob>" pattern (policy.c), checked against config->servers; the limits share it. */
+int mg_config_load_pattern(mg_config_loader_t *loader, const yaml_node_t *node, const char *path,
+                           const mg_config_t *config, mg_config_pattern_t *pattern);
+void mg_config_patterns_dispose(mg_config_pattern_t *patterns, size_t len);
+
+/* Parses the `rate_limits` section (limits.c); servers must be loaded. */
+int mg_config_load_rate_limits(mg_config_loader_t *loader, const yaml_node_t *node, mg_config_t *config);
+void mg_config_rate_limits_dispose(mg_config_rate_limits_t *rate_limits);
+/* servers[].cost and servers[].costs (limits.c). */
+int mg_config_load_costs(mg_config_loader_t *loader, const yaml_node_t *server_node, const char *path,
+                         mg_config_server_t *server);
+
 /* A strict scalar string: a plain scalar YAML reads as a number, boolean or null is refused (quote it). */
 int mg_config_load_strict_string(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, char **out);
 

@@ -26,7 +26,7 @@ static const char *const match_keys[] = {"subject", "issuer",      "claim",  "co
 static const char *const scope_keys[] = {"tools", "prompts", "resources", "require", NULL};
 static const char *const kind_keys[MG_CONFIG_PATTERN_KINDS] = {"tools", "prompts", "resources"};
 
-static void pattern_list_dispose(mg_config_pattern_t *patterns, size_t len)
+void mg_config_patterns_dispose(mg_config_pattern_t *patterns, size_t len)
 {
     for (size_t i = 0; patterns != NULL && i < len; i++) {
         free(patterns[i].text);
@@ -41,7 +41,7 @@ static void pattern_list_dispose(mg_config_pattern_t *patterns, size_t len)
 static void rule_dispose(mg_config_rule_t *rule)
 {
     for (size_t k = 0; k < MG_CONFIG_PATTERN_KINDS; k++)
-        pattern_list_dispose(rule->patterns[k], rule->patterns_len[k]);
+        mg_config_patterns_dispose(rule->patterns[k], rule->patterns_len[k]);
     for (size_t i = 0; rule->conditions != NULL && i < rule->conditions_len; i++)
         mg_config_condition_dispose(&rule->conditions[i]);
     free(rule->conditions);
@@ -79,7 +79,7 @@ void mg_config_policy_dispose(mg_config_policy_t *policy)
     for (size_t i = 0; policy->scopes != NULL && i < policy->scopes_len; i++) {
         mg_config_scope_rule_t *scope = &policy->scopes[i];
         for (size_t k = 0; k < MG_CONFIG_PATTERN_KINDS; k++)
-            pattern_list_dispose(scope->patterns[k], scope->patterns_len[k]);
+            mg_config_patterns_dispose(scope->patterns[k], scope->patterns_len[k]);
         mg_config_free_string_list(scope->require, scope->require_len);
         free(scope->location);
         free(scope->path);
@@ -118,8 +118,8 @@ static bool server_glob_valid(const char *text, size_t len)
     return true;
 }
 
-static int load_pattern(mg_config_loader_t *loader, const yaml_node_t *node, const char *path,
-                        const mg_config_t *config, mg_config_pattern_t *pattern)
+int mg_config_load_pattern(mg_config_loader_t *loader, const yaml_node_t *node, const char *path,
+                           const mg_config_t *config, mg_config_pattern_t *pattern)
 {
     if (set_origin(loader, node, path, &pattern->location, &pattern->path) != 0 ||
         mg_config_load_strict_string(loader, node, path, &pattern->text) != 0)
@@ -165,7 +165,7 @@ static int load_patterns(mg_config_loader_t *loader, const yaml_node_t *node, co
     *out_len = count;
     for (size_t i = 0; i < count; i++) {
         mg_config_yaml_path_index(child, sizeof(child), path, i);
-        if (load_pattern(loader, mg_config_yaml_item(&loader->yaml, node, i), child, config, &(*out)[i]) != 0)
+        if (mg_config_load_pattern(loader, mg_config_yaml_item(&loader->yaml, node, i), child, config, &(*out)[i]) != 0)
             return -1;
     }
     return 0;

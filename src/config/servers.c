@@ -29,6 +29,8 @@ static const char *const server_keys[] = {"name",
                                           "strict",
                                           "validate_formats",
                                           "output_validation",
+                                          "cost",
+                                          "costs",
                                           NULL};
 static const char *const stdio_only_keys[] = {"env", "cwd", NULL};
 static const char *const http_only_keys[] = {"headers", "tls_verify", "ca_file", "credentials", NULL};
@@ -57,6 +59,9 @@ void mg_config_server_dispose(mg_config_server_t *server)
     free(server->headers);
     free(server->ca_file);
     mg_config_credentials_dispose(&server->credentials);
+    for (size_t i = 0; server->costs != NULL && i < server->costs_len; i++)
+        free(server->costs[i].tool);
+    free(server->costs);
 }
 
 void mg_config_credentials_dispose(mg_config_credentials_t *credentials)
@@ -406,6 +411,8 @@ static int load_server(mg_config_loader_t *loader, const yaml_node_t *node, cons
         mg_config_yaml_int(yaml, value, child, 1, 3600000, &timeout) != 0)
         return -1;
     server->timeout_ms = (int)timeout;
+    if (mg_config_load_costs(loader, node, path, server) != 0)
+        return -1;
     return load_validation(loader, node, path, server);
 }
 

@@ -66,6 +66,7 @@ typedef struct st_mg_worker_t {
     struct st_mg_auth_view_t *auth_view; /* what it identifies callers with; NULL without auth (auth/auth.h) */
     struct st_mg_policy_t *policy;             /* the authorization policy in force; NULL: none (http/reload.h) */
     struct st_mg_policy_cache_t *policy_cache; /* callers' accesses under it (policy/policy.h) */
+    struct st_mg_limit_rules_t *limit_rules;   /* the rate limits in force (limit/limit.h, http/reload.h) */
     pthread_t thread;
     bool stopping;
 } mg_worker_t;
@@ -78,6 +79,8 @@ typedef struct st_mg_gateway_t {
     struct st_mg_auth_t *auth;                     /* NULL without an auth section (auth/auth.h) */
     struct st_mg_upstream_oauth_t *upstream_oauth; /* NULL: no credentials.oauth */
     struct st_mg_policy_t *policy;                 /* main thread's reference to the latest policy (http/reload.h) */
+    struct st_mg_limit_t *limiter;                 /* rate limit counters, shared by all workers (limit/limit.h) */
+    struct st_mg_limit_rules_t *limit_rules;       /* main thread's reference to the latest rules (http/reload.h) */
     struct st_mg_spec_schemas_t *spec_schemas;     /* the MCP schemas, compiled at start (mcp/spec_schemas.h) */
     struct st_mg_schema_cache_t *schema_cache;     /* tool schemas compiled once for all workers (schema/cache.h) */
     struct st_mg_tool_schema_report_t *tool_schema_report; /* invalid tool schemas (mcp/tool_schemas.h) */

@@ -10,6 +10,7 @@
 #include "http/front.h"
 
 #include <assert.h>
+#include <netdb.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include "http/park.h"
 #include "http/session_cache.h"
 #include "http/stream.h"
+#include "limit/limit.h"
 #include "mcp/aggregate.h"
 #include "mcp/authorize.h"
 #include "mcp/exchange.h"
@@ -185,6 +187,8 @@ static void exchange_free(mg_exchange_t *exchange)
     json_decref(exchange->upstream_state);
     json_decref(exchange->meta_object);
     mg_schema_release(exchange->output_schema);
+    if (exchange->limit_hold.len != 0) /* however the call ended: answered, abandoned, upstream gone */
+        mg_limit_release(exchange->worker->gateway->limiter, &exchange->limit_hold);
     mg_park_forget(exchange);
     mg_rpc_message_dispose(&exchange->message);
     mg_stream_dispose(&FRONT(exchange)->stream);
@@ -371,6 +375,40 @@ void mg_exchange_finish_insufficient_scope(mg_exchange_t *exchange, const char *
     mg_auth_refusal_t refusal = {.status = 403, .error = "insufficient_scope", .needed_scope = scopes};
     snprintf(refusal.description, sizeof(refusal.description), "%s", description);
     mg_auth_send_refusal(exchange->worker, front->req, exchange->scope, &refusal);
+}
+
+void mg_exchange_finish_limited(mg_exchange_t *exchange, int code, const char *message, json_t *data,
+                                long long retry_after_s)
+{
+    front_t *front = FRONT(exchange);
+    if (exchange->park != NULL || front->finished || front->req == NULL || front->streaming) {
+        mg_exchange_finish_error(exchange, code, message, data); /* no HTTP answer of its own */
+        return;
+    }
+    front->finished = true;
+    abandon_parts(exchange);
+    h2o_req_t *req = front->req;
+    char value[24];
+    int len = snprintf(value, sizeof(value), "%lld", retry_after_s);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, h2o_strdup(&req->pool, value, len).base,
+                   (size_t)len);
+    add_session_header(exchange, req);
+    json_t *body = mg_rpc_make_error(exchange->message.id, code, message, data);
+    mg_front_send_json(req, 429, "Too Many Requests", body);
+    json_decref(body);
+}
+
+void mg_exchange_client_address(const mg_exchange_t *exchange, char *out, size_t size)
+{
+    h2o_req_t *req = FRONT(exchange)->req;
+    struct sockaddr_storage address;
+    socklen_t len = req != NULL ? req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&address) : 0;
+    char host[NI_MAXHOST];
+    if (len == 0 || h2o_socket_getnumerichost((struct sockaddr *)&address, len, host) == SIZE_MAX) {
+        out[0] = '\0';
+        return;
+    }
+    snprintf(out, size, "%s", host);
 }
 
 void mg_exchange_finish_refused(mg_exchange_t *exchange, int code, const char *message, json_t *data)

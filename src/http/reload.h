@@ -7,6 +7,10 @@
  * which swaps its own reference and empties its access cache on its own thread: the request path
  * never takes a lock for it, and a request that already holds an access keeps deciding with it.
  *
+ * The rate limit rules and the servers' costs (limit/limit.h) follow the same path: compiled at start
+ * and on every SIGHUP against the gateway-wide counters (created here, kept across reloads), and posted
+ * to every worker. max_keys is read once, at start.
+ *
  * A reload that fails (the file no longer loads, or its policy does not compile) changes nothing
  * and says why in the log. So does one whose `servers` differ from the running ones, by name or
  * order, because the policy names servers and the running upstreams cannot change without a

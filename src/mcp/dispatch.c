@@ -23,6 +23,7 @@
 #include "mcp/asked.h"
 #include "mcp/authorize.h"
 #include "mcp/exchange.h"
+#include "mcp/limit_stage.h"
 #include "mcp/mirror.h"
 #include "mcp/modern.h"
 #include "mcp/mrtr.h"
@@ -238,6 +239,8 @@ static void route_by_key(mg_exchange_t *exchange, const char *key, bool is_uri, 
     case MG_AUTHORIZE_ANSWERED:
         return;
     }
+    if (!mg_limit_stage_admit(exchange, server_index, is_uri ? MG_CONFIG_RESOURCES : MG_CONFIG_PROMPTS, local))
+        return;
     if (exchange->scope >= 0) {
         route_to(exchange, server_index, json_incref(params));
         return;
@@ -279,6 +282,9 @@ static void route_completion(mg_exchange_t *exchange)
         if (verdict != MG_AUTHORIZE_GO)
             return;
     }
+    if (local != NULL &&
+        !mg_limit_stage_admit(exchange, server_index, is_uri ? MG_CONFIG_RESOURCES : MG_CONFIG_PROMPTS, local))
+        return;
     if (exchange->scope >= 0) {
         route_to(exchange, server_index, json_incref(params));
         return;
@@ -299,6 +305,8 @@ static void call_checked_tool(mg_exchange_t *exchange, size_t server_index, cons
                        MG_RPC_INVALID_PARAMS, "Unknown tool");
         return;
     }
+    if (!mg_limit_stage_admit(exchange, server_index, MG_CONFIG_TOOLS, local_name))
+        return; /* limited: counted only once the tool is known to exist */
     char why[512];
     /* the front end checked the other mirrored headers (mirror.checked_root); Mcp-Param-* need the tool */
     assert(!exchange->modern || exchange->mirror.checked_root == exchange->message.root);

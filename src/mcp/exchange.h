@@ -25,6 +25,7 @@
 #include "mcp/mirror.h"
 #include "mcp/modern.h"
 #include "mcp/mrtr.h"
+#include "limit/limit.h"
 #include "mcp/session.h"
 #include "upstream/upstream.h"
 
@@ -80,6 +81,8 @@ struct st_mg_exchange_t {
     struct st_mg_park_t *park; /* parked for a modern client's answers, or a retry awaiting them (http/park.h) */
     struct st_mg_schema_t *output_schema; /* tools/call: the tool's outputSchema, retained, to check the result
                                            * against (mcp/validate.h); NULL: nothing to check */
+    mg_limit_hold_t limit_hold;           /* concurrency slots the call holds, given back when the exchange is freed
+                                           * (mcp/limit_stage.h) */
     /* output side, owned by the front end */
     void *front;
     mg_exchange_part_t parts[]; /* parts_cap of them: allocated with the exchange */
@@ -96,6 +99,12 @@ void mg_exchange_finish_accepted(mg_exchange_t *exchange); /* 202, for notificat
 /* Final answer for a call whose OAuth token lacks scopes: HTTP 403 with an RFC 6750 `insufficient_scope`
  * challenge asking for `scopes` (space-separated), as the identify stage refuses (auth/auth.h). */
 void mg_exchange_finish_insufficient_scope(mg_exchange_t *exchange, const char *scopes, const char *description);
+/* Final answer for a call a rate limit refuses: the JSON-RPC error (`data` stolen) with HTTP 429 and
+ * `Retry-After: retry_after_s`; inside an event stream or a parked call, the JSON-RPC error alone. */
+void mg_exchange_finish_limited(mg_exchange_t *exchange, int code, const char *message, json_t *data,
+                                long long retry_after_s);
+/* The client's address as text ("" when the request is gone); `size` at least 64. */
+void mg_exchange_client_address(const mg_exchange_t *exchange, char *out, size_t size);
 bool mg_exchange_finished(const mg_exchange_t *exchange);
 /* "public" or "private": whether a modern answer may be cached across callers. */
 const char *mg_exchange_cache_scope(const mg_exchange_t *exchange);

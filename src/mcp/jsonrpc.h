@@ -31,6 +31,7 @@ enum {
     MG_RPC_UPSTREAM_TIMEOUT = -32001,   /* gateway: upstream did not answer in time */
     MG_RPC_RESOURCE_NOT_FOUND = -32002, /* MCP: resources/read of an unknown URI */
     MG_RPC_UNAUTHORIZED = -32003,       /* gateway: no valid credential (HTTP 401) or not enough scope (403) */
+    MG_RPC_RATE_LIMITED = -32029,       /* gateway: a rate limit, quota or concurrency limit (HTTP 429) */
 };
 
 typedef enum en_mg_rpc_kind_t {

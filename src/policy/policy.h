@@ -119,4 +119,8 @@ json_t *mg_policy_explain(mg_policy_t *policy, const mg_principal_t *principal, 
  * `message` gets "<PCRE2's message> at offset N". For the configuration loader. */
 int mg_policy_check_pattern(const char *pattern, char *message, size_t size);
 
+/* Whether `text` matches `glob` ('*' matches any run of bytes; see above). Shared with src/limit/, whose
+ * rules name tools, prompts and resources with the same patterns. */
+bool mg_policy_glob_match(const char *glob, size_t glob_len, const char *text, size_t text_len);
+
 #endif

@@ -9,7 +9,9 @@
  * key whose own roles come from the document's "_roles", the anonymous caller) on fixed names, on
  * the document's "_name" and "_uri", with the document as the tool call's arguments. Every decision
  * must be one of the four verdicts, visibility must agree with it (hidden if and only if not visible),
- * and explain must reach the same verdict. Inputs with "${" are skipped: expansion could read the
+ * and explain must reach the same verdict. A `rate_limits` section (src/config/limits.c) is compiled
+ * too (src/limit/), and a few calls decided twice at a fixed time: a refusal names a rule and a wait,
+ * and every slot taken is given back. Inputs with "${" are skipped: expansion could read the
  * environment or the secret store, which is not what is fuzzed here.
  */
 #include <stdint.h>
@@ -17,6 +19,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "limit/limit.h"
 #include "policy/policy.h"
 
 static const char header[] = "servers:\n"
@@ -24,6 +27,47 @@ static const char header[] = "servers:\n"
                              "  - {name: docs, url: 'https://docs.internal/mcp'}\n"
                              "  - {name: fs, url: 'https://fs.internal/mcp'}\n"
                              "auth: {resource: 'https://gw/mcp', api_keys: {enabled: true}}\n";
+
+static int64_t fixed_clock(void *ctx)
+{
+    (void)ctx;
+    return 1772409599LL * 1000000000LL;
+}
+
+static void check_limits(mg_config_t *config, const char *name)
+{
+    mg_limit_t *limit = NULL;
+    mg_limit_rules_t *rules = NULL;
+    mg_error_t err = {{0}};
+    if (mg_limit_create(64, fixed_clock, NULL, &limit, &err) != 0 ||
+        mg_limit_rules_create(limit, config, &rules, &err) != 0)
+        abort(); /* a loaded section always compiles */
+    static const unsigned methods[] = {MG_LIMIT_METHOD_TOOLS_CALL, MG_LIMIT_METHOD_PROMPTS_GET,
+                                       MG_LIMIT_METHOD_RESOURCES_READ, MG_LIMIT_METHOD_COMPLETION_COMPLETE};
+    mg_limit_hold_t hold = {0};
+    for (size_t round = 0; round < 2; round++) {
+        for (size_t m = 0; m < sizeof(methods) / sizeof(methods[0]); m++) {
+            for (size_t server = 0; server < config->servers_len; server++) {
+                mg_limit_call_t call = {.method = methods[m],
+                                        .principal = round == 0 ? "api_key:ci-bot" : "anonymous",
+                                        .client_ip = "192.0.2.1",
+                                        .server_index = server,
+                                        .item_kind = m == 0   ? MG_CONFIG_TOOLS
+                                                     : m == 1 ? MG_CONFIG_PROMPTS
+                                                              : MG_CONFIG_RESOURCES,
+                                        .item = name};
+                mg_limit_verdict_t verdict;
+                mg_limit_check(limit, rules, &call, &hold, &verdict);
+                if ((verdict.limited || verdict.observed) && (verdict.rule == NULL || verdict.retry_after_ns <= 0))
+                    abort();
+                mg_limit_charge(limit, call.principal, mg_limit_rules_cost(rules, server, methods[m], name));
+                mg_limit_release(limit, &hold);
+            }
+        }
+    }
+    mg_limit_rules_release(rules);
+    mg_limit_destroy(limit);
+}
 
 static void ignore_warning(void *ctx, const char *warning)
 {
@@ -122,6 +166,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     mg_policy_cache_destroy(cache);
+    check_limits(config, name != NULL ? name : "create_issue");
     mg_principal_release(jwt);
     mg_principal_release(key);
     json_decref(arguments);
