@@ -302,5 +302,5 @@ void mg_audit_rotated_name(const char *path, int64_t time_us, unsigned n, char *
     if (n == 0)
         snprintf(out, size, "%s.%s", path, stamp);
     else
-        snprintf(out, size, "%s.%s.%u", path, stamp, n);
+        snprintf(out, size, "%s.%s.%03u", path, stamp, n); /* sorts in order with ls */
 }

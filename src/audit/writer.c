@@ -40,6 +40,10 @@
 #define RETRY_US 1000000
 #define IDLE_WAKE_US 1000000
 #define STOP_ATTEMPTS 3
+/* Room kept for a record's seq, prev and digest, and for the checkpoints that may follow it in the
+ * same file (a periodic one and the one written at rotation), so that rotate.size is a bound. */
+#define RECORD_OVERHEAD 256
+#define CHECKPOINT_MAX 400
 
 typedef struct st_pending_t { /* a record line in the batch buffer, for the index */
     const mg_audit_entry_t *entry;
@@ -299,7 +303,7 @@ static int write_entries(mg_audit_t *audit, mg_audit_entry_t *entries, size_t n,
 {
     *done = 0;
     for (size_t i = 0; i < n; i++) {
-        if (rotation_due(audit, entries[i].body_len + 256)) {
+        if (rotation_due(audit, entries[i].body_len + RECORD_OVERHEAD + (audit->signing ? 2 * CHECKPOINT_MAX : 0))) {
             if (commit(audit, false) != 0)
                 return -1;
             *done = i;
