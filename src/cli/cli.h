@@ -1,5 +1,6 @@
 /*
- * cli.h - the command families of `mcpgate`: `keys` and `secrets` (state), `policy` (explain), and what they
+ * cli.h - the command families of `mcpgate`: `keys` and `secrets` (state), `policy` (explain), `audit` (verify,
+ * query), and what they
  * share with main.c (how a configuration is chosen, option parsing, time formatting).
  *
  * Every command exits 0 on success, 1 on a failure it explains on stderr, and 2 on a usage error
@@ -21,6 +22,9 @@ int mg_cli_secrets(int argc, char **argv);
 /* `mcpgate policy explain ...`; argv[0] is "policy". Returns the exit status: 0 allowed, 1 not allowed,
  * 2 a usage or configuration error. */
 int mg_cli_policy(int argc, char **argv);
+/* `mcpgate audit verify | query | pubkey ...`; argv[0] is "audit". Returns the exit status: verify exits 1 at
+ * a break in the chain. */
+int mg_cli_audit(int argc, char **argv);
 
 /* The configuration `path` names or, when NULL, the embedded quickstart configuration, resolved as
  * if it were ./examples/quickstart.yaml (so its state_dir is ./var), as `serve` does. */

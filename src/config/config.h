@@ -312,6 +312,38 @@ typedef struct st_mg_config_secrets_t {
     char *master_key_file; /* secrets.master_key_file; NULL when not set */
 } mg_config_secrets_t;
 
+/* audit.fsync: when the audit writer syncs its file to disk (docs/observability.md). */
+typedef enum en_mg_audit_fsync_t {
+    MG_AUDIT_FSYNC_ALWAYS = 0, /* after every batch, before its records count as written */
+    MG_AUDIT_FSYNC_INTERVAL,   /* at most every fsync_interval_ms */
+    MG_AUDIT_FSYNC_NEVER,      /* left to the kernel (and to mg_audit_flush) */
+} mg_audit_fsync_t;
+
+/* audit.arguments: what a record keeps of a call's arguments besides their SHA-256 digest. */
+typedef enum en_mg_audit_arguments_t {
+    MG_AUDIT_ARGUMENTS_REDACTED = 0, /* structure, keys, numbers, booleans, null; every string "[REDACTED]" */
+    MG_AUDIT_ARGUMENTS_DIGEST,       /* the digest only */
+    MG_AUDIT_ARGUMENTS_FULL,         /* the arguments as sent (canonical form) */
+} mg_audit_arguments_t;
+
+#define MG_AUDIT_SEED_BYTES 32
+
+/* The `audit` section. Without one (enabled false) nothing is recorded. */
+typedef struct st_mg_config_audit_t {
+    bool enabled;
+    char *file;   /* the hash-chained JSON-lines file; absolute */
+    char *sqlite; /* the queryable index; absolute; NULL: none */
+    mg_audit_fsync_t fsync;
+    int fsync_interval_ms; /* MG_AUDIT_FSYNC_INTERVAL only */
+    mg_audit_arguments_t arguments;
+    bool has_signing_key;                            /* false: no checkpoints are written */
+    unsigned char signing_seed[MG_AUDIT_SEED_BYTES]; /* Ed25519 seed (signing_key, base64-decoded) */
+    uint64_t checkpoint_every;                       /* records between signed checkpoints; default 1000 */
+    uint64_t rotate_size;                            /* bytes; 0: no rotation by size */
+    uint64_t rotate_interval_s;                      /* seconds; 0: no rotation by time */
+    size_t queue;                                    /* capacity of the writer's queue (records); default 65536 */
+} mg_config_audit_t;
+
 typedef struct st_mg_config_t {
     char *source;         /* file path, or "<embedded>" */
     _Atomic int refcount; /* C11 atomic; use retain/release */
@@ -330,6 +362,7 @@ typedef struct st_mg_config_t {
     mg_config_auth_t auth;
     mg_config_policy_t policy; /* roles, bindings, scopes */
     mg_config_rate_limits_t rate_limits;
+    mg_config_audit_t audit;
 } mg_config_t;
 
 typedef enum en_mg_config_scope_t {

@@ -44,6 +44,9 @@ int mg_config_load_url(mg_config_loader_t *loader, const yaml_node_t *node, cons
 /* Parses the `auth` section (auth.c); servers must be loaded (it names them), listen too (mtls needs TLS). */
 int mg_config_load_auth(mg_config_loader_t *loader, const yaml_node_t *node, mg_config_t *config);
 void mg_config_auth_dispose(mg_config_auth_t *auth);
+/* Parses the `audit` section (audit.c). */
+int mg_config_load_audit(mg_config_loader_t *loader, const yaml_node_t *node, mg_config_audit_t *audit);
+void mg_config_audit_dispose(mg_config_audit_t *audit);
 /* servers[].credentials (servers.c). */
 int mg_config_load_credentials(mg_config_loader_t *loader, const yaml_node_t *node, const char *path,
                                mg_config_credentials_t *credentials);

@@ -49,10 +49,10 @@ typedef struct st_mg_worker_t {
     h2o_http1client_ctx_t client_context;        /* HTTP client (upstreams); ssl_ctx set per upstream */
     struct st_mg_upstream_t **upstreams;         /* one per config->servers entry */
     struct st_mg_session_cache_t *session_cache; /* session ids this worker opened (http/session_cache.h) */
-    json_t *late_sessions;        /* "<sid>/<server>" -> upstream session id opened after initialize
-                                     (http/late_sessions.h) */
-    json_t *log_levels;           /* legacy session id -> its logging/setLevel level, for modern servers (dispatch.c) */
-    struct {                      /* the last late_sessions lookup, forgotten whenever the table changes */
+    json_t *late_sessions;                       /* "<sid>/<server>" -> upstream session id opened after initialize
+                                                    (http/late_sessions.h) */
+    json_t *log_levels; /* legacy session id -> its logging/setLevel level, for modern servers (dispatch.c) */
+    struct {            /* the last late_sessions lookup, forgotten whenever the table changes */
         char key[MG_WORKER_LATE_KEY_MAX];
         size_t len; /* 0: nothing remembered */
         const char *id;
@@ -61,9 +61,9 @@ typedef struct st_mg_worker_t {
     h2o_linklist_t parked;        /* exchanges waiting for a modern client's answers (http/park.c) */
     h2o_linklist_t waiting;       /* retries waiting for a parked exchange on some worker */
     uint64_t next_waiting_id;
-    h2o_timeout_t park_timeout;   /* how long a parked exchange waits */
-    char **upstream_tokens;       /* per server: the gateway's OAuth token for it, or NULL (auth/upstream_oauth.h) */
-    struct st_mg_auth_view_t *auth_view; /* what it identifies callers with; NULL without auth (auth/auth.h) */
+    h2o_timeout_t park_timeout; /* how long a parked exchange waits */
+    char **upstream_tokens;     /* per server: the gateway's OAuth token for it, or NULL (auth/upstream_oauth.h) */
+    struct st_mg_auth_view_t *auth_view;       /* what it identifies callers with; NULL without auth (auth/auth.h) */
     struct st_mg_policy_t *policy;             /* the authorization policy in force; NULL: none (http/reload.h) */
     struct st_mg_policy_cache_t *policy_cache; /* callers' accesses under it (policy/policy.h) */
     struct st_mg_limit_rules_t *limit_rules;   /* the rate limits in force (limit/limit.h, http/reload.h) */
@@ -84,6 +84,7 @@ typedef struct st_mg_gateway_t {
     struct st_mg_spec_schemas_t *spec_schemas;     /* the MCP schemas, compiled at start (mcp/spec_schemas.h) */
     struct st_mg_schema_cache_t *schema_cache;     /* tool schemas compiled once for all workers (schema/cache.h) */
     struct st_mg_tool_schema_report_t *tool_schema_report; /* invalid tool schemas (mcp/tool_schemas.h) */
+    struct st_mg_audit_t *audit; /* NULL without an audit section (audit/audit.h); mg_audit_emit is thread-safe */
     atomic_bool stopping;
 } mg_gateway_t;
 

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "audit/audit.h"
 #include "auth/auth.h"
 #include "auth/metadata.h"
 #include "auth/mtls.h"
@@ -330,6 +331,11 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
     if (mg_auth_create(&gateway, &gateway.auth, err) != 0 ||
         mg_upstream_oauth_create(&gateway, &gateway.upstream_oauth, err) != 0)
         return -1;
+    /* the audit writer runs before the first request and is destroyed after the last worker stopped, so that
+     * no emit can race its final checkpoint */
+    if (config->audit.enabled &&
+        (mg_audit_create(&config->audit, &gateway.audit, err) != 0 || mg_audit_start(gateway.audit, err) != 0))
+        return -1;
     mg_tool_schema_report_t tool_schema_report = {0};
     if (mg_spec_schemas_create(&gateway.spec_schemas, err) != 0)
         return -1;
@@ -384,6 +390,7 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
         free(gateway.workers[i]->upstream_tokens);
     }
     mg_reload_dispose(&gateway);
+    mg_audit_destroy(gateway.audit); /* flushes, signs a final checkpoint, joins its thread */
     mg_auth_destroy(gateway.auth);
     mg_upstream_oauth_destroy(gateway.upstream_oauth);
     mg_tool_schema_report_dispose(&tool_schema_report);

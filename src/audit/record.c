@@ -1,0 +1,339 @@
+/*
+ * record.c - an event becomes a queue entry: the record's JSON text, made on the caller's thread.
+ *
+ * Why here and not on the writer: the event borrows the caller's strings and jansson values, and
+ * jansson's reference counts are not atomic, so nothing of the event may cross to another thread.
+ * One heap buffer per record is the whole cost on the request path; hashing, numbering and I/O are
+ * the writer's.
+ *
+ * Strings are escaped by hand rather than through json_t values: building a jansson object per
+ * record would cost a dozen allocations for text that is written once. Bytes that are not UTF-8
+ * (a caller passing raw header text) become U+FFFD, so a line is always valid JSON.
+ *
+ * Arguments. Their digest is the SHA-256 of their canonical text: jansson's compact form with keys
+ * sorted (mg_json_write with JSON_COMPACT | JSON_SORT_KEYS), the same bytes for the same value
+ * whichever order the client sent the members in. The copy kept besides depends on `arguments`:
+ *   full      the canonical text itself;
+ *   redacted  the same shape, every key, number, boolean and null kept, every string replaced by
+ *             "[REDACTED]". Strings are where credentials, personal data and free text live;
+ *             numbers and the structure are what an investigator needs to tell calls apart
+ *             ("which repository id, how many rows"), and are rarely secret. A number that is a
+ *             secret (a PIN) needs `digest`;
+ *   digest    nothing but the digest.
+ * The canonical text travels with the entry (after the body) so the writer can hash it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "audit/audit_internal.h"
+#include "core/json_write.h"
+
+#define REDACTED "\"[REDACTED]\""
+#define MAX_DEPTH 512
+
+static const char *const decision_names[MG_AUDIT_DECISIONS] = {"allow", "deny",         "hidden", "redact",
+                                                               "hold",  "rate_limited", "error"};
+static const char *const item_kinds[] = {"", "tool", "prompt", "resource"};
+
+const char *mg_audit_decision_name(mg_audit_decision_t decision)
+{
+    return (unsigned)decision < MG_AUDIT_DECISIONS ? decision_names[decision] : "error";
+}
+
+int mg_audit_decision_parse(const char *name)
+{
+    for (int i = 0; i < MG_AUDIT_DECISIONS; i++) {
+        if (strcmp(decision_names[i], name) == 0)
+            return i;
+    }
+    return -1;
+}
+
+int64_t mg_audit_now_us(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+}
+
+void mg_audit_format_time(int64_t time_us, char out[32])
+{
+    time_t seconds = (time_t)(time_us / 1000000);
+    struct tm tm;
+    char stamp[24];
+    gmtime_r(&seconds, &tm);
+    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, 32, "%.20s.%06uZ", stamp, (unsigned)(time_us % 1000000));
+}
+
+/* Length of the UTF-8 sequence at `s` (1..4), or 0 when it is not a valid one. */
+static size_t utf8_length(const unsigned char *s)
+{
+    if (s[0] < 0x80)
+        return 1;
+    size_t len = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 && s[0] < 0xe0 ? 2 : 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    }
+    if (len == 3 && ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0))) /* overlong, surrogate */
+        return 0;
+    if (len == 4 && ((s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))) /* overlong, > U+10FFFF */
+        return 0;
+    return len;
+}
+
+void mg_audit_append_string(mg_bytes_t *out, const char *text)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    mg_bytes_append(out, "\"", 1);
+    while (*s != '\0') {
+        const unsigned char *run = s;
+        while (*s >= 0x20 && *s < 0x80 && *s != '"' && *s != '\\')
+            s++;
+        mg_bytes_append(out, (const char *)run, (size_t)(s - run));
+        if (*s == '\0')
+            break;
+        if (*s == '"' || *s == '\\') {
+            char escaped[2] = {'\\', (char)*s++};
+            mg_bytes_append(out, escaped, 2);
+        } else if (*s < 0x20) {
+            static const char short_escapes[] = "btn?fr"; /* \b \t \n (\v has none) \f \r */
+            char escaped[8];
+            if (*s >= '\b' && *s <= '\r' && *s != '\v')
+                snprintf(escaped, sizeof(escaped), "\\%c", short_escapes[*s - '\b']);
+            else
+                snprintf(escaped, sizeof(escaped), "\\u%04X", *s);
+            mg_bytes_append(out, escaped, strlen(escaped));
+            s++;
+        } else {
+            size_t len = utf8_length(s);
+            if (len == 0) {
+                mg_bytes_append(out, "\xef\xbf\xbd", 3);
+                s++;
+            } else {
+                mg_bytes_append(out, (const char *)s, len);
+                s += len;
+            }
+        }
+    }
+    mg_bytes_append(out, "\"", 1);
+}
+
+static void member(mg_bytes_t *out, const char *key)
+{
+    if (out->len > 0)
+        mg_bytes_append(out, ",", 1);
+    mg_bytes_append(out, "\"", 1);
+    mg_bytes_append(out, key, strlen(key));
+    mg_bytes_append(out, "\":", 2);
+}
+
+static void string_member(mg_bytes_t *out, const char *key, const char *value)
+{
+    if (value == NULL)
+        return;
+    member(out, key);
+    mg_audit_append_string(out, value);
+}
+
+static void integer_member(mg_bytes_t *out, const char *key, int64_t value)
+{
+    char text[24];
+    if (value < 0)
+        return;
+    member(out, key);
+    int len = snprintf(text, sizeof(text), "%lld", (long long)value);
+    mg_bytes_append(out, text, (size_t)len);
+}
+
+static int compare_keys(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The redacted copy: see the file comment. Members sorted as in the canonical text. */
+static int write_redacted(mg_bytes_t *out, const json_t *value, int depth)
+{
+    if (depth > MAX_DEPTH)
+        return -1;
+    if (json_is_string(value)) {
+        mg_bytes_append(out, REDACTED, sizeof(REDACTED) - 1);
+        return 0;
+    }
+    if (json_is_array(value)) {
+        mg_bytes_append(out, "[", 1);
+        for (size_t i = 0; i < json_array_size(value); i++) {
+            if (i > 0)
+                mg_bytes_append(out, ",", 1);
+            if (write_redacted(out, json_array_get(value, i), depth + 1) != 0)
+                return -1;
+        }
+        mg_bytes_append(out, "]", 1);
+        return 0;
+    }
+    if (json_is_object(value)) {
+        size_t count = json_object_size(value), i = 0;
+        const char **keys = malloc((count > 0 ? count : 1) * sizeof(*keys));
+        if (keys == NULL)
+            return -1;
+        const char *key;
+        json_t *child;
+        json_object_foreach((json_t *)value, key, child) keys[i++] = key;
+        qsort(keys, count, sizeof(*keys), compare_keys);
+        mg_bytes_append(out, "{", 1);
+        int rc = 0;
+        for (i = 0; i < count && rc == 0; i++) {
+            if (i > 0)
+                mg_bytes_append(out, ",", 1);
+            mg_audit_append_string(out, keys[i]);
+            mg_bytes_append(out, ":", 1);
+            rc = write_redacted(out, json_object_get(value, keys[i]), depth + 1);
+        }
+        free(keys);
+        mg_bytes_append(out, "}", 1);
+        return rc;
+    }
+    return mg_json_write(out, value, JSON_COMPACT | JSON_ENCODE_ANY); /* number, true, false, null */
+}
+
+static void write_principal(mg_bytes_t *out, const mg_audit_event_t *event)
+{
+    mg_bytes_t inner = {0};
+    string_member(&inner, "subject", event->principal.subject);
+    string_member(&inner, "issuer", event->principal.issuer);
+    string_member(&inner, "key_id", event->principal.key_id);
+    string_member(&inner, "client_id", event->principal.client_id);
+    string_member(&inner, "method", event->principal.method);
+    if (inner.len > 0) {
+        member(out, "principal");
+        mg_bytes_append(out, "{", 1);
+        mg_bytes_append(out, inner.base, inner.len);
+        mg_bytes_append(out, "}", 1);
+    }
+    mg_bytes_dispose(&inner);
+}
+
+static int write_json_member(mg_bytes_t *out, const char *key, const json_t *value)
+{
+    if (value == NULL)
+        return 0;
+    member(out, key);
+    return mg_json_write(out, value, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+static const char *era_of(const char *version)
+{
+    if (version == NULL)
+        return NULL;
+    return strcmp(version, "2026-07-28") >= 0 ? "modern" : "legacy";
+}
+
+static void append_column(mg_bytes_t *out, const char *value)
+{
+    if (value == NULL)
+        value = "";
+    mg_bytes_append(out, value, strlen(value) + 1);
+}
+
+static const char *const mode_names[] = {"redacted", "digest", "full"};
+
+int mg_audit_record_make(const mg_audit_event_t *event, mg_audit_arguments_t mode, mg_audit_entry_t *out,
+                         mg_error_t *err)
+{
+    mg_bytes_t text = {0};
+    char time_text[32];
+    memset(out, 0, sizeof(*out));
+    out->time_us = event->time_us > 0 ? event->time_us : mg_audit_now_us();
+    out->total_us = event->total_us;
+    out->decision = (unsigned)event->decision < MG_AUDIT_DECISIONS ? event->decision : MG_AUDIT_ERROR;
+    mg_bytes_reserve(&text, 512);
+    mg_audit_format_time(out->time_us, time_text);
+    string_member(&text, "time", time_text);
+    if (write_json_member(&text, "request_id", event->request_id) != 0)
+        goto unencodable;
+    string_member(&text, "trace_id", event->trace_id);
+    write_principal(&text, event);
+    string_member(&text, "client_address", event->client_address);
+    string_member(&text, "protocol_version", event->protocol_version);
+    string_member(&text, "era", era_of(event->protocol_version));
+    string_member(&text, "server", event->server);
+    if (event->item_kind != MG_AUDIT_ITEM_NONE && (unsigned)event->item_kind < 4)
+        string_member(&text, "item_kind", item_kinds[event->item_kind]);
+    string_member(&text, "item", event->item_name);
+    string_member(&text, "method", event->method);
+    string_member(&text, "decision", mg_audit_decision_name(out->decision));
+    string_member(&text, "rule", event->rule);
+    string_member(&text, "reason", event->reason);
+    size_t canonical_at = 0, canonical_len = 0;
+    if (event->arguments != NULL) {
+        string_member(&text, "arguments_mode", mode_names[mode]);
+        if (mode == MG_AUDIT_ARGUMENTS_FULL) {
+            member(&text, "arguments");
+            canonical_at = text.len;
+            if (mg_json_write(&text, event->arguments, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) != 0)
+                goto unencodable;
+            canonical_len = text.len - canonical_at;
+        } else if (mode == MG_AUDIT_ARGUMENTS_REDACTED) {
+            member(&text, "arguments");
+            if (write_redacted(&text, event->arguments, 0) != 0)
+                goto unencodable;
+        }
+    }
+    string_member(&text, "status", event->status);
+    integer_member(&text, "error_code", event->error_code);
+    integer_member(&text, "upstream_us", event->upstream_us);
+    integer_member(&text, "total_us", event->total_us);
+    integer_member(&text, "bytes_in", event->bytes_in);
+    integer_member(&text, "bytes_out", event->bytes_out);
+    if (event->findings != NULL && !json_is_array(event->findings))
+        goto unencodable;
+    if (write_json_member(&text, "findings", event->findings) != 0)
+        goto unencodable;
+    out->body_len = text.len;
+    if (event->arguments != NULL) {
+        out->has_digest = true;
+        if (mode == MG_AUDIT_ARGUMENTS_FULL) {
+            out->digest_at = canonical_at;
+            out->digest_len = canonical_len;
+        } else {
+            out->digest_at = text.len;
+            if (mg_json_write(&text, event->arguments, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) != 0)
+                goto unencodable;
+            out->digest_len = text.len - out->digest_at;
+        }
+    }
+    out->columns_at = text.len;
+    append_column(&text, event->principal.subject);
+    append_column(&text, event->server);
+    append_column(&text, event->item_kind != MG_AUDIT_ITEM_NONE && (unsigned)event->item_kind < 4
+                             ? item_kinds[event->item_kind]
+                             : NULL);
+    append_column(&text, event->item_name);
+    append_column(&text, event->method);
+    append_column(&text, event->rule);
+    append_column(&text, event->status);
+    size_t total;
+    out->text = mg_bytes_take(&text, &total);
+    return 0;
+unencodable:
+    mg_bytes_dispose(&text);
+    return mg_error_set(err, "audit: the event holds a value that cannot be written as JSON (request_id, arguments "
+                             "or findings)");
+}
+
+const char *mg_audit_record_column(const mg_audit_entry_t *entry, int column)
+{
+    const char *at = entry->text + entry->columns_at;
+    for (int i = 0; i < column; i++)
+        at += strlen(at) + 1;
+    return at;
+}
+
+void mg_audit_entry_dispose(mg_audit_entry_t *entry)
+{
+    free(entry->text);
+    entry->text = NULL;
+}
