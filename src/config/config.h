@@ -276,6 +276,9 @@ typedef enum en_mg_config_limit_key_t {
 #define MG_LIMIT_METHODS_DEFAULT                                                                                       \
     (MG_LIMIT_METHOD_TOOLS_CALL | MG_LIMIT_METHOD_PROMPTS_GET | MG_LIMIT_METHOD_RESOURCES_READ)
 
+/* The MG_LIMIT_METHOD_* bit of `method`, or 0 for a method no rule may count. */
+unsigned mg_config_limit_method_bit(const char *method);
+
 typedef struct st_mg_config_limit_rule_t {
     char *name; /* [A-Za-z0-9._:-]{1,64}, unique: errors, logs and counters name it */
     mg_config_limit_kind_t kind;

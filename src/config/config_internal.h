@@ -79,4 +79,7 @@ int mg_config_load_costs(mg_config_loader_t *loader, const yaml_node_t *server_n
 /* A strict scalar string: a plain scalar YAML reads as a number, boolean or null is refused (quote it). */
 int mg_config_load_strict_string(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, char **out);
 
+/* A role's or a rate-limit rule's name: [A-Za-z0-9._:-]{1,64}. */
+bool mg_config_name_valid(const char *name);
+
 #endif

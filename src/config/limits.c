@@ -54,6 +54,15 @@ static const struct {
     {"completion/complete", MG_LIMIT_METHOD_COMPLETION_COMPLETE},
 };
 
+unsigned mg_config_limit_method_bit(const char *method)
+{
+    for (size_t m = 0; m < sizeof(method_names) / sizeof(method_names[0]); m++) {
+        if (strcmp(method, method_names[m].name) == 0)
+            return method_names[m].bit;
+    }
+    return 0;
+}
+
 /* The kinds of item each method names, for `tools` / `prompts` / `resources` filters. */
 static const unsigned methods_of_kind[MG_CONFIG_PATTERN_KINDS] = {
     MG_LIMIT_METHOD_TOOLS_CALL,
@@ -139,18 +148,6 @@ static int load_per_unit(mg_config_loader_t *loader, const yaml_node_t *node, co
     return 0;
 }
 
-static bool rule_name_valid(const char *name)
-{
-    if (name[0] == '\0' || strlen(name) > 64)
-        return false;
-    for (const char *c = name; *c != '\0'; c++) {
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-              strchr("._:-", *c) != NULL))
-            return false;
-    }
-    return true;
-}
-
 static int load_name(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, mg_config_t *config,
                      size_t index)
 {
@@ -162,7 +159,7 @@ static int load_name(mg_config_loader_t *loader, const yaml_node_t *node, const 
         return mg_config_yaml_fail(&loader->yaml, node, path, "missing required key \"name\"");
     if (mg_config_load_strict_string(loader, name, child, &rule->name) != 0)
         return -1;
-    if (!rule_name_valid(rule->name))
+    if (!mg_config_name_valid(rule->name))
         return mg_config_yaml_fail(&loader->yaml, name, child,
                                    "\"%s\" must be 1 to 64 characters from A-Z a-z 0-9 . _ : -",
                                    mg_config_yaml_raw(name));
@@ -270,11 +267,7 @@ static int load_methods(mg_config_loader_t *loader, const yaml_node_t *node, con
             free(text);
             return -1;
         }
-        unsigned bit = 0;
-        for (size_t m = 0; m < sizeof(method_names) / sizeof(method_names[0]); m++) {
-            if (strcmp(text, method_names[m].name) == 0)
-                bit = method_names[m].bit;
-        }
+        unsigned bit = mg_config_limit_method_bit(text);
         free(text);
         if (bit == 0)
             return mg_config_yaml_fail(&loader->yaml, item, item_path,

@@ -233,7 +233,7 @@ static int load_rules(mg_config_loader_t *loader, const yaml_node_t *node, const
     return 0;
 }
 
-static bool role_name_valid(const char *name)
+bool mg_config_name_valid(const char *name)
 {
     if (name[0] == '\0' || strlen(name) > 64)
         return false;
@@ -259,7 +259,7 @@ static int load_role(mg_config_loader_t *loader, const yaml_node_t *node, const 
         return mg_config_yaml_fail(&loader->yaml, node, path, "missing required key \"name\"");
     if (mg_config_load_strict_string(loader, name, child, &role->name) != 0)
         return -1;
-    if (!role_name_valid(role->name))
+    if (!mg_config_name_valid(role->name))
         return mg_config_yaml_fail(&loader->yaml, name, child,
                                    "\"%s\" must be 1 to 64 characters from A-Z a-z 0-9 . _ : -",
                                    mg_config_yaml_raw(name));

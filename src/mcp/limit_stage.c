@@ -9,26 +9,6 @@
 #include "mcp/jsonrpc.h"
 #include "obs/log.h"
 
-static unsigned method_bit(const char *method)
-{
-    static const struct {
-        const char *name;
-        unsigned bit;
-    } methods[] = {
-        {"tools/call", MG_LIMIT_METHOD_TOOLS_CALL},
-        {"prompts/get", MG_LIMIT_METHOD_PROMPTS_GET},
-        {"resources/read", MG_LIMIT_METHOD_RESOURCES_READ},
-        {"resources/subscribe", MG_LIMIT_METHOD_RESOURCES_SUBSCRIBE},
-        {"resources/unsubscribe", MG_LIMIT_METHOD_RESOURCES_UNSUBSCRIBE},
-        {"completion/complete", MG_LIMIT_METHOD_COMPLETION_COMPLETE},
-    };
-    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
-        if (strcmp(method, methods[i].name) == 0)
-            return methods[i].bit;
-    }
-    return 0;
-}
-
 static const char *kind_name(mg_config_limit_kind_t kind)
 {
     return kind == MG_LIMIT_QUOTA ? "quota" : kind == MG_LIMIT_CONCURRENCY ? "concurrency" : "rate";
@@ -68,7 +48,7 @@ bool mg_limit_stage_admit(mg_exchange_t *exchange, size_t server_index, mg_confi
 {
     mg_limit_rules_t *rules = exchange->worker->limit_rules;
     mg_limit_t *limit = exchange->worker->gateway->limiter;
-    unsigned method = method_bit(exchange->message.method);
+    unsigned method = mg_config_limit_method_bit(exchange->message.method);
     if (rules == NULL || limit == NULL || method == 0 || exchange->resumed)
         return true;
     if (mg_limit_rules_cover(rules, method)) {
