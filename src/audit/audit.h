@@ -47,7 +47,8 @@ typedef enum en_mg_audit_item_kind_t {
 } mg_audit_item_kind_t;
 
 /* One decision. Every pointer is borrowed for the duration of mg_audit_emit only, and may be NULL
- * (the field is then left out of the record). Integers set to -1 are left out too. */
+ * (the field is then left out of the record). Integers set to -1 are left out too, and an error_code
+ * of 0. */
 typedef struct st_mg_audit_event_t {
     int64_t time_us;          /* microseconds since the Unix epoch; 0: now */
     const json_t *request_id; /* the JSON-RPC id (string or number) */
@@ -70,7 +71,7 @@ typedef struct st_mg_audit_event_t {
     const char *reason;      /* short text for people; never a credential or an argument value */
     const json_t *arguments; /* tools/call arguments, prompts/get arguments; NULL: none */
     const char *status;      /* the result: "ok", "error" (JSON-RPC error), "tool_error" (isError), ... */
-    int64_t error_code;      /* the JSON-RPC error code answered, or -1 */
+    int64_t error_code;      /* the JSON-RPC error code answered (codes are negative), or 0: none */
     int64_t upstream_us;     /* time spent waiting for the upstream, or -1 */
     int64_t total_us;        /* time from the request's arrival to its answer, or -1 */
     int64_t bytes_in;        /* request body bytes, or -1 */
@@ -81,7 +82,7 @@ typedef struct st_mg_audit_event_t {
 /* An event with every optional integer at -1 and everything else zero: start from this. */
 #define MG_AUDIT_EVENT_INIT                                                                                            \
     {                                                                                                                  \
-        .error_code = -1, .upstream_us = -1, .total_us = -1, .bytes_in = -1, .bytes_out = -1                           \
+        .upstream_us = -1, .total_us = -1, .bytes_in = -1, .bytes_out = -1                           \
     }
 
 typedef struct st_mg_audit_t mg_audit_t;

@@ -139,14 +139,18 @@ static void string_member(mg_bytes_t *out, const char *key, const char *value)
     mg_audit_append_string(out, value);
 }
 
-static void integer_member(mg_bytes_t *out, const char *key, int64_t value)
+static void signed_member(mg_bytes_t *out, const char *key, int64_t value)
 {
     char text[24];
-    if (value < 0)
-        return;
     member(out, key);
     int len = snprintf(text, sizeof(text), "%lld", (long long)value);
     mg_bytes_append(out, text, (size_t)len);
+}
+
+static void integer_member(mg_bytes_t *out, const char *key, int64_t value)
+{
+    if (value >= 0)
+        signed_member(out, key, value);
 }
 
 static int compare_keys(const void *a, const void *b)
@@ -283,7 +287,8 @@ int mg_audit_record_make(const mg_audit_event_t *event, mg_audit_arguments_t mod
         }
     }
     string_member(&text, "status", event->status);
-    integer_member(&text, "error_code", event->error_code);
+    if (event->error_code != 0) /* JSON-RPC error codes are negative: 0 is "none" */
+        signed_member(&text, "error_code", event->error_code);
     integer_member(&text, "upstream_us", event->upstream_us);
     integer_member(&text, "total_us", event->total_us);
     integer_member(&text, "bytes_in", event->bytes_in);

@@ -31,6 +31,7 @@
 #include "schema/schema.h"
 #include "mcp/mirror.h"
 #include "mcp/modern.h"
+#include "mcp/outcome.h"
 #include "mcp/versions.h"
 #include "obs/log.h"
 #include "policy/policy.h"
@@ -125,33 +126,72 @@ static bool is_json_content_type(h2o_iovec_t value)
     return value.len == sizeof(json) - 1 || value.base[sizeof(json) - 1] == ';' || value.base[sizeof(json) - 1] == ' ';
 }
 
+/* ---- audit of requests refused before they become exchanges ----------------------------- */
+
+/* The client's address as text, "" when unknown; `size` at least 64. */
+static void peer_address(h2o_req_t *req, char *out, size_t size)
+{
+    struct sockaddr_storage address;
+    socklen_t len = req != NULL ? req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&address) : 0;
+    char host[NI_MAXHOST];
+    if (len == 0 || h2o_socket_getnumerichost((struct sockaddr *)&address, len, host) == SIZE_MAX) {
+        out[0] = '\0';
+        return;
+    }
+    snprintf(out, size, "%s", host);
+}
+
+/* The one audit record of a request answered without becoming an exchange (mcp/outcome.h). */
+static void record_direct(mg_worker_t *worker, h2o_req_t *req, const mg_principal_t *principal,
+                          const mg_rpc_message_t *message, mg_audit_decision_t decision, int code, const char *reason)
+{
+    if (worker->gateway->audit == NULL)
+        return;
+    char address[64];
+    peer_address(req, address, sizeof(address));
+    mg_outcome_record_direct(
+        worker, principal, message,
+        mg_outcome_time_us(req->timestamps.request_begin_at.tv_sec, req->timestamps.request_begin_at.tv_usec),
+        (int64_t)req->entity.len, decision, code, reason, address);
+}
+
+/* Answers a request with a JSON-RPC error before it became an exchange, and records the refusal. */
+static void refuse(mg_worker_t *worker, h2o_req_t *req, const mg_principal_t *principal,
+                   const mg_rpc_message_t *message, int status, json_t *id, int code, const char *text)
+{
+    record_direct(worker, req, principal, message, status == 403 ? MG_AUDIT_DENY : MG_AUDIT_ERROR, code, text);
+    mg_front_send_rpc_error(req, status, id, code, text);
+}
+
 /* ---- sessions ---------------------------------------------------------------------- */
 
 /* Opens the request's Mcp-Session-Id. Answers the request itself and returns -1 on failure. */
 /* Opens the request's Mcp-Session-Id, which must have been issued to the same principal: a session id
  * is never a credential (DESIGN.md section 7.2), so another caller's id is refused, distinctly from an
  * id that is not one of the gateway's. Answers the request itself and returns -1 on failure. */
-static int open_session(mg_worker_t *worker, h2o_req_t *req, json_t *id, const mg_principal_t *principal,
-                        mg_session_claims_t *claims)
+static int open_session(mg_worker_t *worker, h2o_req_t *req, const mg_rpc_message_t *message,
+                        const mg_principal_t *principal, mg_session_claims_t *claims)
 {
+    json_t *id = message != NULL ? message->id : NULL;
     h2o_iovec_t token = header_value_by_name(req, "mcp-session-id");
     if (token.base == NULL) {
-        mg_front_send_rpc_error(req, 400, id, MG_RPC_INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
+        refuse(worker, req, principal, message, 400, id, MG_RPC_INVALID_REQUEST,
+               "Bad Request: Mcp-Session-Id header is required");
         return -1;
     }
     mg_error_t err;
     if (mg_session_cache_open(worker->session_cache, &worker->gateway->session_key, token.base, token.len, claims,
                               &err) != 0) {
         mg_session_claims_dispose(claims);
-        mg_front_send_rpc_error(req, 404, id, MG_RPC_INVALID_REQUEST, "Session not found");
+        refuse(worker, req, principal, message, 404, id, MG_RPC_INVALID_REQUEST, "Session not found");
         return -1;
     }
     if (strcmp(claims->principal, principal->name) != 0) {
         mg_log_as(MG_LOG_WARN, "session.wrong_principal", principal->name, "session %s of %s presented by %s",
                   claims->sid, claims->principal, principal->name);
         mg_session_claims_dispose(claims);
-        mg_front_send_rpc_error(req, 403, id, MG_RPC_UNAUTHORIZED,
-                                "Forbidden: this session was opened by another principal");
+        refuse(worker, req, principal, message, 403, id, MG_RPC_UNAUTHORIZED,
+               "Forbidden: this session was opened by another principal");
         return -1;
     }
     return 0;
@@ -172,8 +212,12 @@ static void abandon_parts(mg_exchange_t *exchange)
     exchange->parts_running = 0;
 }
 
+static void record(mg_exchange_t *exchange, const json_t *response, int error_code, int64_t bytes_out);
+
 static void exchange_free(mg_exchange_t *exchange)
 {
+    record(exchange, NULL, 0, -1); /* ended unanswered (the client left) when nothing recorded it before */
+    mg_outcome_dispose(&exchange->outcome);
     for (size_t i = 0; i < exchange->parts_len; i++) {
         json_decref(exchange->parts[i].collected);
         json_decref(exchange->parts[i].deferred);
@@ -326,12 +370,15 @@ void mg_front_finish_keep_calls(mg_exchange_t *exchange, json_t *response)
 static void deliver_final(mg_exchange_t *exchange, json_t *response, const json_t *id)
 {
     front_t *front = FRONT(exchange);
-    if (front->req == NULL)
+    if (front->req == NULL) {
+        record(exchange, response, 0, -1);
         return;
+    }
     json_t *result = json_object_get(response, "result");
     mg_bytes_t text = {0};
     mg_bytes_reserve(&text, ANSWER_RESERVE);
     bool written = write_answer(exchange, response, result, id, &text) == 0;
+    record(exchange, response, 0, (int64_t)text.len);
     if (front->streaming) {
         if (written)
             mg_stream_send_json_text(&front->stream, text.base, text.len);
@@ -372,6 +419,7 @@ void mg_exchange_finish_insufficient_scope(mg_exchange_t *exchange, const char *
     }
     front->finished = true;
     abandon_parts(exchange);
+    record(exchange, NULL, MG_RPC_UNAUTHORIZED, -1);
     mg_auth_refusal_t refusal = {.status = 403, .error = "insufficient_scope", .needed_scope = scopes};
     snprintf(refusal.description, sizeof(refusal.description), "%s", description);
     mg_auth_send_refusal(exchange->worker, front->req, exchange->scope, &refusal);
@@ -394,21 +442,24 @@ void mg_exchange_finish_limited(mg_exchange_t *exchange, int code, const char *m
                    (size_t)len);
     add_session_header(exchange, req);
     json_t *body = mg_rpc_make_error(exchange->message.id, code, message, data);
+    record(exchange, body, 0, -1);
     mg_front_send_json(req, 429, "Too Many Requests", body);
     json_decref(body);
 }
 
 void mg_exchange_client_address(const mg_exchange_t *exchange, char *out, size_t size)
 {
-    h2o_req_t *req = FRONT(exchange)->req;
-    struct sockaddr_storage address;
-    socklen_t len = req != NULL ? req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&address) : 0;
-    char host[NI_MAXHOST];
-    if (len == 0 || h2o_socket_getnumerichost((struct sockaddr *)&address, len, host) == SIZE_MAX) {
-        out[0] = '\0';
+    peer_address(FRONT(exchange)->req, out, size);
+}
+
+/* Records the exchange's outcome (mcp/outcome.h) before its answer leaves. */
+static void record(mg_exchange_t *exchange, const json_t *response, int error_code, int64_t bytes_out)
+{
+    if (exchange->outcome.recorded || !mg_outcome_wanted(exchange))
         return;
-    }
-    snprintf(out, size, "%s", host);
+    char address[64];
+    peer_address(FRONT(exchange)->req, address, sizeof(address));
+    mg_outcome_record(exchange, response, error_code, bytes_out, address);
 }
 
 void mg_exchange_finish_refused(mg_exchange_t *exchange, int code, const char *message, json_t *data)
@@ -420,6 +471,7 @@ void mg_exchange_finish_refused(mg_exchange_t *exchange, int code, const char *m
     }
     front->finished = true;
     json_t *body = mg_rpc_make_error(NULL, code, message, data);
+    record(exchange, body, 0, -1);
     if (front->req != NULL)
         mg_front_send_json(front->req, 400, "Bad Request", body);
     json_decref(body);
@@ -431,6 +483,7 @@ void mg_exchange_finish_accepted(mg_exchange_t *exchange)
     if (front->finished)
         return;
     front->finished = true;
+    record(exchange, NULL, 0, 0);
     if (front->req != NULL)
         send_status(front->req, 202, "Accepted");
 }
@@ -466,6 +519,7 @@ static void part_done(void *ctx, json_t *response, int error_code, const char *e
     mg_exchange_t *exchange = part->exchange;
     part->call = 0;
     exchange->parts_running--;
+    mg_outcome_upstream_end(exchange);
     if (part->deferred != NULL) {
         late_session_opened(exchange, part, response, error_code, error_message);
         return;
@@ -564,6 +618,7 @@ static int start_part(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t 
     if (part->call == 0)
         return -1;
     exchange->parts_running++;
+    mg_outcome_upstream_begin(exchange);
     return 0;
 }
 
@@ -619,11 +674,13 @@ static void *zeroed(size_t size)
     return memory;
 }
 
-static int check_protocol_version_header(h2o_req_t *req, json_t *id)
+static int check_protocol_version_header(mg_worker_t *worker, h2o_req_t *req, const mg_principal_t *principal,
+                                         const mg_rpc_message_t *message)
 {
     h2o_iovec_t version = header_value_by_name(req, "mcp-protocol-version");
     if (version.base != NULL && !mg_versions_is_legacy(version.base, version.len)) {
-        mg_front_send_rpc_error(req, 400, id, MG_RPC_INVALID_REQUEST, "Bad Request: unsupported MCP-Protocol-Version");
+        refuse(worker, req, principal, message, 400, message->id, MG_RPC_INVALID_REQUEST,
+               "Bad Request: unsupported MCP-Protocol-Version");
         return -1;
     }
     return 0;
@@ -676,20 +733,28 @@ static void mirror_headers(h2o_req_t *req, mg_mirror_headers_t *out, mg_mirror_p
     }
 }
 
-static void send_modern_error(h2o_req_t *req, json_t *id, int code, const char *message, json_t *data /* stolen */)
+/* What a refusal of a modern request is recorded with. */
+typedef struct st_refusal_context_t {
+    mg_worker_t *worker;
+    const mg_principal_t *principal;
+} refusal_context_t;
+
+static void send_modern_error(const refusal_context_t *context, h2o_req_t *req, const mg_rpc_message_t *request,
+                              int code, const char *message, json_t *data /* stolen */)
 {
-    json_t *body = mg_rpc_make_error(id, code, message, data);
+    record_direct(context->worker, req, context->principal, request, MG_AUDIT_ERROR, code, message);
+    json_t *body = mg_rpc_make_error(request->id, code, message, data);
     mg_front_send_json(req, 400, "Bad Request", body);
     json_decref(body);
 }
 
 /* Checks a modern request before anything routes it: _meta (-32602 / -32022) and the headers that
  * mirror the body (-32020). Answers the request itself and returns -1 on failure. */
-static int check_modern(h2o_req_t *req, const mg_rpc_message_t *message, const mg_mirror_headers_t *mirrored,
-                        bool too_many, mg_modern_meta_t *meta)
+static int check_modern(const refusal_context_t *context, h2o_req_t *req, const mg_rpc_message_t *message,
+                        const mg_mirror_headers_t *mirrored, bool too_many, mg_modern_meta_t *meta)
 {
     if (message->kind == MG_RPC_RESPONSE) {
-        send_modern_error(req, message->id, MG_RPC_INVALID_REQUEST,
+        send_modern_error(context, req, message, MG_RPC_INVALID_REQUEST,
                           "Bad Request: a 2026-07-28 client sends no JSON-RPC responses", NULL);
         return -1;
     }
@@ -703,7 +768,7 @@ static int check_modern(h2o_req_t *req, const mg_rpc_message_t *message, const m
                                  memcmp(body_version, header_version.base, header_version.len) != 0)) {
         if (meta_rc != 0)
             json_decref(err.data);
-        send_modern_error(req, message->id, MG_RPC_HEADER_MISMATCH,
+        send_modern_error(context, req, message, MG_RPC_HEADER_MISMATCH,
                           header_version.base == NULL
                               ? "Header mismatch: required header MCP-Protocol-Version is missing"
                               : "Header mismatch: MCP-Protocol-Version header does not match "
@@ -712,20 +777,20 @@ static int check_modern(h2o_req_t *req, const mg_rpc_message_t *message, const m
         return -1;
     }
     if (meta_rc != 0) {
-        send_modern_error(req, message->id, err.code, err.message, err.data);
+        send_modern_error(context, req, message, err.code, err.message, err.data);
         return -1;
     }
     char why[512];
     if (too_many) {
-        send_modern_error(req, message->id, MG_RPC_HEADER_MISMATCH, "Header mismatch: too many Mcp-Param-* headers",
-                          NULL);
+        send_modern_error(context, req, message, MG_RPC_HEADER_MISMATCH,
+                          "Header mismatch: too many Mcp-Param-* headers", NULL);
         return -1;
     }
     /* Mcp-Param-* need the tool's inputSchema: the dispatcher checks them against its catalog */
     mg_mirror_value_t version = {meta->protocol_version, meta->protocol_version_len};
     mg_mirror_value_t method = {message->method, strlen(message->method)};
     if (mg_mirror_check_request(mirrored, method, message->params, version, why, sizeof(why)) != 0) {
-        send_modern_error(req, message->id, MG_RPC_HEADER_MISMATCH, why, NULL);
+        send_modern_error(context, req, message, MG_RPC_HEADER_MISMATCH, why, NULL);
         return -1;
     }
     return 0;
@@ -835,8 +900,9 @@ static void open_subscription(mg_worker_t *worker, h2o_req_t *req, long scope, c
 {
     json_t *filter = json_object_get(message->params, "notifications");
     if (!json_is_object(filter)) {
-        json_t *response =
-            mg_rpc_make_error(message->id, MG_RPC_INVALID_PARAMS, "params.notifications must be an object", NULL);
+        static const char text[] = "params.notifications must be an object";
+        record_direct(worker, req, principal, message, MG_AUDIT_ERROR, MG_RPC_INVALID_PARAMS, text);
+        json_t *response = mg_rpc_make_error(message->id, MG_RPC_INVALID_PARAMS, text, NULL);
         mg_front_send_json(req, 200, "OK", response);
         json_decref(response);
         return;
@@ -848,6 +914,7 @@ static void open_subscription(mg_worker_t *worker, h2o_req_t *req, long scope, c
     json_t *allowed = mg_authorize_subscription_filter(access, worker->gateway->config, scope, principal, filter);
     if (access != NULL)
         mg_policy_access_release(access);
+    record_direct(worker, req, principal, message, MG_AUDIT_ALLOW, 0, NULL); /* the stream opens */
     mg_events_listen(worker, req, scope, &claims, message->id, allowed);
     json_decref(allowed);
 }
@@ -864,7 +931,8 @@ static bool is_modern_request(h2o_req_t *req, const mg_rpc_message_t *message)
 
 /* subscriptions/listen against the 2026-07-28 schema, as the dispatcher checks every other message
  * (mcp/validate.h); a refusal names the first violation. */
-static bool listen_valid(mg_worker_t *worker, h2o_req_t *req, const mg_rpc_message_t *message)
+static bool listen_valid(mg_worker_t *worker, h2o_req_t *req, const mg_principal_t *principal,
+                         const mg_rpc_message_t *message)
 {
     const mg_spec_schemas_t *schemas = worker->gateway->spec_schemas;
     if (schemas == NULL || mg_spec_schemas_check(schemas, MG_VERSION_MODERN, message, NULL, NULL) == MG_SPEC_VALID)
@@ -876,7 +944,7 @@ static bool listen_valid(mg_worker_t *worker, h2o_req_t *req, const mg_rpc_messa
     snprintf(text, sizeof(text), "Invalid params: %s: %s: %s",
              first != NULL && first->instance_path[0] != '\0' ? first->instance_path : "(root)",
              first != NULL ? first->keyword : "schema", first != NULL ? first->message : "not allowed");
-    mg_front_send_rpc_error(req, 400, message->id, MG_RPC_INVALID_PARAMS, text);
+    refuse(worker, req, principal, message, 400, message->id, MG_RPC_INVALID_PARAMS, text);
     return false;
 }
 
@@ -884,21 +952,21 @@ static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope, mg_princ
 {
     mg_config_t *config = worker->gateway->config;
     if (!is_json_content_type(header_value(req, H2O_TOKEN_CONTENT_TYPE))) {
-        mg_front_send_rpc_error(req, 415, NULL, MG_RPC_INVALID_REQUEST,
-                                "Unsupported Media Type: Content-Type must be application/json");
+        refuse(worker, req, principal, NULL, 415, NULL, MG_RPC_INVALID_REQUEST,
+               "Unsupported Media Type: Content-Type must be application/json");
         return 0;
     }
     h2o_iovec_t accept = header_value(req, H2O_TOKEN_ACCEPT);
     if (!accepts(accept, "application/json") || !accepts(accept, "text/event-stream")) {
-        mg_front_send_rpc_error(req, 406, NULL, MG_RPC_INVALID_REQUEST,
-                                "Not Acceptable: Accept must list application/json and text/event-stream");
+        refuse(worker, req, principal, NULL, 406, NULL, MG_RPC_INVALID_REQUEST,
+               "Not Acceptable: Accept must list application/json and text/event-stream");
         return 0;
     }
     mg_rpc_message_t message;
     mg_rpc_error_t decode_error;
     if (mg_rpc_decode_client(req->entity.base, req->entity.len, config->limits.max_json_depth, &message,
                              &decode_error) != 0) {
-        mg_front_send_rpc_error(req, 400, decode_error.id, decode_error.code, decode_error.message);
+        refuse(worker, req, principal, NULL, 400, decode_error.id, decode_error.code, decode_error.message);
         mg_rpc_error_dispose(&decode_error);
         return 0;
     }
@@ -915,13 +983,14 @@ static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope, mg_princ
     bool too_many = false;
     if (modern)
         mirror_headers(req, &mirrored, params, MAX_PARAM_HEADERS, &too_many);
-    if (modern ? check_modern(req, &message, &mirrored, too_many, &meta) != 0
-               : check_protocol_version_header(req, message.id) != 0) {
+    refusal_context_t context = {worker, principal};
+    if (modern ? check_modern(&context, req, &message, &mirrored, too_many, &meta) != 0
+               : check_protocol_version_header(worker, req, principal, &message) != 0) {
         mg_rpc_message_dispose(&message);
         return 0;
     }
     if (modern && strcmp(message.method, "subscriptions/listen") == 0) { /* a stream, not an exchange */
-        if (listen_valid(worker, req, &message))
+        if (listen_valid(worker, req, principal, &message))
             open_subscription(worker, req, scope, &message, &meta, principal);
         mg_rpc_message_dispose(&message);
         return 0;
@@ -944,6 +1013,10 @@ static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope, mg_princ
     exchange->principal = mg_principal_retain(principal);
     exchange->access = mg_policy_access_for(worker->policy_cache, worker->policy, principal);
     exchange->message = message;
+    exchange->outcome.server = -1;
+    exchange->outcome.start_us =
+        mg_outcome_time_us(req->timestamps.request_begin_at.tv_sec, req->timestamps.request_begin_at.tv_usec);
+    exchange->outcome.bytes_in = (int64_t)req->entity.len;
     front->req = req;
     bool is_initialize = message.kind == MG_RPC_REQUEST && strcmp(message.method, "initialize") == 0;
     if (modern) {
@@ -954,8 +1027,9 @@ static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope, mg_princ
         exchange->has_session = true;
         keep_mirror_headers(exchange, &mirrored, message.root, (char *)front + front_size);
     } else if (!is_initialize) {
-        if (open_session(worker, req, message.id, principal, &exchange->claims) != 0) {
+        if (open_session(worker, req, &exchange->message, principal, &exchange->claims) != 0) {
             front->req = NULL;
+            exchange->outcome.recorded = true; /* open_session recorded its refusal */
             exchange_free(exchange);
             return 0;
         }
@@ -970,8 +1044,8 @@ static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope, mg_princ
 static int handle_get(mg_worker_t *worker, h2o_req_t *req, long scope, const mg_principal_t *principal)
 {
     if (!accepts(header_value(req, H2O_TOKEN_ACCEPT), "text/event-stream")) {
-        mg_front_send_rpc_error(req, 406, NULL, MG_RPC_INVALID_REQUEST,
-                                "Not Acceptable: Accept must list text/event-stream");
+        refuse(worker, req, principal, NULL, 406, NULL, MG_RPC_INVALID_REQUEST,
+               "Not Acceptable: Accept must list text/event-stream");
         return 0;
     }
     mg_session_claims_t claims = {0};
@@ -994,6 +1068,15 @@ static int handle_delete(mg_worker_t *worker, h2o_req_t *req, const mg_principal
 }
 
 static int route_method(mg_worker_t *worker, h2o_req_t *req, long scope, mg_principal_t *principal);
+
+/* A request the identify stage refused (no credential, a bad one, the identity provider unreachable). */
+static void refuse_identity(mg_worker_t *worker, h2o_req_t *req, long scope, const mg_auth_refusal_t *refusal)
+{
+    record_direct(worker, req, NULL, NULL, refusal->status == 503 ? MG_AUDIT_ERROR : MG_AUDIT_DENY, MG_RPC_UNAUTHORIZED,
+                  refusal->description);
+    mg_auth_send_refusal(worker, req, scope, refusal);
+}
+
 static void on_identified(mg_worker_t *worker, h2o_req_t *req, long scope, mg_principal_t *principal,
                           const mg_auth_refusal_t *refusal);
 
@@ -1001,7 +1084,7 @@ int mg_front_handle(mg_worker_t *worker, h2o_req_t *req, long scope)
 {
     h2o_iovec_t origin = header_value_by_name(req, "origin");
     if (origin.base != NULL && !mg_config_origin_allowed(worker->gateway->config, origin.base, origin.len)) {
-        mg_front_send_rpc_error(req, 403, NULL, MG_RPC_INVALID_REQUEST, "Forbidden: Origin is not allowed");
+        refuse(worker, req, NULL, NULL, 403, NULL, MG_RPC_INVALID_REQUEST, "Forbidden: Origin is not allowed");
         return 0;
     }
     mg_principal_t *principal;
@@ -1010,7 +1093,7 @@ int mg_front_handle(mg_worker_t *worker, h2o_req_t *req, long scope)
     if (rc == MG_AUTH_PENDING)
         return 0;
     if (rc != 0) {
-        mg_auth_send_refusal(worker, req, scope, &refusal);
+        refuse_identity(worker, req, scope, &refusal);
         return 0;
     }
     rc = route_method(worker, req, scope, principal);
@@ -1023,7 +1106,7 @@ static void on_identified(mg_worker_t *worker, h2o_req_t *req, long scope, mg_pr
                           const mg_auth_refusal_t *refusal)
 {
     if (principal == NULL)
-        mg_auth_send_refusal(worker, req, scope, refusal);
+        refuse_identity(worker, req, scope, refusal);
     else
         route_method(worker, req, scope, principal);
 }
@@ -1036,9 +1119,8 @@ static int route_method(mg_worker_t *worker, h2o_req_t *req, long scope, mg_prin
     if (version.base != NULL && mg_versions_is_modern(version.base, version.len)) {
         /* 2026-07-28 has no GET stream and no sessions to delete */
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("POST"));
-        mg_front_send_rpc_error(req, 405, NULL, MG_RPC_INVALID_REQUEST,
-                                "Method Not Allowed: 2026-07-28 clients use POST only (subscriptions/listen for "
-                                "notifications)");
+        refuse(worker, req, principal, NULL, 405, NULL, MG_RPC_INVALID_REQUEST,
+               "Method Not Allowed: 2026-07-28 clients use POST only (subscriptions/listen for notifications)");
         return 0;
     }
     if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")))
@@ -1046,6 +1128,6 @@ static int route_method(mg_worker_t *worker, h2o_req_t *req, long scope, mg_prin
     if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("DELETE")))
         return handle_delete(worker, req, principal);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("GET, POST, DELETE"));
-    mg_front_send_rpc_error(req, 405, NULL, MG_RPC_INVALID_REQUEST, "Method Not Allowed");
+    refuse(worker, req, principal, NULL, 405, NULL, MG_RPC_INVALID_REQUEST, "Method Not Allowed");
     return 0;
 }

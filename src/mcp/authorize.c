@@ -16,11 +16,11 @@ static void log_decision(const mg_exchange_t *exchange, const char *event, mg_po
 {
     if (!mg_log_enabled(MG_LOG_INFO))
         return;
-    json_t *fields = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s?,s:s}", "principal", exchange->principal->name, "roles",
-                               mg_policy_access_roles(exchange->access), "server",
-                               exchange->config->servers[server_index].name, "kind", mg_policy_kind_name(kind),
-                               "item", local, "method", exchange->message.method, "rule", decision->rule, "reason",
-                               decision->reason);
+    json_t *fields =
+        json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s?,s:s}", "principal", exchange->principal->name, "roles",
+                  mg_policy_access_roles(exchange->access), "server", exchange->config->servers[server_index].name,
+                  "kind", mg_policy_kind_name(kind), "item", local, "method", exchange->message.method, "rule",
+                  decision->rule, "reason", decision->reason);
     mg_log_fields(MG_LOG_INFO, event, fields, "%s %s/%s: %s", event, exchange->config->servers[server_index].name,
                   local, decision->reason);
 }
@@ -53,6 +53,11 @@ static char *needed_scopes(const mg_exchange_t *exchange, const mg_policy_decisi
 mg_authorize_t mg_authorize_item(mg_exchange_t *exchange, mg_policy_kind_t kind, size_t server_index, const char *local,
                                  const json_t *arguments)
 {
+    mg_outcome_item(exchange,
+                    kind == MG_POLICY_TOOL     ? MG_AUDIT_ITEM_TOOL
+                    : kind == MG_POLICY_PROMPT ? MG_AUDIT_ITEM_PROMPT
+                                               : MG_AUDIT_ITEM_RESOURCE,
+                    server_index, local);
     if (exchange->access == NULL)
         return MG_AUTHORIZE_GO;
     mg_policy_decision_t decision;
@@ -60,12 +65,15 @@ mg_authorize_t mg_authorize_item(mg_exchange_t *exchange, mg_policy_kind_t kind,
                      &decision);
     switch (decision.verdict) {
     case MG_POLICY_ALLOW:
+        exchange->outcome.rule = decision.rule; /* the policy's own text: it lives as long as the access */
         return MG_AUTHORIZE_GO;
     case MG_POLICY_HIDDEN:
         log_decision(exchange, "policy.hidden", kind, server_index, local, &decision);
+        mg_outcome_decide(exchange, MG_AUDIT_HIDDEN, decision.rule, decision.reason);
         return MG_AUTHORIZE_HIDDEN;
     case MG_POLICY_NEED_SCOPE: {
         log_decision(exchange, "policy.insufficient_scope", kind, server_index, local, &decision);
+        mg_outcome_decide(exchange, MG_AUDIT_DENY, decision.rule, decision.reason);
         char *scopes = needed_scopes(exchange, &decision);
         char description[256];
         snprintf(description, sizeof(description), "this %s needs the scope%s %s", mg_policy_kind_name(kind),
@@ -79,6 +87,8 @@ mg_authorize_t mg_authorize_item(mg_exchange_t *exchange, mg_policy_kind_t kind,
         break;
     }
     log_decision(exchange, "policy.denied", kind, server_index, local, &decision);
+    /* the policy's reason quotes the argument that failed a condition: the trail keeps no argument values */
+    mg_outcome_decide(exchange, MG_AUDIT_DENY, decision.rule, "the arguments do not meet the rule's conditions");
     char message[400];
     snprintf(message, sizeof(message), "Forbidden by policy: %s", decision.reason);
     mg_exchange_finish_error(exchange, MG_RPC_UNAUTHORIZED, message, NULL);

@@ -139,6 +139,7 @@ static void routed_done(mg_exchange_t *exchange, mg_exchange_part_t *part, json_
         mg_exchange_finish_error(exchange, error_code, error_message, NULL);
         return;
     }
+    exchange->outcome.upstream_answered = true;
     if (exchange->output_schema != NULL && !mg_validate_result(exchange, part->server_index, response))
         return; /* withheld: it breaks the tool's outputSchema */
     json_t *result = json_object_get(response, "result");
@@ -305,6 +306,7 @@ static void call_checked_tool(mg_exchange_t *exchange, size_t server_index, cons
                        MG_RPC_INVALID_PARAMS, "Unknown tool");
         return;
     }
+    exchange->outcome.item_known = true; /* a name from the server's own list */
     if (!mg_limit_stage_admit(exchange, server_index, MG_CONFIG_TOOLS, local_name))
         return; /* limited: counted only once the tool is known to exist */
     char why[512];

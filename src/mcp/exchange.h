@@ -25,6 +25,7 @@
 #include "mcp/mirror.h"
 #include "mcp/modern.h"
 #include "mcp/mrtr.h"
+#include "mcp/outcome.h"
 #include "limit/limit.h"
 #include "mcp/session.h"
 #include "upstream/upstream.h"
@@ -83,6 +84,7 @@ struct st_mg_exchange_t {
                                            * against (mcp/validate.h); NULL: nothing to check */
     mg_limit_hold_t limit_hold;           /* concurrency slots the call holds, given back when the exchange is freed
                                            * (mcp/limit_stage.h) */
+    mg_outcome_t outcome;                 /* the decision taken and how the exchange ended (mcp/outcome.h) */
     /* output side, owned by the front end */
     void *front;
     mg_exchange_part_t parts[]; /* parts_cap of them: allocated with the exchange */

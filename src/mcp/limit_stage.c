@@ -27,6 +27,17 @@ static void log_verdict(const mg_exchange_t *exchange, const char *event, size_t
     mg_log_fields(MG_LOG_INFO, event, fields, "%s %s/%s: rule %s", event, server, item, verdict->rule);
 }
 
+/* The audit record names the rule as rate_limits.<name>. */
+static void note_outcome(mg_exchange_t *exchange, mg_audit_decision_t decision, const mg_limit_verdict_t *verdict,
+                         const char *reason)
+{
+    if (!mg_outcome_wanted(exchange))
+        return;
+    char rule[160];
+    snprintf(rule, sizeof(rule), "rate_limits.%s", verdict->rule);
+    mg_outcome_decide_copy(exchange, decision, rule, reason);
+}
+
 static void answer_limited(mg_exchange_t *exchange, const mg_limit_verdict_t *verdict)
 {
     long long seconds = (verdict->retry_after_ns + 999999999LL) / 1000000000LL;
@@ -65,11 +76,16 @@ bool mg_limit_stage_admit(mg_exchange_t *exchange, size_t server_index, mg_confi
         mg_limit_check(limit, rules, &call, &exchange->limit_hold, &verdict);
         if (verdict.limited) {
             log_verdict(exchange, "rate_limit.limited", server_index, item, &verdict);
+            note_outcome(exchange, MG_AUDIT_RATE_LIMITED, &verdict, kind_name(verdict.kind));
             answer_limited(exchange, &verdict);
             return false;
         }
-        if (verdict.observed)
+        if (verdict.observed) {
             log_verdict(exchange, "rate_limit.observed", server_index, item, &verdict);
+            /* observe mode: allowed, and the record says which rule would have refused it */
+            note_outcome(exchange, MG_AUDIT_ALLOW, &verdict, "observed: over the limit, not enforced");
+            exchange->outcome.decided = false; /* still allowed: what happens next decides */
+        }
     }
     mg_limit_charge(limit, exchange->principal->name, mg_limit_rules_cost(rules, server_index, method, item));
     return true;

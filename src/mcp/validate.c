@@ -76,6 +76,7 @@ bool mg_validate_message(mg_exchange_t *exchange)
     first_violation(&result, "Invalid params", text, sizeof(text));
     mg_log_as(MG_LOG_INFO, "validation.message", exchange->principal != NULL ? exchange->principal->name : NULL,
               "%s refused (protocol %s): %s", exchange->message.method, version, text);
+    mg_outcome_decide(exchange, MG_AUDIT_DENY, "schema:protocol", "the message does not match the MCP schema");
     if (exchange->message.kind == MG_RPC_NOTIFICATION) {
         mg_exchange_finish_accepted(exchange); /* a notification gets no answer: it is dropped */
         return false;
@@ -99,6 +100,7 @@ json_t *mg_validate_answer(mg_exchange_t *exchange, const char *method, size_t m
     first_violation(&result, what, text, sizeof(text));
     mg_log_as(MG_LOG_INFO, "validation.answer", exchange->principal != NULL ? exchange->principal->name : NULL,
               "a client's answer refused (protocol %s): %s", version, text);
+    mg_outcome_decide(exchange, MG_AUDIT_DENY, "schema:protocol", "the client's answer does not match the MCP schema");
     mg_exchange_finish_refused(exchange, MG_RPC_INVALID_PARAMS, text, violations_data(&result));
     char asker_text[sizeof(text) + 64];
     snprintf(asker_text, sizeof(asker_text), "mcpgate refused the client's answer: %s", text);
@@ -139,6 +141,7 @@ static void refuse_arguments(mg_exchange_t *exchange, const char *tool, const mg
     first_violation(result, "Invalid arguments", summary, sizeof(summary));
     mg_log_as(MG_LOG_INFO, "validation.arguments", exchange->principal != NULL ? exchange->principal->name : NULL,
               "tools/call %s refused: %s", tool, summary);
+    mg_outcome_decide(exchange, MG_AUDIT_DENY, "schema:input", "the arguments do not match the tool's inputSchema");
     refuse_call(exchange, summary, text, result);
 }
 
@@ -159,6 +162,8 @@ bool mg_validate_arguments(mg_exchange_t *exchange, size_t server_index, const c
                              ? tool->output_error
                              : NULL;
     if (broken != NULL) {
+        mg_outcome_decide(exchange, MG_AUDIT_ERROR, tool->input_error != NULL ? "schema:input" : "schema:output",
+                          "the tool's schema is not valid JSON Schema");
         snprintf(text, sizeof(text),
                  "Tool %.100s cannot be called: its %s is not valid JSON Schema (%.600s), so the gateway cannot check "
                  "the call",
@@ -221,6 +226,7 @@ bool mg_validate_result(mg_exchange_t *exchange, size_t server_index, const json
            summary, enforce ? "refused" : "passed on: output_validation is report");
     if (!enforce)
         return true;
+    mg_outcome_decide(exchange, MG_AUDIT_DENY, "schema:output", "the result does not match the tool's outputSchema");
     char text[4096];
     int used = snprintf(text, sizeof(text),
                         "The tool %.100s returned a result that does not match its outputSchema, so the gateway "

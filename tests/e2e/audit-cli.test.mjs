@@ -3,8 +3,8 @@
 // across rotated files, and `audit query` filters the SQLite index. `audit pubkey` gives the key.
 //
 // The trail is written by tests/unit/audit_write_tool (built next to the gateway; AUDIT_WRITE_TOOL
-// overrides), which emits records through the real src/audit/ module: the request path does not
-// emit audit events yet.
+// overrides), which emits records through the real src/audit/ module, so that the trails are exactly
+// as long as each case needs; audit-events.test.mjs checks the records the request path writes.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

@@ -463,7 +463,7 @@ static void test_record_fields(void **state)
     event.protocol_version = "2026-07-28";
     event.decision = MG_AUDIT_RATE_LIMITED;
     event.rule = "rate_limits.per-user";
-    event.error_code = 32029;
+    event.error_code = -32029;
     event.upstream_us = 10;
     event.total_us = 20;
     event.bytes_in = 30;
@@ -482,7 +482,7 @@ static void test_record_fields(void **state)
                        "\"4bf92f3577b34da6a3ce929d0e0e4736\",\"principal\":{\"subject\":\"al\\\"ice\\n\xef\xbf\xbd\","
                        "\"issuer\":\"https://idp\",\"client_id\":\"cli\"},\"protocol_version\":\"2026-07-28\","
                        "\"era\":\"modern\",\"decision\":\"rate_limited\",\"rule\":\"rate_limits.per-user\","
-                       "\"error_code\":32029,\"upstream_us\":10,\"total_us\":20,\"bytes_in\":30,\"bytes_out\":40,"
+                       "\"error_code\":-32029,\"upstream_us\":10,\"total_us\":20,\"bytes_in\":30,\"bytes_out\":40,"
                        "\"findings\":[{\"kind\":\"pii\"}]}"));
     lines_free(&lines);
     temp_tree_remove(trail.root);
