@@ -11,7 +11,9 @@
 # AUTH=jwt identifies the caller by bench/run.sh's RS256 JWT (make_jwt: its JWKS served on loopback)
 # instead of an API key (AUTH=apikey, the default); KIND one then binds its role to every authenticated
 # caller, as bench/run.sh's mcpgate-jwt. AUTH=none has no auth and no policy (bench/run.sh's mcpgate).
-# Prints the worker thread's instructions per call; the callgrind file stays in $OUT (default /tmp).
+# EXTRA_YAML is appended to the configuration (e.g. bench/run.sh's observed_yaml: audit, metrics, limits).
+# Prints the worker thread's instructions per call, and every other thread's that counted more than a
+# few per call (the audit writer); the callgrind files stay in $OUT (default /tmp).
 # Needs valgrind, python3 and bench/.build/fast_upstream (bench/run.sh builds it).
 set -euo pipefail
 BIN=$1 KIND=$2 CALLS=${3:-2000}
@@ -53,6 +55,7 @@ fi
         sed -n '/^make_policy()/,/^}/p' "$ROOT/bench/run.sh" | sed -n '/<<.PYEOF./,/^PYEOF/p' | sed '1d;$d' |
             python3 - | sed '/^bindings:/,$d'
     fi
+    [ -z "${EXTRA_YAML:-}" ] || printf '%s\n' "$EXTRA_YAML"
 } >"$OUT/gw.yaml"
 if [ "$KIND" = one ]; then ROLES=everyone; else
     ROLES=$(python3 -c 'print(",".join([f"role-{r}" for r in range(0, 60, 5)] + ["role-7", "echoer"]))'); fi
@@ -98,9 +101,11 @@ callgrind_control -d "$GWPID" >/dev/null
 sleep 1
 kill -TERM "$GWPID"; wait "$GWPID" 2>/dev/null || true
 # one file per thread: the worker's is the one that counted the most
-TOTAL=0 WORKER=""
+TOTAL=0 WORKER="" OTHERS=""
 for f in "$OUT"/callgrind.out*; do
     n=$(callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+    [ "${n:-0}" -le $((CALLS * 100)) ] || OTHERS+="  $((n / CALLS)) per call on the thread of $f"$'\n'
     if [ "${n:-0}" -gt "$TOTAL" ]; then TOTAL=$n WORKER=$f; fi
 done
+printf '%s' "$OTHERS" | grep -v "$WORKER\$" || true
 echo "$KIND ${ERA:-legacy} $AUTH: $((TOTAL / CALLS)) instructions per tools/call on the worker thread ($CALLS calls; $WORKER)"

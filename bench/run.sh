@@ -21,7 +21,7 @@
 #                       a proxy (it is the server under test, on
 #                       BENCH_CPU_SUT, for the "direct" row)          [$BENCH_CPU_SUT]
 #   BENCH_TARGETS       rows to run, space separated
-#                       ["direct nginx mcpgate mcpgate-modern mcpgate-jwt mcpgate-policy"]; mcpgate is a
+#                       ["direct nginx mcpgate mcpgate-modern mcpgate-jwt mcpgate-policy mcpgate-observed"]; mcpgate is a
 #                       legacy (2025-11-25) tools/call inside a session, mcpgate-modern a
 #                       stateless MCP 2026-07-28 one (no initialize; Mcp-Method/Mcp-Name
 #                       headers), both through the same gateway process and URL;
@@ -29,7 +29,10 @@
 #                       auth, with an RS256 JWT (Authorization: Bearer) on every request
 #                       and a one-role policy that allows everything; mcpgate-policy the
 #                       same with a policy of 300 rules (61 roles, the caller bound to 14),
-#                       the call allowed by a rule with argument conditions
+#                       the call allowed by a rule with argument conditions; mcpgate-observed
+#                       the legacy call through a gateway with the audit trail (file + SQLite
+#                       index, fsync every 1000 ms), metrics and two rate-limit rules on
+#                       (one rate, one concurrency; neither refuses), against mcpgate
 #   MCPGATE_BUILD_DIR   meson build dir for the release build         [bench/.build/mcpgate-release]
 #   MCPGATE_BIN         use this binary instead of building           [$MCPGATE_BUILD_DIR/mcpgate]
 #   BENCH_KEEP_TMP=1    keep the temp dir (configs, logs) for inspection
@@ -67,7 +70,7 @@ CONNS=${BENCH_CONNECTIONS:-32}
 CPU_LOAD=${BENCH_CPU_LOAD:-0}
 CPU_SUT=${BENCH_CPU_SUT:-1}
 CPU_UPSTREAM=${BENCH_CPU_UPSTREAM:-$CPU_SUT}
-TARGETS=${BENCH_TARGETS:-direct nginx mcpgate mcpgate-modern mcpgate-jwt mcpgate-policy}
+TARGETS=${BENCH_TARGETS:-direct nginx mcpgate mcpgate-modern mcpgate-jwt mcpgate-policy mcpgate-observed}
 BUILD_DIR=${MCPGATE_BUILD_DIR:-$BENCH_DIR/.build/mcpgate-release}
 MCPGATE=${MCPGATE_BIN:-$BUILD_DIR/mcpgate}
 PROTO=2025-11-25
@@ -349,7 +352,7 @@ cc -O2 -g -Wall -Wextra -DH2O_USE_LIBUV=0 -o "$BENCH_DIR/.build/fast_upstream" "
     -lh2o-evloop -lssl -lcrypto -ljansson
 
 MCPGATE_BUILD_FAILED=""
-if { want mcpgate || want mcpgate-modern || want mcpgate-jwt || want mcpgate-policy; } && [ $BUILD -eq 1 ] && [ -z "${MCPGATE_BIN:-}" ]; then
+if { want mcpgate || want mcpgate-modern || want mcpgate-jwt || want mcpgate-policy || want mcpgate-observed; } && [ $BUILD -eq 1 ] && [ -z "${MCPGATE_BIN:-}" ]; then
     log "building mcpgate (release) in ${BUILD_DIR#"$ROOT"/}"
     if { [ -f "$BUILD_DIR/build.ninja" ] || meson setup "$BUILD_DIR" "$ROOT" --buildtype=release; } >"$TMP/build.log" 2>&1 &&
         meson compile -C "$BUILD_DIR" >>"$TMP/build.log" 2>&1; then
@@ -409,6 +412,7 @@ want mcpgate && GW_ROWS+=(mcpgate)
 want mcpgate-modern && GW_ROWS+=(mcpgate-modern)
 want mcpgate-jwt && GW_ROWS+=(mcpgate-jwt)
 want mcpgate-policy && GW_ROWS+=(mcpgate-policy)
+want mcpgate-observed && GW_ROWS+=(mcpgate-observed)
 
 # start_gateway NAME PORT EXTRA_YAML -> GW_PID set (empty, with the rows of NAME's process failed, when
 # it does not start); NAME mcpgate serves the mcpgate and mcpgate-modern rows
@@ -519,6 +523,24 @@ print("\n".join(lines))
 PYEOF
     )
 }
+# observed_yaml -> the sections of the mcpgate-observed row: an audit trail with its index, metrics, and
+# rate-limit rules that apply to every call and never refuse one
+observed_yaml() {
+    cat <<EOF
+audit:
+  file: $TMP/mcpgate-observed/audit.jsonl
+  sqlite: $TMP/mcpgate-observed/audit.sqlite
+  fsync: 1000
+rate_limits:
+  rules:
+    - name: per-caller
+      key: principal
+      rate: 100000000/second
+    - name: parallel
+      key: principal+server
+      concurrency: 10000
+EOF
+}
 gw_fail_all() { # reason -> every requested gateway row fails with it
     local n
     for n in "${GW_ROWS[@]}"; do
@@ -566,6 +588,14 @@ if [ ${#GW_ROWS[@]} -gt 0 ]; then
             ORDER+=(mcpgate-policy)
             STATUS[mcpgate-policy]="FAILED: ${FAIL_REASON:-no JWT (the mcpgate-jwt row makes it)}"
         fi
+        # no auth, as the mcpgate row, with what issue 7 adds on: the audit trail, metrics, rate limits
+        if want mcpgate-observed; then
+            start_gateway mcpgate-observed "$GW_PORT" "$(observed_yaml)"
+            if [ -n "$GW_PID" ]; then
+                bench_target mcpgate-observed "http://127.0.0.1:$GW_PORT/servers/fast/mcp" "$GW_PID" legacy || true
+                stop_pid "$GW_PID"
+            fi
+        fi
     fi
     for n in "${GW_ROWS[@]}"; do [ "${STATUS[$n]}" = ok ] || log "$n: ${STATUS[$n]}"; done
 fi
@@ -573,16 +603,16 @@ fi
 # ---------------------------------------------------------------- report
 us_to_ms() { [ -n "${1:-}" ] && awk -v u="$1" 'BEGIN{printf "%.3f ms", u/1000}' || echo "-"; }
 TABLE=$(
-    printf '| %-14s | %10s | %10s | %10s | %6s | %14s | %13s | %13s |\n' target 'req/s' p50 p99 errors 'SUT CPU us/req' \
+    printf '| %-16s | %10s | %10s | %10s | %6s | %14s | %13s | %13s |\n' target 'req/s' p50 p99 errors 'SUT CPU us/req' \
         "CPU $CPU_SUT busy" "CPU $CPU_LOAD busy"
-    printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' ---------------- ------------ ------------ ------------ -------- ---------------- \
+    printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' ------------------ ------------ ------------ ------------ -------- ---------------- \
         --------------- ---------------
     for n in "${ORDER[@]}"; do
         if [ -n "${RPS[$n]:-}" ]; then
-            printf '| %-14s | %10.0f | %10s | %10s | %6s | %14s | %13s | %13s |\n' "$n" "${RPS[$n]}" "$(us_to_ms "${P50[$n]}")" \
+            printf '| %-16s | %10.0f | %10s | %10s | %6s | %14s | %13s | %13s |\n' "$n" "${RPS[$n]}" "$(us_to_ms "${P50[$n]}")" \
                 "$(us_to_ms "${P99[$n]}")" "${ERRS[$n]}" "${CPU[$n]}" "${SUTBUSY[$n]}" "${LOADBUSY[$n]}"
         else
-            printf '| %-14s | %10s | %10s | %10s | %6s | %14s | %13s | %13s |\n' "$n" FAILED - - - - - -
+            printf '| %-16s | %10s | %10s | %10s | %6s | %14s | %13s | %13s |\n' "$n" FAILED - - - - - -
         fi
     done
 )
@@ -621,6 +651,10 @@ fi
 if [ -n "${RPS[mcpgate-jwt]:-}" ] && [ -n "${RPS[mcpgate-policy]:-}" ]; then
     RATIO_LINE+=$'\n'$(awk -v p="${RPS[mcpgate-policy]}" -v j="${RPS[mcpgate-jwt]}" -v pc="${CPU[mcpgate-policy]}" -v jc="${CPU[mcpgate-jwt]}" 'BEGIN{
         printf "mcpgate-policy/mcpgate-jwt (300 rules vs one) throughput ratio: %.2f", p / j; if (jc + 0 > 0) printf ", CPU-per-request policy/one rule: %.2f", pc / jc }')
+fi
+if [ -n "${RPS[mcpgate]:-}" ] && [ -n "${RPS[mcpgate-observed]:-}" ]; then
+    RATIO_LINE+=$'\n'$(awk -v o="${RPS[mcpgate-observed]}" -v l="${RPS[mcpgate]}" -v oc="${CPU[mcpgate-observed]}" -v lc="${CPU[mcpgate]}" 'BEGIN{
+        r = o / l; printf "mcpgate-observed/mcpgate (audit + metrics + rate limits vs none) throughput ratio: %.2f (target >= 0.85: %s)", r, (r >= 0.85 ? "met" : "NOT met"); if (lc + 0 > 0) printf ", CPU-per-request observed/none: %.2f", oc / lc }')
 fi
 [ -n "$RATIO_LINE" ] || RATIO_LINE="mcpgate/nginx throughput ratio: n/a (no gateway row requested)"
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)

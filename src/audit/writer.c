@@ -39,6 +39,10 @@
 
 #define RETRY_US 1000000
 #define IDLE_WAKE_US 1000000
+/* A few queued records wait up to LINGER_US for more, until LINGER_BATCH are queued, so that one
+ * write, one index transaction and one hash context serve many; a flush or shutdown ends the wait. */
+#define LINGER_US 2000
+#define LINGER_BATCH 256
 #define STOP_ATTEMPTS 3
 /* Room kept for a record's seq, prev and digest, and for the checkpoints that may follow it in the
  * same file (a periodic one and the one written at rotation), so that rotate.size is a bound. */
@@ -68,6 +72,7 @@ struct st_mg_audit_t {
     mg_audit_entry_t *ring;
     size_t capacity, head, count;
     bool ready, started, stopping, writer_done, writer_waiting; /* ready: created completely */
+    bool lingering; /* the writer waits for a batch to fill: emits do not wake it before LINGER_BATCH */
     uint64_t flush_target, synced;
     mg_audit_stats_t stats;
     pthread_t thread;
@@ -366,6 +371,30 @@ static void housekeeping(mg_audit_t *audit, bool flush_wanted)
         (void)rotate(audit);
 }
 
+/* With the lock held: lets a small batch grow (LINGER_US, LINGER_BATCH). */
+static size_t linger_batch(const mg_audit_t *audit)
+{
+    return audit->capacity / 2 < LINGER_BATCH ? audit->capacity / 2 + 1 : LINGER_BATCH; /* a small queue fills first */
+}
+
+static void linger(mg_audit_t *audit)
+{
+    size_t batch = linger_batch(audit);
+    if (audit->count == 0 || audit->count >= batch || audit->stopping || audit->flush_target > audit->synced)
+        return;
+    int64_t deadline = monotonic_us() + LINGER_US;
+    struct timespec until = {.tv_sec = deadline / 1000000, .tv_nsec = (deadline % 1000000) * 1000};
+    audit->lingering = true;
+    while (audit->count < batch && !audit->stopping && audit->flush_target <= audit->synced) {
+        audit->writer_waiting = true;
+        int rc = pthread_cond_timedwait(&audit->wake, &audit->lock, &until);
+        audit->writer_waiting = false;
+        if (rc == ETIMEDOUT)
+            break;
+    }
+    audit->lingering = false;
+}
+
 static void *writer_main(void *arg)
 {
     mg_audit_t *audit = arg;
@@ -380,6 +409,7 @@ static void *writer_main(void *arg)
             if (rc == ETIMEDOUT)
                 break;
         }
+        linger(audit);
         size_t n = audit->count;
         for (size_t i = 0; i < n; i++)
             audit->work[i] = audit->ring[(audit->head + i) % audit->capacity];
@@ -508,7 +538,7 @@ int mg_audit_emit(mg_audit_t *audit, const mg_audit_event_t *event, mg_error_t *
     audit->count++;
     audit->stats.emitted++;
     audit->stats.queue_depth = audit->count;
-    if (audit->writer_waiting)
+    if (audit->writer_waiting && (!audit->lingering || audit->count >= linger_batch(audit)))
         pthread_cond_signal(&audit->wake);
     pthread_mutex_unlock(&audit->lock);
     return 0;

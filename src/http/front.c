@@ -134,11 +134,12 @@ static void peer_address(h2o_req_t *req, char *out, size_t size)
     struct sockaddr_storage address;
     socklen_t len = req != NULL ? req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&address) : 0;
     char host[NI_MAXHOST];
-    if (len == 0 || h2o_socket_getnumerichost((struct sockaddr *)&address, len, host) == SIZE_MAX) {
-        out[0] = '\0';
-        return;
+    size_t n = 0;
+    if (len != 0 && h2o_socket_getnumerichost((struct sockaddr *)&address, len, host) != SIZE_MAX) {
+        n = strnlen(host, size - 1); /* a numeric address fits in 64 */
+        memcpy(out, host, n);
     }
-    snprintf(out, size, "%s", host);
+    out[n] = '\0';
 }
 
 /* The one audit record of a request answered without becoming an exchange (mcp/outcome.h). */
