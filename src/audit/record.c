@@ -58,14 +58,35 @@ int64_t mg_audit_now_us(void)
     return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
 }
 
+/* Writes `value` as `digits` decimal digits, zero-padded, at `out`. */
+static void put_digits(char *out, unsigned long long value, int digits)
+{
+    for (int i = digits - 1; i >= 0; i--) {
+        out[i] = (char)('0' + value % 10);
+        value /= 10;
+    }
+}
+
 void mg_audit_format_time(int64_t time_us, char out[32])
 {
-    time_t seconds = (time_t)(time_us / 1000000);
-    struct tm tm;
-    char stamp[24];
-    gmtime_r(&seconds, &tm);
-    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, 32, "%.20s.%06uZ", stamp, (unsigned)(time_us % 1000000));
+    /* the date and time of day change once a second: each thread keeps the last second's text */
+    static _Thread_local int64_t cached_second = -1;
+    static _Thread_local char stamp[20]; /* "2026-05-01T10:00:00" */
+    int64_t second = time_us / 1000000;
+    if (second != cached_second) {
+        time_t seconds = (time_t)second;
+        struct tm tm;
+        char text[24];
+        gmtime_r(&seconds, &tm);
+        strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
+        memcpy(stamp, text, sizeof(stamp) - 1);
+        cached_second = second;
+    }
+    memcpy(out, stamp, sizeof(stamp) - 1);
+    out[19] = '.';
+    put_digits(out + 20, (unsigned long long)(time_us % 1000000), 6);
+    out[26] = 'Z';
+    out[27] = '\0';
 }
 
 /* Length of the UTF-8 sequence at `s` (1..4), or 0 when it is not a valid one. */
@@ -143,8 +164,15 @@ static void signed_member(mg_bytes_t *out, const char *key, int64_t value)
 {
     char text[24];
     member(out, key);
-    int len = snprintf(text, sizeof(text), "%lld", (long long)value);
-    mg_bytes_append(out, text, (size_t)len);
+    unsigned long long magnitude = value < 0 ? 0 - (unsigned long long)value : (unsigned long long)value;
+    size_t at = sizeof(text);
+    do {
+        text[--at] = (char)('0' + magnitude % 10);
+        magnitude /= 10;
+    } while (magnitude != 0);
+    if (value < 0)
+        text[--at] = '-';
+    mg_bytes_append(out, text + at, sizeof(text) - at);
 }
 
 static void integer_member(mg_bytes_t *out, const char *key, int64_t value)
