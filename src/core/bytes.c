@@ -4,20 +4,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-void mg_bytes_append(mg_bytes_t *bytes, const char *data, size_t len)
+void mg_bytes_grow(mg_bytes_t *bytes, size_t more)
 {
-    if (bytes->len + len > bytes->cap) {
-        size_t cap = bytes->cap == 0 ? 4096 : bytes->cap;
-        while (cap < bytes->len + len)
-            cap *= 2;
-        char *grown = realloc(bytes->base, cap);
-        if (grown == NULL)
-            abort();
-        bytes->base = grown;
-        bytes->cap = cap;
-    }
-    memcpy(bytes->base + bytes->len, data, len);
-    bytes->len += len;
+    size_t cap = bytes->cap == 0 ? 4096 : bytes->cap;
+    while (cap < bytes->len + more)
+        cap *= 2;
+    char *grown = realloc(bytes->base, cap);
+    if (grown == NULL)
+        abort();
+    bytes->base = grown;
+    bytes->cap = cap;
 }
 
 void mg_bytes_reserve(mg_bytes_t *bytes, size_t more)
