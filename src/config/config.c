@@ -28,8 +28,8 @@
 #define MAX_CONFIG_BYTES (16 * 1024 * 1024)
 
 static const char *const top_level_keys[] = {
-    "listen",  "workers", "state_dir", "secrets",  "tool_separator", "allowed_origins", "log_level", "limits",
-    "servers", "auth",    "roles",     "bindings", "scopes",         "rate_limits",     "audit",     NULL};
+    "listen", "workers", "state_dir", "secrets", "tool_separator", "allowed_origins", "log_level", "limits", "servers",
+    "auth",   "roles",   "bindings",  "scopes",  "rate_limits",    "audit",           "tracing",   NULL};
 
 int mg_config_load_nonempty(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, char **out)
 {
@@ -386,6 +386,9 @@ static int load_document(mg_config_loader_t *loader, mg_config_scope_t scope, mg
     yaml_node_t *audit = top_level(yaml, root, "audit");
     if (audit != NULL && mg_config_load_audit(loader, audit, &config->audit) != 0)
         return -1;
+    yaml_node_t *tracing = top_level(yaml, root, "tracing");
+    if (tracing != NULL && mg_config_load_tracing(loader, tracing, &config->tracing) != 0)
+        return -1;
     if (mg_config_load_policy(loader, root, config) != 0)
         return -1;
     yaml_node_t *rate_limits = top_level(yaml, root, "rate_limits");
@@ -404,6 +407,7 @@ static void config_destroy(mg_config_t *config)
     mg_config_free_string_list(config->allowed_origins, config->allowed_origins_len);
     mg_config_auth_dispose(&config->auth);
     mg_config_audit_dispose(&config->audit);
+    mg_config_tracing_dispose(&config->tracing);
     mg_config_policy_dispose(&config->policy);
     mg_config_rate_limits_dispose(&config->rate_limits);
     for (size_t i = 0; config->servers != NULL && i < config->servers_len; i++)

@@ -347,6 +347,20 @@ typedef struct st_mg_config_audit_t {
     size_t queue;                                    /* capacity of the writer's queue (records); default 65536 */
 } mg_config_audit_t;
 
+/* The `tracing` section (docs/observability.md, "Traces"). Without one (enabled false) nothing is traced. */
+typedef struct st_mg_config_tracing_t {
+    bool enabled;
+    char *otlp_endpoint;     /* http:// or https:// URL the OTLP/HTTP JSON batches are POSTed to */
+    double sample_ratio;     /* 0..1: share of requests without a parent context that are sampled; default 1 */
+    char *service_name;      /* resource attribute service.name; default "mcpgate" */
+    size_t batch_size;       /* spans per POST at most; default 512 */
+    int export_interval_ms;  /* longest a finished span waits for its batch; default 2000 */
+    int export_timeout_ms;   /* one POST's deadline; default 10000 */
+    size_t queue;            /* spans waiting for export at most (more are dropped and counted); default 8192 */
+    mg_config_kv_t *headers; /* sent with every POST (e.g. an API key from ${secret:...}) */
+    size_t headers_len;
+} mg_config_tracing_t;
+
 typedef struct st_mg_config_t {
     char *source;         /* file path, or "<embedded>" */
     _Atomic int refcount; /* C11 atomic; use retain/release */
@@ -366,6 +380,7 @@ typedef struct st_mg_config_t {
     mg_config_policy_t policy; /* roles, bindings, scopes */
     mg_config_rate_limits_t rate_limits;
     mg_config_audit_t audit;
+    mg_config_tracing_t tracing;
 } mg_config_t;
 
 typedef enum en_mg_config_scope_t {

@@ -47,6 +47,9 @@ void mg_config_auth_dispose(mg_config_auth_t *auth);
 /* Parses the `audit` section (audit.c). */
 int mg_config_load_audit(mg_config_loader_t *loader, const yaml_node_t *node, mg_config_audit_t *audit);
 void mg_config_audit_dispose(mg_config_audit_t *audit);
+/* Parses the `tracing` section (tracing.c). */
+int mg_config_load_tracing(mg_config_loader_t *loader, const yaml_node_t *node, mg_config_tracing_t *tracing);
+void mg_config_tracing_dispose(mg_config_tracing_t *tracing);
 /* servers[].credentials (servers.c). */
 int mg_config_load_credentials(mg_config_loader_t *loader, const yaml_node_t *node, const char *path,
                                mg_config_credentials_t *credentials);

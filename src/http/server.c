@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "auth/fetch.h"
 #include "auth/auth.h"
 #include "auth/metadata.h"
 #include "auth/mtls.h"
@@ -44,6 +45,7 @@
 #include "mcp/spec_schemas.h"
 #include "mcp/tool_schemas.h"
 #include "obs/log.h"
+#include "obs/trace.h"
 #include "schema/cache.h"
 #include "upstream/factory.h"
 
@@ -336,6 +338,12 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
     if (config->audit.enabled &&
         (mg_audit_create(&config->audit, &gateway.audit, err) != 0 || mg_audit_start(gateway.audit, err) != 0))
         return -1;
+    /* the trace exporter too: it exports the last spans after the workers stopped */
+    if (config->tracing.enabled) {
+        mg_fetch_global_init(); /* libcurl, before the exporter thread runs */
+        if (mg_tracer_create(&config->tracing, &gateway.tracer, err) != 0 || mg_tracer_start(gateway.tracer, err) != 0)
+            return -1;
+    }
     mg_tool_schema_report_t tool_schema_report = {0};
     if (mg_spec_schemas_create(&gateway.spec_schemas, err) != 0)
         return -1;
@@ -390,7 +398,8 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
         free(gateway.workers[i]->upstream_tokens);
     }
     mg_reload_dispose(&gateway);
-    mg_audit_destroy(gateway.audit); /* flushes, signs a final checkpoint, joins its thread */
+    mg_audit_destroy(gateway.audit);   /* flushes, signs a final checkpoint, joins its thread */
+    mg_tracer_destroy(gateway.tracer); /* exports what is queued, joins its thread */
     mg_auth_destroy(gateway.auth);
     mg_upstream_oauth_destroy(gateway.upstream_oauth);
     mg_tool_schema_report_dispose(&tool_schema_report);
