@@ -32,6 +32,8 @@
 #include "mcp/mirror.h"
 #include "mcp/modern.h"
 #include "mcp/outcome.h"
+#include "http/front_trace.h"
+#include "obs/trace.h"
 #include "mcp/versions.h"
 #include "obs/log.h"
 #include "policy/policy.h"
@@ -219,6 +221,7 @@ static void exchange_free(mg_exchange_t *exchange)
 {
     record(exchange, NULL, 0, -1); /* ended unanswered (the client left) when nothing recorded it before */
     mg_outcome_dispose(&exchange->outcome);
+    mg_front_trace_end(exchange);
     for (size_t i = 0; i < exchange->parts_len; i++) {
         json_decref(exchange->parts[i].collected);
         json_decref(exchange->parts[i].deferred);
@@ -456,6 +459,7 @@ void mg_exchange_client_address(const mg_exchange_t *exchange, char *out, size_t
 /* Records the exchange's outcome (mcp/outcome.h) before its answer leaves. */
 static void record(mg_exchange_t *exchange, const json_t *response, int error_code, int64_t bytes_out)
 {
+    mg_front_trace_answer(exchange, response, error_code);
     if (exchange->outcome.recorded || !mg_outcome_wanted(exchange))
         return;
     char address[64];
@@ -521,6 +525,7 @@ static void part_done(void *ctx, json_t *response, int error_code, const char *e
     part->call = 0;
     exchange->parts_running--;
     mg_outcome_upstream_end(exchange);
+    mg_front_trace_upstream_end(exchange, part, response, error_code);
     if (part->deferred != NULL) {
         late_session_opened(exchange, part, response, error_code, error_message);
         return;
@@ -614,10 +619,14 @@ static int start_part(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t 
     if (!open && needs_late_session(exchange, part->server_index, &session))
         return open_late_session(exchange, part, request);
     mg_upstream_t *upstream = exchange->worker->upstreams[part->server_index];
-    part->call = open ? upstream->ops->open_session(upstream, &session, request, &part_events, part)
-                      : upstream->ops->call(upstream, &session, request, &part_events, part);
-    if (part->call == 0)
+    json_t *sent = mg_front_trace_upstream_begin(exchange, part, request, &session); /* with its traceparent */
+    part->call = open ? upstream->ops->open_session(upstream, &session, sent, &part_events, part)
+                      : upstream->ops->call(upstream, &session, sent, &part_events, part);
+    json_decref(sent);
+    if (part->call == 0) {
+        mg_front_trace_upstream_end(exchange, part, NULL, MG_RPC_UPSTREAM_ERROR);
         return -1;
+    }
     exchange->parts_running++;
     mg_outcome_upstream_begin(exchange);
     return 0;
@@ -949,6 +958,11 @@ static bool listen_valid(mg_worker_t *worker, h2o_req_t *req, const mg_principal
     return false;
 }
 
+/* Tracing: when the identify stage of the request this thread is routing began and ended (0: no tracer).
+ * Routing follows identify on the same thread without a pause, so thread-locals carry them to handle_post
+ * without widening every signature on the way. */
+static _Thread_local uint64_t identify_began_ns, identified_ns;
+
 static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope, mg_principal_t *principal)
 {
     mg_config_t *config = worker->gateway->config;
@@ -1036,6 +1050,7 @@ static int handle_post(mg_worker_t *worker, h2o_req_t *req, long scope, mg_princ
         }
         exchange->has_session = true;
     }
+    mg_front_trace_begin(exchange, req, identify_began_ns, identified_ns);
     mg_exchange_t **slot = h2o_mem_alloc_shared(&req->pool, sizeof(*slot), on_request_disposed);
     *slot = exchange;
     mg_dispatch(exchange);
@@ -1083,6 +1098,7 @@ static void on_identified(mg_worker_t *worker, h2o_req_t *req, long scope, mg_pr
 
 int mg_front_handle(mg_worker_t *worker, h2o_req_t *req, long scope)
 {
+    identify_began_ns = worker->gateway->tracer != NULL ? mg_trace_now_ns() : 0;
     h2o_iovec_t origin = header_value_by_name(req, "origin");
     if (origin.base != NULL && !mg_config_origin_allowed(worker->gateway->config, origin.base, origin.len)) {
         refuse(worker, req, NULL, NULL, 403, NULL, MG_RPC_INVALID_REQUEST, "Forbidden: Origin is not allowed");
@@ -1097,6 +1113,7 @@ int mg_front_handle(mg_worker_t *worker, h2o_req_t *req, long scope)
         refuse_identity(worker, req, scope, &refusal);
         return 0;
     }
+    identified_ns = identify_began_ns != 0 ? mg_trace_now_ns() : 0;
     rc = route_method(worker, req, scope, principal);
     mg_principal_release(principal);
     return rc;
@@ -1106,6 +1123,8 @@ int mg_front_handle(mg_worker_t *worker, h2o_req_t *req, long scope)
 static void on_identified(mg_worker_t *worker, h2o_req_t *req, long scope, mg_principal_t *principal,
                           const mg_auth_refusal_t *refusal)
 {
+    identify_began_ns = 0; /* it waited: the span starts when h2o began processing the request */
+    identified_ns = worker->gateway->tracer != NULL ? mg_trace_now_ns() : 0;
     if (principal == NULL)
         refuse_identity(worker, req, scope, refusal);
     else

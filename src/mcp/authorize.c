@@ -10,6 +10,7 @@
 #include "mcp/jsonrpc.h"
 #include "mcp/naming.h"
 #include "obs/log.h"
+#include "obs/trace.h"
 
 static void log_decision(const mg_exchange_t *exchange, const char *event, mg_policy_kind_t kind, size_t server_index,
                          const char *local, const mg_policy_decision_t *decision)
@@ -50,8 +51,8 @@ static char *needed_scopes(const mg_exchange_t *exchange, const mg_policy_decisi
     return mg_bytes_take(&out, &len);
 }
 
-mg_authorize_t mg_authorize_item(mg_exchange_t *exchange, mg_policy_kind_t kind, size_t server_index, const char *local,
-                                 const json_t *arguments)
+static mg_authorize_t authorize_item(mg_exchange_t *exchange, mg_policy_kind_t kind, size_t server_index,
+                                     const char *local, const json_t *arguments)
 {
     mg_outcome_item(exchange,
                     kind == MG_POLICY_TOOL     ? MG_AUDIT_ITEM_TOOL
@@ -93,6 +94,18 @@ mg_authorize_t mg_authorize_item(mg_exchange_t *exchange, mg_policy_kind_t kind,
     snprintf(message, sizeof(message), "Forbidden by policy: %s", decision.reason);
     mg_exchange_finish_error(exchange, MG_RPC_UNAUTHORIZED, message, NULL);
     return MG_AUTHORIZE_ANSWERED;
+}
+
+mg_authorize_t mg_authorize_item(mg_exchange_t *exchange, mg_policy_kind_t kind, size_t server_index, const char *local,
+                                 const json_t *arguments)
+{
+    uint64_t began = mg_trace_stage_start(exchange->trace);
+    mg_authorize_t verdict = authorize_item(exchange, kind, server_index, local, arguments);
+    mg_trace_stage_end(exchange->trace, MG_TRACE_AUTHORIZE, began,
+                       verdict == MG_AUTHORIZE_GO       ? NULL
+                       : verdict == MG_AUTHORIZE_HIDDEN ? "hidden"
+                                                        : "denied");
+    return verdict;
 }
 
 static const char *item_key(const char *method, mg_policy_kind_t *kind)

@@ -85,6 +85,7 @@ struct st_mg_exchange_t {
     mg_limit_hold_t limit_hold;           /* concurrency slots the call holds, given back when the exchange is freed
                                            * (mcp/limit_stage.h) */
     mg_outcome_t outcome;                 /* the decision taken and how the exchange ended (mcp/outcome.h) */
+    struct st_mg_trace_t *trace;          /* its spans (obs/trace.h, http/front_trace.h); NULL: not traced */
     /* output side, owned by the front end */
     void *front;
     mg_exchange_part_t parts[]; /* parts_cap of them: allocated with the exchange */

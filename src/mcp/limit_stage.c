@@ -8,6 +8,7 @@
 #include "limit/limit.h"
 #include "mcp/jsonrpc.h"
 #include "obs/log.h"
+#include "obs/trace.h"
 
 static const char *kind_name(mg_config_limit_kind_t kind)
 {
@@ -55,7 +56,7 @@ static void answer_limited(mg_exchange_t *exchange, const mg_limit_verdict_t *ve
     mg_exchange_finish_limited(exchange, MG_RPC_RATE_LIMITED, message, data, seconds);
 }
 
-bool mg_limit_stage_admit(mg_exchange_t *exchange, size_t server_index, mg_config_pattern_kind_t kind, const char *item)
+static bool admit(mg_exchange_t *exchange, size_t server_index, mg_config_pattern_kind_t kind, const char *item)
 {
     mg_limit_rules_t *rules = exchange->worker->limit_rules;
     mg_limit_t *limit = exchange->worker->gateway->limiter;
@@ -89,4 +90,12 @@ bool mg_limit_stage_admit(mg_exchange_t *exchange, size_t server_index, mg_confi
     }
     mg_limit_charge(limit, exchange->principal->name, mg_limit_rules_cost(rules, server_index, method, item));
     return true;
+}
+
+bool mg_limit_stage_admit(mg_exchange_t *exchange, size_t server_index, mg_config_pattern_kind_t kind, const char *item)
+{
+    uint64_t began = mg_trace_stage_start(exchange->trace);
+    bool admitted = admit(exchange, server_index, kind, item);
+    mg_trace_stage_end(exchange->trace, MG_TRACE_RATE_LIMIT, began, admitted ? NULL : "rate_limited");
+    return admitted;
 }

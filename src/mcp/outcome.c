@@ -9,6 +9,7 @@
 #include "auth/principal.h"
 #include "mcp/exchange.h"
 #include "obs/log.h"
+#include "obs/trace.h"
 
 static int64_t now_us(clockid_t clock)
 {
@@ -147,6 +148,8 @@ void mg_outcome_record(mg_exchange_t *exchange, const json_t *response, int erro
     mg_audit_event_t event = MG_AUDIT_EVENT_INIT;
     event.time_us = outcome->start_us;
     event.request_id = message->id;
+    char trace_id[2 * MG_TRACE_ID_BYTES + 1];
+    event.trace_id = mg_trace_id_hex(exchange->trace, trace_id) ? trace_id : NULL;
     fill_principal(&event, exchange->principal);
     event.client_address = client_address;
     event.protocol_version = exchange->modern ? exchange->meta.protocol_version

@@ -17,6 +17,7 @@
 #include "mcp/tool_schemas.h"
 #include "mcp/versions.h"
 #include "obs/log.h"
+#include "obs/trace.h"
 
 #define VIOLATIONS_META "io.mcpgate/violations"
 #define FIRST_TOOL_ERROR_VERSION "2025-11-25" /* since when invalid arguments are a tool execution error */
@@ -49,7 +50,7 @@ static void first_violation(const mg_schema_result_t *result, const char *what, 
              first->keyword, first->message, result->count > 1 || result->truncated ? " (and more: see data)" : "");
 }
 
-bool mg_validate_message(mg_exchange_t *exchange)
+static bool validate_message(mg_exchange_t *exchange)
 {
     const mg_spec_schemas_t *schemas = exchange->worker->gateway->spec_schemas;
     if (schemas == NULL)
@@ -83,6 +84,14 @@ bool mg_validate_message(mg_exchange_t *exchange)
     }
     mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS, text, violations_data(&result));
     return false;
+}
+
+bool mg_validate_message(mg_exchange_t *exchange)
+{
+    uint64_t began = mg_trace_stage_start(exchange->trace);
+    bool valid = validate_message(exchange);
+    mg_trace_stage_end(exchange->trace, MG_TRACE_VALIDATE, began, valid ? NULL : "invalid");
+    return valid;
 }
 
 json_t *mg_validate_answer(mg_exchange_t *exchange, const char *method, size_t method_len)
@@ -145,7 +154,7 @@ static void refuse_arguments(mg_exchange_t *exchange, const char *tool, const mg
     refuse_call(exchange, summary, text, result);
 }
 
-bool mg_validate_arguments(mg_exchange_t *exchange, size_t server_index, const char *local_name)
+static bool validate_arguments(mg_exchange_t *exchange, size_t server_index, const char *local_name)
 {
     mg_upstream_t *upstream = exchange->worker->upstreams[server_index];
     const mg_config_server_t *server = &exchange->config->servers[server_index];
@@ -191,7 +200,15 @@ bool mg_validate_arguments(mg_exchange_t *exchange, size_t server_index, const c
     return true;
 }
 
-bool mg_validate_result(mg_exchange_t *exchange, size_t server_index, const json_t *response)
+bool mg_validate_arguments(mg_exchange_t *exchange, size_t server_index, const char *local_name)
+{
+    uint64_t began = mg_trace_stage_start(exchange->trace);
+    bool valid = validate_arguments(exchange, server_index, local_name);
+    mg_trace_stage_end(exchange->trace, MG_TRACE_VALIDATE_ARGUMENTS, began, valid ? NULL : "invalid");
+    return valid;
+}
+
+static bool validate_result(mg_exchange_t *exchange, size_t server_index, const json_t *response)
 {
     if (exchange->output_schema == NULL)
         return true;
@@ -236,6 +253,16 @@ bool mg_validate_result(mg_exchange_t *exchange, size_t server_index, const json
         mg_schema_result_text(&violations, text + used, sizeof(text) - (size_t)used);
     refuse_call(exchange, summary, text, &violations);
     return false;
+}
+
+bool mg_validate_result(mg_exchange_t *exchange, size_t server_index, const json_t *response)
+{
+    if (exchange->output_schema == NULL)
+        return true; /* nothing to check: no span either */
+    uint64_t began = mg_trace_stage_start(exchange->trace);
+    bool valid = validate_result(exchange, server_index, response);
+    mg_trace_stage_end(exchange->trace, MG_TRACE_VALIDATE_RESULT, began, valid ? NULL : "invalid");
+    return valid;
 }
 
 void mg_validate_catalog_changed(mg_worker_t *worker, size_t server_index)

@@ -231,11 +231,22 @@ struct st_mg_trace_t {
     char traceparent[MG_TRACEPARENT_LEN + 1];
     char *tracestate; /* the client's, when valid; NULL otherwise */
     upstream_span_t upstream[MAX_UPSTREAM_SPANS];
+    bool answered;
+    int error_code;  /* the answer's JSON-RPC error code, 0 for a result */
     mg_span_t *root; /* sampled: in the same block, after the trace */
 };
 
-static const char *const stage_names[] = {"mcpgate.identify", "mcpgate.validate", "mcpgate.authorize",
-                                          "mcpgate.rate_limit"};
+static const struct {
+    const char *name;
+    const char *check; /* mcpgate.validate.check, or NULL */
+} stages[] = {
+    [MG_TRACE_IDENTIFY] = {"mcpgate.identify", NULL},
+    [MG_TRACE_VALIDATE] = {"mcpgate.validate", "message"},
+    [MG_TRACE_VALIDATE_ARGUMENTS] = {"mcpgate.validate", "arguments"},
+    [MG_TRACE_VALIDATE_RESULT] = {"mcpgate.validate", "result"},
+    [MG_TRACE_AUTHORIZE] = {"mcpgate.authorize", NULL},
+    [MG_TRACE_RATE_LIMIT] = {"mcpgate.rate_limit", NULL},
+};
 
 /* The client's context: params._meta's traceparent first (it travels with the message, whatever
  * proxies the HTTP request went through), else the header; tracestate from the same place. */
@@ -329,10 +340,11 @@ mg_trace_t *mg_trace_begin(mg_tracer_t *tracer, const mg_trace_request_t *reques
         mg_span_t span;
         uint8_t span_id[MG_SPAN_ID_BYTES];
         mg_trace_random_span_id(span_id);
-        const char *stage = stage_names[MG_TRACE_IDENTIFY];
+        const char *stage = stages[MG_TRACE_IDENTIFY].name;
         mg_span_init(&span, trace_id, span_id, root_id, MG_SPAN_INTERNAL, stage, strlen(stage));
         span.start_ns = request->identify_start_ns;
         span.end_ns = request->identified_ns != 0 ? request->identified_ns : mg_trace_now_ns();
+        span.flags = trace->flags;
         mg_tracer_submit(tracer, &span);
     }
     return trace;
@@ -348,22 +360,34 @@ uint64_t mg_trace_stage_start(const mg_trace_t *trace)
     return trace != NULL && trace->sampled ? mg_trace_now_ns() : 0;
 }
 
-void mg_trace_stage_end(mg_trace_t *trace, mg_trace_stage_t stage, uint64_t start_ns, int error_code)
+void mg_trace_stage_end(mg_trace_t *trace, mg_trace_stage_t stage, uint64_t start_ns, const char *refused)
 {
     if (trace == NULL || !trace->sampled || start_ns == 0)
         return;
-    assert((size_t)stage < sizeof(stage_names) / sizeof(stage_names[0]));
+    assert((size_t)stage < sizeof(stages) / sizeof(stages[0]));
     mg_span_t span;
     uint8_t span_id[MG_SPAN_ID_BYTES];
     mg_trace_random_span_id(span_id);
-    const char *name = stage_names[stage];
+    const char *name = stages[stage].name;
     mg_span_init(&span, trace->trace_id, span_id, trace->root->span_id, MG_SPAN_INTERNAL, name, strlen(name));
     span.flags = trace->flags;
     span.start_ns = start_ns;
     span.end_ns = mg_trace_now_ns();
-    if (error_code != 0)
-        span_error(&span, error_code);
+    if (stages[stage].check != NULL)
+        mg_span_add_string(&span, "mcpgate.validate.check", stages[stage].check, strlen(stages[stage].check));
+    if (refused != NULL) {
+        mg_span_add_string(&span, "mcpgate.decision", refused, strlen(refused));
+        mg_span_set_status(&span, MG_SPAN_STATUS_ERROR, refused);
+    }
     mg_tracer_submit(trace->tracer, &span);
+}
+
+void mg_trace_answered(mg_trace_t *trace, int error_code)
+{
+    if (trace == NULL || trace->answered)
+        return;
+    trace->answered = true;
+    trace->error_code = error_code;
 }
 
 static upstream_span_t *find_upstream(mg_trace_t *trace, const void *key)
@@ -459,7 +483,7 @@ bool mg_trace_id_hex(const mg_trace_t *trace, char out[2 * MG_TRACE_ID_BYTES + 1
     return true;
 }
 
-void mg_trace_end(mg_trace_t *trace, int error_code)
+void mg_trace_end(mg_trace_t *trace)
 {
     if (trace == NULL)
         return;
@@ -469,8 +493,8 @@ void mg_trace_end(mg_trace_t *trace, int error_code)
     }
     if (trace->sampled) {
         trace->root->end_ns = mg_trace_now_ns();
-        if (error_code != 0)
-            span_error(trace->root, error_code);
+        if (trace->error_code != 0)
+            span_error(trace->root, trace->error_code);
         mg_tracer_submit(trace->tracer, trace->root);
     }
     free(trace->tracestate);

@@ -172,10 +172,12 @@ void mg_tracer_stats(mg_tracer_t *tracer, mg_tracer_stats_t *out);
 typedef struct st_mg_trace_t mg_trace_t;
 
 typedef enum en_mg_trace_stage_t {
-    MG_TRACE_IDENTIFY = 0, /* "mcpgate.identify" */
-    MG_TRACE_VALIDATE,     /* "mcpgate.validate" */
-    MG_TRACE_AUTHORIZE,    /* "mcpgate.authorize" */
-    MG_TRACE_RATE_LIMIT,   /* "mcpgate.rate_limit" */
+    MG_TRACE_IDENTIFY = 0,       /* "mcpgate.identify" */
+    MG_TRACE_VALIDATE,           /* "mcpgate.validate", mcpgate.validate.check "message" */
+    MG_TRACE_VALIDATE_ARGUMENTS, /* "mcpgate.validate", "arguments" (a tools/call's, against its inputSchema) */
+    MG_TRACE_VALIDATE_RESULT,    /* "mcpgate.validate", "result" (against the tool's outputSchema) */
+    MG_TRACE_AUTHORIZE,          /* "mcpgate.authorize" */
+    MG_TRACE_RATE_LIMIT,         /* "mcpgate.rate_limit" */
 } mg_trace_stage_t;
 
 /* What the front end knows when a request becomes an exchange. Strings are borrowed; NULL: absent. */
@@ -186,8 +188,8 @@ typedef struct st_mg_trace_request_t {
     size_t header_tracestate_len;
     const char *meta_traceparent; /* params._meta's (NUL-terminated): preferred over the headers */
     const char *meta_tracestate;
-    const char *method; /* JSON-RPC method */
-    const char *target; /* tools/call: the tool's public name; prompts/get: the prompt; resources: the uri */
+    const char *method;           /* JSON-RPC method */
+    const char *target;           /* tools/call: the tool's public name; prompts/get: the prompt; resources: the uri */
     const char *protocol_version; /* MCP version of the request */
     const char *request_id;       /* the JSON-RPC id as text */
     uint64_t arrived_ns;          /* when the request came in (the root span's start) */
@@ -202,9 +204,13 @@ mg_trace_t *mg_trace_begin(mg_tracer_t *tracer, const mg_trace_request_t *reques
 bool mg_trace_sampled(const mg_trace_t *trace);
 /* A stage's start time: the clock when sampled, else 0 (nothing will be recorded). */
 uint64_t mg_trace_stage_start(const mg_trace_t *trace);
-/* Records a stage span from start_ns to now, child of the root. error_code: 0 when the stage let the
- * request on, else the JSON-RPC code it answered with (the span's status is then ERROR). */
-void mg_trace_stage_end(mg_trace_t *trace, mg_trace_stage_t stage, uint64_t start_ns, int error_code);
+/* Records a stage span from start_ns to now, child of the root. `refused`: NULL when the stage let the
+ * request on, else a short static word for what it did instead ("denied", "hidden", "invalid",
+ * "rate_limited"): the span's status is then ERROR with that message and mcpgate.decision set. */
+void mg_trace_stage_end(mg_trace_t *trace, mg_trace_stage_t stage, uint64_t start_ns, const char *refused);
+/* The JSON-RPC error code the request is answered with (0: a result). The first call counts; the root
+ * span gets rpc.jsonrpc.error_code and an ERROR status from it when it ends. */
+void mg_trace_answered(mg_trace_t *trace, int error_code);
 /* An upstream call begins (`key` identifies it until mg_trace_upstream_end, e.g. the exchange part):
  * a CLIENT span child of the root, named "<method> <target>" after `request` (borrowed; the server's own
  * names). Returns the traceparent to send upstream (owned by the trace, valid until the next call on it),
@@ -219,9 +225,9 @@ void mg_trace_upstream_end(mg_trace_t *trace, const void *key, int error_code);
 void mg_trace_root_string(mg_trace_t *trace, const char *key, const char *value);
 /* The trace id as 32 hex digits and a NUL, or false when there is no trace (audit records carry it). */
 bool mg_trace_id_hex(const mg_trace_t *trace, char out[2 * MG_TRACE_ID_BYTES + 1]);
-/* Ends the root span (error_code as for stages; upstream spans still open are ended too), submits it
- * and frees the trace. NULL is allowed. */
-void mg_trace_end(mg_trace_t *trace, int error_code);
+/* Ends the root span (with the code given to mg_trace_answered; upstream spans still open are ended
+ * too, as abandoned), submits it and frees the trace. NULL is allowed. */
+void mg_trace_end(mg_trace_t *trace);
 
 /* The request to send upstream: `request` (borrowed, never changed) with params._meta.traceparent and,
  * when given, params._meta.tracestate set (replacing the client's). The request, its params and its

@@ -1168,6 +1168,11 @@ static uint64_t http_call(mg_upstream_t *super, const mg_upstream_session_t *ses
     http_call_t *call = call_new(self, CALL_REQUEST, events, ctx);
     if (call == NULL)
         return 0;
+    if (session != NULL && session->traceparent != NULL) { /* W3C Trace Context, next to params._meta's copy */
+        append_header(&call->mirror_headers, "traceparent", session->traceparent);
+        if (session->tracestate != NULL)
+            append_header(&call->mirror_headers, "tracestate", session->tracestate);
+    }
     int rc = self->super.era == MG_UPSTREAM_ERA_MODERN
                  ? call_prepare_modern(call, session, request)
                  : call_prepare(call, "POST", "application/json, text/event-stream",

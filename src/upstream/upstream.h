@@ -48,6 +48,9 @@ typedef struct st_mg_upstream_session_t {
     const json_t *listen_filter;       /* listen() on a modern server: subscriptions/listen's params.notifications */
     const char *log_level;             /* a modern server's io.modelcontextprotocol/logLevel for this request
                                           (the modern client's, or a legacy session's logging/setLevel); NULL: none */
+    const char *traceparent;           /* W3C traceparent of the gateway's span for this call (obs/trace.h): HTTP
+                                          upstreams send it as a header (params._meta has it already); NULL: none */
+    const char *tracestate;            /* with it, when the client sent a valid one; NULL: none */
 } mg_upstream_session_t;
 
 typedef struct st_mg_upstream_events_t {

@@ -111,17 +111,15 @@ static void test_tracestate(void **state)
             fail_msg("refused \"%s\"", good[i]);
     }
     static const char *const bad[] = {
-        "Congo=1",   /* uppercase key */
-        "1abc=x",    /* key starts with a digit (not multi-tenant) */
-        "congo",     /* no value */
-        "congo=",    /* empty value */
-        "congo=a=b", /* '=' in value */
-        "congo=a\x7f",
-        "congo=\x01",
-        "@vendor=1",      /* empty tenant */
-        "t@=1",           /* empty system */
-        "t@1vendor=1",    /* system id starts with a digit */
-        "congo=\xc3\xa9", /* not ASCII */
+        "Congo=1",                                   /* uppercase key */
+        "1abc=x",                                    /* key starts with a digit (not multi-tenant) */
+        "congo",                                     /* no value */
+        "congo=",                                    /* empty value */
+        "congo=a=b",                                 /* '=' in value */
+        "congo=a\x7f",    "congo=\x01", "@vendor=1", /* empty tenant */
+        "t@=1",                                      /* empty system */
+        "t@1vendor=1",                               /* system id starts with a digit */
+        "congo=\xc3\xa9",                            /* not ASCII */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (mg_tracestate_valid(bad[i], strlen(bad[i])))
@@ -342,8 +340,8 @@ static void test_request_trace_with_parent(void **state)
     assert_string_equal(hex, "0af7651916cd43dd8448eb211c80319c");
     uint64_t start = mg_trace_stage_start(trace);
     assert_true(start != 0);
-    mg_trace_stage_end(trace, MG_TRACE_AUTHORIZE, start, 0);
-    mg_trace_stage_end(trace, MG_TRACE_RATE_LIMIT, mg_trace_stage_start(trace), -32029);
+    mg_trace_stage_end(trace, MG_TRACE_AUTHORIZE, start, NULL);
+    mg_trace_stage_end(trace, MG_TRACE_RATE_LIMIT, mg_trace_stage_start(trace), "rate_limited");
     json_t *upstream_request =
         json_pack("{s:s,s:i,s:s,s:{s:s}}", "jsonrpc", "2.0", "id", 7, "method", "tools/call", "params", "name", "echo");
     int part;
@@ -354,7 +352,9 @@ static void test_request_trace_with_parent(void **state)
     assert_string_equal(mg_trace_tracestate(trace), "congo=t61rcWkgMzE");
     mg_trace_upstream_end(trace, &part, 0);
     mg_trace_root_string(trace, "mcp.server", "everything");
-    mg_trace_end(trace, 0);
+    mg_trace_answered(trace, -32029);
+    mg_trace_answered(trace, 0); /* the first answer counts */
+    mg_trace_end(trace);
 
     assert_int_equal(tracer->filling_len, 5); /* identify, authorize, rate limit, upstream, root */
     const mg_span_t *root = queued(tracer, "tools/call everything__echo");
@@ -363,6 +363,12 @@ static void test_request_trace_with_parent(void **state)
     assert_memory_equal(root->parent_span_id, "\x00\xf0\x67\xaa\x0b\xa9\x02\xb7", 8); /* the client's span */
     assert_memory_equal(root->trace_id, sent.trace_id, MG_TRACE_ID_BYTES);
     assert_true(root->start_ns <= root->end_ns);
+    assert_int_equal(root->status, MG_SPAN_STATUS_ERROR);
+    bool has_code = false;
+    for (size_t i = 0; i < root->attributes_len; i++)
+        has_code |=
+            strcmp(root->attributes[i].key, "rpc.jsonrpc.error_code") == 0 && root->attributes[i].number == -32029;
+    assert_true(has_code);
     static const char *const children[] = {"mcpgate.identify", "mcpgate.authorize", "mcpgate.rate_limit",
                                            "tools/call echo"};
     for (size_t i = 0; i < 4; i++) {
@@ -390,12 +396,13 @@ static void test_request_trace_sampled_out(void **state)
     mg_trace_t *trace = mg_trace_begin(tracer, &request);
     assert_null(trace);
     assert_int_equal(mg_trace_stage_start(trace), 0);
-    mg_trace_stage_end(trace, MG_TRACE_VALIDATE, 0, 0);
+    mg_trace_stage_end(trace, MG_TRACE_VALIDATE, 0, NULL);
+    mg_trace_answered(trace, -32602);
     assert_null(mg_trace_upstream_begin(trace, &request, "s", NULL));
     mg_trace_upstream_end(trace, &request, 0);
     char hex[33];
     assert_false(mg_trace_id_hex(trace, hex));
-    mg_trace_end(trace, 0);
+    mg_trace_end(trace);
     assert_null(mg_trace_begin(NULL, &request)); /* no tracer */
 
     /* an unsampled parent: passed on with the flag off, nothing recorded */
@@ -412,7 +419,7 @@ static void test_request_trace_sampled_out(void **state)
     assert_int_equal(parse(traceparent, &sent), 0);
     assert_int_equal(sent.flags, 0);
     assert_memory_not_equal(sent.span_id, "\x00\xf0\x67\xaa\x0b\xa9\x02\xb7", 8); /* our own id */
-    mg_trace_end(trace, 0);
+    mg_trace_end(trace);
     assert_int_equal(tracer->filling_len, 0);
 
     /* a malformed header: a new trace, sampled by the ratio (1 here) */
@@ -423,7 +430,7 @@ static void test_request_trace_sampled_out(void **state)
     assert_true(mg_trace_sampled(trace));
     assert_true(mg_trace_id_hex(trace, hex));
     assert_string_not_equal(hex, "0af7651916cd43dd8448eb211c80319c");
-    mg_trace_end(trace, 0);
+    mg_trace_end(trace);
     assert_int_equal(tracer->filling_len, 1);
     assert_false(tracer->filling[0].has_parent);
     mg_tracer_destroy(tracer);
@@ -435,7 +442,7 @@ static void test_queue_full_drops(void **state)
     mg_tracer_t *tracer = tracer_with(1.0, 2);
     mg_trace_request_t request = {.method = "ping"};
     for (int i = 0; i < 5; i++)
-        mg_trace_end(mg_trace_begin(tracer, &request), 0);
+        mg_trace_end(mg_trace_begin(tracer, &request));
     mg_tracer_stats_t stats;
     mg_tracer_stats(tracer, &stats);
     assert_int_equal(stats.spans_queued, 2);
@@ -456,7 +463,7 @@ static void test_upstream_spans_left_open(void **state)
     for (int i = 0; i < 10; i++) /* a fan-out: eight are recorded */
         assert_non_null(mg_trace_upstream_begin(trace, &parts[i], "s", list));
     mg_trace_upstream_end(trace, &parts[0], -32001);
-    mg_trace_end(trace, 0); /* the other seven end with it */
+    mg_trace_end(trace); /* the other seven end with it */
     assert_int_equal(tracer->filling_len, 9);
     size_t errors = 0;
     for (size_t i = 0; i < tracer->filling_len; i++)
