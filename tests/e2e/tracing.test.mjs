@@ -9,11 +9,14 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { once } from 'node:events';
 
-import { Gateway, GATEWAY_ONLY, waitFor, sleep } from './lib/gateway.mjs';
+import { join } from 'node:path';
+
+import { Gateway, GATEWAY_ONLY, NODE, REPO_ROOT, waitFor, sleep } from './lib/gateway.mjs';
 import { MODERN, send, toolCall } from './lib/modern.mjs';
 import { startOtlpReceiver, decodeOtlpJson } from './lib/otlp.mjs';
 
 const LEGACY = '2025-11-25';
+const SPY = join(REPO_ROOT, 'tests/e2e/fixtures/spy-server.cjs');
 const SERVER_KIND = 2;
 const CLIENT_KIND = 3;
 const INTERNAL_KIND = 1;
@@ -189,6 +192,34 @@ describe('tracing', { skip: GATEWAY_ONLY }, () => {
       assert.equal(root.attributes['mcp.protocol.version'], MODERN);
       assert.equal(receiver.trace(otherTraceId).length, 0, 'the header lost to _meta');
       assert.deepEqual(receiver.errors, []);
+    } finally {
+      await gw.stop();
+    }
+  });
+
+  test('a stdio upstream gets the upstream-call span in params._meta.traceparent', async () => {
+    const gw = await new Gateway({ servers: [{ name: 'spy', command: [NODE, SPY] }],
+      tracing: { otlp_endpoint: receiver.endpoint, export_interval_ms: 50 } }).start();
+    try {
+      const headers = await legacySession(gw);
+      const traceId = hex(16);
+      const clientSpanId = hex(8);
+      const res = await gw.post('/mcp', { jsonrpc: '2.0', id: 2, method: 'tools/call',
+        params: { name: 'spy__echo-params', arguments: {}, _meta: { traceparent: `00-${traceId}-${clientSpanId}-01`, progressToken: 'p' } } },
+      { headers });
+      assert.equal(res.status, 200, res.text);
+      const got = JSON.parse(res.json.result.content[0].text).params; // what the stdio server received
+      const sent = parseTraceparent(got._meta.traceparent);
+      assert.equal(sent.traceId, traceId);
+      assert.notEqual(sent.parentId, clientSpanId, 'the gateway\'s span, not the client\'s');
+      await waitFor(() => receiver.trace(traceId).some((s) => s.kind === SERVER_KIND), { what: 'the root span' });
+      const spans = receiver.trace(traceId);
+      const root = spans.find((s) => s.kind === SERVER_KIND);
+      assert.equal(root.parentSpanId, clientSpanId, 'a legacy client\'s _meta.traceparent is read too');
+      const upstreamSpan = spans.find((s) => s.kind === CLIENT_KIND && s.name === 'tools/call echo-params');
+      assert.ok(upstreamSpan, JSON.stringify(spans.map((s) => s.name)));
+      assert.equal(upstreamSpan.parentSpanId, root.spanId);
+      assert.equal(sent.parentId, upstreamSpan.spanId);
     } finally {
       await gw.stop();
     }
