@@ -145,7 +145,7 @@ static void peer_address(h2o_req_t *req, char *out, size_t size)
 static void record_direct(mg_worker_t *worker, h2o_req_t *req, const mg_principal_t *principal,
                           const mg_rpc_message_t *message, mg_audit_decision_t decision, int code, const char *reason)
 {
-    if (worker->gateway->audit == NULL)
+    if (worker->gateway->audit == NULL && worker->gateway->metrics == NULL)
         return;
     char address[64];
     peer_address(req, address, sizeof(address));

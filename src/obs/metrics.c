@@ -53,7 +53,7 @@ const char *const mg_metrics_method_names[] = {
     NULL,
 };
 
-const char *const mg_metrics_status_names[] = {"", "ok", "error", "tool_error", "other", NULL};
+const char *const mg_metrics_status_names[] = {"", "ok", "error", "tool_error", "cancelled", "other", NULL};
 
 /* Bucket upper bounds in microseconds, and as the `le` label (seconds). */
 const uint64_t mg_metrics_bucket_us[MG_METRICS_BUCKETS] = {500,     1000,     2500,     5000,    10000,   25000,

@@ -28,7 +28,7 @@
 #define MG_METRICS_METHOD_INITIALIZE 1
 #define MG_METRICS_METHOD_OTHER 28 /* the index of "other" in mg_metrics_method_names */
 #define MG_METRICS_STATUS_OK 1
-#define MG_METRICS_STATUS_OTHER 4
+#define MG_METRICS_STATUS_OTHER 5
 
 extern const char *const mg_metrics_method_names[];
 extern const char *const mg_metrics_status_names[];
