@@ -11,6 +11,8 @@
 # AUTH=jwt identifies the caller by bench/run.sh's RS256 JWT (make_jwt: its JWKS served on loopback)
 # instead of an API key (AUTH=apikey, the default); KIND one then binds its role to every authenticated
 # caller, as bench/run.sh's mcpgate-jwt. AUTH=none has no auth and no policy (bench/run.sh's mcpgate).
+# METRICS=1 adds a `metrics` section (the endpoint on the main listener, open), so that the difference
+# is what counting each request costs.
 # Prints the worker thread's instructions per call; the callgrind file stays in $OUT (default /tmp).
 # Needs valgrind, python3 and bench/.build/fast_upstream (bench/run.sh builds it).
 set -euo pipefail
@@ -53,6 +55,7 @@ fi
         sed -n '/^make_policy()/,/^}/p' "$ROOT/bench/run.sh" | sed -n '/<<.PYEOF./,/^PYEOF/p' | sed '1d;$d' |
             python3 - | sed '/^bindings:/,$d'
     fi
+    if [ "${METRICS:-0}" = 1 ]; then printf 'metrics:\n  require: none\n'; fi
 } >"$OUT/gw.yaml"
 if [ "$KIND" = one ]; then ROLES=everyone; else
     ROLES=$(python3 -c 'print(",".join([f"role-{r}" for r in range(0, 60, 5)] + ["role-7", "echoer"]))'); fi

@@ -255,14 +255,6 @@ static uint64_t tool_field(mg_metrics_t *metrics, uint64_t server, const char *n
     return MG_METRICS_TOOL_OTHER;
 }
 
-const char *mg_metrics_method_label(mg_metrics_t *metrics, const char *method)
-{
-    if (method == NULL)
-        return "";
-    long index = names_find(&metrics->method_table, method);
-    return mg_metrics_method_names[index < 0 ? MG_METRICS_METHOD_OTHER : index];
-}
-
 /* ---- updates ------------------------------------------------------------------------------------ */
 
 static mg_metrics_series_t *find_series(mg_metrics_t *metrics, mg_metrics_shard_t *shard, uint64_t key)

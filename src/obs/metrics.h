@@ -12,9 +12,9 @@
  * Cardinality is bounded by construction: servers come from the configuration, methods from a fixed
  * table of MCP method names (anything else is "other"), statuses from a fixed table, and tool names
  * only from observations whose caller vouches that the name came from an upstream's list or the
- * configuration (`item_known`); a client's made-up name is labelled "unknown". The tool table holds at
- * most `max_tools` names (more are labelled "other"), and each shard at most `max_series` label sets
- * (more are counted under one overflow series whose labels are all "other").
+ * configuration (`item_known`); a client's made-up name is labelled "(unknown)" (no valid MCP tool name has
+ * parentheses). The tool table holds at most `max_tools` names (more are labelled "(other)"), and each shard at most
+ * `max_series` label sets (more are counted under one overflow series whose labels are all "(other)" or "other").
  *
  * Format: the Prometheus text exposition format, version 0.0.4 (HELP and TYPE lines, label values
  * escaped, histograms as cumulative _bucket{le} series with +Inf, _sum and _count). Metric names and
@@ -81,7 +81,7 @@ void mg_metrics_bind_thread(size_t index);
 
 /* Counts one finished client request: requests by server, tool, method, decision and status, total and
  * upstream latency (when >= 0), bytes in and out (when >= 0). `item_known`: event->item_name came from an
- * upstream's list or the configuration and may be a label; else a tool is labelled "unknown". Only
+ * upstream's list or the configuration and may be a label; else a tool is labelled "(unknown)". Only
  * tools are labelled; prompts and resources leave the label empty. Borrows the event for the call
  * only. Any thread; metrics NULL: nothing. */
 void mg_metrics_observe(mg_metrics_t *metrics, const mg_audit_event_t *event, bool item_known);
@@ -106,8 +106,5 @@ void mg_metrics_write_sample(mg_bytes_t *out, const char *name, const char *cons
 void mg_metrics_write_sample_signed(mg_bytes_t *out, const char *name, const char *const *labels, int64_t value);
 /* A label value escaped as the format requires (for tests and callers that build label text). */
 void mg_metrics_escape_label(mg_bytes_t *out, const char *value);
-
-/* The label a method gets: itself when in the table of MCP methods, else "other" (NULL: ""). */
-const char *mg_metrics_method_label(mg_metrics_t *metrics, const char *method);
 
 #endif
