@@ -12,6 +12,8 @@
 # instead of an API key (AUTH=apikey, the default); KIND one then binds its role to every authenticated
 # caller, as bench/run.sh's mcpgate-jwt. AUTH=none has no auth and no policy (bench/run.sh's mcpgate).
 # EXTRA_YAML is appended to the configuration (e.g. bench/run.sh's observed_yaml: audit, metrics, limits).
+# METRICS=1 adds a `metrics` section (the endpoint on the main listener, open), so that the difference
+# is what counting each request costs.
 # Prints the worker thread's instructions per call, and every other thread's that counted more than a
 # few per call (the audit writer); the callgrind files stay in $OUT (default /tmp).
 # Needs valgrind, python3 and bench/.build/fast_upstream (bench/run.sh builds it).
@@ -55,6 +57,7 @@ fi
         sed -n '/^make_policy()/,/^}/p' "$ROOT/bench/run.sh" | sed -n '/<<.PYEOF./,/^PYEOF/p' | sed '1d;$d' |
             python3 - | sed '/^bindings:/,$d'
     fi
+    if [ "${METRICS:-0}" = 1 ]; then printf 'metrics:\n  require: none\n'; fi
     [ -z "${EXTRA_YAML:-}" ] || printf '%s\n' "$EXTRA_YAML"
 } >"$OUT/gw.yaml"
 if [ "$KIND" = one ]; then ROLES=everyone; else

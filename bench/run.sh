@@ -531,6 +531,8 @@ audit:
   file: $TMP/mcpgate-observed/audit.jsonl
   sqlite: $TMP/mcpgate-observed/audit.sqlite
   fsync: 1000
+metrics:
+  require: none
 rate_limits:
   rules:
     - name: per-caller

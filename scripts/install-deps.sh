@@ -6,7 +6,9 @@ set -eu
 packages="gcc clang meson ninja-build pkg-config python3 curl ca-certificates
   libh2o-evloop-dev libssl-dev libjansson-dev libsodium-dev libyaml-dev libcmocka-dev
   libcjose-dev libcurl4-openssl-dev libsqlite3-dev libpcre2-dev
-  libclang-rt-14-dev wrk nginx-light"
+  libclang-rt-14-dev wrk nginx-light prometheus"
+# prometheus: for its promtool, which checks the /metrics text (tests/e2e/metrics.test.mjs); the
+# server it also installs is not needed, and is stopped below where systemd started it.
 
 missing=""
 for p in $packages; do
@@ -23,4 +25,7 @@ if [ -n "$missing" ]; then
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+if [ -n "$missing" ] && [ -z "${missing##* prometheus*}" ] && [ -d /run/systemd/system ]; then
+  $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi

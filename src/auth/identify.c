@@ -18,6 +18,7 @@
 #include "auth/auth_internal.h"
 #include "core/ascii.h"
 #include "auth/mtls.h"
+#include "obs/metrics.h"
 
 #define MAX_CREDENTIAL_BYTES 16384
 
@@ -102,6 +103,7 @@ static int wait_for_keys(mg_worker_t *worker, h2o_req_t *req, h2o_iovec_t token,
         view->refresh_asked_at[index] = now;
         view->keys_pending[index] = true;
         mg_auth_agent_ask_refresh(worker->gateway->auth, index);
+        mg_metrics_count(worker->gateway->metrics, MG_METRICS_JWKS_REFRESH);
     }
     return mg_auth_wait(worker, req, scope, resume, MG_AUTH_WAIT_KEYS, index, token, refusal);
 }
@@ -127,12 +129,18 @@ static int verify_jwt(mg_worker_t *worker, h2o_req_t *req, h2o_iovec_t token, lo
         return auth->introspector != NULL
                    ? NOT_OURS
                    : refuse(refusal, 401, "invalid_token", "the token's issuer is not trusted by this gateway");
-    if (view->keys[index] == NULL)
+    if (view->keys[index] == NULL) {
+        mg_metrics_count(worker->gateway->metrics, MG_METRICS_JWKS_MISS);
         return wait_for_keys(worker, req, token, scope, resume, index, "the issuer's signing keys are not available",
                              refusal);
+    }
     if (mg_jwt_verify(&auth->issuers[index].rules[scope + 1], view->keys[index], token.base, token.len, mg_auth_now(),
-                      out, &failure) == 0)
+                      out, &failure) == 0) {
+        mg_metrics_count(worker->gateway->metrics, MG_METRICS_JWKS_HIT);
         return 0;
+    }
+    mg_metrics_count(worker->gateway->metrics,
+                     failure.code == MG_JWT_UNKNOWN_KID ? MG_METRICS_JWKS_MISS : MG_METRICS_JWKS_HIT);
     if (failure.code == MG_JWT_UNKNOWN_KID)
         return wait_for_keys(worker, req, token, scope, resume, index, failure.message, refusal);
     return refuse(refusal, 401, "invalid_token", "%s", failure.message);
@@ -251,6 +259,8 @@ int mg_auth_identify(mg_worker_t *worker, h2o_req_t *req, long scope, mg_auth_re
         return verify_apikey(worker, credential, out, refusal);
     }
     mg_principal_t *principal = mg_token_cache_find(view->cache, credential.base, credential.len, scope, mg_auth_now());
+    mg_metrics_count(worker->gateway->metrics,
+                     principal != NULL ? MG_METRICS_TOKEN_CACHE_HIT : MG_METRICS_TOKEN_CACHE_MISS);
     if (principal != NULL) {
         if (check_scopes(config, principal, refusal) != 0) {
             mg_principal_release(principal);

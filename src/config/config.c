@@ -28,8 +28,8 @@
 #define MAX_CONFIG_BYTES (16 * 1024 * 1024)
 
 static const char *const top_level_keys[] = {
-    "listen", "workers", "state_dir", "secrets", "tool_separator", "allowed_origins", "log_level", "limits", "servers",
-    "auth",   "roles",   "bindings",  "scopes",  "rate_limits",    "audit",           "tracing",   NULL};
+    "listen", "workers", "state_dir", "secrets", "tool_separator", "allowed_origins", "log_level", "limits",  "servers",
+    "auth",   "roles",   "bindings",  "scopes",  "rate_limits",    "audit",           "tracing",   "metrics", NULL};
 
 int mg_config_load_nonempty(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, char **out)
 {
@@ -100,6 +100,14 @@ static int parse_address(mg_config_loader_t *loader, const yaml_node_t *node, co
 malformed:
     return mg_config_yaml_fail(&loader->yaml, node, path, "\"%s\" must be host:port, e.g. 127.0.0.1:8080 or [::1]:8080",
                                mg_config_yaml_raw(node));
+}
+
+int mg_config_load_address(mg_config_loader_t *loader, const yaml_node_t *node, const char *path,
+                           mg_config_listen_t *listen)
+{
+    if (mg_config_yaml_string(&loader->yaml, node, path, &listen->address) != 0)
+        return -1;
+    return parse_address(loader, node, path, listen);
 }
 
 static int load_tls(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, mg_config_listen_t *listen)
@@ -391,6 +399,10 @@ static int load_document(mg_config_loader_t *loader, mg_config_scope_t scope, mg
         return -1;
     if (mg_config_load_policy(loader, root, config) != 0)
         return -1;
+    yaml_node_t *metrics_key = NULL; /* `metrics:` without a value turns the endpoint on with every default */
+    yaml_node_t *metrics = root != NULL ? mg_config_yaml_get(yaml, root, "metrics", &metrics_key) : NULL;
+    if (metrics_key != NULL && mg_config_load_metrics(loader, metrics, config) != 0)
+        return -1;
     yaml_node_t *rate_limits = top_level(yaml, root, "rate_limits");
     return rate_limits != NULL ? mg_config_load_rate_limits(loader, rate_limits, config) : 0;
 }
@@ -408,6 +420,7 @@ static void config_destroy(mg_config_t *config)
     mg_config_auth_dispose(&config->auth);
     mg_config_audit_dispose(&config->audit);
     mg_config_tracing_dispose(&config->tracing);
+    mg_config_metrics_dispose(&config->metrics);
     mg_config_policy_dispose(&config->policy);
     mg_config_rate_limits_dispose(&config->rate_limits);
     for (size_t i = 0; config->servers != NULL && i < config->servers_len; i++)

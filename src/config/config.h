@@ -360,6 +360,23 @@ typedef struct st_mg_config_tracing_t {
     mg_config_kv_t *headers; /* sent with every POST (e.g. an API key from ${secret:...}) */
     size_t headers_len;
 } mg_config_tracing_t;
+/* metrics.require: who may scrape (docs/observability.md, "Metrics"). */
+typedef enum en_mg_metrics_require_t {
+    MG_METRICS_REQUIRE_NONE = 0,      /* anyone who can reach the address */
+    MG_METRICS_REQUIRE_AUTHENTICATED, /* a credential the gateway accepts for /mcp (anonymous refused) */
+} mg_metrics_require_t;
+
+/* The `metrics` section. Without one (enabled false) there is no endpoint. */
+typedef struct st_mg_config_metrics_t {
+    bool enabled;
+    char *path;                   /* default "/metrics" */
+    mg_config_listen_t listen;    /* listen.address NULL: served on the main listeners */
+    mg_metrics_require_t require; /* default: authenticated on the main listeners with an auth section, else none */
+    char **roles;                 /* non-empty: the caller must hold one of these roles (implies authenticated) */
+    size_t roles_len;
+    long long max_tools;  /* tool names kept as label values; default 2048 */
+    long long max_series; /* label sets per worker; default 2048 */
+} mg_config_metrics_t;
 
 typedef struct st_mg_config_t {
     char *source;         /* file path, or "<embedded>" */
@@ -381,6 +398,7 @@ typedef struct st_mg_config_t {
     mg_config_rate_limits_t rate_limits;
     mg_config_audit_t audit;
     mg_config_tracing_t tracing;
+    mg_config_metrics_t metrics;
 } mg_config_t;
 
 typedef enum en_mg_config_scope_t {

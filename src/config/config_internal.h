@@ -50,6 +50,13 @@ void mg_config_audit_dispose(mg_config_audit_t *audit);
 /* Parses the `tracing` section (tracing.c). */
 int mg_config_load_tracing(mg_config_loader_t *loader, const yaml_node_t *node, mg_config_tracing_t *tracing);
 void mg_config_tracing_dispose(mg_config_tracing_t *tracing);
+/* Parses the `metrics` section (metrics.c; node NULL: written without a value); listen, auth and the policy
+ * must be loaded. */
+int mg_config_load_metrics(mg_config_loader_t *loader, const yaml_node_t *node, mg_config_t *config);
+void mg_config_metrics_dispose(mg_config_metrics_t *metrics);
+/* A "host:port" / "[v6]:port" string into listen->address, host and port (config.c). */
+int mg_config_load_address(mg_config_loader_t *loader, const yaml_node_t *node, const char *path,
+                           mg_config_listen_t *listen);
 /* servers[].credentials (servers.c). */
 int mg_config_load_credentials(mg_config_loader_t *loader, const yaml_node_t *node, const char *path,
                                mg_config_credentials_t *credentials);

@@ -14,6 +14,7 @@
 #include "mcp/naming.h"
 #include "mcp/tasks.h"
 #include "obs/log.h"
+#include "obs/metrics.h"
 #include "upstream/upstream.h"
 
 typedef struct st_event_stream_t event_stream_t;
@@ -170,8 +171,10 @@ static void stop_listening(event_stream_t *events)
     }
     if (h2o_timeout_is_linked(&events->keepalive))
         h2o_timeout_unlink(&events->keepalive);
-    if (h2o_linklist_is_linked(&events->link))
+    if (h2o_linklist_is_linked(&events->link)) {
         h2o_linklist_unlink(&events->link);
+        mg_metrics_gauge_add(events->worker->gateway->metrics, MG_METRICS_EVENT_STREAMS, -1);
+    }
 }
 
 static void on_stream_stopped(mg_stream_t *stream, void *ctx)
@@ -252,9 +255,9 @@ static json_t *local_uris(const mg_config_t *config, long scope, const json_t *f
     {
         size_t owner;
         const char *local = json_string_value(item);
-        if (local != NULL && (scope >= 0 ? (size_t)scope == server_index
-                                         : mg_naming_split_uri(config, local, &owner, &local) == 0 &&
-                                               owner == server_index))
+        if (local != NULL &&
+            (scope >= 0 ? (size_t)scope == server_index
+                        : mg_naming_split_uri(config, local, &owner, &local) == 0 && owner == server_index))
             json_array_append_new(uris, json_string(local));
     }
     return uris;
@@ -358,8 +361,8 @@ static json_t *modern_filter(event_stream_t *events, size_t server_index, json_t
     return filter;
 }
 
-void mg_events_listen(mg_worker_t *worker, h2o_req_t *req, long scope, mg_session_claims_t *claims,
-                      const json_t *id, const json_t *filter)
+void mg_events_listen(mg_worker_t *worker, h2o_req_t *req, long scope, mg_session_claims_t *claims, const json_t *id,
+                      const json_t *filter)
 {
     if (json_object_get(filter, "taskIds") != NULL && !mg_tasks_client_supports(claims->client_capabilities)) {
         json_t *response = mg_rpc_make_error((json_t *)id, MG_RPC_MISSING_CLIENT_CAPABILITY,
@@ -462,8 +465,8 @@ static void on_session_opened(void *ctx, json_t *response, int error_code, const
                upstream->server->name, error_message != NULL ? error_message : "it refused initialize", error_code);
         return;
     }
-    session.upstream_session_id = mg_late_sessions_remember(events->worker, events->claims.sid,
-                                                            upstream->server->name, session.upstream_session_id);
+    session.upstream_session_id = mg_late_sessions_remember(events->worker, events->claims.sid, upstream->server->name,
+                                                            session.upstream_session_id);
     listen->call = upstream->ops->listen(upstream, &session, &listen_events, listen);
     if (listen->call != 0)
         subscribe_resources(events, listen->server_index, &session);
@@ -526,6 +529,7 @@ static event_stream_t *events_open(mg_worker_t *worker, h2o_req_t *req, long sco
     event_stream_t **slot = h2o_mem_alloc_shared(&req->pool, sizeof(*slot), on_request_disposed);
     *slot = events;
     h2o_linklist_insert(&worker->event_streams, &events->link);
+    mg_metrics_gauge_add(worker->gateway->metrics, MG_METRICS_EVENT_STREAMS, 1);
     events->keepalive.cb = on_keepalive;
     mg_stream_start(&events->stream, req, on_stream_stopped, events);
     h2o_timeout_link(worker->loop, &worker->keepalive_timeout, &events->keepalive);

@@ -38,6 +38,7 @@
 #include "core/worker.h"
 #include "http/events.h"
 #include "http/front.h"
+#include "http/metrics_endpoint.h"
 #include "http/probes.h"
 #include "http/park.h"
 #include "http/reload.h"
@@ -45,6 +46,7 @@
 #include "mcp/spec_schemas.h"
 #include "mcp/tool_schemas.h"
 #include "obs/log.h"
+#include "obs/metrics.h"
 #include "obs/trace.h"
 #include "schema/cache.h"
 #include "upstream/factory.h"
@@ -58,12 +60,14 @@ typedef struct st_listener_t {
 typedef struct st_worker_extra_t {
     listener_t *listeners;
     size_t listeners_len;
+    listener_t metrics_listener; /* metrics.listen, on the first worker only; fd -1 otherwise */
 } worker_extra_t;
 
 static h2o_globalconf_t globalconf;
-static pthread_barrier_t queues_ready; /* every worker, and the main thread */
-static SSL_CTX **tls_contexts;         /* one per listen entry, NULL for plain HTTP */
-static uint16_t *bound_ports;          /* per listen entry, after the first bind */
+static h2o_globalconf_t metrics_globalconf; /* metrics.listen: its connections see only the metrics handler */
+static pthread_barrier_t queues_ready;      /* every worker, and the main thread */
+static SSL_CTX **tls_contexts;              /* one per listen entry, NULL for plain HTTP */
+static uint16_t *bound_ports;               /* per listen entry, after the first bind */
 
 typedef struct st_route_handler_t {
     h2o_handler_t super;
@@ -81,6 +85,8 @@ static int on_request(h2o_handler_t *self, h2o_req_t *req)
         return mg_probes_health(worker, req);
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/readyz")))
         return mg_probes_ready(worker, req);
+    if (mg_metrics_endpoint_on_main(worker->gateway, path))
+        return mg_metrics_endpoint_handle(worker, req);
     if (path.len >= sizeof(MG_AUTH_METADATA_PREFIX) - 1 &&
         memcmp(path.base, MG_AUTH_METADATA_PREFIX, sizeof(MG_AUTH_METADATA_PREFIX) - 1) == 0)
         return mg_auth_serve_metadata(worker, req);
@@ -100,6 +106,13 @@ static int on_request(h2o_handler_t *self, h2o_req_t *req)
     mg_front_send_json(req, 404, "Not Found", body);
     json_decref(body);
     return 0;
+}
+
+static int on_metrics_request(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    mg_worker_t *worker = H2O_STRUCT_FROM_MEMBER(mg_worker_t, http_context, req->conn->ctx);
+    return mg_metrics_endpoint_handle(worker, req);
 }
 
 /* ---- listeners ------------------------------------------------------------------------- */
@@ -219,6 +232,12 @@ static void worker_attach(mg_worker_t *worker)
         listener->socket->data = listener;
         h2o_socket_read_start(listener->socket, on_accept);
     }
+    listener_t *metrics = &extra->metrics_listener;
+    if (metrics->fd >= 0) {
+        metrics->socket = h2o_evloop_socket_create(worker->loop, metrics->fd, H2O_SOCKET_FLAG_DONT_READ);
+        metrics->socket->data = metrics;
+        h2o_socket_read_start(metrics->socket, on_accept);
+    }
 }
 
 static void *worker_main(void *arg)
@@ -226,6 +245,7 @@ static void *worker_main(void *arg)
     mg_worker_t *worker = arg;
     worker_extra_t *extra = (worker_extra_t *)(worker + 1);
     worker_attach(worker);
+    mg_metrics_bind_thread(worker->index);
     pthread_barrier_wait(&queues_ready);
     mg_upstreams_start(worker);
     while (!worker->stopping || !mg_upstreams_stopped(worker))
@@ -234,6 +254,8 @@ static void *worker_main(void *arg)
         if (extra->listeners[i].socket != NULL)
             h2o_socket_close(extra->listeners[i].socket);
     }
+    if (extra->metrics_listener.socket != NULL)
+        h2o_socket_close(extra->metrics_listener.socket);
     h2o_evloop_run(worker->loop, 0); /* let the closes complete */
     return NULL;
 }
@@ -247,10 +269,35 @@ static void on_stop(mg_worker_t *worker, void *arg)
             h2o_socket_read_stop(extra->listeners[i].socket);
         }
     }
+    if (extra->metrics_listener.socket != NULL)
+        h2o_socket_read_stop(extra->metrics_listener.socket);
     mg_events_close_all(worker);
     mg_park_worker_stop(worker);
     mg_upstreams_stop(worker);
     worker->stopping = true;
+}
+
+/* metrics.listen: one plain-HTTP listener on the first worker (scrapes are rare; no need to spread them). */
+static int init_metrics_listener(mg_worker_t *worker, mg_error_t *err)
+{
+    const mg_config_metrics_t *metrics = &worker->gateway->config->metrics;
+    listener_t *listener = &((worker_extra_t *)(worker + 1))->metrics_listener;
+    listener->fd = -1;
+    if (worker->index != 0 || !metrics->enabled || metrics->listen.address == NULL)
+        return 0;
+    if (metrics->listen.port != 0 && check_address_free(&metrics->listen, err) != 0)
+        return -1;
+    if ((listener->fd = bind_listener(&metrics->listen, metrics->listen.port, err)) < 0)
+        return -1;
+    const char *host = metrics->listen.host;
+    char address[300];
+    snprintf(address, sizeof(address), strchr(host, ':') != NULL ? "[%s]:%u" : "%s:%u", host, local_port(listener->fd));
+    mg_log_fields(MG_LOG_INFO, "metrics.listen.ready",
+                  json_pack("{s:s,s:s}", "address", address, "path", metrics->path), "serving metrics on http://%s%s",
+                  address, metrics->path);
+    listener->accept_ctx.ctx = &worker->http_context;
+    listener->accept_ctx.hosts = metrics_globalconf.hosts;
+    return 0;
 }
 
 static int worker_init(mg_gateway_t *gateway, mg_worker_t *worker, size_t index, mg_error_t *err)
@@ -291,6 +338,8 @@ static int worker_init(mg_gateway_t *gateway, mg_worker_t *worker, size_t index,
         listener->accept_ctx.hosts = globalconf.hosts;
         listener->accept_ctx.ssl_ctx = tls_contexts[i];
     }
+    if (init_metrics_listener(worker, err) != 0)
+        return -1;
     if (mg_upstreams_create(worker, err) != 0 || mg_auth_view_init(gateway->auth, worker, err) != 0)
         return -1;
     if ((worker->upstream_tokens = calloc(config->servers_len + 1, sizeof(char *))) == NULL)
@@ -307,6 +356,31 @@ static void setup_globalconf(const mg_config_t *config)
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     route_handler_t *handler = (route_handler_t *)h2o_create_handler(path, sizeof(*handler));
     handler->super.on_req = on_request;
+
+    h2o_config_init(&metrics_globalconf);
+    metrics_globalconf.server_name = globalconf.server_name;
+    host = h2o_config_register_host(&metrics_globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    path = h2o_config_register_path(host, "/", 0);
+    handler = (route_handler_t *)h2o_create_handler(path, sizeof(*handler));
+    handler->super.on_req = on_metrics_request;
+}
+
+static int create_metrics(mg_gateway_t *gateway, mg_error_t *err)
+{
+    const mg_config_t *config = gateway->config;
+    const char **names = calloc(config->servers_len + 1, sizeof(*names));
+    if (names == NULL)
+        return mg_error_set(err, "out of memory");
+    for (size_t i = 0; i < config->servers_len; i++)
+        names[i] = config->servers[i].name;
+    mg_metrics_options_t options = {.servers = names,
+                                    .servers_len = config->servers_len,
+                                    .shards = (size_t)config->workers,
+                                    .max_tools = (size_t)config->metrics.max_tools,
+                                    .max_series = (size_t)config->metrics.max_series};
+    int rc = mg_metrics_create(&options, &gateway->metrics, err);
+    free(names);
+    return rc;
 }
 
 int mg_server_run(mg_config_t *config, mg_error_t *err)
@@ -344,6 +418,8 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
         if (mg_tracer_create(&config->tracing, &gateway.tracer, err) != 0 || mg_tracer_start(gateway.tracer, err) != 0)
             return -1;
     }
+    if (config->metrics.enabled && create_metrics(&gateway, err) != 0)
+        return -1;
     mg_tool_schema_report_t tool_schema_report = {0};
     if (mg_spec_schemas_create(&gateway.spec_schemas, err) != 0)
         return -1;
@@ -398,8 +474,9 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
         free(gateway.workers[i]->upstream_tokens);
     }
     mg_reload_dispose(&gateway);
-    mg_audit_destroy(gateway.audit);   /* flushes, signs a final checkpoint, joins its thread */
-    mg_tracer_destroy(gateway.tracer); /* exports what is queued, joins its thread */
+    mg_audit_destroy(gateway.audit);     /* flushes, signs a final checkpoint, joins its thread */
+    mg_tracer_destroy(gateway.tracer);   /* exports what is queued, joins its thread */
+    mg_metrics_destroy(gateway.metrics); /* after every thread that updates it has ended */
     mg_auth_destroy(gateway.auth);
     mg_upstream_oauth_destroy(gateway.upstream_oauth);
     mg_tool_schema_report_dispose(&tool_schema_report);

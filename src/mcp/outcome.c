@@ -9,7 +9,9 @@
 #include "auth/principal.h"
 #include "mcp/exchange.h"
 #include "obs/log.h"
+#include "obs/metrics.h"
 #include "obs/trace.h"
+#include "upstream/upstream.h"
 
 static int64_t now_us(clockid_t clock)
 {
@@ -25,7 +27,7 @@ int64_t mg_outcome_time_us(long seconds, long microseconds)
 
 bool mg_outcome_wanted(const mg_exchange_t *exchange)
 {
-    return exchange->worker->gateway->audit != NULL;
+    return exchange->worker->gateway->audit != NULL || exchange->worker->gateway->metrics != NULL;
 }
 
 void mg_outcome_item(mg_exchange_t *exchange, mg_audit_item_kind_t kind, size_t server_index, const char *name)
@@ -179,6 +181,12 @@ void mg_outcome_record(mg_exchange_t *exchange, const json_t *response, int erro
         event.total_us = now_us(CLOCK_REALTIME) - outcome->start_us;
     event.bytes_in = outcome->bytes_in;
     event.bytes_out = bytes_out;
+    /* a refused call's tool is a label only when it is in the server's list (the client may have made it up) */
+    bool item_known =
+        outcome->item_known ||
+        (outcome->server >= 0 && outcome->item_kind == MG_AUDIT_ITEM_TOOL && outcome->item_name != NULL &&
+         json_object_get(exchange->worker->upstreams[outcome->server]->tools, outcome->item_name) != NULL);
+    mg_metrics_observe(exchange->worker->gateway->metrics, &event, item_known);
     emit(exchange->worker, &event);
 }
 
@@ -186,7 +194,7 @@ void mg_outcome_record_direct(mg_worker_t *worker, const mg_principal_t *princip
                               int64_t start_us, int64_t bytes_in, mg_audit_decision_t decision, int error_code,
                               const char *reason, const char *client_address)
 {
-    if (worker->gateway->audit == NULL)
+    if (worker->gateway->audit == NULL && worker->gateway->metrics == NULL)
         return;
     mg_audit_event_t event = MG_AUDIT_EVENT_INIT;
     event.time_us = start_us;
@@ -205,5 +213,6 @@ void mg_outcome_record_direct(mg_worker_t *worker, const mg_principal_t *princip
     if (start_us != 0)
         event.total_us = now_us(CLOCK_REALTIME) - start_us;
     event.bytes_in = bytes_in;
+    mg_metrics_observe(worker->gateway->metrics, &event, false);
     emit(worker, &event);
 }

@@ -48,6 +48,7 @@
 #include "mcp/sse.h"
 #include "mcp/versions.h"
 #include "obs/log.h"
+#include "obs/metrics.h"
 #include "upstream/http_conn.h"
 #include "upstream/modern.h"
 
@@ -437,6 +438,9 @@ static void probe_finished(http_upstream_t *self, const json_t *result, const js
 static void call_fail(http_call_t *call, int code, const char *message)
 {
     http_upstream_t *self = call->upstream;
+    if (call->kind != CALL_PROBE && !call->finished)
+        mg_metrics_upstream_event(self->super.worker->gateway->metrics, self->super.server_index,
+                                  MG_METRICS_UPSTREAM_REQUEST);
     switch (call->kind) {
     case CALL_PROBE:
         if (call->phase == 0 && !call->finished) {
@@ -472,6 +476,8 @@ static void call_failf(http_call_t *call, int code, const char *fmt, ...)
 static void call_fail_invalid(http_call_t *call, const char *reason)
 {
     const char *name = call->upstream->super.server->name;
+    mg_metrics_upstream_event(call->upstream->super.worker->gateway->metrics, call->upstream->super.server_index,
+                              MG_METRICS_UPSTREAM_PROTOCOL);
     mg_log(MG_LOG_WARN, "upstream.invalid_message", "upstream %s sent an invalid message: %s", name, reason);
     call_failf(call, MG_RPC_UPSTREAM_ERROR, "upstream %s sent an invalid message", name);
 }
@@ -966,6 +972,9 @@ static void log_state(http_upstream_t *self, bool ready, const char *failure)
     else
         mg_log(MG_LOG_WARN, "upstream.unreachable", "upstream %s is unreachable: %s", self->super.server->name,
                failure);
+    if (!ready)
+        mg_metrics_upstream_event(self->super.worker->gateway->metrics, self->super.server_index,
+                                  MG_METRICS_UPSTREAM_UNREACHABLE);
 }
 
 static void probe_finished(http_upstream_t *self, const json_t *result, const json_t *discover_result,

@@ -28,6 +28,7 @@
 #include "mcp/versions.h"
 #include "mcpgate_version.h"
 #include "obs/log.h"
+#include "obs/metrics.h"
 #include "upstream/modern.h"
 #include "upstream/stdio_process.h"
 
@@ -531,6 +532,8 @@ static void on_line(stdio_process_t *process, const char *line, size_t len)
     if (mg_rpc_decode(line, len, 256, &msg, &error) != 0) {
         mg_log_fields(MG_LOG_WARN, "upstream.protocol_error", json_pack("{s:s}", "server", process->server->name),
                       "%s wrote something that is not a JSON-RPC message: %s", process->server->name, error.message);
+        mg_metrics_upstream_event(process->owner->gateway->metrics, process->server_index,
+                                  MG_METRICS_UPSTREAM_PROTOCOL);
         mg_rpc_error_dispose(&error);
         return;
     }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "obs/log.h"
+#include "obs/metrics.h"
 
 #define TICK_MS 250
 #define RESTART_MIN_MS 500
@@ -137,6 +138,7 @@ void stdio_process_start(stdio_process_t *process)
     int in_pipe[2], out_pipe[2], err_pipe[2];
     if (pipe2(in_pipe, O_CLOEXEC) != 0 || pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
         mg_log(MG_LOG_ERROR, "upstream.spawn_failed", "%s: pipe: %s", process->server->name, strerror(errno));
+        mg_metrics_upstream_event(process->owner->gateway->metrics, process->server_index, MG_METRICS_UPSTREAM_SPAWN);
         schedule_restart(process);
         return;
     }
@@ -150,6 +152,7 @@ void stdio_process_start(stdio_process_t *process)
     close(err_pipe[1]);
     if (pid < 0) {
         mg_log(MG_LOG_ERROR, "upstream.spawn_failed", "%s: fork: %s", process->server->name, strerror(errno));
+        mg_metrics_upstream_event(process->owner->gateway->metrics, process->server_index, MG_METRICS_UPSTREAM_SPAWN);
         close(in_pipe[1]), close(out_pipe[0]), close(err_pipe[0]);
         schedule_restart(process);
         return;
@@ -246,6 +249,7 @@ static void on_child_gone(stdio_process_t *process)
     }
     reap(process);
     if (!stopping) {
+        mg_metrics_upstream_event(process->owner->gateway->metrics, process->server_index, MG_METRICS_UPSTREAM_EXIT);
         if (mg_worker_now(process->owner) - process->started_at > HEALTHY_AFTER_MS)
             process->restart_delay_ms = RESTART_MIN_MS;
         schedule_restart(process);
@@ -285,6 +289,8 @@ static void on_stdout(h2o_socket_t *sock, const char *error)
     if (sock->input->size > MAX_LINE_BYTES) {
         mg_log(MG_LOG_ERROR, "upstream.protocol_error", "%s sent a line over %d bytes; restarting it",
                process->server->name, MAX_LINE_BYTES);
+        mg_metrics_upstream_event(process->owner->gateway->metrics, process->server_index,
+                                  MG_METRICS_UPSTREAM_PROTOCOL);
         error = "line too long";
         kill(-process->pid, SIGKILL);
     }
@@ -327,6 +333,7 @@ static void on_tick(h2o_timeout_entry_t *entry)
     if (process->state == STDIO_DOWN && process->exited && process->restart_at != 0 && now >= process->restart_at) {
         process->restart_at = 0;
         process->stop_started_at = 0;
+        mg_metrics_upstream_event(process->owner->gateway->metrics, process->server_index, MG_METRICS_UPSTREAM_RESTART);
         stdio_process_start(process);
     }
     if (!process->exited || (process->state == STDIO_DOWN && process->restart_at != 0))
