@@ -306,19 +306,11 @@ int mg_auth_serve_metadata(mg_worker_t *worker, h2o_req_t *req)
     size_t prefix = sizeof(MG_AUTH_METADATA_PREFIX) - 1;
     long scope;
     if (!config->auth.enabled || mg_auth_metadata_scope(config, path.base + prefix, path.len - prefix, &scope) != 0) {
-        json_t *body = json_pack("{s:s}", "error", "not found");
-        mg_front_send_json(req, 404, "Not Found", body);
-        json_decref(body);
+        mg_front_send_plain_error(req, 404, "Not Found", "not found");
         return 0;
     }
-    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
-        !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("GET, HEAD"));
-        json_t *body = json_pack("{s:s}", "error", "method not allowed");
-        mg_front_send_json(req, 405, "Method Not Allowed", body);
-        json_decref(body);
+    if (!mg_front_get_only(req))
         return 0;
-    }
     /* public metadata, fetched by browser-based clients too (RFC 9728 section 3 has no secrets) */
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, NULL, H2O_STRLIT("*"));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("max-age=300"));

@@ -70,6 +70,23 @@ void mg_front_send_json(h2o_req_t *req, int status, const char *reason, const js
     mg_bytes_dispose(&text);
 }
 
+void mg_front_send_plain_error(h2o_req_t *req, int status, const char *reason, const char *error)
+{
+    json_t *body = json_pack("{s:s}", "error", error);
+    mg_front_send_json(req, status, reason, body);
+    json_decref(body);
+}
+
+bool mg_front_get_only(h2o_req_t *req)
+{
+    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) ||
+        h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")))
+        return true;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("GET, HEAD"));
+    mg_front_send_plain_error(req, 405, "Method Not Allowed", "method not allowed");
+    return false;
+}
+
 void mg_front_send_rpc_error(h2o_req_t *req, int status, json_t *id, int code, const char *message)
 {
     json_t *body = mg_rpc_make_error(id, code, message, NULL);

@@ -14,6 +14,10 @@ int mg_front_handle(mg_worker_t *worker, h2o_req_t *req, long scope);
 
 /* Sends a JSON body with a status (used by every gateway-made answer). `body` is borrowed. */
 void mg_front_send_json(h2o_req_t *req, int status, const char *reason, const json_t *body);
+/* Sends {"error": error} with a status, for answers outside MCP (404, 405 on the gateway's own paths). */
+void mg_front_send_plain_error(h2o_req_t *req, int status, const char *reason, const char *error);
+/* True for GET and HEAD; otherwise answers 405 with `Allow: GET, HEAD` and returns false. */
+bool mg_front_get_only(h2o_req_t *req);
 /* Sends a JSON-RPC error with an HTTP status; `id` borrowed, may be NULL. */
 void mg_front_send_rpc_error(h2o_req_t *req, int status, json_t *id, int code, const char *message);
 

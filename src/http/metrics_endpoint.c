@@ -196,19 +196,11 @@ int mg_metrics_endpoint_handle(mg_worker_t *worker, h2o_req_t *req)
 {
     const mg_config_metrics_t *config = &worker->gateway->config->metrics;
     if (!h2o_memis(req->path_normalized.base, req->path_normalized.len, config->path, strlen(config->path))) {
-        json_t *body = json_pack("{s:s}", "error", "not found");
-        mg_front_send_json(req, 404, "Not Found", body);
-        json_decref(body);
+        mg_front_send_plain_error(req, 404, "Not Found", "not found");
         return 0;
     }
-    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
-        !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("GET, HEAD"));
-        json_t *body = json_pack("{s:s}", "error", "method not allowed");
-        mg_front_send_json(req, 405, "Method Not Allowed", body);
-        json_decref(body);
+    if (!mg_front_get_only(req))
         return 0;
-    }
     if (config->require == MG_METRICS_REQUIRE_NONE) {
         serve(worker, req);
         return 0;

@@ -102,9 +102,7 @@ static int on_request(h2o_handler_t *self, h2o_req_t *req)
                 return mg_front_handle(worker, req, (long)i);
         }
     }
-    json_t *body = json_pack("{s:s}", "error", "not found");
-    mg_front_send_json(req, 404, "Not Found", body);
-    json_decref(body);
+    mg_front_send_plain_error(req, 404, "Not Found", "not found");
     return 0;
 }
 

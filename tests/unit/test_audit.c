@@ -16,6 +16,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "config_load.h"
 #include <sodium.h>
 
 #include "audit/audit.h"
@@ -25,24 +27,6 @@
 #include "temp_tree.h"
 
 /* --- configuration ---------------------------------------------------------------------------- */
-
-static mg_config_t *load_ok(const char *yaml)
-{
-    mg_config_t *config = NULL;
-    mg_error_t err = {{0}};
-    if (mg_config_load_string(yaml, strlen(yaml), "gw.yaml", "/etc/mcpgate", &config, &err) != 0)
-        fail_msg("unexpected error: %s", err.message);
-    return config;
-}
-
-static void expect_error(const char *yaml, const char *expected)
-{
-    mg_config_t *config = NULL;
-    mg_error_t err = {{0}};
-    assert_int_equal(mg_config_load_string(yaml, strlen(yaml), "gw.yaml", "/etc/mcpgate", &config, &err), -1);
-    assert_null(config);
-    assert_string_equal(err.message, expected);
-}
 
 static void test_config_full(void **state)
 {

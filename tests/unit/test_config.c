@@ -19,26 +19,9 @@
 
 #include <cmocka.h>
 
+#include "config_load.h"
+
 #include "config/config.h"
-
-static mg_config_t *load_ok(const char *yaml)
-{
-    mg_config_t *config = NULL;
-    mg_error_t err = {{0}};
-    if (mg_config_load_string(yaml, strlen(yaml), "gw.yaml", "/etc/mcpgate", &config, &err) != 0)
-        fail_msg("unexpected error: %s", err.message);
-    assert_non_null(config);
-    return config;
-}
-
-static void expect_error(const char *yaml, const char *expected)
-{
-    mg_config_t *config = (mg_config_t *)(uintptr_t)1;
-    mg_error_t err = {{0}};
-    assert_int_equal(mg_config_load_string(yaml, strlen(yaml), "gw.yaml", "/etc/mcpgate", &config, &err), -1);
-    assert_null(config);
-    assert_string_equal(err.message, expected);
-}
 
 static void test_full_example_file(void **state)
 {

@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "config_load.h"
 #include <pthread.h>
 
 #include "config/config.h"
@@ -330,24 +332,6 @@ static void test_null_registry(void **state)
 #define AUTH                                                                                                           \
     "auth:\n  resource: http://127.0.0.1:8080/mcp\n  api_keys: {enabled: true}\n"                                      \
     "roles:\n  - name: ops\n    allow: [{tools: ['*']}]\n"
-
-static mg_config_t *load_ok(const char *yaml)
-{
-    mg_config_t *config = NULL;
-    mg_error_t err = {{0}};
-    if (mg_config_load_string(yaml, strlen(yaml), "gw.yaml", "/etc/mcpgate", &config, &err) != 0)
-        fail_msg("unexpected error: %s", err.message);
-    return config;
-}
-
-static void expect_error(const char *yaml, const char *expected)
-{
-    mg_config_t *config = NULL;
-    mg_error_t err = {{0}};
-    assert_int_equal(mg_config_load_string(yaml, strlen(yaml), "gw.yaml", "/etc/mcpgate", &config, &err), -1);
-    assert_null(config);
-    assert_string_equal(err.message, expected);
-}
 
 static void test_config(void **state)
 {

@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "config_load.h"
+
 #include "config/config.h"
 #include "obs/trace.h"
 #include "obs/trace_internal.h"
@@ -508,24 +510,6 @@ static void test_inject_meta(void **state)
 }
 
 /* --- configuration ---------------------------------------------------------------------------- */
-
-static mg_config_t *load_ok(const char *yaml)
-{
-    mg_config_t *config = NULL;
-    mg_error_t err = {{0}};
-    if (mg_config_load_string(yaml, strlen(yaml), "gw.yaml", "/etc/mcpgate", &config, &err) != 0)
-        fail_msg("unexpected error: %s", err.message);
-    return config;
-}
-
-static void expect_error(const char *yaml, const char *expected)
-{
-    mg_config_t *config = NULL;
-    mg_error_t err = {{0}};
-    assert_int_equal(mg_config_load_string(yaml, strlen(yaml), "gw.yaml", "/etc/mcpgate", &config, &err), -1);
-    assert_null(config);
-    assert_string_equal(err.message, expected);
-}
 
 static void test_config(void **state)
 {
