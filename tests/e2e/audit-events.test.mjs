@@ -135,7 +135,8 @@ describe('one audit event per decision', { skip: GATEWAY_ONLY }, () => {
     assert.equal(limited.decision, 'rate_limited');
     assert.equal(limited.rule, 'rate_limits.sums');
     assert.equal(limited.error_code, -32029);
-    assert.equal(limited.upstream_us, undefined); // never reached the server
+    // no assertion on upstream_us: a worker whose catalog is still empty asks the server for its tool list
+    // before it can know the tool exists (and only known tools are charged), and that time is upstream time
   });
 
   test('refusals before routing: no credential, a body that is not JSON, a header mismatch', T, async () => {
