@@ -6,6 +6,7 @@ set -eu
 packages="gcc clang meson ninja-build pkg-config python3 curl ca-certificates
   libh2o-evloop-dev libssl-dev libjansson-dev libsodium-dev libyaml-dev libcmocka-dev
   libcjose-dev libcurl4-openssl-dev libsqlite3-dev libpcre2-dev
+  libvectorscan-dev libutf8proc-dev
   libclang-rt-14-dev wrk nginx-light prometheus"
 # prometheus: for its promtool, which checks the /metrics text (tests/e2e/metrics.test.mjs); the
 # server it also installs is not needed, and is stopped below where systemd started it.
