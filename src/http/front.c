@@ -814,10 +814,11 @@ static int check_modern(const refusal_context_t *context, h2o_req_t *req, const 
                           "Header mismatch: too many Mcp-Param-* headers", NULL);
         return -1;
     }
-    /* Mcp-Param-* need the tool's inputSchema: the dispatcher checks them against its catalog */
-    mg_mirror_value_t version = {meta->protocol_version, meta->protocol_version_len};
+    /* Mcp-Param-* need the tool's inputSchema: the dispatcher checks them against its catalog. The version
+     * header is the body's version byte for byte (compared above) and one the gateway supports (meta_rc). */
+    assert(body_version != NULL);
     mg_mirror_value_t method = {message->method, strlen(message->method)};
-    if (mg_mirror_check_request(mirrored, method, message->params, version, why, sizeof(why)) != 0) {
+    if (mg_mirror_check_method_and_name(mirrored, method, message->params, message->name, why, sizeof(why)) != 0) {
         send_modern_error(context, req, message, MG_RPC_HEADER_MISMATCH, why, NULL);
         return -1;
     }

@@ -25,7 +25,7 @@ static const char *target_of(const mg_rpc_message_t *message)
     if (method == NULL)
         return NULL;
     if (strcmp(method, "tools/call") == 0 || strcmp(method, "prompts/get") == 0)
-        return json_string_value(json_object_get(message->params, "name"));
+        return json_string_value(message->name);
     if (strcmp(method, "resources/read") == 0 || strcmp(method, "resources/subscribe") == 0 ||
         strcmp(method, "resources/unsubscribe") == 0)
         return json_string_value(json_object_get(message->params, "uri"));

@@ -24,10 +24,13 @@ const char *mg_late_sessions_find(mg_worker_t *worker, const mg_session_claims_t
     if (id == NULL && worker->late_sessions != NULL) {
         /* every call of a modern principal to a legacy HTTP server looks up the same key, so the last one
          * found is remembered: a comparison instead of hashing the key and searching the table */
+        size_t sid_len = strlen(claims->sid), server_len = strlen(server);
+        const char *memo = worker->late_memo.key; /* "sid/server", compared in place without building it */
+        if (worker->late_memo.len == sid_len + 1 + server_len && memcmp(memo, claims->sid, sid_len) == 0 &&
+            memo[sid_len] == '/' && memcmp(memo + sid_len + 1, server, server_len) == 0)
+            return worker->late_memo.id;
         char key[MG_LATE_SESSIONS_KEY_MAX];
         size_t len = mg_late_sessions_key(claims->sid, server, key);
-        if (len != 0 && len == worker->late_memo.len && memcmp(key, worker->late_memo.key, len) == 0)
-            return worker->late_memo.id;
         id = len != 0 ? json_string_value(json_object_getn(worker->late_sessions, key, len)) : NULL;
         if (id != NULL) {
             memcpy(worker->late_memo.key, key, len);
@@ -56,8 +59,7 @@ json_t *mg_late_sessions_initialize(const mg_session_claims_t *claims, bool mode
     return initialize;
 }
 
-const char *mg_late_sessions_remember(mg_worker_t *worker, const char *sid, const char *server,
-                                      const char *session_id)
+const char *mg_late_sessions_remember(mg_worker_t *worker, const char *sid, const char *server, const char *session_id)
 {
     if (worker->late_sessions == NULL || json_object_size(worker->late_sessions) >= MG_LATE_SESSIONS_MAX) {
         worker->late_memo.len = 0; /* the remembered lookup points into the table being dropped */

@@ -302,8 +302,8 @@ static void call_checked_tool(mg_exchange_t *exchange, size_t server_index, cons
     mg_upstream_t *upstream = exchange->worker->upstreams[server_index];
     json_t *tool = json_object_get(upstream->tools, local_name);
     if (tool == NULL) {
-        finish_unknown(exchange, json_string_value(json_object_get(exchange->message.params, "name")), false,
-                       MG_RPC_INVALID_PARAMS, "Unknown tool");
+        finish_unknown(exchange, json_string_value(exchange->message.name), false, MG_RPC_INVALID_PARAMS,
+                       "Unknown tool");
         return;
     }
     exchange->outcome.item_known = true; /* a name from the server's own list */
@@ -321,7 +321,7 @@ static void call_checked_tool(mg_exchange_t *exchange, size_t server_index, cons
     if (!mg_validate_arguments(exchange, server_index, local_name))
         return; /* refused: the call never leaves the gateway */
     json_t *params = exchange->message.params;
-    if (strcmp(json_string_value(json_object_get(params, "name")), local_name) == 0) {
+    if (strcmp(json_string_value(exchange->message.name), local_name) == 0) {
         route_to(exchange, server_index, json_incref(params)); /* a server's own path: nothing to rename */
         return;
     }
@@ -332,7 +332,7 @@ static void call_checked_tool(mg_exchange_t *exchange, size_t server_index, cons
 
 static const char *local_tool_name(mg_exchange_t *exchange, size_t server_index)
 {
-    const char *public_name = json_string_value(json_object_get(exchange->message.params, "name"));
+    const char *public_name = json_string_value(exchange->message.name);
     size_t index;
     const char *local = public_name;
     if (exchange->scope < 0 && mg_naming_split_name(exchange->config, public_name, &index, &local) != 0)
@@ -367,7 +367,7 @@ static void catalog_part_done(mg_exchange_t *exchange, mg_exchange_part_t *part,
 
 static void route_tool_call(mg_exchange_t *exchange)
 {
-    const char *public_name = json_string_value(json_object_get(exchange->message.params, "name"));
+    const char *public_name = json_string_value(exchange->message.name);
     if (public_name == NULL) {
         mg_exchange_finish_error(exchange, MG_RPC_INVALID_PARAMS, "params.name must be a string", NULL);
         return;

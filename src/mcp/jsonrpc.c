@@ -182,8 +182,9 @@ static void read_envelope(json_t *root, envelope_t *envelope)
     }
 }
 
-/* Fills msg (borrowed pointers only) when root is a well-formed envelope; the caller owns root. */
-static int classify_object(json_t *root, mg_rpc_message_t *msg, mg_rpc_error_t *err)
+/* Fills msg (borrowed pointers only) when root is a well-formed envelope; the caller owns root. `name_read`:
+ * NULL, or where the decoder put params' "name" member as it read params (then no lookup is needed). */
+static int classify_object(json_t *root, mg_rpc_message_t *msg, mg_rpc_error_t *err, json_t *const *name_read)
 {
     envelope_t envelope;
     read_envelope(root, &envelope);
@@ -210,6 +211,7 @@ static int classify_object(json_t *root, mg_rpc_message_t *msg, mg_rpc_error_t *
         msg->kind = id != NULL ? MG_RPC_REQUEST : MG_RPC_NOTIFICATION;
         msg->method = json_string_value(method);
         msg->params = params;
+        msg->name = name_read != NULL ? *name_read : params != NULL ? json_object_get(params, "name") : NULL;
     } else {
         if (result == NULL && error == NULL)
             return fail(err, MG_RPC_INVALID_REQUEST,
@@ -229,7 +231,7 @@ static int classify_object(json_t *root, mg_rpc_message_t *msg, mg_rpc_error_t *
     return 0;
 }
 
-int mg_rpc_classify(json_t *root, mg_rpc_message_t *out, mg_rpc_error_t *err)
+static int classify(json_t *root, mg_rpc_message_t *out, mg_rpc_error_t *err, json_t *const *name_read)
 {
     reset(out, err);
     if (json_is_array(root))
@@ -239,7 +241,7 @@ int mg_rpc_classify(json_t *root, mg_rpc_message_t *out, mg_rpc_error_t *err)
                     root == NULL ? "nothing" : type_name(root));
 
     mg_rpc_message_t msg = {0};
-    if (classify_object(root, &msg, err) != 0) {
+    if (classify_object(root, &msg, err, name_read) != 0) {
         json_t *id = json_object_get(root, "id");
         if (json_is_string(id) || json_is_integer(id))
             err->id = json_incref(id);
@@ -248,6 +250,11 @@ int mg_rpc_classify(json_t *root, mg_rpc_message_t *out, mg_rpc_error_t *err)
     msg.root = json_incref(root);
     *out = msg;
     return 0;
+}
+
+int mg_rpc_classify(json_t *root, mg_rpc_message_t *out, mg_rpc_error_t *err)
+{
+    return classify(root, out, err, NULL);
 }
 
 /* ---- the fast path ------------------------------------------------------------------
@@ -271,6 +278,7 @@ typedef struct st_fast_t {
     bool meta_tried;     /* params had a _meta member */
     bool meta_read;      /* ... read into `meta` */
     bool mrtr_members;   /* params had requestState or inputResponses */
+    json_t *params_name; /* params' "name" member (borrowed), when params was read as the root's */
 } fast_t;
 
 #define IS_KEY(key, len, name) ((len) == sizeof(name) - 1 && memcmp((key), (name), sizeof(name) - 1) == 0)
@@ -494,7 +502,10 @@ static int take_params_member(void *ctx, const char *key, size_t len)
         if (rc <= 0)
             return rc; /* read without a value, or declined */
     }
-    return insert_member(member, key, len, fast_value(in));
+    json_t *value = fast_value(in);
+    if (IS_KEY(key, len, "name"))
+        in->params_name = value; /* a second "name" declines in insert_member */
+    return insert_member(member, key, len, value);
 }
 
 static json_t *fast_object(fast_t *in, object_role_t role)
@@ -851,8 +862,9 @@ json_t *mg_rpc_meta_value(const mg_rpc_meta_t *meta)
 }
 
 /* The message parsed on the fast path, or NULL when it declines (see above). `meta`: as fast_t's; *meta_read
- * says whether it was read into. */
-static json_t *fast_parse(const char *buf, size_t len, int max_depth, mg_rpc_meta_t *meta, bool *meta_read)
+ * says whether it was read into, and *params_name (with `meta`) is the root's params' "name" member. */
+static json_t *fast_parse(const char *buf, size_t len, int max_depth, mg_rpc_meta_t *meta, bool *meta_read,
+                          json_t **params_name)
 {
     fast_t in = {(const unsigned char *)buf,
                  (const unsigned char *)buf + len,
@@ -861,7 +873,8 @@ static json_t *fast_parse(const char *buf, size_t len, int max_depth, mg_rpc_met
                  meta,
                  false,
                  false,
-                 false};
+                 false,
+                 NULL};
     fast_skip_blank(&in);
     if (in.p >= in.end || (*in.p != '{' && *in.p != '['))
         return NULL; /* a scalar root is an invalid request: jansson reads it for the error */
@@ -881,6 +894,8 @@ static json_t *fast_parse(const char *buf, size_t len, int max_depth, mg_rpc_met
         *meta_read = root != NULL && in.meta_read;
     if (root != NULL && in.meta_read)
         meta->mrtr_members = in.mrtr_members; /* params has been read to its end */
+    if (params_name != NULL)
+        *params_name = in.params_name;
     return root;
 }
 
@@ -888,7 +903,7 @@ json_t *mg_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *e
 {
     /* the fast path builds what jansson builds with these flags (a duplicate key makes it decline) */
     json_t *root = buf != NULL && (flags & ~(size_t)(JSON_REJECT_DUPLICATES | JSON_DECODE_ANY)) == 0
-                       ? fast_parse(buf, len, FAST_DEPTH_MAX, NULL, NULL)
+                       ? fast_parse(buf, len, FAST_DEPTH_MAX, NULL, NULL, NULL)
                        : NULL;
     if (root == NULL)
         return json_loadb(buf, len, flags, error);
@@ -905,7 +920,7 @@ int mg_rpc_decode(const char *buf, size_t len, int max_depth, mg_rpc_message_t *
 {
     reset(out, err);
     /* a document the fast path reads is valid JSON within the depth limit: the checks below would pass */
-    json_t *fast = buf != NULL ? fast_parse(buf, len, max_depth, NULL, NULL) : NULL;
+    json_t *fast = buf != NULL ? fast_parse(buf, len, max_depth, NULL, NULL, NULL) : NULL;
     if (fast != NULL) {
         int rc = mg_rpc_classify(fast, out, err);
         json_decref(fast);
@@ -932,10 +947,11 @@ int mg_rpc_decode_client(const char *buf, size_t len, int max_depth, mg_rpc_mess
 {
     mg_rpc_meta_t meta; /* filled by the parse when meta_read */
     bool meta_read = false;
-    json_t *fast = buf != NULL ? fast_parse(buf, len, max_depth, &meta, &meta_read) : NULL;
+    json_t *name = NULL; /* the parse reads a root object's params as params: their "name" is known */
+    json_t *fast = buf != NULL ? fast_parse(buf, len, max_depth, &meta, &meta_read, &name) : NULL;
     if (fast == NULL)
         return mg_rpc_decode(buf, len, max_depth, out, err);
-    int rc = mg_rpc_classify(fast, out, err);
+    int rc = classify(fast, out, err, &name);
     json_decref(fast);
     if (!meta_read)
         return rc;

@@ -69,6 +69,8 @@ typedef struct st_mg_rpc_message_t {
     json_t *id;          /* borrowed from root; NULL for notifications */
     const char *method;  /* borrowed; NULL for responses */
     json_t *params;      /* borrowed; NULL when absent (must be an object when present) */
+    json_t *name;        /* borrowed: params' "name" member (any type), NULL when none: the tool or prompt named,
+                          * looked up once (the decoder notes it as it reads params) */
     json_t *result;      /* borrowed; responses only */
     json_t *error;       /* borrowed; responses only */
     mg_rpc_meta_t *meta; /* owned: params._meta when mg_rpc_decode_client read it (then params has none), or NULL */

@@ -669,11 +669,29 @@ static int header_value(const char *label, mg_mirror_value_t *header, char *why,
     return 0;
 }
 
+/* The answer to nearly every check, found before any trimming, decoding or message: the header is the
+ * body's text byte for byte, visible ASCII or spaces, with no space at either end (so that trimming would
+ * leave it as it is and it is a field value) -- the same SAME the full check would give. An encodable
+ * value must not look like the base64 sentinel, which the full check decodes instead. */
+static bool is_verbatim(mg_mirror_value_t header, const char *body, size_t body_len, bool encodable)
+{
+    if (header.len != body_len || body_len == 0 || body[0] == ' ' || body[body_len - 1] == ' ')
+        return false;
+    for (size_t i = 0; i < body_len; i++) { /* one pass: these values are a few bytes long */
+        unsigned char c = (unsigned char)body[i];
+        if ((unsigned char)header.base[i] != c || c < 0x20 || c > 0x7e)
+            return false;
+    }
+    return !encodable || !has_sentinel_ends(body, body_len);
+}
+
 /* check_value for a body value that is a plain string (`body`, base NULL when the body has none): the
  * same answers, for a caller that holds the text rather than a value. */
 static int check_plain_text(const char *label, mg_mirror_value_t header, mg_mirror_value_t body, char *why,
                             size_t why_len)
 {
+    if (header.base != NULL && body.base != NULL && is_verbatim(header, body.base, body.len, false))
+        return 0;
     shown_t shown_header, shown_body;
     if (header_value(label, &header, why, why_len) != 0)
         return -1;
@@ -689,6 +707,9 @@ static int check_plain_text(const char *label, mg_mirror_value_t header, mg_mirr
 static int check_value(const char *label, mg_mirror_value_t header, const json_t *body, source_t source, char *why,
                        size_t why_len)
 {
+    if (header.base != NULL && json_is_string(body) &&
+        is_verbatim(header, json_string_value(body), json_string_length(body), source != PLAIN_STRING))
+        return 0;
     shown_t shown_header, shown_body;
     if (header_value(label, &header, why, why_len) != 0)
         return -1;
@@ -777,29 +798,36 @@ const char *mg_mirror_name_field(const char *method, bool *required)
 }
 
 /* A body without the field fails its own params validation later, with a better message than ours. */
-static int check_name(const mg_mirror_headers_t *headers, const char *method, const json_t *params, char *why,
-                      size_t why_len)
+static int check_name(const mg_mirror_headers_t *headers, const char *method, const json_t *params,
+                      const json_t *params_name, char *why, size_t why_len)
 {
     bool required;
     const char *field = mg_mirror_name_field(method, &required);
     if (field == NULL)
         return 0;
-    const json_t *value = json_object_get(params, field);
+    const json_t *value =
+        strcmp(field, "name") == 0 ? params_name : json_object_get(params, field); /* "name" is at hand */
     if (headers->name.base == NULL && (!required || !json_is_string(value)))
         return 0;
     return check_value("Mcp-Name", headers->name, value, ENCODABLE_STRING, why, why_len);
 }
 
 int mg_mirror_check_request(const mg_mirror_headers_t *headers, mg_mirror_value_t method, const json_t *params,
-                            mg_mirror_value_t protocol_version, char *why, size_t why_len)
+                            const json_t *params_name, mg_mirror_value_t protocol_version, char *why, size_t why_len)
 {
     if (check_plain_text("MCP-Protocol-Version", headers->protocol_version, protocol_version, why, why_len) != 0)
         return -1;
+    return mg_mirror_check_method_and_name(headers, method, params, params_name, why, why_len);
+}
+
+int mg_mirror_check_method_and_name(const mg_mirror_headers_t *headers, mg_mirror_value_t method, const json_t *params,
+                                    const json_t *params_name, char *why, size_t why_len)
+{
     if (check_plain_text("Mcp-Method", headers->method, method, why, why_len) != 0)
         return -1;
     /* the body's method is a string (it matched), NUL-terminated as every string jansson holds */
     assert(method.base != NULL && method.base[method.len] == '\0');
-    return check_name(headers, method.base, params, why, why_len);
+    return check_name(headers, method.base, params, params_name, why, why_len);
 }
 
 /* A string value's text, or base NULL for anything else. */
@@ -815,8 +843,8 @@ int mg_mirror_check(const mg_mirror_headers_t *headers, const json_t *root, cons
     if (root == NULL || headers->checked_root != root) {
         const json_t *params = json_object_get(root, "params");
         const json_t *version = json_object_get(json_object_get(params, "_meta"), PROTOCOL_VERSION_KEY);
-        if (mg_mirror_check_request(headers, string_text(json_object_get(root, "method")), params, string_text(version),
-                                    why, why_len) != 0)
+        if (mg_mirror_check_request(headers, string_text(json_object_get(root, "method")), params,
+                                    json_object_get(params, "name"), string_text(version), why, why_len) != 0)
             return -1;
     }
     if (input_schema == NULL)

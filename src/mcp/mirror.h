@@ -106,9 +106,14 @@ int mg_mirror_check(const mg_mirror_headers_t *headers, const json_t *root, cons
 /* mg_mirror_check's checks of MCP-Protocol-Version, Mcp-Method and Mcp-Name, for a caller that holds the
  * request's parts already: the text of the body's `method` (NUL-terminated) and of `protocol_version`,
  * params._meta["io.modelcontextprotocol/protocolVersion"] (each base NULL when absent or not a string),
- * and its `params` member (NULL when absent). The same answers. */
+ * its `params` member (NULL when absent) and params' "name" member (`params_name`, NULL when absent).
+ * The same answers. */
 int mg_mirror_check_request(const mg_mirror_headers_t *headers, mg_mirror_value_t method, const json_t *params,
-                            mg_mirror_value_t protocol_version, char *why, size_t why_len);
+                            const json_t *params_name, mg_mirror_value_t protocol_version, char *why, size_t why_len);
+/* mg_mirror_check_request without the MCP-Protocol-Version check, for a caller that has found the header
+ * to be byte for byte the body's version, and that version one it supports (so the check would pass). */
+int mg_mirror_check_method_and_name(const mg_mirror_headers_t *headers, mg_mirror_value_t method, const json_t *params,
+                                    const json_t *params_name, char *why, size_t why_len);
 
 /* mg_mirror_check's check of the Mcp-Param-* headers alone, for a tools/call whose other headers the
  * caller has found to agree: `params` are its params, `input_schema` the tool's (NULL: nothing to check).

@@ -158,7 +158,7 @@ static bool validate_arguments(mg_exchange_t *exchange, size_t server_index, con
 {
     mg_upstream_t *upstream = exchange->worker->upstreams[server_index];
     const mg_config_server_t *server = &exchange->config->servers[server_index];
-    const char *tool_name = json_string_value(json_object_get(exchange->message.params, "name"));
+    const char *tool_name = json_string_value(exchange->message.name);
     const mg_tool_schema_t *tool = mg_tool_schemas_find(upstream->tool_validators, local_name);
     char text[900];
     if (tool == NULL) { /* only when memory ran out building the set: refuse rather than pass unchecked */
@@ -234,7 +234,7 @@ static bool validate_result(mg_exchange_t *exchange, size_t server_index, const 
         snprintf(missing->message, sizeof(missing->message), "%s",
                  "structuredContent is missing, and the tool declares an outputSchema");
     }
-    const char *tool = json_string_value(json_object_get(exchange->message.params, "name"));
+    const char *tool = json_string_value(exchange->message.name);
     const mg_config_server_t *server = &exchange->config->servers[server_index];
     char summary[600];
     first_violation(&violations, "Result does not match the tool's outputSchema", summary, sizeof(summary));

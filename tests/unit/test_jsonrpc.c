@@ -661,6 +661,47 @@ static void test_client_meta_depth(void **state)
     }
 }
 
+/* message.name is params' "name" member, whichever way the message was read: the client decoder notes it
+ * as it reads params (with or without a recorded _meta), the plain decoder and classify look it up. */
+static void test_params_name(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        const char *name; /* the string expected, or NULL */
+        bool present;     /* params has a "name" member (maybe not a string) */
+    } cases[] = {
+        {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\"}}", "echo", true},
+        {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"arguments\":{\"name\":\"inner\"},"
+         "\"name\":\"e\\u0063ho\",\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"}}}",
+         "echo", true},
+        {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":7,"
+         "\"_meta\":{\"progressToken\":1}}}",
+         NULL, true},
+        {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":{\"cursor\":\"x\"}}", NULL, false},
+        {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}", NULL, false},
+        {"{\"params\":{\"name\":\"late\"},\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"prompts/get\"}", "late", true},
+        {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"a\",\"x\":1.5}}", "a", true},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (int client = 0; client < 2; client++) {
+            mg_rpc_message_t msg;
+            mg_rpc_error_t err;
+            size_t len = strlen(cases[i].text);
+            int rc = client ? mg_rpc_decode_client(cases[i].text, len, 64, &msg, &err)
+                            : mg_rpc_decode(cases[i].text, len, 64, &msg, &err);
+            assert_int_equal(rc, 0);
+            assert_ptr_equal(msg.name, json_object_get(msg.params, "name"));
+            assert_int_equal(msg.name != NULL, cases[i].present);
+            if (cases[i].name != NULL)
+                assert_string_equal(json_string_value(msg.name), cases[i].name);
+            else if (msg.name != NULL)
+                assert_false(json_is_string(msg.name));
+            mg_rpc_message_dispose(&msg);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -693,6 +734,7 @@ int main(void)
         cmocka_unit_test(test_client_meta_built),
         cmocka_unit_test(test_client_meta_refused),
         cmocka_unit_test(test_client_meta_depth),
+        cmocka_unit_test(test_params_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
