@@ -825,39 +825,26 @@ static int check_modern(const refusal_context_t *context, h2o_req_t *req, const 
     return 0;
 }
 
-/* The sid of a principal's gateway-held sessions: a keyed hash of its name. The same for every request
- * of that principal, so each thread remembers the last one (until authentication exists, every caller is
- * "anonymous"). */
-static void principal_sid(const char *principal, char sid[33])
+/* A modern request carries no session: its upstream sessions (legacy servers) are the gateway's own,
+ * one per principal and server, named by a sid derived from the principal (a keyed hash of its name).
+ * The fixed part of the claims is the same for every request of a principal, so each thread keeps the
+ * last one made (until authentication exists, every caller is "anonymous"). */
+static void modern_claims(const mg_modern_meta_t *meta, const char *principal, mg_session_claims_t *claims)
 {
-    static _Thread_local char last_principal[256], last_sid[33];
+    static _Thread_local mg_session_claims_t last; /* json members always NULL */
     size_t len = strlen(principal);
-    bool cacheable = len < sizeof(last_principal);
-    if (!cacheable || last_sid[0] == '\0' || memcmp(last_principal, principal, len + 1) != 0) {
+    if (len >= sizeof(last.principal) || memcmp(last.principal, principal, len + 1) != 0 || last.sid[0] == '\0') {
+        memset(&last, 0, sizeof(last));
         unsigned char digest[16];
         crypto_generichash(digest, sizeof(digest), (const unsigned char *)principal, len,
                            (const unsigned char *)"mcpgate-principal", 17);
-        sodium_bin2hex(sid, 33, digest, sizeof(digest));
-        if (!cacheable)
-            return;
-        memcpy(last_principal, principal, len + 1);
-        memcpy(last_sid, sid, sizeof(last_sid));
-        return;
+        static_assert(sizeof(last.sid) == 33, "32 hex digits and a NUL");
+        sodium_bin2hex(last.sid, sizeof(last.sid), digest, sizeof(digest));
+        memcpy(last.principal, principal, len < sizeof(last.principal) ? len : sizeof(last.principal) - 1);
+        static_assert(sizeof(MG_VERSION_LATEST_LEGACY) <= sizeof(last.protocol_version), "the version fits");
+        memcpy(last.protocol_version, MG_VERSION_LATEST_LEGACY, sizeof(MG_VERSION_LATEST_LEGACY));
     }
-    memcpy(sid, last_sid, sizeof(last_sid));
-}
-
-/* A modern request carries no session: its upstream sessions (legacy servers) are the gateway's own,
- * one per principal and server, named by a sid derived from the principal. */
-static void modern_claims(const mg_modern_meta_t *meta, const char *principal, mg_session_claims_t *claims)
-{
-    memset(claims, 0, sizeof(*claims));
-    static_assert(sizeof(claims->sid) == 33, "principal_sid writes 32 hex digits and a NUL");
-    principal_sid(principal, claims->sid);
-    size_t len = strnlen(principal, sizeof(claims->principal) - 1);
-    memcpy(claims->principal, principal, len); /* NUL-terminated by the memset */
-    static_assert(sizeof(MG_VERSION_LATEST_LEGACY) <= sizeof(claims->protocol_version), "the version fits");
-    memcpy(claims->protocol_version, MG_VERSION_LATEST_LEGACY, sizeof(MG_VERSION_LATEST_LEGACY));
+    *claims = last;
     claims->client_info = json_incref(meta->client_info);
     claims->client_capabilities = json_incref(meta->client_capabilities);
 }

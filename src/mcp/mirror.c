@@ -673,7 +673,7 @@ static int header_value(const char *label, mg_mirror_value_t *header, char *why,
  * body's text byte for byte, visible ASCII or spaces, with no space at either end (so that trimming would
  * leave it as it is and it is a field value) -- the same SAME the full check would give. An encodable
  * value must not look like the base64 sentinel, which the full check decodes instead. */
-static bool is_verbatim(mg_mirror_value_t header, const char *body, size_t body_len, bool encodable)
+static inline bool is_verbatim(mg_mirror_value_t header, const char *body, size_t body_len, bool encodable)
 {
     if (header.len != body_len || body_len == 0 || body[0] == ' ' || body[body_len - 1] == ' ')
         return false;
@@ -687,11 +687,9 @@ static bool is_verbatim(mg_mirror_value_t header, const char *body, size_t body_
 
 /* check_value for a body value that is a plain string (`body`, base NULL when the body has none): the
  * same answers, for a caller that holds the text rather than a value. */
-static int check_plain_text(const char *label, mg_mirror_value_t header, mg_mirror_value_t body, char *why,
-                            size_t why_len)
+static int __attribute__((noinline))
+check_plain_text_fully(const char *label, mg_mirror_value_t header, mg_mirror_value_t body, char *why, size_t why_len)
 {
-    if (header.base != NULL && body.base != NULL && is_verbatim(header, body.base, body.len, false))
-        return 0;
     shown_t shown_header, shown_body;
     if (header_value(label, &header, why, why_len) != 0)
         return -1;
@@ -704,12 +702,18 @@ static int check_plain_text(const char *label, mg_mirror_value_t header, mg_mirr
                show(&shown_header, header.base, header.len), show(&shown_body, body.base, body.len));
 }
 
-static int check_value(const char *label, mg_mirror_value_t header, const json_t *body, source_t source, char *why,
-                       size_t why_len)
+/* The verbatim case inline, the rest (with its message buffers) out of line. */
+static int check_plain_text(const char *label, mg_mirror_value_t header, mg_mirror_value_t body, char *why,
+                            size_t why_len)
 {
-    if (header.base != NULL && json_is_string(body) &&
-        is_verbatim(header, json_string_value(body), json_string_length(body), source != PLAIN_STRING))
+    if (header.base != NULL && body.base != NULL && is_verbatim(header, body.base, body.len, false))
         return 0;
+    return check_plain_text_fully(label, header, body, why, why_len);
+}
+
+static int __attribute__((noinline)) check_value_fully(const char *label, mg_mirror_value_t header, const json_t *body,
+                                                       source_t source, char *why, size_t why_len)
+{
     shown_t shown_header, shown_body;
     if (header_value(label, &header, why, why_len) != 0)
         return -1;
@@ -750,6 +754,15 @@ static int check_value(const char *label, mg_mirror_value_t header, const json_t
     }
     return say(why, why_len, "Header mismatch: %s header value '%s' does not match body value '%s'", label, header_text,
                body_text);
+}
+
+static int check_value(const char *label, mg_mirror_value_t header, const json_t *body, source_t source, char *why,
+                       size_t why_len)
+{
+    if (header.base != NULL && json_is_string(body) &&
+        is_verbatim(header, json_string_value(body), json_string_length(body), source != PLAIN_STRING))
+        return 0;
+    return check_value_fully(label, header, body, source, why, why_len);
 }
 
 typedef struct st_param_check_t {
