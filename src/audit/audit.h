@@ -35,9 +35,10 @@ typedef enum en_mg_audit_decision_t {
     MG_AUDIT_REDACT, /* allowed with parts of the request or result redacted */
     MG_AUDIT_HOLD,   /* held for approval */
     MG_AUDIT_RATE_LIMITED,
-    MG_AUDIT_ERROR, /* the gateway or the upstream failed; `reason` says how */
+    MG_AUDIT_ERROR,      /* the gateway or the upstream failed; `reason` says how */
+    MG_AUDIT_QUARANTINE, /* a tool held for review: its definition changed or was flagged (guard/pins.h) */
 } mg_audit_decision_t;
-#define MG_AUDIT_DECISIONS 7
+#define MG_AUDIT_DECISIONS 8
 
 typedef enum en_mg_audit_item_kind_t {
     MG_AUDIT_ITEM_NONE = 0, /* the method names no item (tools/list, initialize, ...) */
@@ -82,7 +83,7 @@ typedef struct st_mg_audit_event_t {
 /* An event with every optional integer at -1 and everything else zero: start from this. */
 #define MG_AUDIT_EVENT_INIT                                                                                            \
     {                                                                                                                  \
-        .upstream_us = -1, .total_us = -1, .bytes_in = -1, .bytes_out = -1                           \
+        .upstream_us = -1, .total_us = -1, .bytes_in = -1, .bytes_out = -1                                             \
     }
 
 typedef struct st_mg_audit_t mg_audit_t;

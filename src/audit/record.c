@@ -34,7 +34,7 @@
 #define MAX_DEPTH 512
 
 static const char *const decision_names[MG_AUDIT_DECISIONS] = {"allow", "deny",         "hidden", "redact",
-                                                               "hold",  "rate_limited", "error"};
+                                                               "hold",  "rate_limited", "error",  "quarantine"};
 static const char *const item_kinds[] = {"", "tool", "prompt", "resource"};
 
 const char *mg_audit_decision_name(mg_audit_decision_t decision)

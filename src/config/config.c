@@ -28,8 +28,9 @@
 #define MAX_CONFIG_BYTES (16 * 1024 * 1024)
 
 static const char *const top_level_keys[] = {
-    "listen", "workers", "state_dir", "secrets", "tool_separator", "allowed_origins", "log_level", "limits",  "servers",
-    "auth",   "roles",   "bindings",  "scopes",  "rate_limits",    "audit",           "tracing",   "metrics", NULL};
+    "listen",  "workers", "state_dir", "secrets",  "tool_separator", "allowed_origins", "log_level", "limits",
+    "servers", "auth",    "roles",     "bindings", "scopes",         "rate_limits",     "audit",     "tracing",
+    "metrics", "pins",    NULL};
 
 int mg_config_load_nonempty(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, char **out)
 {
@@ -370,7 +371,8 @@ static int load_document(mg_config_loader_t *loader, mg_config_scope_t scope, mg
                          mg_config_yaml_check_keys(yaml, root, "", top_level_keys) != 0))
         return -1;
     if (load_state_dir(loader, top_level(yaml, root, "state_dir"), config) != 0 ||
-        load_secrets(loader, top_level(yaml, root, "secrets"), &config->secrets) != 0)
+        load_secrets(loader, top_level(yaml, root, "secrets"), &config->secrets) != 0 ||
+        mg_config_load_pins(loader, top_level(yaml, root, "pins"), &config->pins) != 0)
         return -1;
     if (scope == MG_CONFIG_STATE_ONLY)
         return 0;

@@ -378,6 +378,21 @@ typedef struct st_mg_config_metrics_t {
     long long max_series; /* label sets per worker; default 2048 */
 } mg_config_metrics_t;
 
+/* pins.mode: what a changed tool definition meets (docs/guards.md, "Tool pinning"; src/guard/pins.h). */
+typedef enum en_mg_pins_mode_t {
+    MG_PINS_ENFORCE = 0, /* the default: quarantined (hidden from lists, calls refused) until approved */
+    MG_PINS_WARN,        /* served, the change audited and logged; the old pin stays */
+    MG_PINS_OFF,         /* no hashing, no store */
+} mg_pins_mode_t;
+
+/* The `pins` section. Without one the mode is enforce. */
+typedef struct st_mg_config_pins_t {
+    mg_pins_mode_t mode;
+} mg_config_pins_t;
+
+/* "enforce", "warn" or "off". */
+const char *mg_config_pins_mode_name(mg_pins_mode_t mode);
+
 typedef struct st_mg_config_t {
     char *source;         /* file path, or "<embedded>" */
     _Atomic int refcount; /* C11 atomic; use retain/release */
@@ -399,12 +414,13 @@ typedef struct st_mg_config_t {
     mg_config_audit_t audit;
     mg_config_tracing_t tracing;
     mg_config_metrics_t metrics;
+    mg_config_pins_t pins;
 } mg_config_t;
 
 typedef enum en_mg_config_scope_t {
     MG_CONFIG_FULL = 0,
-    /* Only state_dir and secrets are loaded (the other top-level keys must still be known ones),
-     * and every other field is left zero. For the `keys` and `secrets` commands: they need the
+    /* Only state_dir, secrets and pins are loaded (the other top-level keys must still be known ones),
+     * and every other field is left zero. For the `keys`, `secrets` and `tools` commands: they need the
      * store, and a file whose values reference secrets that are not stored yet must still name it. */
     MG_CONFIG_STATE_ONLY = 1,
 } mg_config_scope_t;

@@ -54,6 +54,8 @@ void mg_config_tracing_dispose(mg_config_tracing_t *tracing);
  * must be loaded. */
 int mg_config_load_metrics(mg_config_loader_t *loader, const yaml_node_t *node, mg_config_t *config);
 void mg_config_metrics_dispose(mg_config_metrics_t *metrics);
+/* Parses the `pins` section (pins.c; node NULL: absent, the defaults). */
+int mg_config_load_pins(mg_config_loader_t *loader, const yaml_node_t *node, mg_config_pins_t *pins);
 /* A "host:port" / "[v6]:port" string into listen->address, host and port (config.c). */
 int mg_config_load_address(mg_config_loader_t *loader, const yaml_node_t *node, const char *path,
                            mg_config_listen_t *listen);

@@ -84,9 +84,10 @@ typedef struct st_mg_gateway_t {
     struct st_mg_spec_schemas_t *spec_schemas;     /* the MCP schemas, compiled at start (mcp/spec_schemas.h) */
     struct st_mg_schema_cache_t *schema_cache;     /* tool schemas compiled once for all workers (schema/cache.h) */
     struct st_mg_tool_schema_report_t *tool_schema_report; /* invalid tool schemas (mcp/tool_schemas.h) */
-    struct st_mg_audit_t *audit;   /* NULL without an audit section (audit/audit.h); mg_audit_emit is thread-safe */
-    struct st_mg_tracer_t *tracer; /* NULL without a tracing section (obs/trace.h); thread-safe */
+    struct st_mg_audit_t *audit;     /* NULL without an audit section (audit/audit.h); mg_audit_emit is thread-safe */
+    struct st_mg_tracer_t *tracer;   /* NULL without a tracing section (obs/trace.h); thread-safe */
     struct st_mg_metrics_t *metrics; /* NULL without a metrics section (obs/metrics.h); updates are lock-free */
+    struct st_mg_pins_t *pins;       /* tool pins; NULL with pins.mode off (guard/pins.h); thread-safe */
     atomic_bool stopping;
 } mg_gateway_t;
 

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "guard/pins.h"
 #include "auth/fetch.h"
 #include "auth/auth.h"
 #include "auth/metadata.h"
@@ -418,6 +419,9 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
     }
     if (config->metrics.enabled && create_metrics(&gateway, err) != 0)
         return -1;
+    /* tool pins: loaded before the first list is judged, watched for approvals once the workers run */
+    if (config->pins.mode != MG_PINS_OFF && mg_pins_open(config->state_dir, config->pins.mode, &gateway.pins, err) != 0)
+        return -1;
     mg_tool_schema_report_t tool_schema_report = {0};
     if (mg_spec_schemas_create(&gateway.spec_schemas, err) != 0)
         return -1;
@@ -442,6 +446,8 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
     pthread_barrier_wait(&queues_ready); /* on_stop may be posted from here on */
     mg_auth_start(gateway.auth);
     mg_upstream_oauth_start(gateway.upstream_oauth);
+    if (mg_pins_watch_start(&gateway, err) != 0)
+        mg_log(MG_LOG_ERROR, "pins.watch_failed", "%s; approvals need a restart", err->message);
     mg_log(MG_LOG_INFO, "server.started", "mcpgate serving %zu server(s) with %zu worker(s)", config->servers_len,
            gateway.workers_len);
 
@@ -452,6 +458,7 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
     atomic_store(&gateway.stopping, true);
     mg_auth_stop(gateway.auth); /* nothing more is posted to the workers' views */
     mg_upstream_oauth_stop(gateway.upstream_oauth);
+    mg_pins_watch_stop(&gateway); /* it posts to the workers */
     for (size_t i = 0; i < gateway.workers_len; i++)
         mg_worker_post(gateway.workers[i], on_stop, NULL);
     for (size_t i = 0; i < gateway.workers_len; i++)
@@ -475,6 +482,7 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
     mg_audit_destroy(gateway.audit);     /* flushes, signs a final checkpoint, joins its thread */
     mg_tracer_destroy(gateway.tracer);   /* exports what is queued, joins its thread */
     mg_metrics_destroy(gateway.metrics); /* after every thread that updates it has ended */
+    mg_pins_close(gateway.pins);         /* after the last worker judged a list */
     mg_auth_destroy(gateway.auth);
     mg_upstream_oauth_destroy(gateway.upstream_oauth);
     mg_tool_schema_report_dispose(&tool_schema_report);

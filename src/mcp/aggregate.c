@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/json_write.h"
+#include "guard/pins.h"
 #include "mcp/authorize.h"
 #include "mcp/naming.h"
 #include "mcp/tasks.h"
@@ -179,7 +180,7 @@ json_t *mg_aggregate_initialize_result(mg_exchange_t *exchange)
                                 ? json_deep_copy(server_info)
                                 : json_pack("{s:s,s:s}", "name", "mcpgate", "version", MCPGATE_VERSION));
         json_t *instructions = json_object_get(upstream, "instructions");
-        if (json_is_string(instructions))
+        if (json_is_string(instructions) && !exchange->worker->upstreams[exchange->scope]->instructions_held)
             json_object_set(result, "instructions", instructions);
         return result;
     }
@@ -245,6 +246,8 @@ void mg_aggregate_observe(mg_worker_t *worker, size_t server_index, const json_t
     if (method != NULL && strcmp(method, "notifications/tools/list_changed") == 0 && upstream->tools != NULL) {
         json_decref(upstream->tools);
         upstream->tools = NULL;
+        json_decref(upstream->held_tools);
+        upstream->held_tools = NULL;
         mg_mirror_schemas_clear(&upstream->tool_schemas);
         mg_validate_catalog_changed(worker, server_index);
     }
@@ -264,6 +267,7 @@ void mg_aggregate_remember_tools(mg_worker_t *worker, size_t server_index, const
     }
     json_decref(upstream->tools);
     upstream->tools = names;
+    mg_pins_judge_catalog(worker, server_index); /* verdicts kept beside the catalog: a call only looks them up */
     mg_mirror_schemas_clear(&upstream->tool_schemas);
     mg_validate_catalog_changed(worker, server_index);
 }

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "auth/principal.h"
+#include "guard/pins.h"
 #include "mcp/aggregate.h"
 #include "mcp/asked.h"
 #include "mcp/authorize.h"
@@ -307,6 +308,8 @@ static void call_checked_tool(mg_exchange_t *exchange, size_t server_index, cons
         return;
     }
     exchange->outcome.item_known = true; /* a name from the server's own list */
+    if (upstream->held_tools != NULL && mg_pins_refuse_call(exchange, server_index, local_name))
+        return; /* quarantined: its definition changed (or was flagged) and awaits an operator */
     if (!mg_limit_stage_admit(exchange, server_index, MG_CONFIG_TOOLS, local_name))
         return; /* limited: counted only once the tool is known to exist */
     char why[512];
@@ -431,9 +434,13 @@ static void list_finish_if_done(mg_exchange_t *exchange)
 {
     if (exchange->parts_running > 0 || mg_exchange_finished(exchange))
         return;
-    for (size_t i = 0; i < exchange->parts_len; i++)
+    bool tools = strcmp(exchange->message.method, "tools/list") == 0;
+    for (size_t i = 0; i < exchange->parts_len; i++) {
         mg_authorize_filter_list(exchange, exchange->message.method, exchange->parts[i].server_index,
                                  exchange->parts[i].collected);
+        if (tools) /* quarantined tools are hidden (guard/pins.h) */
+            mg_pins_filter_list(exchange->worker, exchange->parts[i].server_index, exchange->parts[i].collected);
+    }
     json_t *result = mg_aggregate_merge_lists(exchange->config, exchange->scope, exchange->message.method,
                                               exchange->parts, exchange->parts_len);
     if (exchange->modern)
@@ -489,9 +496,13 @@ static void list_part_done(mg_exchange_t *exchange, mg_exchange_part_t *part, js
             return;
     }
     /* a complete listing that started at the first page is this worker's catalog of the server's tools */
-    if (part->cursor == NULL && strcmp(exchange->message.method, "tools/list") == 0 &&
-        (exchange->scope < 0 || json_object_get(exchange->message.params, "cursor") == NULL))
-        mg_aggregate_remember_tools(exchange->worker, part->server_index, part->collected);
+    if (strcmp(exchange->message.method, "tools/list") == 0) {
+        if (part->cursor == NULL &&
+            (exchange->scope < 0 || json_object_get(exchange->message.params, "cursor") == NULL))
+            mg_aggregate_remember_tools(exchange->worker, part->server_index, part->collected);
+        else /* a page that is not the whole catalog: its tools are judged all the same */
+            mg_pins_judge_page(exchange->worker, part->server_index, part->collected);
+    }
     list_finish_if_done(exchange);
 }
 

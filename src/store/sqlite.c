@@ -62,6 +62,28 @@ static const char *const migrations[] = {
     "  ciphertext BLOB NOT NULL,"
     "  updated_at INTEGER NOT NULL"
     ") STRICT;",
+    /* 2: tool pins (guard/pins.h); tool '' is the server's instructions. A counter like the keys' tells the
+     * running gateway that `tools approve` changed something. */
+    "INSERT INTO meta (key, value) VALUES ('pins_generation', 0);"
+    "CREATE TABLE pins ("
+    "  server TEXT NOT NULL,"
+    "  tool TEXT NOT NULL,"
+    "  approved_hash TEXT NOT NULL DEFAULT '',"
+    "  approved_by TEXT NOT NULL DEFAULT '',"
+    "  pending_hash TEXT NOT NULL DEFAULT '',"
+    "  reason TEXT NOT NULL DEFAULT '',"
+    "  detail TEXT NOT NULL DEFAULT '',"
+    "  first_seen INTEGER NOT NULL,"
+    "  changed_at INTEGER NOT NULL DEFAULT 0,"
+    "  approved_at INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (server, tool)"
+    ") STRICT;"
+    "CREATE TRIGGER pins_inserted AFTER INSERT ON pins BEGIN"
+    "  UPDATE meta SET value = value + 1 WHERE key = 'pins_generation'; END;"
+    "CREATE TRIGGER pins_changed AFTER UPDATE ON pins BEGIN"
+    "  UPDATE meta SET value = value + 1 WHERE key = 'pins_generation'; END;"
+    "CREATE TRIGGER pins_deleted AFTER DELETE ON pins BEGIN"
+    "  UPDATE meta SET value = value + 1 WHERE key = 'pins_generation'; END;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -2,7 +2,7 @@
  * sqlite.h - the gateway's durable state in one SQLite file, <state_dir>/mcpgate.db.
  *
  * What must survive a restart on a single node lives here (DESIGN.md section 4): API keys (only
- * hashes of their secrets) and the encrypted secret store so far. The interface speaks in rows of
+ * hashes of their secrets), the encrypted secret store and tool pins so far. The interface speaks in rows of
  * those tables, not in SQL, so that the modules above it (auth/apikeys.c, auth/secrets.c) never
  * see a statement and a shared backend can implement the same functions later.
  *
@@ -108,5 +108,39 @@ int mg_store_secret_list(mg_store_t *store, mg_store_secret_t **rows, size_t *co
 int mg_store_secret_delete(mg_store_t *store, const char *name, mg_error_t *err);
 void mg_store_secret_dispose(mg_store_secret_t *secret);
 void mg_store_secret_rows_free(mg_store_secret_t *rows, size_t count);
+
+/* --- tool pins (guard/pins.h) ---------------------------------------------------------------- */
+
+/* One row of pins: the approved hash of a definition and, when the server now serves another, the pending
+ * one and why it is held. Strings are never NULL ("" when unset); times are Unix seconds, 0: never. */
+typedef struct st_mg_store_pin_t {
+    char *server;
+    char *tool;          /* "" : the server's instructions */
+    char *approved_hash; /* hex SHA-256; "" when nothing was approved yet (a definition poisoned on first sight) */
+    char *approved_by;   /* "first-sight" | "operator" | "" */
+    char *pending_hash;  /* the definition the server serves that differs from the approved one, or "" */
+    char *reason;        /* why pending_hash is held: "changed" | "poisoned" | "" */
+    char *detail;        /* a poisoning detector's words, or "" */
+    int64_t first_seen;
+    int64_t changed_at;
+    int64_t approved_at;
+} mg_store_pin_t;
+
+/* Every pin, ordered by server and tool, read in one transaction with the generation they belong to.
+ * Free with mg_store_pin_rows_free. */
+int mg_store_pin_list(mg_store_t *store, mg_store_pin_t **rows, size_t *count, uint64_t *generation, mg_error_t *err);
+/* Inserts or replaces the row of (pin->server, pin->tool), in one transaction that first checks that the
+ * pins' generation is still `expected`: MG_STORE_CONFLICT (nothing written) when another process changed a
+ * pin since the caller read them. `*generation` receives the generation after the write. */
+int mg_store_pin_put(mg_store_t *store, const mg_store_pin_t *pin, uint64_t expected, uint64_t *generation,
+                     mg_error_t *err);
+/* Accepts the pending definition of (server, tool): it becomes the approved one (approved_by "operator").
+ * `approved` (optional) receives the hash approved (65 bytes). MG_STORE_NOT_FOUND when there is no such pin,
+ * MG_STORE_CONFLICT when nothing is pending. */
+int mg_store_pin_approve(mg_store_t *store, const char *server, const char *tool, int64_t now, char approved[65],
+                         mg_error_t *err);
+/* A counter that every change of a pin raises, whichever process made it. */
+int mg_store_pin_generation(mg_store_t *store, uint64_t *generation, mg_error_t *err);
+void mg_store_pin_rows_free(mg_store_pin_t *rows, size_t count);
 
 #endif

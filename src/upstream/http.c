@@ -43,6 +43,7 @@
 
 #include "auth/upstream_oauth.h"
 #include "core/json_write.h"
+#include "guard/pins.h"
 #include "mcp/asked.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/sse.h"
@@ -985,6 +986,7 @@ static void probe_finished(http_upstream_t *self, const json_t *result, const js
         json_decref(self->super.discover_result);
         self->super.initialize_result = json_deep_copy(result);
         self->super.discover_result = discover_result != NULL ? json_deep_copy(discover_result) : NULL;
+        mg_pins_judge_instructions(self->super.worker, self->super.server_index);
         self->probe_backoff_s = 0;
         log_state(self, true, NULL);
         return;
@@ -1398,6 +1400,7 @@ static void http_destroy(mg_upstream_t *super)
     json_decref(self->super.initialize_result);
     json_decref(self->super.discover_result);
     json_decref(self->super.tools);
+    json_decref(self->super.held_tools);
     free(self->host);
     free(self->authority);
     free(self->path);

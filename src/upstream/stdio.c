@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "guard/pins.h"
 #include "http/events.h"
 #include "mcp/asked.h"
 #include "mcp/jsonrpc.h"
@@ -696,6 +697,7 @@ static void on_server_update(mg_worker_t *worker, void *arg)
         upstream->initialize_result = json_incref(json_object_get(note->msg, "initialize_result"));
         upstream->discover_result = json_incref(json_object_get(note->msg, "discover_result"));
         upstream->era = (mg_upstream_era_t)json_integer_value(json_object_get(note->msg, "era"));
+        mg_pins_judge_instructions(worker, note->server_index);
     }
     json_decref(note->msg);
     free(note);
@@ -868,6 +870,7 @@ static void stdio_destroy(mg_upstream_t *self)
     json_decref(self->initialize_result);
     json_decref(self->discover_result);
     json_decref(self->tools);
+    json_decref(self->held_tools);
     free(link);
 }
 

@@ -124,6 +124,9 @@ struct st_mg_upstream_t {
     json_t *tools;             /* this worker's catalog: object of tool name -> definition (with inputSchema),
                                   or NULL when not known; filled from complete tools/list answers, dropped
                                   on tools/list_changed */
+    json_t *held_tools;        /* tool pinning's verdicts on the catalog (guard/pins.h): local name -> why it is
+                                  quarantined; NULL when none is; set and cleared with `tools` */
+    bool instructions_held;    /* the server's instructions changed since approved: left out of initialize results */
     mg_mirror_schemas_t tool_schemas; /* verdicts on the catalog's inputSchemas: cleared with every change of tools */
     struct st_mg_tool_schemas_t *tool_validators; /* the catalog's compiled schemas (mcp/tool_schemas.h, validate.h);
                                                    * NULL when the catalog is not known */
