@@ -59,6 +59,14 @@ enum {
  * few characters that begin with a suspect byte are decoded one by one. Never allocates. */
 bool mg_scrub_is_clean(const char *text, size_t len);
 
+/* True when no string (value or key) of the JSON text `json` has anything to remove, judged on the text
+ * as it is, before it is parsed: raw characters as mg_scrub_is_clean does, \uXXXX escapes (and
+ * surrogate pairs) decoded, \b and \f as the controls they are. One pass over bytes that the parser
+ * reads anyway, where walking the parsed value costs a call into jansson per member; when it says
+ * true, mg_scrub_json on the parsed value would remove nothing. For text that is not JSON the answer
+ * means nothing. */
+bool mg_scrub_json_text_is_clean(const char *json, size_t len);
+
 /* Scrubs `len` bytes of `text`. Returns false when nothing must go: then nothing is written (the
  * common case costs the clean check only). Otherwise writes the cleaned text to `out` (room for `len`
  * bytes; `out` is `text` itself, for scrubbing in place, or does not overlap it), its length to

@@ -322,6 +322,45 @@ static void test_depth_is_bounded(void **state)
     json_decref(root);
 }
 
+/* The check on JSON text before it is parsed: clean exactly when the parsed strings would be. */
+static void test_json_text_check(void **state)
+{
+    (void)state;
+    static const char *clean[] = {
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"hello\"}]}}",
+        "[\"line\\nbreak\\ttab\\r\\\"quote\\\\ \\/\"]",
+        "[\"caf\\u00e9 \\u2014 \\u201cok\\u201d \\ud83d\\ude00 \\u200a\"]", /* U+200A hair space stays */
+        "[\"it\xe2\x80\x99s \xe2\x80\x94 raw\"]",
+        "[\"\\\\u200b is text, not an escape\"]",
+        "{\"k\\u00e9y\":true}",
+    };
+    static const char *dirty[] = {
+        "[\"\\u001b[31m\"]",      "[\"\\b\"]",     "[\"\\f\"]",
+        "[\"\\u200b\"]",          "[\"\\u200B\"]", "[\"\\u009b\"]",
+        "[\"\\udb40\\udc41\"]",   "[\"\\u202e\"]", "{\"a\\ufeff\":1}",
+        "[\"\xe2\x80\x8b raw\"]", "[\"\x7f\"]",    "[\"\xf3\xa0\x81\xa9\"]",
+        "[\"\\\\\\u2066\"]", /* an escaped backslash, then an escape */
+    };
+    for (size_t i = 0; i < sizeof(clean) / sizeof(clean[0]); i++) {
+        assert_true(mg_scrub_json_text_is_clean(clean[i], strlen(clean[i])));
+        json_t *value = json_loads(clean[i], JSON_DECODE_ANY, NULL);
+        assert_non_null(value);
+        mg_scrub_counts_t counts = {0};
+        assert_int_equal(mg_scrub_json(value, &counts), 0);
+        assert_int_equal(counts.strings, 0);
+        json_decref(value);
+    }
+    for (size_t i = 0; i < sizeof(dirty) / sizeof(dirty[0]); i++) {
+        assert_false(mg_scrub_json_text_is_clean(dirty[i], strlen(dirty[i])));
+        json_t *value = json_loads(dirty[i], JSON_DECODE_ANY, NULL);
+        assert_non_null(value);
+        mg_scrub_counts_t counts = {0};
+        assert_int_equal(mg_scrub_json(value, &counts), 0);
+        assert_int_equal(counts.strings, 1);
+        json_decref(value);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -339,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_colliding_keys_keep_the_first),
         cmocka_unit_test(test_message_id_is_kept),
         cmocka_unit_test(test_depth_is_bounded),
+        cmocka_unit_test(test_json_text_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
