@@ -44,6 +44,7 @@
 #include "auth/upstream_oauth.h"
 #include "core/json_write.h"
 #include "guard/pins.h"
+#include "guard/scrub.h"
 #include "mcp/asked.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/sse.h"
@@ -483,12 +484,58 @@ static void call_fail_invalid(http_call_t *call, const char *reason)
     call_failf(call, MG_RPC_UPSTREAM_ERROR, "upstream %s sent an invalid message", name);
 }
 
-/* Rewrites a server-to-client request id to "mcpgate:<server>:<method>:<id as JSON>" (mcp/asked.h). */
+/* The upstream's bytes (a JSON body, an SSE event's data) as a value with every string scrubbed: the one
+ * way in for what an HTTP server says (security invariant 6), before anything classifies, caches or
+ * forwards it (the bytes themselves tell whether there is anything to scrub, without a walk of the values).
+ * NULL, with the reason in *parse_error, when it is not JSON or cannot be scrubbed. */
+static json_t *parse_upstream(http_upstream_t *self, const char *bytes, size_t len, json_error_t *parse_error)
+{
+    json_t *root = mg_json_loadb(bytes, len, MG_JSON_DECODE_FLAGS, parse_error);
+    if (root == NULL || mg_scrub_json_text_is_clean(bytes, len))
+        return root;
+    mg_scrub_counts_t scrubbed = {0};
+    if (mg_scrub_message(root, &scrubbed) != 0) {
+        json_decref(root);
+        if (parse_error != NULL)
+            snprintf(parse_error->text, sizeof(parse_error->text), "a message that could not be scrubbed");
+        return NULL;
+    }
+    mg_scrub_log(self->super.server->name, &scrubbed);
+    return root;
+}
+
+/* Rewrites a server-to-client request id to "mcpgate:<server>:<method>:<id as JSON>" (mcp/asked.h). The
+ * id is the one string of the message left unscrubbed (the server must get it back as it was); written
+ * in ASCII, with DEL as \u007f too, it shows the client nothing but printable ASCII. */
 static int rewrite_request_id(http_upstream_t *self, json_t *message)
 {
-    char *original = mg_json_write_text(json_object_get(message, "id"), JSON_COMPACT | JSON_ENCODE_ANY, NULL);
-    if (original == NULL)
+    size_t len;
+    char *written =
+        mg_json_write_text(json_object_get(message, "id"), JSON_COMPACT | JSON_ENCODE_ANY | JSON_ENSURE_ASCII, &len);
+    if (written == NULL)
         return -1;
+    size_t dels = 0;
+    for (size_t i = 0; i < len; i++)
+        dels += written[i] == 0x7f;
+    char *original = written;
+    if (dels != 0) { /* only inside a string: \u007f reads back as the same id */
+        original = malloc(len + 5 * dels + 1);
+        if (original == NULL) {
+            free(written);
+            return -1;
+        }
+        size_t o = 0;
+        for (size_t i = 0; i < len; i++) {
+            if (written[i] == 0x7f) {
+                memcpy(original + o, "\\u007f", 6);
+                o += 6;
+            } else {
+                original[o++] = written[i];
+            }
+        }
+        original[o] = '\0';
+        free(written);
+    }
     char *id =
         mg_asked_id_make(self->super.server->name, json_string_value(json_object_get(message, "method")), original);
     free(original);
@@ -523,7 +570,7 @@ static int call_on_message(http_call_t *call, const char *bytes, size_t len)
         return call->kind != CALL_REQUEST; /* only a finished request drains its stream */
 
     json_error_t parse_error;
-    json_t *root = mg_json_loadb(bytes, len, MG_JSON_DECODE_FLAGS, &parse_error);
+    json_t *root = parse_upstream(call->upstream, bytes, len, &parse_error);
     if (root == NULL) {
         call_fail_invalid(call, parse_error.text);
         return 1;
@@ -705,7 +752,7 @@ static void call_complete(http_call_t *call)
         mg_rpc_message_t message;
         const char *problem = NULL;
         bool answered = false;
-        json_t *root = mg_json_loadb(call->body, call->body_len, MG_JSON_DECODE_FLAGS, &parse_error);
+        json_t *root = parse_upstream(call->upstream, call->body, call->body_len, &parse_error);
         if (root == NULL) {
             problem = parse_error.text;
         } else if (mg_rpc_classify(root, &message, &error) != 0) {
@@ -1114,7 +1161,7 @@ static void probe_discover_complete(http_call_t *call)
 {
     json_t *root = NULL;
     if (call->body_mode == BODY_JSON)
-        root = mg_json_loadb(call->body, call->body_len, MG_JSON_DECODE_FLAGS, NULL);
+        root = parse_upstream(call->upstream, call->body, call->body_len, NULL);
     /* an error the server could not tie to the request may come with a null id */
     json_t *id = json_object_get(root, "id");
     bool is_response = json_is_object(root) &&

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "guard/pins.h"
+#include "guard/scrub.h"
 #include "http/events.h"
 #include "mcp/asked.h"
 #include "mcp/jsonrpc.h"
@@ -537,6 +538,35 @@ static void on_line(stdio_process_t *process, const char *line, size_t len)
                                   MG_METRICS_UPSTREAM_PROTOCOL);
         mg_rpc_error_dispose(&error);
         return;
+    }
+    /* Security invariant 6: every string the child wrote is scrubbed here, before anything reads it (the
+     * era probe, the published initialize result, the catalog, routing) or any worker gets a copy; the
+     * line's own bytes tell whether there is anything to scrub without walking the values. */
+    mg_scrub_counts_t scrubbed = {0};
+    if (!mg_scrub_json_text_is_clean(line, len) && mg_scrub_message(msg.root, &scrubbed) != 0) {
+        mg_log_fields(MG_LOG_WARN, "upstream.protocol_error", json_pack("{s:s}", "server", process->server->name),
+                      "%s wrote a message that could not be scrubbed (nested too deeply, or out of memory)",
+                      process->server->name);
+        mg_metrics_upstream_event(process->owner->gateway->metrics, process->server_index,
+                                  MG_METRICS_UPSTREAM_PROTOCOL);
+        mg_rpc_message_dispose(&msg);
+        return;
+    }
+    mg_scrub_log(process->server->name, &scrubbed);
+    if (scrubbed.strings != 0) {
+        /* a changed string or key may have been one msg borrows (the method, a member dropped as a
+         * duplicate of an earlier one's scrubbed key): classify the scrubbed message afresh */
+        json_t *root = json_incref(msg.root);
+        mg_rpc_message_dispose(&msg);
+        int rc = mg_rpc_classify(root, &msg, &error);
+        json_decref(root);
+        if (rc != 0) {
+            mg_log_fields(MG_LOG_WARN, "upstream.protocol_error", json_pack("{s:s}", "server", process->server->name),
+                          "%s wrote a message that is not JSON-RPC once scrubbed: %s", process->server->name,
+                          error.message);
+            mg_rpc_error_dispose(&error);
+            return;
+        }
     }
     if (msg.kind == MG_RPC_RESPONSE)
         on_child_response(shared, &msg);
