@@ -31,6 +31,7 @@ static void usage_main(FILE *out)
                  "  secrets       set, list and delete secrets of the encrypted store; make a master key\n"
                  "  policy        explain what the roles allow a caller (policy explain)\n"
                  "  audit         verify the audit trail's hash chain, query its index, print its public key\n"
+                 "  scan          run the guards' detectors over text or an MCP message (secrets, pii, injection)\n"
                  "  version       print the version\n"
                  "\n"
                  "Run `mcpgate <command> --help` for the options of a command.\n");
@@ -173,6 +174,8 @@ int main(int argc, char **argv)
         return mg_cli_policy(argc - 1, argv + 1);
     if (strcmp(command, "audit") == 0)
         return mg_cli_audit(argc - 1, argv + 1);
+    if (strcmp(command, "scan") == 0)
+        return mg_cli_scan(argc - 1, argv + 1);
     if (strcmp(command, "version") == 0 || strcmp(command, "--version") == 0) {
         printf("mcpgate %s\n", MCPGATE_VERSION);
         return 0;
