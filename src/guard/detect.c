@@ -443,6 +443,8 @@ static int examine(mg_guard_scratch_t *scratch, const char *text, size_t len, co
         if (from != candidate->from && (!def->all_ends || is_alnum(text[from - 1]) || !is_alnum(text[from])))
             continue;
         size_t start = from, end = candidate->to;
+        if (def->span == SPAN_EXTEND_TOKEN && !locate(def, text, len, &start, &end))
+            continue; /* a token's pattern says its shortest length: the boundary is after the rest of it */
         if (!bounded(def, text, len, start, end) || !locate(def, text, len, &start, &end))
             continue;
         if (def->max_length != 0 && end - start > def->max_length)

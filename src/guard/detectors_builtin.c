@@ -35,7 +35,7 @@ const mg_guard_detector_def_t mg_guard_builtin_detectors[] = {
      "aws_?(?:secret_?(?:access_?)?key|secret)[\"']?\\s{0,4}(?:=|:|=>|:=)\\s{0,4}[\"']?[A-Za-z0-9/+]{40}", CASELESS, S,
      90, CHECK_ENTROPY, SPAN_VALUE, BOUND_NONE, false, 0.9f, 3.5, 0},
     {"gcp_api_key", "AIza[0-9A-Za-z_-]{35}", 0, S, 90, CHECK_NONE, SPAN_MATCH, BOUND_TOKEN, false, 0.9f, 0, 39},
-    {"gcp_service_account_key", "\"private_key\"\\s*:\\s*\"-----BEGIN (?:RSA )?PRIVATE KEY-----", 0, S, 95, CHECK_NONE,
+    {"gcp_service_account_key", "\"private_key\"\\s*:\\s*\"-----BEGIN (?:RSA )?PRIVATE KEY-----", 0, S, 96, CHECK_NONE,
      SPAN_PEM_BLOCK, BOUND_NONE, false, 0.95f, 0, 0},
     {"azure_storage_key", "AccountKey=[A-Za-z0-9+/]{86}==", CASELESS, S, 90, CHECK_NONE, SPAN_VALUE, BOUND_NONE, false,
      0.95f, 0, 0},

@@ -184,9 +184,9 @@ static int put_code_point(mg_guard_normalized_t *out, int32_t cp, size_t from, s
     }
     utf8proc_int32_t decomposed[DECOMPOSED_MAX];
     int boundclass = UTF8PROC_BOUNDCLASS_START;
-    utf8proc_ssize_t count =
-        utf8proc_decompose_char(cp, decomposed, DECOMPOSED_MAX,
-                                UTF8PROC_COMPAT | UTF8PROC_STRIPMARK | UTF8PROC_IGNORE | UTF8PROC_LUMP, &boundclass);
+    utf8proc_ssize_t count = utf8proc_decompose_char(
+        cp, decomposed, DECOMPOSED_MAX,
+        UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT | UTF8PROC_STRIPMARK | UTF8PROC_IGNORE | UTF8PROC_LUMP, &boundclass);
     if (count < 0 || count > DECOMPOSED_MAX) {
         decomposed[0] = cp; /* unassigned or too long: keep it as it is */
         count = 1;

@@ -85,8 +85,19 @@ static float check_card(const char *s, size_t len)
     if (!mg_guard_luhn(s, len, &digits) || digits < 13 || digits > 19)
         return 0;
     int first = s[0] - '0', two = (s[0] - '0') * 10 + (s[1] - '0');
-    bool issuer = first == 4 || (two >= 51 && two <= 55) || (two >= 22 && two <= 27) || two == 34 || two == 37 ||
-                  two == 35 || two == 36 || two == 30 || two == 38 || two == 39 || first == 6;
+    bool issuer; /* lengths each network issues (ISO/IEC 7812 prefixes) */
+    if (first == 4)
+        issuer = digits == 13 || digits == 16 || digits == 19;
+    else if ((two >= 51 && two <= 55) || (two >= 22 && two <= 27))
+        issuer = digits == 16;
+    else if (two == 34 || two == 37)
+        issuer = digits == 15;
+    else if (first == 6 || two == 35)
+        issuer = digits >= 16;
+    else if (two == 30 || two == 36 || two == 38 || two == 39)
+        issuer = digits >= 14;
+    else
+        issuer = false;
     if (!issuer)
         return 0;
     /* sixteen equal digits pass Luhn for some digits; no issuer hands those out */
