@@ -415,7 +415,9 @@ float mg_guard_check(const mg_guard_detector_def_t *def, const char *text, size_
         return check_ipv6(s, len);
     case CHECK_OPENAI_KEY:
         return check_openai_key(s, len);
-    case CHECK_EMAIL:
+    case CHECK_EMAIL: /* scheme://user:password@host is a URL's userinfo, not an address */
+        if (start > 0 && (text[start - 1] == ':' || text[start - 1] == '/'))
+            return 0;
         return check_email(s, len);
     }
     return 0;
