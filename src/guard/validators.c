@@ -407,7 +407,14 @@ float mg_guard_check(const mg_guard_detector_def_t *def, const char *text, size_
         return check_jwt(s, len);
     case CHECK_URL_PASSWORD:
         return check_url_password(s, len);
-    case CHECK_PHONE:
+    case CHECK_PHONE: /* "2025-03-14 10:22" and "10 22:31" are timestamps, not numbers to call */
+        if (end < text_len && (text[end] == ':' || text[end] == 'T'))
+            return 0;
+        for (size_t i = 0; i + 10 <= len; i++) {
+            if (is_digit(s[i]) && is_digit(s[i + 3]) && s[i + 4] == '-' && is_digit(s[i + 5]) && s[i + 7] == '-' &&
+                is_digit(s[i + 8]) && is_digit(s[i + 9]))
+                return 0;
+        }
         return check_phone(s, len);
     case CHECK_IPV4:
         return check_ipv4(text, text_len, start, end);
