@@ -32,6 +32,7 @@ static void usage_main(FILE *out)
                  "  policy        explain what the roles allow a caller (policy explain)\n"
                  "  audit         verify the audit trail's hash chain, query its index, print its public key\n"
                  "  tools         list tool pins, approve a quarantined tool's new definition\n"
+                 "  scan          run the guards' detectors over text or an MCP message (secrets, pii, injection)\n"
                  "  version       print the version\n"
                  "\n"
                  "Run `mcpgate <command> --help` for the options of a command.\n");
@@ -176,6 +177,8 @@ int main(int argc, char **argv)
         return mg_cli_audit(argc - 1, argv + 1);
     if (strcmp(command, "tools") == 0)
         return mg_cli_tools(argc - 1, argv + 1);
+    if (strcmp(command, "scan") == 0)
+        return mg_cli_scan(argc - 1, argv + 1);
     if (strcmp(command, "version") == 0 || strcmp(command, "--version") == 0) {
         printf("mcpgate %s\n", MCPGATE_VERSION);
         return 0;

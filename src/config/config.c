@@ -30,7 +30,7 @@
 static const char *const top_level_keys[] = {
     "listen",  "workers", "state_dir", "secrets",  "tool_separator", "allowed_origins", "log_level", "limits",
     "servers", "auth",    "roles",     "bindings", "scopes",         "rate_limits",     "audit",     "tracing",
-    "metrics", "pins",    NULL};
+    "metrics", "pins",    "guards",    NULL};
 
 int mg_config_load_nonempty(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, char **out)
 {
@@ -405,6 +405,10 @@ static int load_document(mg_config_loader_t *loader, mg_config_scope_t scope, mg
     yaml_node_t *metrics = root != NULL ? mg_config_yaml_get(yaml, root, "metrics", &metrics_key) : NULL;
     if (metrics_key != NULL && mg_config_load_metrics(loader, metrics, config) != 0)
         return -1;
+    yaml_node_t *guards_key = NULL; /* `guards:` without a value turns detection on with every default */
+    yaml_node_t *guards = root != NULL ? mg_config_yaml_get(yaml, root, "guards", &guards_key) : NULL;
+    if (guards_key != NULL && mg_config_load_guards(loader, guards, &config->guards) != 0)
+        return -1;
     yaml_node_t *rate_limits = top_level(yaml, root, "rate_limits");
     return rate_limits != NULL ? mg_config_load_rate_limits(loader, rate_limits, config) : 0;
 }
@@ -425,6 +429,7 @@ static void config_destroy(mg_config_t *config)
     mg_config_metrics_dispose(&config->metrics);
     mg_config_policy_dispose(&config->policy);
     mg_config_rate_limits_dispose(&config->rate_limits);
+    mg_config_guards_dispose(&config->guards);
     for (size_t i = 0; config->servers != NULL && i < config->servers_len; i++)
         mg_config_server_dispose(&config->servers[i]);
     free(config->servers);

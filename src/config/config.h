@@ -393,6 +393,49 @@ typedef struct st_mg_config_pins_t {
 /* "enforce", "warn" or "off". */
 const char *mg_config_pins_mode_name(mg_pins_mode_t mode);
 
+/* ---- guards: detection of secrets, personal data, injection and poisoning (docs/guards.md) ---------- */
+typedef enum en_mg_guard_action_t {
+    MG_GUARD_ACTION_OFF = 0,
+    MG_GUARD_ACTION_FLAG,       /* report (audit, _meta), let it through */
+    MG_GUARD_ACTION_REDACT,     /* replace the match with [REDACTED:<type>] */
+    MG_GUARD_ACTION_BLOCK,      /* refuse the message */
+    MG_GUARD_ACTION_WRAP,       /* injection: quote the text as untrusted data */
+    MG_GUARD_ACTION_QUARANTINE, /* poisoning: hide the tool until an operator approves it */
+} mg_guard_action_t;
+
+/* guards.pii.types: which personal-data detectors act (the others still report, with action off). */
+enum {
+    MG_GUARD_PII_EMAIL = 1u << 0,
+    MG_GUARD_PII_CARD = 1u << 1,
+    MG_GUARD_PII_SSN = 1u << 2,
+    MG_GUARD_PII_PHONE = 1u << 3,
+    MG_GUARD_PII_IBAN = 1u << 4,
+    MG_GUARD_PII_IP = 1u << 5,
+};
+
+typedef struct st_mg_config_guard_custom_t {
+    char *name;
+    char *pattern;
+    int validator; /* mg_guard_validator_t (guard/detect.h) */
+    double min_entropy;
+    unsigned kind; /* one MG_GUARD_* kind bit (guard/detect.h) */
+    mg_guard_action_t action;
+} mg_config_guard_custom_t;
+
+/* The `guards` section's detection keys. Without a section (enabled false) every action is off and no
+ * detector is compiled; with one, absent keys take the defaults of docs/guards.md. */
+typedef struct st_mg_config_guards_t {
+    bool enabled;
+    mg_guard_action_t secrets_requests, secrets_responses;
+    mg_guard_action_t pii_requests, pii_responses;
+    unsigned pii_types; /* MG_GUARD_PII_* */
+    mg_guard_action_t injection_responses;
+    mg_guard_action_t poisoning_tools;
+    mg_config_guard_custom_t *custom;
+    size_t custom_len;
+    struct st_mg_guard_detectors_t *detectors; /* built-in + custom, compiled at load; NULL when !enabled */
+} mg_config_guards_t;
+
 typedef struct st_mg_config_t {
     char *source;         /* file path, or "<embedded>" */
     _Atomic int refcount; /* C11 atomic; use retain/release */
@@ -415,6 +458,8 @@ typedef struct st_mg_config_t {
     mg_config_tracing_t tracing;
     mg_config_metrics_t metrics;
     mg_config_pins_t pins;
+
+    mg_config_guards_t guards;
 } mg_config_t;
 
 typedef enum en_mg_config_scope_t {
@@ -443,6 +488,8 @@ void mg_config_release(mg_config_t *config);
 
 /* Finds a server by name; NULL when absent. */
 const mg_config_server_t *mg_config_find_server(const mg_config_t *config, const char *name);
+/* The actions a `guards:` section starts from (docs/guards.md; `mcpgate scan` without -c uses them). */
+void mg_config_guards_defaults(mg_config_guards_t *guards);
 /* True when `origin` matches one of allowed_origins (exact, with '*' wildcards). */
 bool mg_config_origin_allowed(const mg_config_t *config, const char *origin, size_t origin_len);
 

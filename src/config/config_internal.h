@@ -88,6 +88,10 @@ void mg_config_rate_limits_dispose(mg_config_rate_limits_t *rate_limits);
 int mg_config_load_costs(mg_config_loader_t *loader, const yaml_node_t *server_node, const char *path,
                          mg_config_server_t *server);
 
+/* Parses the `guards` section (guards.c) and compiles its detector set. */
+int mg_config_load_guards(mg_config_loader_t *loader, const yaml_node_t *node, mg_config_guards_t *guards);
+void mg_config_guards_dispose(mg_config_guards_t *guards);
+
 /* A strict scalar string: a plain scalar YAML reads as a number, boolean or null is refused (quote it). */
 int mg_config_load_strict_string(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, char **out);
 

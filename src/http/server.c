@@ -448,6 +448,10 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
     mg_upstream_oauth_start(gateway.upstream_oauth);
     if (mg_pins_watch_start(&gateway, err) != 0)
         mg_log(MG_LOG_ERROR, "pins.watch_failed", "%s; approvals need a restart", err->message);
+    if (config->guards.enabled) /* said at every start, so that nobody mistakes the section for protection */
+        mg_log(MG_LOG_WARN, "guards.not_applied",
+               "the guards section is loaded, but its detectors do not run on traffic yet (only `mcpgate scan` "
+               "uses them; docs/guards.md)");
     mg_log(MG_LOG_INFO, "server.started", "mcpgate serving %zu server(s) with %zu worker(s)", config->servers_len,
            gateway.workers_len);
 

@@ -1,0 +1,94 @@
+/*
+ * detect_internal.h - what the files of the detection engine share and nobody else needs.
+ *
+ * detect.c owns the compiled set and the scan, detectors_builtin.c the table of built-in detectors,
+ * validators.c the checks that confirm a raw match, normalize.c the text the scan actually sees,
+ * redact.c the replacement of findings by markers.
+ */
+#ifndef MG_GUARD_DETECT_INTERNAL_H
+#define MG_GUARD_DETECT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "guard/detect.h"
+
+/* What a validator is given: the candidate span of the normalised text, and the whole of it (some
+ * validators look at the neighbours). Returns a score in [0, 1]; 0 rejects the candidate. */
+typedef enum en_mg_guard_check_t {
+    CHECK_NONE = 0,
+    CHECK_LUHN_CARD,      /* payment card: digits 13..19, Luhn, a known issuer prefix */
+    CHECK_LUHN_DIGITS,    /* custom: digits pass Luhn */
+    CHECK_IBAN,           /* country length + mod 97 */
+    CHECK_SSN,            /* area / group / serial rules, consistent separators */
+    CHECK_ENTROPY,        /* Shannon entropy >= min_entropy */
+    CHECK_GENERIC_SECRET, /* entropy of the value plus placeholder rejection */
+    CHECK_AWS_KEY_ID,     /* base32 body */
+    CHECK_GITHUB_CRC,     /* CRC32 (base62) of the token's random part */
+    CHECK_JWT,            /* base64url header that decodes to a JSON object with "alg" */
+    CHECK_URL_PASSWORD,   /* the password is not a placeholder */
+    CHECK_PHONE,          /* 7..15 digits, separators, not a date or version */
+    CHECK_IPV4,           /* not part of a dotted version number */
+    CHECK_IPV6,           /* inet_pton, and enough hex to be an address rather than code */
+    CHECK_OPENAI_KEY,     /* not another provider's "sk-" key, mixed characters */
+    CHECK_EMAIL,          /* local part and domain lengths */
+} mg_guard_check_t;
+
+/* Where, inside a raw match, the secret itself lies (what a finding covers and redaction replaces). */
+typedef enum en_mg_guard_span_t {
+    SPAN_MATCH = 0,    /* the match as vectorscan reported it */
+    SPAN_VALUE,        /* after the first ':' or '=' (and spaces, quotes), up to a closing quote */
+    SPAN_URL_PASSWORD, /* scheme://user:PASSWORD@host */
+    SPAN_PEM_BLOCK,    /* from BEGIN to the matching END line (or the end of the base64 body) */
+    SPAN_EXTEND_TOKEN, /* the match extended over token characters [A-Za-z0-9_-] */
+} mg_guard_span_t;
+
+/* Characters that may not touch a candidate on either side (checked on the normalised text). */
+typedef enum en_mg_guard_bound_t {
+    BOUND_NONE = 0,
+    BOUND_ALNUM,  /* [A-Za-z0-9] */
+    BOUND_TOKEN,  /* [A-Za-z0-9_-] */
+    BOUND_BASE64, /* [A-Za-z0-9+/=_-] */
+    BOUND_DIGIT,  /* [0-9], and '.' or '-' followed by a digit */
+} mg_guard_bound_t;
+
+typedef struct st_mg_guard_detector_def_t {
+    const char *type;
+    const char *pattern;
+    unsigned hs_flags; /* beyond HS_FLAG_SOM_LEFTMOST, which every expression gets */
+    uint8_t kinds;     /* MG_GUARD_* bits it reports under; injection markers are also poisoning */
+    uint8_t priority;  /* overlapping findings of one kind: the higher priority wins */
+    uint8_t check, span, bound;
+    bool all_ends; /* validate every end vectorscan reports, not only the longest per start */
+    float score;   /* the score of a candidate the check accepts without an opinion of its own */
+    double min_entropy;
+    uint32_t max_length; /* candidates longer than this (after bounding) are dropped; 0: no limit */
+} mg_guard_detector_def_t;
+
+extern const mg_guard_detector_def_t mg_guard_builtin_detectors[];
+extern const size_t mg_guard_builtin_detectors_len;
+
+/* Returns the score the check gives text[start..end) (0: rejected). `text` is the normalised text. */
+float mg_guard_check(const mg_guard_detector_def_t *def, const char *text, size_t text_len, size_t start, size_t end);
+/* Shannon entropy of s[0..len) in bits per byte. */
+double mg_guard_entropy(const char *s, size_t len);
+bool mg_guard_luhn(const char *s, size_t len, size_t *digits);
+bool mg_guard_iban_valid(const char *s, size_t len);
+bool mg_guard_github_checksum(const char *token, size_t len);
+
+/* Normalised text and, for each of its bytes, the original bytes [start, end) it came from. */
+typedef struct st_mg_guard_normalized_t {
+    char *text;
+    uint32_t *start, *end;
+    size_t len, capacity;
+} mg_guard_normalized_t;
+
+/* True when `text` needs normalising: a non-ASCII byte or something that decodes (\u, \x, %XX, &...;).
+ * When false the scan runs on the original bytes without a copy. */
+bool mg_guard_needs_normalizing(const char *text, size_t len);
+/* Normalises text into `out` (reusing its buffers); -1 when out of memory. */
+int mg_guard_normalize(const char *text, size_t len, mg_guard_normalized_t *out);
+void mg_guard_normalized_dispose(mg_guard_normalized_t *normalized);
+
+#endif
