@@ -126,24 +126,32 @@ char *mg_store_column_text(sqlite3_stmt *stmt, int column)
 /* Creates the database file 0600 if needed and checks the mode of an existing one. */
 static int prepare_file(const char *path, mg_store_mode_t mode, mg_error_t *err)
 {
-    int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | (mode == MG_STORE_CREATE ? O_CREAT : 0);
-    int fd = open(path, flags, 0600);
-    if (fd < 0 && errno == ENOENT && mode == MG_STORE_EXISTING)
-        return MG_STORE_NOT_FOUND;
-    if (fd < 0)
-        return mg_error_set(err, "%s: cannot open: %s", path, strerror(errno));
+    /* The database is never open()ed and close()d here once it exists: closing any descriptor of a file
+     * drops every POSIX lock the process holds on it, those of another SQLite connection to the same file
+     * included (sqlite.org/howtocorrupt.html, 2.2), and the gateway holds several (API keys, tool pins,
+     * the secret store). A file this call creates (O_EXCL) is one no connection can have open yet. */
+    if (mode == MG_STORE_CREATE) {
+        int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd >= 0) {
+            close(fd);
+            return 0;
+        }
+        if (errno != EEXIST)
+            return mg_error_set(err, "%s: cannot open: %s", path, strerror(errno));
+    }
     struct stat st;
-    int rc = 0;
-    if (fstat(fd, &st) != 0)
-        rc = mg_error_set(err, "%s: %s", path, strerror(errno));
-    else if (!S_ISREG(st.st_mode))
-        rc = mg_error_set(err, "%s: not a regular file", path);
-    else if ((st.st_mode & 077) != 0)
-        rc = mg_error_set(err,
-                          "%s: mode %04o lets group or others read the key hashes and sealed secrets; run chmod 600 %s",
-                          path, (unsigned)(st.st_mode & 07777), path);
-    close(fd);
-    return rc;
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT && mode == MG_STORE_EXISTING)
+            return MG_STORE_NOT_FOUND;
+        return mg_error_set(err, "%s: cannot open: %s", path, strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode)) /* a symbolic link included, as O_NOFOLLOW refused it */
+        return mg_error_set(err, "%s: not a regular file", path);
+    if ((st.st_mode & 077) != 0)
+        return mg_error_set(
+            err, "%s: mode %04o lets group or others read the key hashes and sealed secrets; run chmod 600 %s", path,
+            (unsigned)(st.st_mode & 07777), path);
+    return 0;
 }
 
 static int read_user_version(mg_store_t *store, int *version, mg_error_t *err)
