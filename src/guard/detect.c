@@ -550,7 +550,8 @@ static int append(mg_guard_findings_t *out, const mg_guard_finding_t *finding)
 /* Keeps, within each kind, the findings no better one overlaps, mapped back to the original text. */
 static int resolve(mg_guard_scratch_t *scratch, const mg_guard_normalized_t *map, mg_guard_findings_t *out)
 {
-    qsort(scratch->accepted, scratch->accepted_len, sizeof(*scratch->accepted), by_precedence);
+    if (scratch->accepted_len > 1) /* qsort's base must not be NULL, even for nothing */
+        qsort(scratch->accepted, scratch->accepted_len, sizeof(*scratch->accepted), by_precedence);
     size_t kept = 0, first = out->len;
     for (size_t i = 0; i < scratch->accepted_len; i++) {
         mg_guard_accepted_t *a = &scratch->accepted[i];
@@ -570,7 +571,8 @@ static int resolve(mg_guard_scratch_t *scratch, const mg_guard_normalized_t *map
         if (append(out, &finding) != 0)
             return -1;
     }
-    qsort(out->items + first, out->len - first, sizeof(*out->items), by_offset);
+    if (out->len - first > 1)
+        qsort(out->items + first, out->len - first, sizeof(*out->items), by_offset);
     return 0;
 }
 
