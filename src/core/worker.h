@@ -67,6 +67,7 @@ typedef struct st_mg_worker_t {
     struct st_mg_policy_t *policy;             /* the authorization policy in force; NULL: none (http/reload.h) */
     struct st_mg_policy_cache_t *policy_cache; /* callers' accesses under it (policy/policy.h) */
     struct st_mg_limit_rules_t *limit_rules;   /* the rate limits in force (limit/limit.h, http/reload.h) */
+    struct st_mg_guard_scratch_t *guard_scratch; /* the detectors' scratch, made on first use (guard/detect.h) */
     pthread_t thread;
     bool stopping;
 } mg_worker_t;

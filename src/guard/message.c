@@ -241,30 +241,71 @@ static int walk_result(walk_t *walk, json_t *result, unsigned kinds)
     return walk_data(walk, result, MG_GUARD_SECRETS | MG_GUARD_PII | MG_GUARD_INJECTION);
 }
 
+/* A request's strings: tools/call and prompts/get `params.arguments`, anything else its `params`. */
+static int walk_request(walk_t *walk, const char *method, json_t *params)
+{
+    walk->request = true;
+    unsigned kinds = MG_GUARD_SECRETS | MG_GUARD_PII;
+    if ((strcmp(method, "tools/call") == 0 || strcmp(method, "prompts/get") == 0) && json_is_object(params)) {
+        size_t outer;
+        if (push(walk, "params", &outer) != 0)
+            return -1;
+        int rc = walk_member(walk, params, "arguments", walk_data, kinds);
+        pop(walk, outer);
+        return rc;
+    }
+    if (params == NULL)
+        return 0;
+    size_t outer;
+    if (push(walk, "params", &outer) != 0)
+        return -1;
+    int rc = walk_data(walk, params, kinds);
+    pop(walk, outer);
+    return rc;
+}
+
+static int walk_begin(walk_t *walk)
+{
+    size_t saved;
+    int rc = push(walk, "", &saved);
+    pop(walk, 0);
+    return rc;
+}
+
+int mg_guard_request_walk(const char *method, json_t *params, mg_guard_message_visit_t visit_fn, void *context,
+                          mg_error_t *err)
+{
+    walk_t walk = {.visit = visit_fn, .context = context, .err = err};
+    int rc = walk_begin(&walk);
+    if (rc == 0)
+        rc = walk_request(&walk, method, params);
+    free(walk.pointer);
+    return rc;
+}
+
+int mg_guard_definition_walk(json_t *definition, mg_guard_message_visit_t visit_fn, void *context, mg_error_t *err)
+{
+    walk_t walk = {.visit = visit_fn, .context = context, .err = err};
+    int rc = walk_begin(&walk);
+    if (rc == 0)
+        rc = json_is_string(definition) ? visit(&walk, json_string_value(definition), json_string_length(definition),
+                                                definition, MG_GUARD_POISONING)
+                                        : walk_listed(&walk, definition, MG_GUARD_POISONING);
+    free(walk.pointer);
+    return rc;
+}
+
 int mg_guard_message_walk(json_t *message, mg_guard_message_visit_t visit_fn, void *context, mg_error_t *err)
 {
     if (!json_is_object(message))
         return mg_error_set(err, "not a JSON-RPC message: not an object");
     walk_t walk = {.visit = visit_fn, .context = context, .err = err};
-    size_t saved;
-    int rc = push(&walk, "", &saved);
-    pop(&walk, 0);
+    int rc = walk_begin(&walk);
     if (rc != 0)
         return -1;
     json_t *method = json_object_get(message, "method");
     if (json_is_string(method)) {
-        walk.request = true;
-        const char *name = json_string_value(method);
-        json_t *params = json_object_get(message, "params");
-        size_t outer;
-        if ((strcmp(name, "tools/call") == 0 || strcmp(name, "prompts/get") == 0) && json_is_object(params)) {
-            if (push(&walk, "params", &outer) != 0)
-                goto oom;
-            rc = walk_member(&walk, params, "arguments", walk_data, MG_GUARD_SECRETS | MG_GUARD_PII);
-            pop(&walk, outer);
-        } else {
-            rc = walk_member(&walk, message, "params", walk_data, MG_GUARD_SECRETS | MG_GUARD_PII);
-        }
+        rc = walk_request(&walk, json_string_value(method), json_object_get(message, "params"));
     } else if (json_object_get(message, "result") != NULL) {
         rc = walk_member(&walk, message, "result", walk_result, 0);
     } else if (json_is_object(json_object_get(message, "error"))) {

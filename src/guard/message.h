@@ -39,4 +39,13 @@ typedef int (*mg_guard_message_visit_t)(void *context, const mg_guard_message_st
  * err set when the message is not a JSON-RPC object or memory runs out. */
 int mg_guard_message_walk(json_t *message, mg_guard_message_visit_t visit, void *context, mg_error_t *err);
 
+/* The same walk over a request known by its parts (the gateway has them apart): `params` may be NULL. */
+int mg_guard_request_walk(const char *method, json_t *params, mg_guard_message_visit_t visit, void *context,
+                          mg_error_t *err);
+
+/* The strings of one definition a server lists (a tool, prompt, resource or template: the strings a list
+ * result's item is scanned for), or of a server's `instructions` when `definition` is a string: poisoning.
+ * Pointers are relative to the definition ("/description", "/inputSchema/properties/path"). */
+int mg_guard_definition_walk(json_t *definition, mg_guard_message_visit_t visit, void *context, mg_error_t *err);
+
 #endif

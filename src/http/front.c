@@ -221,6 +221,11 @@ static int open_session(mg_worker_t *worker, h2o_req_t *req, const mg_rpc_messag
 
 static void abandon_parts(mg_exchange_t *exchange)
 {
+    if (exchange->wait.cancel != NULL) { /* a forward stage holds it (exchange.h) */
+        mg_exchange_wait_t wait = exchange->wait;
+        exchange->wait.cancel = NULL;
+        wait.cancel(exchange, wait.arg);
+    }
     for (size_t i = 0; i < exchange->parts_len; i++) {
         mg_exchange_part_t *part = &exchange->parts[i];
         if (part->call != 0) {
@@ -246,6 +251,7 @@ static void exchange_free(mg_exchange_t *exchange)
         free(exchange->parts[i].cursor);
     }
     json_decref(exchange->aggregate);
+    json_decref(exchange->forward.params);
     if (exchange->has_session)
         mg_session_claims_dispose(&exchange->claims);
     free(exchange->new_session_token);

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "guard/detect.h"
 #include "guard/pins.h"
 #include "auth/fetch.h"
 #include "auth/auth.h"
@@ -448,10 +449,6 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
     mg_upstream_oauth_start(gateway.upstream_oauth);
     if (mg_pins_watch_start(&gateway, err) != 0)
         mg_log(MG_LOG_ERROR, "pins.watch_failed", "%s; approvals need a restart", err->message);
-    if (config->guards.enabled) /* said at every start, so that nobody mistakes the section for protection */
-        mg_log(MG_LOG_WARN, "guards.not_applied",
-               "the guards section is loaded, but its detectors do not run on traffic yet (only `mcpgate scan` "
-               "uses them; docs/guards.md)");
     mg_log(MG_LOG_INFO, "server.started", "mcpgate serving %zu server(s) with %zu worker(s)", config->servers_len,
            gateway.workers_len);
 
@@ -472,6 +469,7 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
     for (size_t i = 0; i < gateway.workers_len; i++) {
         mg_upstreams_destroy(gateway.workers[i]);
         mg_session_cache_destroy(gateway.workers[i]->session_cache);
+        mg_guard_scratch_destroy(gateway.workers[i]->guard_scratch);
         json_decref(gateway.workers[i]->late_sessions);
         json_decref(gateway.workers[i]->log_levels);
     }

@@ -24,6 +24,7 @@
 #include "mcp/asked.h"
 #include "mcp/authorize.h"
 #include "mcp/exchange.h"
+#include "mcp/inspect.h"
 #include "mcp/limit_stage.h"
 #include "mcp/mirror.h"
 #include "mcp/modern.h"
@@ -133,16 +134,8 @@ static int hand_out_task(mg_exchange_t *exchange, size_t server_index, json_t *r
 
 /* ---- routed calls ---------------------------------------------------------------- */
 
-static void routed_done(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *response, int error_code,
-                        const char *error_message)
+static void routed_answer(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *response)
 {
-    if (response == NULL) {
-        mg_exchange_finish_error(exchange, error_code, error_message, NULL);
-        return;
-    }
-    exchange->outcome.upstream_answered = true;
-    if (exchange->output_schema != NULL && !mg_validate_result(exchange, part->server_index, response))
-        return; /* withheld: it breaks the tool's outputSchema */
     json_t *result = json_object_get(response, "result");
     const char *result_type = json_string_value(json_object_get(result, "resultType"));
     bool asks = result_type != NULL && strcmp(result_type, "input_required") == 0;
@@ -190,16 +183,71 @@ static void routed_done(mg_exchange_t *exchange, mg_exchange_part_t *part, json_
     json_decref(out);
 }
 
-static void route_to(mg_exchange_t *exchange, size_t server_index, json_t *params /* stolen */)
+static void routed_done(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *response, int error_code,
+                        const char *error_message)
 {
+    if (response == NULL) {
+        mg_exchange_finish_error(exchange, error_code, error_message, NULL);
+        return;
+    }
+    exchange->outcome.upstream_answered = true;
+    if (exchange->output_schema != NULL && !mg_validate_result(exchange, part->server_index, response))
+        return; /* withheld: it breaks the tool's outputSchema */
+    bool owned;
+    json_t *answer = mg_inspect_response(exchange, part->server_index, response, &owned);
+    if (answer == NULL)
+        return; /* blocked by a guard */
+    routed_answer(exchange, part, answer);
+    if (owned)
+        json_decref(answer);
+}
+
+static void send_routed(mg_exchange_t *exchange)
+{
+    json_t *params = exchange->forward.params;
+    exchange->forward.params = NULL;
     json_t *request = copy_request_with(exchange, params);
     const char *error_message = NULL;
-    mg_exchange_part_t *part = mg_exchange_call(exchange, server_index, request, routed_done, &error_message);
+    mg_exchange_part_t *part =
+        mg_exchange_call(exchange, exchange->forward.server_index, request, routed_done, &error_message);
     if (part == NULL)
         mg_exchange_finish_error(exchange, MG_RPC_UPSTREAM_ERROR, error_message, NULL);
     else
         part->request = json_incref(request); /* kept: a legacy client's MRTR retry re-sends it */
     json_decref(request);
+}
+
+/* Runs the forward stages from the one the request has reached; each passes or keeps the request. */
+static void run_forward_stages(mg_exchange_t *exchange)
+{
+    for (;;) {
+        mg_stage_t verdict = MG_STAGE_GO;
+        switch (exchange->forward.next++) {
+        case MG_FORWARD_INSPECT:
+            verdict = mg_inspect_request(exchange, exchange->forward.server_index, exchange->forward.params);
+            break;
+        case MG_FORWARD_SEND:
+            send_routed(exchange);
+            return;
+        }
+        if (verdict != MG_STAGE_GO)
+            return;
+    }
+}
+
+void mg_dispatch_forward_resume(mg_exchange_t *exchange)
+{
+    assert(exchange->wait.cancel == NULL);
+    run_forward_stages(exchange);
+}
+
+/* Sends `params` to the server once the forward stages let it go. */
+static void route_to(mg_exchange_t *exchange, size_t server_index, json_t *params /* stolen */)
+{
+    exchange->forward.server_index = server_index;
+    exchange->forward.params = params;
+    exchange->forward.next = MG_FORWARD_INSPECT;
+    run_forward_stages(exchange);
 }
 
 /* The answer to a name or URI that names nothing the caller may use: the same whether it exists or not. */

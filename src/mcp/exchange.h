@@ -38,6 +38,28 @@
 typedef struct st_mg_exchange_t mg_exchange_t;
 typedef struct st_mg_exchange_part_t mg_exchange_part_t;
 
+/* A routed request passes, in order, the stages between its checks and its upstream call (DESIGN.md:
+ * inspect request, approve): `forward.next` is the one it has reached. Each stage returns: */
+typedef enum en_mg_stage_t {
+    MG_STAGE_GO,       /* passed: the next stage runs now */
+    MG_STAGE_ANSWERED, /* finished the exchange (refused it) */
+    MG_STAGE_WAITING,  /* holds the exchange (exchange->wait) and calls mg_dispatch_forward_resume later */
+} mg_stage_t;
+
+typedef enum en_mg_forward_stage_t {
+    MG_FORWARD_INSPECT = 0, /* secrets and personal data in the request (mcp/inspect.h) */
+    MG_FORWARD_SEND,        /* the upstream call */
+} mg_forward_stage_t;
+
+/* A stage waiting on something outside the exchange (a person, a remote service). While `cancel` is set
+ * the stage holds the exchange; when the client leaves first, the front end calls `cancel` (on the
+ * worker thread) in place of abandoning upstream calls, and the stage must let go of the exchange at
+ * once: it is freed right after. A stage that resumes clears `cancel` first. */
+typedef struct st_mg_exchange_wait_t {
+    void (*cancel)(mg_exchange_t *exchange, void *arg);
+    void *arg;
+} mg_exchange_wait_t;
+
 /* Called on the worker thread when one upstream call of a fan-out ends. */
 typedef void (*mg_part_done_fn)(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *response, int error_code,
                                 const char *error_message);
@@ -86,6 +108,12 @@ struct st_mg_exchange_t {
                                            * (mcp/limit_stage.h) */
     mg_outcome_t outcome;                 /* the decision taken and how the exchange ended (mcp/outcome.h) */
     struct st_mg_trace_t *trace;          /* its spans (obs/trace.h, http/front_trace.h); NULL: not traced */
+    struct {                              /* a routed request on its way through the forward stages */
+        size_t server_index;
+        json_t *params; /* what the server will get (owned; its arguments are the message's own) */
+        mg_forward_stage_t next;
+    } forward;
+    mg_exchange_wait_t wait; /* a forward stage holding the exchange */
     /* output side, owned by the front end */
     void *front;
     mg_exchange_part_t parts[]; /* parts_cap of them: allocated with the exchange */
@@ -141,5 +169,7 @@ void mg_exchange_finish_refused(mg_exchange_t *exchange, int code, const char *m
 
 /* Dispatcher entry point (dispatch.c): handle exchange->message. */
 void mg_dispatch(mg_exchange_t *exchange);
+/* A forward stage that answered MG_STAGE_WAITING lets the request go on (exchange->wait cleared before). */
+void mg_dispatch_forward_resume(mg_exchange_t *exchange);
 
 #endif

@@ -84,6 +84,8 @@ void mg_outcome_dispose(mg_outcome_t *outcome)
 {
     free(outcome->text);
     outcome->text = NULL;
+    json_decref(outcome->findings);
+    outcome->findings = NULL;
 }
 
 static void fill_principal(mg_audit_event_t *event, const mg_principal_t *principal)
@@ -181,6 +183,9 @@ void mg_outcome_record(mg_exchange_t *exchange, const json_t *response, int erro
         event.total_us = now_us(CLOCK_REALTIME) - outcome->start_us;
     event.bytes_in = outcome->bytes_in;
     event.bytes_out = bytes_out;
+    if (outcome->findings_omitted > 0)
+        json_array_append_new(outcome->findings, json_pack("{s:I}", "omitted", (json_int_t)outcome->findings_omitted));
+    event.findings = outcome->findings;
     /* a refused call's tool is a label only when it is in the server's list (the client may have made it up) */
     bool item_known =
         outcome->item_known ||

@@ -34,6 +34,8 @@ typedef struct st_mg_outcome_t {
     const char *rule;          /* what decided (borrowed from the policy, or in `text`); NULL: nothing named */
     const char *reason;        /* static, or in `text` */
     char *text;                /* owned: copies of a rule or reason that would not outlive the exchange */
+    json_t *findings;        /* owned: the guards' findings (mcp/inspect.h), an array; NULL: none */
+    size_t findings_omitted; /* findings beyond those in `findings` */
     int64_t bytes_in;
     int32_t server;         /* configured server index, -1 when none */
     uint8_t item_kind;      /* mg_audit_item_kind_t */
