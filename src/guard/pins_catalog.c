@@ -16,6 +16,7 @@
 #include "auth/principal.h"
 #include "core/worker.h"
 #include "guard/pins.h"
+#include "guard/poison.h"
 #include "http/events.h"
 #include "mcp/exchange.h"
 #include "mcp/outcome.h"
@@ -88,20 +89,29 @@ static void report(mg_worker_t *worker, size_t server_index, const char *tool, c
     }
 }
 
-/* Judges one definition; returns its judgement (hold false when it could not be hashed: nothing to pin). */
+/* Judges one definition (`definition`: the listed tool, or the instructions string); returns its judgement
+ * (hold false when it could not be hashed: nothing to pin). The guards' poisoning verdict comes first: a
+ * flagged definition is held as poisoned until an operator approves exactly it (poison.h). */
 static void judge_definition(mg_worker_t *worker, size_t server_index, const char *tool, const char *hash,
-                             mg_pins_judgement_t *j)
+                             json_t *definition, mg_pins_judgement_t *j)
 {
     mg_pins_t *pins = worker->gateway->pins;
     const char *server = worker->gateway->config->servers[server_index].name;
     int64_t now = (int64_t)time(NULL);
     mg_error_t err;
-    /* The poisoning hook: a detector that condemns this definition calls, here,
-     *     mg_pins_flag(pins, server, tool, hash, MG_PINS_REASON_POISONED, detail, now, &flagged, &err);
-     * and, when `flagged`, sets j->event = MG_PINS_NEWLY_CHANGED after mg_pins_observe below, so that the
-     * change is reported (log line, audit event "quarantine" with reason poisoned) and broadcast once. */
+    char detail[MG_PINS_DETAIL_MAX];
+    mg_guard_action_t poisoning = mg_guard_poisoning(worker, server_index, definition, detail, sizeof(detail));
+    bool flagged = false;
+    if (poisoning == MG_GUARD_ACTION_QUARANTINE &&
+        mg_pins_flag(pins, server, tool, hash, MG_PINS_REASON_POISONED, detail, now, &flagged, &err) != 0)
+        mg_log(MG_LOG_ERROR, "pins.store_failed", "%s: %s", server, err.message);
+    else if (poisoning == MG_GUARD_ACTION_FLAG)
+        mg_log(MG_LOG_WARN, "guards.poisoning", "%s/%s: served, but flagged as poisoned: %s", server,
+               tool[0] != '\0' ? tool : "#instructions", detail);
     if (mg_pins_observe(pins, server, tool, hash, now, j, &err) != 0)
         mg_log(MG_LOG_ERROR, "pins.store_failed", "%s: %s", server, err.message);
+    if (flagged && j->hold)
+        j->event = MG_PINS_NEWLY_CHANGED; /* reported and broadcast once, by the worker that flagged it */
     report(worker, server_index, tool, j);
 }
 
@@ -113,13 +123,13 @@ static json_t *held_entry(const char *server, const char *tool, const mg_pins_ju
 }
 
 /* Judges `tool` (a definition from the server's list) and records the hold in `held`; true when newly held. */
-static bool judge_tool(mg_worker_t *worker, size_t server_index, const char *name, const json_t *tool, json_t *held)
+static bool judge_tool(mg_worker_t *worker, size_t server_index, const char *name, json_t *tool, json_t *held)
 {
     char hash[MG_PINS_HASH_HEX];
     if (name[0] == '\0' || mg_pins_hash_tool(tool, hash) != 0)
         return false; /* a nameless tool cannot be called; "" is the instructions' pseudo-entry */
     mg_pins_judgement_t j;
-    judge_definition(worker, server_index, name, hash, &j);
+    judge_definition(worker, server_index, name, hash, tool, &j);
     if (!j.hold) {
         json_object_del(held, name);
         return false;
@@ -231,6 +241,6 @@ void mg_pins_judge_instructions(mg_worker_t *worker, size_t server_index)
     if (worker->gateway->pins == NULL || mg_pins_hash_instructions(upstream->initialize_result, hash) != 0)
         return;
     mg_pins_judgement_t j;
-    judge_definition(worker, server_index, "", hash, &j);
+    judge_definition(worker, server_index, "", hash, json_object_get(upstream->initialize_result, "instructions"), &j);
     upstream->instructions_held = j.hold;
 }

@@ -18,6 +18,7 @@
 #include "guard/actions.h"
 #include "guard/detect.h"
 #include "guard/message.h"
+#include "guard/poison.h"
 #include "obs/log.h"
 
 #define MAX_REPORTED 64 /* findings reported per exchange; the count says how many more there were */
@@ -40,16 +41,6 @@ typedef struct st_inspection_t {
     bool failed;
     mg_error_t err;
 } inspection_t;
-
-static mg_guard_scratch_t *worker_scratch(mg_worker_t *worker)
-{
-    if (worker->guard_scratch == NULL) {
-        mg_error_t err;
-        if (mg_guard_scratch_create(&worker->guard_scratch, &err) != 0)
-            mg_log(MG_LOG_ERROR, "guards.scratch_failed", "%s", err.message);
-    }
-    return worker->guard_scratch;
-}
 
 static int severity(mg_guard_action_t action)
 {
@@ -154,8 +145,8 @@ static int visit_string(void *context, const mg_guard_message_string_t *string)
         return 0;
     mg_guard_findings_clear(&in->found);
     mg_guard_scan_options_t options = {.kinds = kinds};
-    if (mg_guard_scan(in->guards->detectors, in->scratch, string->text, string->len, &options, &in->found,
-                      &in->err) != 0) {
+    if (mg_guard_scan(in->guards->detectors, in->scratch, string->text, string->len, &options, &in->found, &in->err) !=
+        0) {
         in->failed = true;
         return 1;
     }
@@ -163,7 +154,8 @@ static int visit_string(void *context, const mg_guard_message_string_t *string)
     bool wrap = false;
     for (size_t f = 0; f < in->found.len; f++) {
         mg_guard_finding_t finding = in->found.items[f];
-        mg_guard_action_t action = mg_guard_finding_action(in->guards, in->guards->detectors, &finding, string->request);
+        mg_guard_action_t action =
+            mg_guard_finding_action(in->guards, in->guards->detectors, &finding, string->request);
         if (action == MG_GUARD_ACTION_OFF)
             continue;
         if (in->report)
@@ -192,7 +184,7 @@ static bool inspection_begin(inspection_t *in, mg_exchange_t *exchange, size_t s
     in->guards = guards;
     in->server_index = server_index;
     in->kinds = MG_GUARD_SECRETS | MG_GUARD_PII | (request ? 0 : MG_GUARD_INJECTION);
-    in->scratch = worker_scratch(exchange->worker);
+    in->scratch = mg_guard_worker_scratch(exchange->worker);
     return in->scratch != NULL;
 }
 
