@@ -422,6 +422,15 @@ typedef struct st_mg_config_guard_custom_t {
     mg_guard_action_t action;
 } mg_config_guard_custom_t;
 
+/* guards.webhook: an outside service's verdict on each routed request (docs/guards.md, "Webhook"). */
+typedef struct st_mg_config_webhook_t {
+    char *url;               /* http:// or https:// endpoint the description is POSTed to; NULL: no webhook */
+    int timeout_ms;          /* how long a request waits for the verdict; default 200 */
+    bool on_error_allow;     /* on_error: allow (a failed verdict lets the request go, logged); default block */
+    mg_config_kv_t *headers; /* sent with every POST (e.g. an API key from ${secret:...}) */
+    size_t headers_len;
+} mg_config_webhook_t;
+
 /* The `guards` section's detection keys. Without a section (enabled false) every action is off and no
  * detector is compiled; with one, absent keys take the defaults of docs/guards.md. */
 typedef struct st_mg_config_guards_t {
@@ -434,6 +443,7 @@ typedef struct st_mg_config_guards_t {
     mg_config_guard_custom_t *custom;
     size_t custom_len;
     struct st_mg_guard_detectors_t *detectors; /* built-in + custom, compiled at load; NULL when !enabled */
+    mg_config_webhook_t webhook;
 } mg_config_guards_t;
 
 typedef struct st_mg_config_t {

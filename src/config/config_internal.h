@@ -91,6 +91,9 @@ int mg_config_load_costs(mg_config_loader_t *loader, const yaml_node_t *server_n
 /* Parses the `guards` section (guards.c) and compiles its detector set. */
 int mg_config_load_guards(mg_config_loader_t *loader, const yaml_node_t *node, mg_config_guards_t *guards);
 void mg_config_guards_dispose(mg_config_guards_t *guards);
+/* Parses `guards.webhook` (webhook.c). */
+int mg_config_load_webhook(mg_config_loader_t *loader, const yaml_node_t *node, mg_config_webhook_t *webhook);
+void mg_config_webhook_dispose(mg_config_webhook_t *webhook);
 
 /* A strict scalar string: a plain scalar YAML reads as a number, boolean or null is refused (quote it). */
 int mg_config_load_strict_string(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, char **out);

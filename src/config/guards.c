@@ -9,8 +9,8 @@
  * chosen so that turning guards on never silently rewrites what a client sends: secrets are blocked on
  * the way in and redacted on the way out, personal data only flagged on the way in.
  *
- * Other keys of `guards` (a webhook, pins, approvals) belong to features not built here and are refused
- * like any unknown key until they exist.
+ * `webhook` is read by webhook.c. Other keys of `guards` (approvals) belong to features not built here
+ * and are refused like any unknown key until they exist.
  */
 #include <errno.h>
 #include <math.h>
@@ -20,7 +20,7 @@
 #include "config/config_internal.h"
 #include "guard/detect.h"
 
-static const char *const guards_keys[] = {"secrets", "pii", "injection", "poisoning", "custom", NULL};
+static const char *const guards_keys[] = {"secrets", "pii", "injection", "poisoning", "custom", "webhook", NULL};
 static const char *const custom_keys[] = {"name", "pattern", "validator", "min_entropy", "kind", "action", NULL};
 
 #define MAX_CUSTOM 256
@@ -61,6 +61,7 @@ void mg_config_guards_dispose(mg_config_guards_t *guards)
     }
     free(guards->custom);
     mg_guard_detectors_destroy(guards->detectors);
+    mg_config_webhook_dispose(&guards->webhook);
     memset(guards, 0, sizeof(*guards));
 }
 
@@ -348,9 +349,11 @@ int mg_config_load_guards(mg_config_loader_t *loader, const yaml_node_t *node, m
         return -1;
     yaml_node_t **pattern_nodes = NULL;
     yaml_node_t *custom = node != NULL ? mg_config_yaml_get(&loader->yaml, node, "custom", NULL) : NULL;
+    yaml_node_t *webhook = node != NULL ? mg_config_yaml_get(&loader->yaml, node, "webhook", NULL) : NULL;
     int rc = -1;
     if ((node == NULL || load_detection(loader, node, guards) == 0) &&
-        (custom == NULL || load_custom(loader, custom, guards, &pattern_nodes) == 0))
+        (custom == NULL || load_custom(loader, custom, guards, &pattern_nodes) == 0) &&
+        (webhook == NULL || mg_config_load_webhook(loader, webhook, &guards->webhook) == 0))
         rc = compile(loader, guards, pattern_nodes);
     free(pattern_nodes);
     return rc;

@@ -63,11 +63,12 @@ typedef struct st_mg_worker_t {
     uint64_t next_waiting_id;
     h2o_timeout_t park_timeout; /* how long a parked exchange waits */
     char **upstream_tokens;     /* per server: the gateway's OAuth token for it, or NULL (auth/upstream_oauth.h) */
-    struct st_mg_auth_view_t *auth_view;       /* what it identifies callers with; NULL without auth (auth/auth.h) */
-    struct st_mg_policy_t *policy;             /* the authorization policy in force; NULL: none (http/reload.h) */
-    struct st_mg_policy_cache_t *policy_cache; /* callers' accesses under it (policy/policy.h) */
-    struct st_mg_limit_rules_t *limit_rules;   /* the rate limits in force (limit/limit.h, http/reload.h) */
+    struct st_mg_auth_view_t *auth_view;         /* what it identifies callers with; NULL without auth (auth/auth.h) */
+    struct st_mg_policy_t *policy;               /* the authorization policy in force; NULL: none (http/reload.h) */
+    struct st_mg_policy_cache_t *policy_cache;   /* callers' accesses under it (policy/policy.h) */
+    struct st_mg_limit_rules_t *limit_rules;     /* the rate limits in force (limit/limit.h, http/reload.h) */
     struct st_mg_guard_scratch_t *guard_scratch; /* the detectors' scratch, made on first use (guard/detect.h) */
+    struct st_mg_webhook_t *webhook;             /* guards.webhook's client, made on first use (guard/webhook.h) */
     pthread_t thread;
     bool stopping;
 } mg_worker_t;

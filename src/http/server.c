@@ -32,6 +32,7 @@
 #include "audit/audit.h"
 #include "guard/detect.h"
 #include "guard/pins.h"
+#include "guard/webhook.h"
 #include "auth/fetch.h"
 #include "auth/auth.h"
 #include "auth/metadata.h"
@@ -470,6 +471,7 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
         mg_upstreams_destroy(gateway.workers[i]);
         mg_session_cache_destroy(gateway.workers[i]->session_cache);
         mg_guard_scratch_destroy(gateway.workers[i]->guard_scratch);
+        mg_webhook_destroy(gateway.workers[i]->webhook); /* checks still running end unanswered */
         json_decref(gateway.workers[i]->late_sessions);
         json_decref(gateway.workers[i]->log_levels);
     }

@@ -26,6 +26,7 @@
 #include "mcp/exchange.h"
 #include "mcp/inspect.h"
 #include "mcp/limit_stage.h"
+#include "mcp/webhook_stage.h"
 #include "mcp/mirror.h"
 #include "mcp/modern.h"
 #include "mcp/mrtr.h"
@@ -225,6 +226,9 @@ static void run_forward_stages(mg_exchange_t *exchange)
         switch (exchange->forward.next++) {
         case MG_FORWARD_INSPECT:
             verdict = mg_inspect_request(exchange, exchange->forward.server_index, exchange->forward.params);
+            break;
+        case MG_FORWARD_WEBHOOK:
+            verdict = mg_webhook_stage(exchange, exchange->forward.server_index, exchange->forward.params);
             break;
         case MG_FORWARD_SEND:
             send_routed(exchange);

@@ -347,7 +347,7 @@ static void test_config_errors(void **state)
                  "started at index 4.");
     expect_error("guards:\n  custom:\n    - name: backref\n      pattern: '(a)\\1'\n",
                  "gw.yaml:4:16: guards.custom[0].pattern: pattern of backref: Back-references are unsupported.");
-    expect_error("guards:\n  webhook: {url: 'http://x'}\n", "gw.yaml:2:3: guards: unknown key \"webhook\"");
+    expect_error("guards:\n  approvals: {tools: [x]}\n", "gw.yaml:2:3: guards: unknown key \"approvals\"");
     expect_error("guards:\n  secrets: {requests: wrap}\n",
                  "gw.yaml:2:23: guards.secrets.requests: \"wrap\" must be block, redact, flag or off");
     expect_error("guards:\n  pii: {types: [email, passport]}\n",
