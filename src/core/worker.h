@@ -63,13 +63,15 @@ typedef struct st_mg_worker_t {
     uint64_t next_waiting_id;
     h2o_timeout_t park_timeout; /* how long a parked exchange waits */
     char **upstream_tokens;     /* per server: the gateway's OAuth token for it, or NULL (auth/upstream_oauth.h) */
-    struct st_mg_auth_view_t *auth_view;       /* what it identifies callers with; NULL without auth (auth/auth.h) */
-    struct st_mg_policy_t *policy;             /* the authorization policy in force; NULL: none (http/reload.h) */
-    struct st_mg_policy_cache_t *policy_cache; /* callers' accesses under it (policy/policy.h) */
-    struct st_mg_limit_rules_t *limit_rules;   /* the rate limits in force (limit/limit.h, http/reload.h) */
+    struct st_mg_auth_view_t *auth_view;         /* what it identifies callers with; NULL without auth (auth/auth.h) */
+    struct st_mg_policy_t *policy;               /* the authorization policy in force; NULL: none (http/reload.h) */
+    struct st_mg_policy_cache_t *policy_cache;   /* callers' accesses under it (policy/policy.h) */
+    struct st_mg_limit_rules_t *limit_rules;     /* the rate limits in force (limit/limit.h, http/reload.h) */
     struct st_mg_guard_scratch_t *guard_scratch; /* the detectors' scratch, made on first use (guard/detect.h) */
     pthread_t thread;
     bool stopping;
+
+    struct st_mg_approvals_worker_t *approvals; /* calls held for approval; NULL without rules (guard/approvals.h) */
 } mg_worker_t;
 
 typedef struct st_mg_gateway_t {
@@ -90,6 +92,8 @@ typedef struct st_mg_gateway_t {
     struct st_mg_metrics_t *metrics; /* NULL without a metrics section (obs/metrics.h); updates are lock-free */
     struct st_mg_pins_t *pins;       /* tool pins; NULL with pins.mode off (guard/pins.h); thread-safe */
     atomic_bool stopping;
+
+    struct st_mg_approvals_t *approvals; /* human approval's service; NULL without rules (guard/approvals.h) */
 } mg_gateway_t;
 
 typedef void (*mg_worker_fn)(mg_worker_t *worker, void *arg);
