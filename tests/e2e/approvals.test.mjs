@@ -16,6 +16,7 @@ import { describe, test } from 'node:test';
 import {
   GATEWAY_BIN, GATEWAY_ONLY, Gateway, cleanupDir, connect, everythingStdio, resultText, tempDir, waitFor,
 } from './lib/gateway.mjs';
+import { send, sseMessages, toolCall } from './lib/modern.mjs';
 
 const T = { timeout: 90_000, skip: GATEWAY_ONLY };
 const DENIED = -32042;
@@ -159,6 +160,27 @@ describe('human approval, approver: admin', { skip: GATEWAY_ONLY }, () => {
       await session?.close();
       await gw.stop();
       cleanupDir(dir);
+    }
+  });
+
+  test('a 2026-07-28 request is held and approved the same way, progress on its stream', T, async () => {
+    const gw = new Gateway({ servers: [everythingStdio()], approvals: [{ tools: ['everything/echo'] }] });
+    try {
+      await gw.start();
+      const body = toolCall('everything__echo', { message: 'modern' });
+      body.params._meta.progressToken = 'held-1';
+      const answer = send(gw.url('/mcp'), body);
+      const row = await pendingRow(gw, 'echo');
+      assert.equal(approvals(gw, 'approve', row.id).status, 0);
+      const res = await answer;
+      assert.equal(res.status, 200, res.text);
+      const messages = sseMessages(res.text);
+      const progress = messages.find((m) => m.method === 'notifications/progress');
+      assert.equal(progress.params.progressToken, 'held-1');
+      const final = messages.find((m) => m.id === body.id);
+      assert.equal(resultText(final.result), 'Echo: modern');
+    } finally {
+      await gw.stop();
     }
   });
 
