@@ -1,6 +1,6 @@
 /*
  * main.c - the command line: serve, check-config, version, and the dispatch to the
- * command families in src/cli/ (keys, secrets, policy, audit, tools).
+ * command families in src/cli/ (keys, secrets, policy, audit, tools, approvals).
  *
  * `serve` without -c runs the embedded quickstart configuration (the same file as
  * examples/quickstart.yaml, compiled in), resolved against the current directory;
@@ -32,6 +32,7 @@ static void usage_main(FILE *out)
                  "  policy        explain what the roles allow a caller (policy explain)\n"
                  "  audit         verify the audit trail's hash chain, query its index, print its public key\n"
                  "  tools         list tool pins, approve a quarantined tool's new definition\n"
+                 "  approvals     list calls held for approval, approve or deny one\n"
                  "  scan          run the guards' detectors over text or an MCP message (secrets, pii, injection)\n"
                  "  version       print the version\n"
                  "\n"
@@ -177,6 +178,8 @@ int main(int argc, char **argv)
         return mg_cli_audit(argc - 1, argv + 1);
     if (strcmp(command, "tools") == 0)
         return mg_cli_tools(argc - 1, argv + 1);
+    if (strcmp(command, "approvals") == 0)
+        return mg_cli_approvals(argc - 1, argv + 1);
     if (strcmp(command, "scan") == 0)
         return mg_cli_scan(argc - 1, argv + 1);
     if (strcmp(command, "version") == 0 || strcmp(command, "--version") == 0) {

@@ -27,6 +27,8 @@ int mg_cli_policy(int argc, char **argv);
 int mg_cli_audit(int argc, char **argv);
 /* `mcpgate tools list | approve ...`; argv[0] is "tools". Returns the exit status. */
 int mg_cli_tools(int argc, char **argv);
+/* `mcpgate approvals list | approve | deny ...`; argv[0] is "approvals". Returns the exit status. */
+int mg_cli_approvals(int argc, char **argv);
 /* `mcpgate scan ...`; argv[0] is "scan". Returns the exit status: 0 no findings, 1 findings, 2 an error. */
 int mg_cli_scan(int argc, char **argv);
 

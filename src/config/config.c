@@ -28,9 +28,9 @@
 #define MAX_CONFIG_BYTES (16 * 1024 * 1024)
 
 static const char *const top_level_keys[] = {
-    "listen",  "workers", "state_dir", "secrets",  "tool_separator", "allowed_origins", "log_level", "limits",
-    "servers", "auth",    "roles",     "bindings", "scopes",         "rate_limits",     "audit",     "tracing",
-    "metrics", "pins",    "guards",    NULL};
+    "listen", "workers", "state_dir", "secrets", "tool_separator", "allowed_origins", "log_level",
+    "limits", "servers", "auth",      "roles",   "bindings",       "scopes",          "rate_limits",
+    "audit",  "tracing", "metrics",   "pins",    "guards",         "approvals",       NULL};
 
 int mg_config_load_nonempty(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, char **out)
 {
@@ -409,6 +409,9 @@ static int load_document(mg_config_loader_t *loader, mg_config_scope_t scope, mg
     yaml_node_t *guards = root != NULL ? mg_config_yaml_get(yaml, root, "guards", &guards_key) : NULL;
     if (guards_key != NULL && mg_config_load_guards(loader, guards, &config->guards) != 0)
         return -1;
+    yaml_node_t *approvals = top_level(yaml, root, "approvals");
+    if (approvals != NULL && mg_config_load_approvals(loader, approvals, config) != 0)
+        return -1;
     yaml_node_t *rate_limits = top_level(yaml, root, "rate_limits");
     return rate_limits != NULL ? mg_config_load_rate_limits(loader, rate_limits, config) : 0;
 }
@@ -430,6 +433,7 @@ static void config_destroy(mg_config_t *config)
     mg_config_policy_dispose(&config->policy);
     mg_config_rate_limits_dispose(&config->rate_limits);
     mg_config_guards_dispose(&config->guards);
+    mg_config_approvals_dispose(&config->approvals);
     for (size_t i = 0; config->servers != NULL && i < config->servers_len; i++)
         mg_config_server_dispose(&config->servers[i]);
     free(config->servers);

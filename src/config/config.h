@@ -393,6 +393,28 @@ typedef struct st_mg_config_pins_t {
 /* "enforce", "warn" or "off". */
 const char *mg_config_pins_mode_name(mg_pins_mode_t mode);
 
+/* ---- approvals: calls held until a person decides (docs/guards.md, "Human approval"; guard/approvals.h) */
+
+typedef enum en_mg_approver_t {
+    MG_APPROVER_ADMIN = 0, /* an operator, through `mcpgate approvals approve|deny ID` */
+    MG_APPROVER_USER,      /* the caller's own user (elicitation / input required): refused at load, not built */
+} mg_approver_t;
+
+/* One entry of `approvals`: tools/calls whose "<server>/<tool>" a pattern matches are held. */
+typedef struct st_mg_config_approval_t {
+    mg_config_pattern_t *tools; /* the policy's patterns (server glob, name glob) */
+    size_t tools_len;           /* >= 1 */
+    mg_approver_t approver;
+    long long timeout_s; /* 1 .. 86400; default 300: then the call is denied */
+    char *path;          /* "approvals[0]": the rule's name in errors, logs and the audit record */
+} mg_config_approval_t;
+
+/* The `approvals` section: the first rule that matches a call holds it. Empty without the section. */
+typedef struct st_mg_config_approvals_t {
+    mg_config_approval_t *rules;
+    size_t rules_len;
+} mg_config_approvals_t;
+
 /* ---- guards: detection of secrets, personal data, injection and poisoning (docs/guards.md) ---------- */
 typedef enum en_mg_guard_action_t {
     MG_GUARD_ACTION_OFF = 0,
@@ -468,6 +490,7 @@ typedef struct st_mg_config_t {
     mg_config_tracing_t tracing;
     mg_config_metrics_t metrics;
     mg_config_pins_t pins;
+    mg_config_approvals_t approvals;
 
     mg_config_guards_t guards;
 } mg_config_t;

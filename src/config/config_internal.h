@@ -88,6 +88,10 @@ void mg_config_rate_limits_dispose(mg_config_rate_limits_t *rate_limits);
 int mg_config_load_costs(mg_config_loader_t *loader, const yaml_node_t *server_node, const char *path,
                          mg_config_server_t *server);
 
+/* Parses the `approvals` section (approvals.c); servers must be loaded (patterns name them). */
+int mg_config_load_approvals(mg_config_loader_t *loader, const yaml_node_t *node, mg_config_t *config);
+void mg_config_approvals_dispose(mg_config_approvals_t *approvals);
+
 /* Parses the `guards` section (guards.c) and compiles its detector set. */
 int mg_config_load_guards(mg_config_loader_t *loader, const yaml_node_t *node, mg_config_guards_t *guards);
 void mg_config_guards_dispose(mg_config_guards_t *guards);

@@ -71,6 +71,8 @@ typedef struct st_mg_worker_t {
     struct st_mg_webhook_t *webhook;             /* guards.webhook's client, made on first use (guard/webhook.h) */
     pthread_t thread;
     bool stopping;
+
+    struct st_mg_approvals_worker_t *approvals; /* calls held for approval; NULL without rules (guard/approvals.h) */
 } mg_worker_t;
 
 typedef struct st_mg_gateway_t {
@@ -91,6 +93,8 @@ typedef struct st_mg_gateway_t {
     struct st_mg_metrics_t *metrics; /* NULL without a metrics section (obs/metrics.h); updates are lock-free */
     struct st_mg_pins_t *pins;       /* tool pins; NULL with pins.mode off (guard/pins.h); thread-safe */
     atomic_bool stopping;
+
+    struct st_mg_approvals_t *approvals; /* human approval's service; NULL without rules (guard/approvals.h) */
 } mg_gateway_t;
 
 typedef void (*mg_worker_fn)(mg_worker_t *worker, void *arg);

@@ -31,6 +31,7 @@
 
 #include "audit/audit.h"
 #include "guard/detect.h"
+#include "guard/approvals.h"
 #include "guard/pins.h"
 #include "guard/webhook.h"
 #include "auth/fetch.h"
@@ -345,7 +346,7 @@ static int worker_init(mg_gateway_t *gateway, mg_worker_t *worker, size_t index,
         return -1;
     if ((worker->upstream_tokens = calloc(config->servers_len + 1, sizeof(char *))) == NULL)
         return mg_error_set(err, "out of memory");
-    return 0;
+    return mg_approvals_worker_init(worker, err);
 }
 
 static void setup_globalconf(const mg_config_t *config)
@@ -424,6 +425,9 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
     /* tool pins: loaded before the first list is judged, watched for approvals once the workers run */
     if (config->pins.mode != MG_PINS_OFF && mg_pins_open(config->state_dir, config->pins.mode, &gateway.pins, err) != 0)
         return -1;
+    /* human approval: its store and thread before the first call can be held */
+    if (config->approvals.rules_len > 0 && mg_approvals_open(config->state_dir, &gateway.approvals, err) != 0)
+        return -1;
     mg_tool_schema_report_t tool_schema_report = {0};
     if (mg_spec_schemas_create(&gateway.spec_schemas, err) != 0)
         return -1;
@@ -439,6 +443,8 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
             return -1;
     }
     if (mg_reload_init(&gateway, err) != 0)
+        return -1;
+    if (mg_approvals_start(&gateway, err) != 0) /* it posts only about calls a running worker held */
         return -1;
     mg_auth_prime(gateway.auth);                     /* the first key sets, before the first request */
     mg_upstream_oauth_prime(gateway.upstream_oauth); /* the first upstream tokens, before the first probe */
@@ -461,6 +467,7 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
     mg_auth_stop(gateway.auth); /* nothing more is posted to the workers' views */
     mg_upstream_oauth_stop(gateway.upstream_oauth);
     mg_pins_watch_stop(&gateway); /* it posts to the workers */
+    mg_approvals_stop(&gateway);  /* it posts to the workers too */
     for (size_t i = 0; i < gateway.workers_len; i++)
         mg_worker_post(gateway.workers[i], on_stop, NULL);
     for (size_t i = 0; i < gateway.workers_len; i++)
@@ -472,6 +479,7 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
         mg_session_cache_destroy(gateway.workers[i]->session_cache);
         mg_guard_scratch_destroy(gateway.workers[i]->guard_scratch);
         mg_webhook_destroy(gateway.workers[i]->webhook); /* checks still running end unanswered */
+        mg_approvals_worker_dispose(gateway.workers[i]);
         json_decref(gateway.workers[i]->late_sessions);
         json_decref(gateway.workers[i]->log_levels);
     }
@@ -487,6 +495,7 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
     mg_tracer_destroy(gateway.tracer);   /* exports what is queued, joins its thread */
     mg_metrics_destroy(gateway.metrics); /* after every thread that updates it has ended */
     mg_pins_close(gateway.pins);         /* after the last worker judged a list */
+    mg_approvals_close(gateway.approvals);
     mg_auth_destroy(gateway.auth);
     mg_upstream_oauth_destroy(gateway.upstream_oauth);
     mg_tool_schema_report_dispose(&tool_schema_report);

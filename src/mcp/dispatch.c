@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "auth/principal.h"
+#include "guard/approvals.h"
 #include "guard/pins.h"
 #include "mcp/aggregate.h"
 #include "mcp/asked.h"
@@ -229,6 +230,9 @@ static void run_forward_stages(mg_exchange_t *exchange)
             break;
         case MG_FORWARD_WEBHOOK:
             verdict = mg_webhook_stage(exchange, exchange->forward.server_index, exchange->forward.params);
+            break;
+        case MG_FORWARD_APPROVE:
+            verdict = mg_approval_stage(exchange, exchange->forward.server_index, exchange->forward.params);
             break;
         case MG_FORWARD_SEND:
             send_routed(exchange);

@@ -49,6 +49,7 @@ typedef enum en_mg_stage_t {
 typedef enum en_mg_forward_stage_t {
     MG_FORWARD_INSPECT = 0, /* secrets and personal data in the request (mcp/inspect.h) */
     MG_FORWARD_WEBHOOK,     /* an outside service's verdict (mcp/webhook_stage.h) */
+    MG_FORWARD_APPROVE,     /* a person's approval of a tools/call (guard/approvals.h) */
     MG_FORWARD_SEND,        /* the upstream call */
 } mg_forward_stage_t;
 

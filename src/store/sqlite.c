@@ -84,6 +84,27 @@ static const char *const migrations[] = {
     "  UPDATE meta SET value = value + 1 WHERE key = 'pins_generation'; END;"
     "CREATE TRIGGER pins_deleted AFTER DELETE ON pins BEGIN"
     "  UPDATE meta SET value = value + 1 WHERE key = 'pins_generation'; END;",
+    /* 3: calls held for a person's decision (guard/approvals.h). The counter moves when a row leaves
+     * 'pending' (a decision, an expiry), not on an insert: the gateway's watcher wakes for decisions only. */
+    "INSERT INTO meta (key, value) VALUES ('approvals_generation', 0);"
+    "CREATE TABLE approvals ("
+    "  id TEXT PRIMARY KEY,"
+    "  state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'denied', 'expired', 'abandoned')),"
+    "  principal TEXT NOT NULL,"
+    "  server TEXT NOT NULL,"
+    "  tool TEXT NOT NULL,"
+    "  arguments_sha256 TEXT NOT NULL,"
+    "  arguments TEXT NOT NULL DEFAULT '',"
+    "  rule TEXT NOT NULL,"
+    "  approver TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  decided_at INTEGER NOT NULL DEFAULT 0,"
+    "  decided_by TEXT NOT NULL DEFAULT ''"
+    ") STRICT;"
+    "CREATE INDEX approvals_created ON approvals (created_at);"
+    "CREATE TRIGGER approvals_decided AFTER UPDATE OF state ON approvals BEGIN"
+    "  UPDATE meta SET value = value + 1 WHERE key = 'approvals_generation'; END;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -2,7 +2,8 @@
  * sqlite.h - the gateway's durable state in one SQLite file, <state_dir>/mcpgate.db.
  *
  * What must survive a restart on a single node lives here (DESIGN.md section 4): API keys (only
- * hashes of their secrets), the encrypted secret store and tool pins so far. The interface speaks in rows of
+ * hashes of their secrets), the encrypted secret store, tool pins and
+ * calls held for approval. The interface speaks in rows of
  * those tables, not in SQL, so that the modules above it (auth/apikeys.c, auth/secrets.c) never
  * see a statement and a shared backend can implement the same functions later.
  *
@@ -142,5 +143,52 @@ int mg_store_pin_approve(mg_store_t *store, const char *server, const char *tool
 /* A counter that every change of a pin raises, whichever process made it. */
 int mg_store_pin_generation(mg_store_t *store, uint64_t *generation, mg_error_t *err);
 void mg_store_pin_rows_free(mg_store_pin_t *rows, size_t count);
+
+/* --- approvals (guard/approvals.h) ----------------------------------------------------------- */
+
+/* One row of approvals: a tools/call held for a person's decision. Strings are never NULL in rows read;
+ * times are Unix seconds, 0: never. `state` moves from "pending" exactly once, to "approved" or "denied" (a
+ * person: mg_store_approval_decide) or "expired" or "abandoned" (the gateway: mg_store_approval_close); the
+ * arguments are wiped then (kept only while someone may need them to decide). */
+typedef struct st_mg_store_approval_t {
+    char *id;               /* "apr_" + 32 hex digits (128 random bits) */
+    char *state;            /* "pending" | "approved" | "denied" | "expired" | "abandoned" */
+    char *principal;        /* the caller's principal name (auth/principal.h) */
+    char *server;           /* configured server name */
+    char *tool;             /* the server's own tool name */
+    char *arguments_sha256; /* hex SHA-256 of the canonical arguments (sorted keys, compact) */
+    char *arguments;        /* their canonical text, shown to the approver, truncated; "" once decided */
+    char *rule;             /* "approvals[0]" */
+    char *approver;         /* "admin" */
+    int64_t created_at;
+    int64_t expires_at; /* past it, a pending row can no longer be approved */
+    int64_t decided_at;
+    char *decided_by; /* "operator:<login>", or "" */
+} mg_store_approval_t;
+
+/* Inserts a pending row. MG_STORE_CONFLICT when the id exists. */
+int mg_store_approval_insert(mg_store_t *store, const mg_store_approval_t *row, mg_error_t *err);
+/* One row (free with mg_store_approval_dispose). MG_STORE_NOT_FOUND. */
+int mg_store_approval_get(mg_store_t *store, const char *id, mg_store_approval_t *out, mg_error_t *err);
+/* A person's decision: `state` "approved" or "denied", by `decided_by`. Only a pending row whose expires_at
+ * is after `now` is decided, in one transaction; MG_STORE_NOT_FOUND when there is no such row,
+ * MG_STORE_CONFLICT when it is no longer pending or its time ran out (`prior` (optional, 16 bytes) receives
+ * its state then: "expired" for a pending row past its deadline). */
+int mg_store_approval_decide(mg_store_t *store, const char *id, const char *state, const char *decided_by, int64_t now,
+                             char prior[16], mg_error_t *err);
+/* The gateway's end of a pending row: `state` "expired" or "abandoned". Returns 0 when it closed the row;
+ * MG_STORE_CONFLICT when a person decided first (`decided` (optional) then receives the row);
+ * MG_STORE_NOT_FOUND. */
+int mg_store_approval_close(mg_store_t *store, const char *id, const char *state, int64_t now,
+                            mg_store_approval_t *decided, mg_error_t *err);
+/* Rows created at or after `since` (0: all), newest first. Free with mg_store_approval_rows_free. */
+int mg_store_approval_list(mg_store_t *store, int64_t since, mg_store_approval_t **rows, size_t *count,
+                           mg_error_t *err);
+/* Deletes rows no longer pending created before `before`; returns how many in *deleted (optional). */
+int mg_store_approval_prune(mg_store_t *store, int64_t before, size_t *deleted, mg_error_t *err);
+/* A counter that every change of a row's state raises, whichever process made it. */
+int mg_store_approval_generation(mg_store_t *store, uint64_t *generation, mg_error_t *err);
+void mg_store_approval_dispose(mg_store_approval_t *row);
+void mg_store_approval_rows_free(mg_store_approval_t *rows, size_t count);
 
 #endif

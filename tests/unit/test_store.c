@@ -129,7 +129,7 @@ static void test_open_refusals(void **state)
 
     sql(f, "PRAGMA user_version = 7");
     assert_int_equal(mg_store_open(f->state_dir, MG_STORE_CREATE, &store, &err), -1);
-    snprintf(expected, sizeof(expected), "%s: schema version 7 was written by a newer mcpgate (this one knows up to 2)",
+    snprintf(expected, sizeof(expected), "%s: schema version 7 was written by a newer mcpgate (this one knows up to 3)",
              path);
     assert_string_equal(err.message, expected);
 
