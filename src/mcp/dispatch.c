@@ -490,13 +490,9 @@ static void list_finish_if_done(mg_exchange_t *exchange)
 {
     if (exchange->parts_running > 0 || mg_exchange_finished(exchange))
         return;
-    bool tools = strcmp(exchange->message.method, "tools/list") == 0;
-    for (size_t i = 0; i < exchange->parts_len; i++) {
+    for (size_t i = 0; i < exchange->parts_len; i++)
         mg_authorize_filter_list(exchange, exchange->message.method, exchange->parts[i].server_index,
                                  exchange->parts[i].collected);
-        if (tools) /* quarantined tools are hidden (guard/pins.h) */
-            mg_pins_filter_list(exchange->worker, exchange->parts[i].server_index, exchange->parts[i].collected);
-    }
     json_t *result = mg_aggregate_merge_lists(exchange->config, exchange->scope, exchange->message.method,
                                               exchange->parts, exchange->parts_len);
     if (exchange->modern)
@@ -558,6 +554,9 @@ static void list_part_done(mg_exchange_t *exchange, mg_exchange_part_t *part, js
             mg_aggregate_remember_tools(exchange->worker, part->server_index, part->collected);
         else /* a page that is not the whole catalog: its tools are judged all the same */
             mg_pins_judge_page(exchange->worker, part->server_index, part->collected);
+        /* quarantined tools are hidden (guard/pins.h), now: a quarantine this very list caused announces a
+         * tools/list_changed that drops the worker's verdicts before the other servers' parts are in */
+        mg_pins_filter_list(exchange->worker, part->server_index, part->collected);
     }
     list_finish_if_done(exchange);
 }

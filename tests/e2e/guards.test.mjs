@@ -155,7 +155,7 @@ describe('guards on live traffic', { skip: GATEWAY_ONLY }, () => {
     const { client } = session;
     const names = (await client.listTools()).tools.map((t) => t.name);
     assert.ok(names.includes('rugpull__stable'));
-    assert.ok(!names.includes('rugpull__read'), 'the poisoned tool is hidden from lists');
+    assert.ok(!names.includes('rugpull__read'), `the poisoned tool is hidden from lists\n${gw.stderr.split('\n').filter((l) => /pins\.|guards\.|rugpull/.test(l)).join('\n')}`);
     const err = await callError(client, 'rugpull__read', { path: 'a' });
     assert.equal(err.code, QUARANTINED);
     assert.match(err.message, /flagged as poisoned: sensitive_file_reference at \/description/);
