@@ -70,7 +70,7 @@ esac
 valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" --collect-atstart=yes \
     "$BIN" serve -c "$OUT/gw.yaml" >"$OUT/gw.log" 2>&1 &
 GWPID=$!
-for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$GW") 2>/dev/null && break; sleep 0.2; done
+for _ in $(seq 1 900); do (exec 3<>/dev/tcp/127.0.0.1/"$GW") 2>/dev/null && break; sleep 0.2; done
 coproc CLIENT { python3 - "$GW" "$CALLS" "$KEY" "${ERA:-legacy}" <<'PY'
 import http.client, sys
 port, n, key, era = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
