@@ -15,6 +15,7 @@ import { describe, test } from 'node:test';
 
 import {
   GATEWAY_BIN, GATEWAY_ONLY, Gateway, cleanupDir, connect, everythingStdio, resultText, tempDir, waitFor,
+  auditRecords as records,
 } from './lib/gateway.mjs';
 import { send, sseMessages, toolCall } from './lib/modern.mjs';
 
@@ -42,12 +43,6 @@ async function pendingRow(gw, tool, known = new Set()) {
   }, { what: `a pending approval of ${tool}` });
   known.add(row.id);
   return row;
-}
-
-function records(path) {
-  if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
-    .filter((r) => r.type !== 'checkpoint');
 }
 
 const canonicalDigest = (args) => createHash('sha256').update(JSON.stringify(

@@ -16,6 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import {
   GATEWAY_BIN, GATEWAY_ONLY, Gateway, NODE, REPO_ROOT, cleanupDir, connect, filesystemStdio, resultText, tempDir,
   waitFor,
+  auditRecords as records, callToolError as callError,
 } from './lib/gateway.mjs';
 
 const T = { timeout: 90_000 };
@@ -36,21 +37,6 @@ const GUARDS = {
   injection: { responses: 'flag' },
   poisoning: { tools: 'quarantine' },
 };
-
-function records(path) {
-  if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
-    .filter((r) => r.type !== 'checkpoint');
-}
-
-async function callError(client, name, args) {
-  try {
-    await client.callTool({ name, arguments: args });
-  } catch (err) {
-    return err;
-  }
-  assert.fail(`${name} was served`);
-}
 
 const spyEcho = (result) => JSON.parse(resultText(result));
 

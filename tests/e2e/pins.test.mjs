@@ -15,6 +15,7 @@ import { describe, test } from 'node:test';
 
 import {
   GATEWAY_BIN, GATEWAY_ONLY, Gateway, NODE, REPO_ROOT, cleanupDir, connect, resultText, tempDir, waitFor,
+  auditRecords as records, callToolError as callError,
 } from './lib/gateway.mjs';
 import { modernRequest, send, toolCall } from './lib/modern.mjs';
 
@@ -27,12 +28,6 @@ const rugpull = (statePath) => ({
   command: [NODE, RUGPULL],
   ...(statePath ? { env: { RUGPULL_STATE: statePath } } : {}),
 });
-
-function records(path) {
-  if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
-    .filter((r) => r.type !== 'checkpoint');
-}
 
 /** The trail's quarantine events about definitions (not the refused calls, which carry a method). */
 const changeEvents = (path) => records(path).filter((r) => r.rule === 'pins' && r.method === undefined);
@@ -49,15 +44,6 @@ function pinsOf(gw) {
 }
 
 const names = async (client) => (await client.listTools()).tools.map((t) => t.name);
-
-async function callError(client, name, args) {
-  try {
-    await client.callTool({ name, arguments: args });
-  } catch (err) {
-    return err;
-  }
-  assert.fail(`${name} was served`);
-}
 
 describe('tool pinning, enforce (the default)', { skip: GATEWAY_ONLY }, () => {
   test('a changed definition is quarantined, refused with its reason, audited, listed, and approved live', T, async () => {

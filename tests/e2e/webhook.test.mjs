@@ -23,6 +23,7 @@ import { mirrorHeaders, toolCall } from './lib/modern.mjs';
 import {
   ALLOW_AUTHENTICATED, GATEWAY_BIN, GATEWAY_ONLY, Gateway, cleanupDir, connect, freePort, resultText, tempDir,
   withGateway,
+  auditRecords as records, callToolError as callError,
 } from './lib/gateway.mjs';
 
 const exec = promisify(execFile);
@@ -57,21 +58,6 @@ async function startGuardrail({ word = 'forbidden' } = {}) {
   guardrail.url = `http://127.0.0.1:${server.address().port}/check`;
   guardrail.stop = () => { server.closeAllConnections(); return new Promise((r) => server.close(r)); };
   return guardrail;
-}
-
-function records(path) {
-  if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
-    .filter((r) => r.type !== 'checkpoint');
-}
-
-async function callError(client, name, args) {
-  try {
-    await client.callTool({ name, arguments: args });
-  } catch (err) {
-    return err;
-  }
-  assert.fail(`${name} was served`);
 }
 
 const toolCalls = (rec) => rec.requests.filter((r) => r.rpc?.method === 'tools/call').length;

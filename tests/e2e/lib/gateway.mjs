@@ -10,7 +10,7 @@
 //                        gateway); gateway-only tests are skipped. Validates the tests themselves.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync, realpathSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync, realpathSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -425,6 +425,23 @@ export async function listAll(client, method, key) {
     if (pages > 100) throw new Error(`${method}: more than 100 pages, cursor loop?`);
   } while (cursor);
   return { items, pages };
+}
+
+/** The audit trail's records (JSON lines, checkpoints left out); [] while the file does not exist. */
+export function auditRecords(path) {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
+    .filter((r) => r.type !== 'checkpoint');
+}
+
+/** The error a tools/call is refused with; fails the test when the call is served. */
+export async function callToolError(client, name, args) {
+  try {
+    await client.callTool({ name, arguments: args });
+  } catch (err) {
+    return err;
+  }
+  throw new Error(`${name} was served`);
 }
 
 /** All text of a tool result's text content blocks, joined. */
