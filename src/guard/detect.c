@@ -36,6 +36,7 @@
  * without bound; `truncated` says a cap was reached. A detector whose window goes back to the text's
  * start costs one more pass over the text at most, however many matches it has.
  */
+#include <assert.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,13 +57,15 @@ typedef struct st_mg_guard_candidate_t {
     uint32_t detector;
 } mg_guard_candidate_t;
 
-/* Step 3: the stretches of one region, copied one after the other, each followed by a newline (which no
- * region's alphabet has, so no match reaches from one into the next), then TAIL_SLACK newlines: one
- * hs_scan per region, however many stretches. */
+/* Step 3: the stretches of every region, merged where they overlap and copied one after the other in
+ * order of offset, each followed by a newline (which no region's alphabet has, so no match reaches from
+ * one into the next), then TAIL_SLACK newlines: one hs_scan, however many stretches. */
 typedef struct st_mg_guard_stretches_t {
+    uint32_t *ranges; /* [from, to) pairs in the text, as the hand-written passes found them */
+    size_t ranges_len, ranges_capacity;
     char *bytes;
     size_t len, capacity;
-    uint32_t *at, *from; /* per stretch: its offset in `bytes` and in the text */
+    uint32_t *at, *from; /* per merged stretch: its offset in `bytes` and in the text */
     size_t count, count_capacity;
 } mg_guard_stretches_t;
 
@@ -81,10 +84,11 @@ typedef struct st_mg_guard_accepted_t {
 } mg_guard_accepted_t;
 
 struct st_mg_guard_detectors_t {
-    hs_database_t *database;              /* step 1: every REGION_NONE expression, ends only */
-    hs_database_t **starts;               /* step 2: per REGION_NONE detector, its expression with leftmost start */
-    hs_database_t *regions[REGION_COUNT]; /* step 3: per region, its expressions with leftmost start */
-    uint32_t *widths;                     /* per detector: the widest match, UINT32_MAX when unbounded */
+    hs_database_t *database;     /* step 1: every REGION_NONE expression, ends only */
+    hs_database_t **starts;      /* step 2: per REGION_NONE detector, its expression with leftmost start */
+    hs_database_t *stretches;    /* step 3: every expression of a region that vectorscan finds starts for */
+    hs_database_t *stretch_ends; /* step 3: the others (START_CARD, START_PHONE), ends only */
+    uint32_t *widths;            /* per detector: the widest match, UINT32_MAX when unbounded */
     unsigned region_kinds[REGION_COUNT];
     uint64_t generation; /* tells a scratch whether it was fitted to this database */
     mg_guard_detector_def_t *defs;
@@ -115,8 +119,7 @@ struct st_mg_guard_scratch_t {
     size_t len, base;
     const mg_guard_window_t *window;
     bool fooled; /* step 2 saw a start on a window's first byte */
-    mg_guard_stretches_t stretches[REGION_COUNT];
-    const mg_guard_stretches_t *scanned; /* step 3: the stretches being scanned */
+    mg_guard_stretches_t stretches;
 };
 
 static _Atomic uint64_t next_generation = 1;
@@ -200,10 +203,29 @@ static int compile_failed(const mg_guard_detectors_t *set, size_t detector, size
     return -1;
 }
 
-/* One database of the detectors of `region`: ends only for the main one (REGION_NONE), leftmost starts for
- * the others. An empty region has no database. */
-static int compile_region(mg_guard_detectors_t *set, mg_guard_region_t region, size_t builtin_len, size_t *bad_custom,
-                          mg_error_t *err)
+/* Which expressions a database holds, and whether vectorscan reports their starts. */
+typedef enum en_mg_guard_database_t {
+    DATABASE_MAIN,         /* every REGION_NONE detector, ends only */
+    DATABASE_STRETCHES,    /* the region detectors with START_WIDTH, leftmost starts */
+    DATABASE_STRETCH_ENDS, /* the region detectors whose starts are parsed by hand, ends only */
+} mg_guard_database_t;
+
+static bool in_database(const mg_guard_detector_def_t *def, mg_guard_database_t database)
+{
+    switch (database) {
+    case DATABASE_MAIN:
+        return def->region == REGION_NONE;
+    case DATABASE_STRETCHES:
+        return def->region != REGION_NONE && def->start == START_WIDTH;
+    case DATABASE_STRETCH_ENDS:
+        return def->region != REGION_NONE && def->start != START_WIDTH;
+    }
+    return false;
+}
+
+/* One of the databases above; no expression, no database. */
+static int compile_database(mg_guard_detectors_t *set, mg_guard_database_t which, size_t builtin_len,
+                            size_t *bad_custom, mg_error_t *err)
 {
     const char **expressions = calloc(set->len, sizeof(*expressions));
     unsigned *flags = calloc(set->len, sizeof(*flags)), *ids = calloc(set->len, sizeof(*ids));
@@ -215,15 +237,17 @@ static int compile_region(mg_guard_detectors_t *set, mg_guard_region_t region, s
     }
     for (size_t d = 0; d < set->len; d++) {
         const mg_guard_detector_def_t *def = &set->defs[d];
-        if (def->pattern == NULL || def->region != region)
+        if (def->pattern == NULL || !in_database(def, which))
             continue;
-        expressions[count] = region == REGION_NONE && def->prefilter != NULL ? def->prefilter : def->pattern;
-        flags[count] = def->hs_flags | (region == REGION_NONE ? 0 : HS_FLAG_SOM_LEFTMOST);
+        expressions[count] = which == DATABASE_MAIN && def->prefilter != NULL ? def->prefilter : def->pattern;
+        flags[count] = def->hs_flags | (which == DATABASE_STRETCHES ? HS_FLAG_SOM_LEFTMOST : 0);
         ids[count] = (unsigned)d;
-        set->region_kinds[region] |= def->kinds;
+        set->region_kinds[def->region] |= def->kinds;
         count++;
     }
-    hs_database_t **database = region == REGION_NONE ? &set->database : &set->regions[region];
+    hs_database_t **database = which == DATABASE_MAIN        ? &set->database
+                               : which == DATABASE_STRETCHES ? &set->stretches
+                                                             : &set->stretch_ends;
     hs_compile_error_t *compile_error = NULL;
     if (count > 0 &&
         hs_compile_multi(expressions, flags, ids, count, HS_MODE_BLOCK, NULL, database, &compile_error) != HS_SUCCESS) {
@@ -259,10 +283,10 @@ static int compile_start(mg_guard_detectors_t *set, size_t detector, size_t buil
 
 static int compile(mg_guard_detectors_t *set, size_t builtin_len, size_t *bad_custom, mg_error_t *err)
 {
-    for (unsigned region = REGION_NONE; region < REGION_COUNT; region++) {
-        if (compile_region(set, region, builtin_len, bad_custom, err) != 0)
-            return -1;
-    }
+    if (compile_database(set, DATABASE_MAIN, builtin_len, bad_custom, err) != 0 ||
+        compile_database(set, DATABASE_STRETCHES, builtin_len, bad_custom, err) != 0 ||
+        compile_database(set, DATABASE_STRETCH_ENDS, builtin_len, bad_custom, err) != 0)
+        return -1;
     for (size_t d = 0; d < set->len; d++) {
         if (set->defs[d].pattern != NULL && set->defs[d].region == REGION_NONE &&
             compile_start(set, d, builtin_len, bad_custom, err) != 0)
@@ -325,8 +349,8 @@ void mg_guard_detectors_destroy(mg_guard_detectors_t *set)
     hs_free_database(set->database);
     for (size_t d = 0; set->starts != NULL && d < set->len; d++)
         hs_free_database(set->starts[d]);
-    for (unsigned region = 0; region < REGION_COUNT; region++)
-        hs_free_database(set->regions[region]);
+    hs_free_database(set->stretches);
+    hs_free_database(set->stretch_ends);
     free(set->starts);
     free(set->widths);
     for (size_t i = 0; i < set->owned_len; i++)
@@ -377,11 +401,10 @@ void mg_guard_scratch_destroy(mg_guard_scratch_t *scratch)
     mg_guard_normalized_dispose(&scratch->normalized);
     free(scratch->candidates);
     free(scratch->windows);
-    for (unsigned region = 0; region < REGION_COUNT; region++) {
-        free(scratch->stretches[region].bytes);
-        free(scratch->stretches[region].at);
-        free(scratch->stretches[region].from);
-    }
+    free(scratch->stretches.ranges);
+    free(scratch->stretches.bytes);
+    free(scratch->stretches.at);
+    free(scratch->stretches.from);
     free(scratch->accepted);
     free(scratch->last);
     free(scratch->last_window);
@@ -395,8 +418,9 @@ static int fit(mg_guard_scratch_t *scratch, const mg_guard_detectors_t *set, mg_
         bool fitted = set->database == NULL || hs_alloc_scratch(set->database, &scratch->hs) == HS_SUCCESS;
         for (size_t d = 0; fitted && d < set->len; d++)
             fitted = set->starts[d] == NULL || hs_alloc_scratch(set->starts[d], &scratch->hs) == HS_SUCCESS;
-        for (unsigned region = 0; fitted && region < REGION_COUNT; region++)
-            fitted = set->regions[region] == NULL || hs_alloc_scratch(set->regions[region], &scratch->hs) == HS_SUCCESS;
+        fitted = fitted && (set->stretches == NULL || hs_alloc_scratch(set->stretches, &scratch->hs) == HS_SUCCESS);
+        fitted =
+            fitted && (set->stretch_ends == NULL || hs_alloc_scratch(set->stretch_ends, &scratch->hs) == HS_SUCCESS);
         if (!fitted)
             return mg_error_set(err, "cannot allocate vectorscan scratch space");
         scratch->generation = set->generation;
@@ -540,25 +564,55 @@ static int scan_window(mg_guard_scratch_t *scratch, const mg_guard_window_t *win
     return rc == HS_SUCCESS ? 0 : -1;
 }
 
+/* The stretch that holds byte `at` of the copies: the last one starting at or before it. */
+static size_t stretch_at(const mg_guard_stretches_t *stretches, size_t at)
+{
+    size_t low = 0, high = stretches->count;
+    while (high - low > 1) {
+        size_t middle = low + (high - low) / 2;
+        if (stretches->at[middle] <= at)
+            low = middle;
+        else
+            high = middle;
+    }
+    return low;
+}
+
 /* Step 3: a raw match inside one of the stretches, mapped back to the text. */
 static int on_region_match(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags,
                            void *context)
 {
     (void)flags;
     mg_guard_scratch_t *scratch = context;
-    const mg_guard_stretches_t *stretches = scratch->scanned;
+    const mg_guard_stretches_t *stretches = &scratch->stretches;
     if ((scratch->detectors->defs[id].kinds & scratch->kinds) == 0)
         return 0;
-    size_t low = 0, high = stretches->count; /* the last stretch at or before `from` */
-    while (high - low > 1) {
-        size_t middle = low + (high - low) / 2;
-        if (stretches->at[middle] <= from)
-            low = middle;
-        else
-            high = middle;
-    }
-    size_t shift = stretches->from[low] - stretches->at[low];
+    size_t stretch = stretch_at(stretches, (size_t)from);
+    size_t shift = stretches->from[stretch] - stretches->at[stretch];
     add_candidate(scratch, id, (size_t)from + shift, (size_t)to + shift);
+    return 0;
+}
+
+/* Step 3: the end of a card or phone match; its start is parsed backwards within its stretch. */
+static int on_region_end(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags,
+                         void *context)
+{
+    (void)from;
+    (void)flags;
+    mg_guard_scratch_t *scratch = context;
+    const mg_guard_stretches_t *stretches = &scratch->stretches;
+    const mg_guard_detector_def_t *def = &scratch->detectors->defs[id];
+    if ((def->kinds & scratch->kinds) == 0 || to == 0)
+        return 0;
+    size_t stretch = stretch_at(stretches, (size_t)to - 1);
+    size_t start = def->start == START_CARD
+                       ? mg_guard_card_start(stretches->bytes, stretches->at[stretch], (size_t)to)
+                       : mg_guard_phone_start(stretches->bytes, stretches->at[stretch], (size_t)to);
+    assert(start != SIZE_MAX); /* vectorscan reported a match ending there */
+    if (start == SIZE_MAX)
+        return 0;
+    size_t shift = stretches->from[stretch] - stretches->at[stretch];
+    add_candidate(scratch, id, start + shift, (size_t)to + shift);
     return 0;
 }
 
@@ -575,10 +629,25 @@ static bool reserve(void **buffer, size_t *capacity, size_t needed, size_t size)
     return true;
 }
 
-static int collect_stretch(void *context, mg_guard_region_t region, size_t from, size_t to)
+static int collect_range(void *context, mg_guard_region_t region, size_t from, size_t to)
 {
-    mg_guard_scratch_t *scratch = context;
-    mg_guard_stretches_t *stretches = &scratch->stretches[region];
+    (void)region;
+    mg_guard_stretches_t *stretches = &((mg_guard_scratch_t *)context)->stretches;
+    if (!reserve((void **)&stretches->ranges, &stretches->ranges_capacity, stretches->ranges_len + 2, sizeof(uint32_t)))
+        return -1;
+    stretches->ranges[stretches->ranges_len++] = (uint32_t)from;
+    stretches->ranges[stretches->ranges_len++] = (uint32_t)to;
+    return 0;
+}
+
+static int by_range_start(const void *a, const void *b)
+{
+    const uint32_t *x = a, *y = b;
+    return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+static int append_stretch(mg_guard_stretches_t *stretches, const char *text, size_t from, size_t to)
+{
     size_t count_capacity = stretches->count_capacity; /* `at` and `from` grow together */
     if (stretches->len + (to - from) + 1 + TAIL_SLACK >= UINT32_MAX)
         return -1; /* vectorscan takes an unsigned length */
@@ -589,35 +658,52 @@ static int collect_stretch(void *context, mg_guard_region_t region, size_t from,
     stretches->at[stretches->count] = (uint32_t)stretches->len;
     stretches->from[stretches->count] = (uint32_t)from;
     stretches->count++;
-    memcpy(stretches->bytes + stretches->len, scratch->text + from, to - from);
+    memcpy(stretches->bytes + stretches->len, text + from, to - from);
     stretches->len += to - from;
     stretches->bytes[stretches->len++] = '\n';
     return 0;
 }
 
-/* Every stretch of every region the scan's kinds need, then one hs_scan per region. */
+/* The stretches of the regions the scan's kinds need, then one hs_scan over their copies. */
 static int scan_regions(mg_guard_scratch_t *scratch)
 {
     const mg_guard_detectors_t *set = scratch->detectors;
+    mg_guard_stretches_t *stretches = &scratch->stretches;
     unsigned regions = 0;
     for (unsigned region = REGION_NONE + 1; region < REGION_COUNT; region++) {
-        scratch->stretches[region].len = 0;
-        scratch->stretches[region].count = 0;
-        if (set->regions[region] != NULL && (set->region_kinds[region] & scratch->kinds) != 0)
+        if ((set->region_kinds[region] & scratch->kinds) != 0)
             regions |= 1u << region;
     }
-    if (mg_guard_find_regions(scratch->text, scratch->len, regions, collect_stretch, scratch) != 0)
+    stretches->ranges_len = stretches->len = stretches->count = 0;
+    if (regions == 0)
+        return 0;
+    if (mg_guard_find_regions(scratch->text, scratch->len, regions, collect_range, scratch) != 0)
         return -1;
-    for (unsigned region = REGION_NONE + 1; region < REGION_COUNT; region++) {
-        mg_guard_stretches_t *stretches = &scratch->stretches[region];
-        if (stretches->count == 0)
+    size_t ranges = stretches->ranges_len / 2;
+    if (ranges == 0)
+        return 0;
+    qsort(stretches->ranges, ranges, 2 * sizeof(uint32_t), by_range_start);
+    uint32_t from = stretches->ranges[0], to = stretches->ranges[1];
+    for (size_t r = 1; r <= ranges; r++) {
+        if (r < ranges && stretches->ranges[2 * r] <= to) { /* overlapping or touching: one stretch */
+            to = stretches->ranges[2 * r + 1] > to ? stretches->ranges[2 * r + 1] : to;
             continue;
-        memset(stretches->bytes + stretches->len, '\n', TAIL_SLACK);
-        scratch->scanned = stretches;
-        if (hs_scan(set->regions[region], stretches->bytes, (unsigned)(stretches->len + TAIL_SLACK), 0, scratch->hs,
-                    on_region_match, scratch) != HS_SUCCESS)
+        }
+        if (append_stretch(stretches, scratch->text, from, to) != 0)
             return -1;
+        if (r < ranges) {
+            from = stretches->ranges[2 * r];
+            to = stretches->ranges[2 * r + 1];
+        }
     }
+    memset(stretches->bytes + stretches->len, '\n', TAIL_SLACK);
+    unsigned len = (unsigned)(stretches->len + TAIL_SLACK);
+    if (set->stretches != NULL &&
+        hs_scan(set->stretches, stretches->bytes, len, 0, scratch->hs, on_region_match, scratch) != HS_SUCCESS)
+        return -1;
+    if (set->stretch_ends != NULL &&
+        hs_scan(set->stretch_ends, stretches->bytes, len, 0, scratch->hs, on_region_end, scratch) != HS_SUCCESS)
+        return -1;
     return 0;
 }
 

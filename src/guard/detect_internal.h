@@ -68,10 +68,14 @@ typedef enum en_mg_guard_region_t {
     REGION_COUNT,
 } mg_guard_region_t;
 
-/* How the scan finds where a match of the main database starts (it reports only where matches end). */
+/* How the scan finds where a match starts: vectorscan reports only where matches end unless asked for
+ * starts (HS_FLAG_SOM_LEFTMOST), which costs several times more on class-heavy expressions. */
 typedef enum en_mg_guard_start_t {
-    START_WIDTH = 0,  /* no match is wider than vectorscan says the expression can be; else: the text's start */
-    START_ASSIGNMENT, /* at most START_ASSIGNMENT_KEY bytes before the run of value characters */
+    START_WIDTH = 0,  /* main database: no match is wider than vectorscan says; else the text's start.
+                       * A region: vectorscan reports starts */
+    START_ASSIGNMENT, /* main database: at most START_ASSIGNMENT_KEY bytes before the run of value characters */
+    START_CARD,       /* a region: mg_guard_card_start parses the card expression backwards */
+    START_PHONE,      /* a region: mg_guard_phone_start parses the phone expression backwards */
 } mg_guard_start_t;
 
 /* More than the widest keyword, suffix, quote, spaces and operator generic_secret puts before its value
@@ -121,6 +125,12 @@ typedef struct st_mg_guard_start_memo_t {
 
 /* The lowest offset at which a match of the detector ending at `end` may start (START_ASSIGNMENT). */
 size_t mg_guard_start_bound(mg_guard_start_t start, const char *text, size_t end, mg_guard_start_memo_t *memo);
+
+/* The leftmost start of a match ending at `end` of the card_number expression [2-6](?:[ -]?[0-9]){12,18}
+ * (START_CARD) or of the phone expression (START_PHONE, detectors_builtin.c), not below `floor`; SIZE_MAX
+ * when none matches there. What vectorscan reports with HS_FLAG_SOM_LEFTMOST, found by parsing backwards. */
+size_t mg_guard_card_start(const char *text, size_t floor, size_t end);
+size_t mg_guard_phone_start(const char *text, size_t floor, size_t end);
 
 /* Whitespace runs of at least `run` bytes that something follows (hidden padding); `found` as above. */
 int mg_guard_find_padding(const char *text, size_t len, size_t run, int (*found)(void *context, size_t from, size_t to),

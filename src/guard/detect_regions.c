@@ -104,72 +104,146 @@ static void run_around(const char *text, size_t len, size_t at, size_t floor, ui
     *to = e;
 }
 
-/* A number can only be a finding with 7 digits (a phone; an SSN has 9, a card 13) or with 4 digits and
- * 3 dots (an IPv4 address). */
-static bool number_may_match(const char *text, size_t from, size_t to)
+static bool is_digit(const char *text, size_t len, size_t at)
+{
+    return at < len && (class_of(text[at]) & C_DIGIT) != 0;
+}
+
+/* BOUND_DIGIT (detect.c, bounded): no digit, and no '.' or '-' before a digit, touches the number. */
+static bool digit_bounded_start(const char *text, size_t len, size_t start)
+{
+    return (start == 0 || !is_digit(text, len, start - 1)) &&
+           (start < 2 || (text[start - 1] != '.' && text[start - 1] != '-') || !is_digit(text, len, start - 2));
+}
+
+static bool digit_bounded_end(const char *text, size_t len, size_t end)
+{
+    return !is_digit(text, len, end) &&
+           (end >= len || (text[end] != '.' && text[end] != '-') || !is_digit(text, len, end + 1));
+}
+
+/* validators.c, CHECK_PHONE: a span holding a date (2024-01-31) is not a phone number. */
+static bool is_date(const char *text, size_t len, size_t at)
+{
+    return is_digit(text, len, at) && is_digit(text, len, at + 3) && at + 9 < len && text[at + 4] == '-' &&
+           is_digit(text, len, at + 5) && text[at + 7] == '-' && is_digit(text, len, at + 8) &&
+           is_digit(text, len, at + 9);
+}
+
+/* A phone finding is a span [start, end) of the run with 7 digits, bounded like BOUND_DIGIT, that holds
+ * no date and is followed by neither ':' nor 'T' (validators.c, CHECK_PHONE: timestamps). For each end,
+ * the start that gives the most digits is the lowest bounded one past every date the span would hold. */
+static bool phone_may_match(const char *text, size_t len, size_t from, size_t to)
+{
+    size_t start = from, digits = 0; /* digits in [start, end) once start < end */
+    while (start < to && !digit_bounded_start(text, len, start))
+        start++;
+    for (size_t end = from + 1; end <= to; end++) {
+        if (end - 1 >= start && is_digit(text, len, end - 1))
+            digits++;
+        if (end >= from + 10 && end - 10 >= start && is_date(text, len, end - 10)) {
+            for (size_t past = end - 10 + 1; start < past || (start < to && !digit_bounded_start(text, len, start));) {
+                if (start < end && is_digit(text, len, start))
+                    digits--;
+                start++;
+            }
+        }
+        if (start < end && digits >= 7 && is_digit(text, len, end - 1) && digit_bounded_end(text, len, end) &&
+            (end >= len || (text[end] != ':' && text[end] != 'T')))
+            return true;
+    }
+    return false;
+}
+
+/* d{3}[- ]d{2}[- ]d{4}: an SSN's shape. */
+static bool ssn_may_match(const char *text, size_t len, size_t from, size_t to)
+{
+    for (size_t i = from; i + 11 <= to; i++) {
+        if (is_digit(text, len, i) && is_digit(text, len, i + 1) && is_digit(text, len, i + 2) &&
+            (text[i + 3] == '-' || text[i + 3] == ' ') && is_digit(text, len, i + 4) && is_digit(text, len, i + 5) &&
+            (text[i + 6] == '-' || text[i + 6] == ' ') && is_digit(text, len, i + 7) && is_digit(text, len, i + 8) &&
+            is_digit(text, len, i + 9) && is_digit(text, len, i + 10))
+            return true;
+    }
+    return false;
+}
+
+/* What a run needs to hold a finding: a card 13 digits, an IPv4 address 4 digits and 3 dots, an SSN its
+ * shape, a phone number what phone_may_match says. Most numbers in logs and JSON (dates, times, ids) have
+ * none of these. */
+static bool number_may_match(const char *text, size_t len, size_t from, size_t to)
 {
     size_t digits = 0, dots = 0;
     for (size_t i = from; i < to; i++) {
         digits += (class_of(text[i]) & C_DIGIT) != 0;
         dots += text[i] == '.';
     }
-    return digits >= 7 || (digits >= 4 && dots >= 3);
+    if (digits >= 13 || (digits >= 4 && dots >= 3))
+        return true;
+    return digits >= 7 && (ssn_may_match(text, len, from, to) || phone_may_match(text, len, from, to));
 }
 
-/* An IBAN starts with two capitals and two digits and has 15 letters and digits at least. */
+/* An IBAN has 15 letters and digits at least. */
 static bool iban_may_match(const char *text, size_t from, size_t to)
 {
     size_t alnum = 0;
-    bool start = false;
-    for (size_t i = from; i < to; i++) {
+    for (size_t i = from; i < to; i++)
         alnum += text[i] != ' ';
-        start |= i + 4 <= to && (class_of(text[i]) & C_UPPER) && (class_of(text[i + 1]) & C_UPPER) &&
-                 (class_of(text[i + 2]) & C_DIGIT) && (class_of(text[i + 3]) & C_DIGIT);
-    }
-    return start && alnum >= 15;
+    return alnum >= 15;
 }
 
-/* Numbers and IBANs both hold digits: one search for digits serves both. */
+/* Numbers and IBANs both hold digits: one search for digits serves both. An IBAN starts with
+ * [A-Z]{2}[0-9]{2}, and a digit after a capital starts a run of the number alphabet (which has no
+ * capitals), so the search, which visits the first digit of every such run, sees every IBAN's first digit. */
 static int digit_regions(const char *text, size_t len, unsigned regions, mg_guard_region_fn found, void *context)
 {
     size_t number_end = 0, iban_end = 0; /* runs before these offsets were looked at */
-    if ((regions & (1u << REGION_NUMBER)) == 0)
-        number_end = len;
-    if ((regions & (1u << REGION_IBAN)) == 0)
-        iban_end = len;
-    for (size_t at = next_digit(text, 0, len); at < len;) {
+    for (size_t at = next_digit(text, 0, len); at < len; at = next_digit(text, number_end, len)) {
         size_t from, to;
         int rc;
-        if (at >= number_end) {
-            run_around(text, len, at, number_end, C_NUMBER, &from, &to);
-            number_end = to;
-            if (number_may_match(text, from, to) && (rc = found(context, REGION_NUMBER, from, to)) != 0)
-                return rc;
-        }
-        if (at >= iban_end) {
+        if (at >= iban_end && at >= 2 && (regions & (1u << REGION_IBAN)) != 0 && (class_of(text[at - 1]) & C_UPPER) &&
+            (class_of(text[at - 2]) & C_UPPER) && is_digit(text, len, at + 1)) {
             run_around(text, len, at, iban_end, C_IBAN, &from, &to);
             iban_end = to;
             if (iban_may_match(text, from, to) && (rc = found(context, REGION_IBAN, from, to)) != 0)
                 return rc;
         }
-        at = next_digit(text, number_end < iban_end ? number_end : iban_end, len);
+        /* `at` is the run's first digit: most runs (ids, prices, years) end before they could hold a finding */
+        size_t digits = 0, dots = 0;
+        for (to = at; to < len && (class_of(text[to]) & C_NUMBER) != 0; to++) {
+            digits += (class_of(text[to]) & C_DIGIT) != 0;
+            dots += text[to] == '.';
+        }
+        size_t previous_end = number_end;
+        number_end = to;
+        if ((regions & (1u << REGION_NUMBER)) == 0 || (digits < 7 && (digits < 4 || dots < 3)))
+            continue;
+        run_around(text, len, at, previous_end, C_NUMBER, &from, &to);
+        if (number_may_match(text, len, from, to) && (rc = found(context, REGION_NUMBER, from, to)) != 0)
+            return rc;
     }
     return 0;
 }
 
-/* An IPv6 address has two colons at least. */
+/* An IPv6 address without dots (the expression has none) is eight groups or has "::" (inet_pton). */
 static int ipv6_regions(const char *text, size_t len, mg_guard_region_fn found, void *context)
 {
     size_t end = 0;
     for (const char *colon = memchr(text, ':', len); colon != NULL;
          colon = end < len ? memchr(text + end, ':', len - end) : NULL) {
-        size_t from, to, colons = 0;
-        run_around(text, len, (size_t)(colon - text), end, C_IPV6, &from, &to);
+        /* the first colon of its run: the run's colons are all from here on */
+        size_t from, to, colons = 0, previous_end = end;
+        bool double_colon = false;
+        for (to = (size_t)(colon - text); to < len && (class_of(text[to]) & C_IPV6) != 0; to++) {
+            colons += text[to] == ':';
+            double_colon |= text[to] == ':' && to + 1 < len && text[to + 1] == ':';
+        }
         end = to;
-        for (size_t i = from; i < to && colons < 2; i++)
-            colons += text[i] == ':';
-        int rc;
-        if (colons >= 2 && (rc = found(context, REGION_IPV6, from, to)) != 0)
+        if (!double_colon && colons < 7)
+            continue;
+        run_around(text, len, (size_t)(colon - text), previous_end, C_IPV6, &from, &to);
+        int rc = found(context, REGION_IPV6, from, to);
+        if (rc != 0)
             return rc;
     }
     return 0;
@@ -270,4 +344,130 @@ int mg_guard_find_padding(const char *text, size_t len, size_t run, int (*found)
             at += run;
     }
     return 0;
+}
+
+/* Backward parsers. A match of a region's expression holds no newline (no region's alphabet has one), so
+ * walking back from an end never leaves the stretch it lies in; `floor` is that stretch's first byte. */
+
+static bool digit_in(const char *text, size_t floor, size_t at)
+{
+    return at >= floor && text[at] >= '0' && text[at] <= '9';
+}
+
+/* [2-6](?:[ -]?[0-9]){12,18}: from the last digit, each group is a digit with at most one separator
+ * before it, so the digits the match can have are one chain; the start is the 13th to 19th digit of the
+ * chain counting from the end, the farthest that is a 2 to 6. */
+size_t mg_guard_card_start(const char *text, size_t floor, size_t end)
+{
+    size_t start = SIZE_MAX;
+    if (end <= floor || !digit_in(text, floor, end - 1))
+        return start;
+    size_t digit = end - 1;
+    for (unsigned count = 1; count <= 19; count++) {
+        if (count >= 13 && text[digit] >= '2' && text[digit] <= '6')
+            start = digit;
+        if (digit > floor && digit_in(text, floor, digit - 1))
+            digit -= 1;
+        else if (digit > floor + 1 && (text[digit - 1] == ' ' || text[digit - 1] == '-') &&
+                 digit_in(text, floor, digit - 2))
+            digit -= 2;
+        else
+            break;
+    }
+    return start;
+}
+
+static bool digits_before(const char *text, size_t floor, size_t at, size_t count)
+{
+    if (at < floor + count)
+        return false;
+    for (size_t i = at - count; i < at; i++) {
+        if (!digit_in(text, floor, i))
+            return false;
+    }
+    return true;
+}
+
+static bool is_phone_separator(const char *text, size_t floor, size_t at)
+{
+    return at >= floor && (text[at] == ' ' || text[at] == '.' || text[at] == '-');
+}
+
+static size_t lower(size_t a, size_t b)
+{
+    return a < b ? a : b;
+}
+
+/* \+[0-9]{1,3}[ .-]? ending at `end`: its leftmost start. */
+static size_t phone_country_start(const char *text, size_t floor, size_t end)
+{
+    size_t start = SIZE_MAX;
+    for (size_t separator = 0; separator <= 1; separator++) {
+        if (separator == 1 && !(end > floor && is_phone_separator(text, floor, end - 1)))
+            continue;
+        size_t digits_end = end - separator;
+        for (size_t count = 1; count <= 3 && digits_before(text, floor, digits_end, count); count++) {
+            if (digits_end - count > floor && text[digits_end - count - 1] == '+')
+                start = lower(start, digits_end - count - 1);
+        }
+    }
+    return start;
+}
+
+/* (?:\+[0-9]{1,3}[ .-]?)?(?:\([0-9]{1,4}\)[ .-]?)? ending at `end` (the core's start): the leftmost start. */
+static size_t phone_prefix_start(const char *text, size_t floor, size_t end)
+{
+    size_t start = lower(end, phone_country_start(text, floor, end));
+    for (size_t separator = 0; separator <= 1; separator++) {
+        if (separator == 1 && !(end > floor && is_phone_separator(text, floor, end - 1)))
+            continue;
+        size_t close = end - separator; /* just past ')' */
+        if (close <= floor || text[close - 1] != ')')
+            continue;
+        for (size_t count = 1; count <= 4 && digits_before(text, floor, close - 1, count); count++) {
+            size_t open = close - 1 - count - 1;
+            if (close - 1 - count > floor && text[open] == '(')
+                start = lower(start, lower(open, phone_country_start(text, floor, open)));
+        }
+    }
+    return start;
+}
+
+/* [0-9]{2,4}(?:[ .-][0-9]{2,4}){1,4} ending at `end`, `groups` of the repeated part already read. */
+static size_t phone_core_start(const char *text, size_t floor, size_t end, unsigned groups)
+{
+    size_t start = SIZE_MAX;
+    for (size_t count = 2; count <= 4 && digits_before(text, floor, end, count); count++) {
+        size_t run = end - count;
+        if (groups >= 1)
+            start = lower(start, phone_prefix_start(text, floor, run));
+        if (groups < 4 && run > floor && is_phone_separator(text, floor, run - 1))
+            start = lower(start, phone_core_start(text, floor, run - 1, groups + 1));
+    }
+    return start;
+}
+
+/* The phone expression: prefix, core, then (?: ?(?:x|ext\.?) ?[0-9]{1,6})?. */
+size_t mg_guard_phone_start(const char *text, size_t floor, size_t end)
+{
+    size_t start = phone_core_start(text, floor, end, 0);
+    for (size_t count = 1; count <= 6 && digits_before(text, floor, end, count); count++) {
+        for (size_t space = 0; space <= 1; space++) {
+            size_t marker_end = end - count - space;
+            if (space == 1 && !(end - count > floor && text[end - count - 1] == ' '))
+                continue;
+            static const char *const markers[] = {"x", "ext", "ext."};
+            for (size_t m = 0; m < 3; m++) {
+                size_t marker_len = strlen(markers[m]);
+                if (marker_end < floor + marker_len ||
+                    memcmp(text + marker_end - marker_len, markers[m], marker_len) != 0)
+                    continue;
+                size_t core_end = marker_end - marker_len;
+                start = lower(start, phone_core_start(text, floor, core_end, 0));
+                if (core_end > floor && text[core_end - 1] == ' ')
+                    start = lower(start, phone_core_start(text, floor, core_end - 1, 0));
+            }
+        }
+    }
+    return start;
 }

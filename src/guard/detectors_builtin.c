@@ -89,7 +89,7 @@ const mg_guard_detector_def_t mg_guard_builtin_detectors[] = {
     {"email", "[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,24}", 0, P, 80, CHECK_EMAIL,
      SPAN_MATCH, BOUND_ALNUM, false, 0, 0, 0, REGION_EMAIL},
     {"card_number", "[2-6](?:[ -]?[0-9]){12,18}", 0, P, 90, CHECK_LUHN_CARD, SPAN_MATCH, BOUND_DIGIT, true, 0, 0, 0,
-     REGION_NUMBER},
+     REGION_NUMBER, START_CARD},
     {"us_ssn", "[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}", 0, P, 85, CHECK_SSN, SPAN_MATCH, BOUND_DIGIT, false, 0, 0, 0,
      REGION_NUMBER},
     {"iban", "[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?", 0, P, 90, CHECK_IBAN, SPAN_MATCH,
@@ -97,7 +97,7 @@ const mg_guard_detector_def_t mg_guard_builtin_detectors[] = {
     {"phone",
      "(?:\\+[0-9]{1,3}[ .-]?)?(?:\\([0-9]{1,4}\\)[ .-]?)?[0-9]{2,4}(?:[ .-][0-9]{2,4}){1,4}(?: ?(?:x|ext\\.?) ?[0-9]{1,"
      "6})?",
-     0, P, 50, CHECK_PHONE, SPAN_MATCH, BOUND_DIGIT, true, 0, 0, 0, REGION_NUMBER},
+     0, P, 50, CHECK_PHONE, SPAN_MATCH, BOUND_DIGIT, true, 0, 0, 0, REGION_NUMBER, START_PHONE},
     {"ipv4", "(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])",
      0, P, 70, CHECK_IPV4, SPAN_MATCH, BOUND_DIGIT, false, 0, 0, 0, REGION_NUMBER},
     {"ipv6", "[0-9a-f]{0,4}:[0-9a-f]{0,4}:[0-9a-f:]{1,37}(?:%[a-z0-9]{1,15})?", CASELESS, P, 70, CHECK_IPV6, SPAN_MATCH,
