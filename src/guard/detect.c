@@ -87,7 +87,7 @@ struct st_mg_guard_detectors_t {
     hs_database_t *database;     /* step 1: every REGION_NONE expression, ends only */
     hs_database_t **starts;      /* step 2: per REGION_NONE detector, its expression with leftmost start */
     hs_database_t *stretches;    /* step 3: every expression of a region that vectorscan finds starts for */
-    hs_database_t *stretch_ends; /* step 3: the others (START_CARD, START_PHONE), ends only */
+    hs_database_t *stretch_ends; /* step 3: the others (START_CARD, START_PHONE...), ends only */
     uint32_t *widths;            /* per detector: the widest match, UINT32_MAX when unbounded */
     unsigned region_kinds[REGION_COUNT];
     uint64_t generation; /* tells a scratch whether it was fitted to this database */
@@ -593,7 +593,7 @@ static int on_region_match(unsigned int id, unsigned long long from, unsigned lo
     return 0;
 }
 
-/* Step 3: the end of a card or phone match; its start is parsed backwards within its stretch. */
+/* Step 3: the end of a match of a detector whose start is parsed backwards within its stretch. */
 static int on_region_end(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags,
                          void *context)
 {
@@ -605,9 +605,29 @@ static int on_region_end(unsigned int id, unsigned long long from, unsigned long
     if ((def->kinds & scratch->kinds) == 0 || to == 0)
         return 0;
     size_t stretch = stretch_at(stretches, (size_t)to - 1);
-    size_t start = def->start == START_CARD
-                       ? mg_guard_card_start(stretches->bytes, stretches->at[stretch], (size_t)to)
-                       : mg_guard_phone_start(stretches->bytes, stretches->at[stretch], (size_t)to);
+    size_t (*parse)(const char *, size_t, size_t) = NULL;
+    switch ((mg_guard_start_t)def->start) {
+    case START_CARD:
+        parse = mg_guard_card_start;
+        break;
+    case START_PHONE:
+        parse = mg_guard_phone_start;
+        break;
+    case START_IBAN:
+        parse = mg_guard_iban_start;
+        break;
+    case START_EMAIL:
+        parse = mg_guard_email_start;
+        break;
+    case START_KEY_VALUE:
+        parse = mg_guard_key_value_start;
+        break;
+    case START_WIDTH:
+    case START_ASSIGNMENT:
+        break;
+    }
+    assert(parse != NULL); /* in_database: only those are scanned for their ends */
+    size_t start = parse != NULL ? parse(stretches->bytes, stretches->at[stretch], (size_t)to) : SIZE_MAX;
     assert(start != SIZE_MAX); /* vectorscan reported a match ending there */
     if (start == SIZE_MAX)
         return 0;

@@ -76,6 +76,9 @@ typedef enum en_mg_guard_start_t {
     START_ASSIGNMENT, /* main database: at most START_ASSIGNMENT_KEY bytes before the run of value characters */
     START_CARD,       /* a region: mg_guard_card_start parses the card expression backwards */
     START_PHONE,      /* a region: mg_guard_phone_start parses the phone expression backwards */
+    START_IBAN,       /* a region: mg_guard_iban_start */
+    START_EMAIL,      /* a region: mg_guard_email_start */
+    START_KEY_VALUE,  /* a region: mg_guard_key_value_start (high_entropy_string's NAME=base64) */
 } mg_guard_start_t;
 
 /* More than the widest keyword, suffix, quote, spaces and operator generic_secret puts before its value
@@ -131,6 +134,10 @@ size_t mg_guard_start_bound(mg_guard_start_t start, const char *text, size_t end
  * when none matches there. What vectorscan reports with HS_FLAG_SOM_LEFTMOST, found by parsing backwards. */
 size_t mg_guard_card_start(const char *text, size_t floor, size_t end);
 size_t mg_guard_phone_start(const char *text, size_t floor, size_t end);
+/* The same for the iban, email and [A-Za-z_][A-Za-z0-9_]*=[A-Za-z0-9+/]{20,}={0,2} expressions. */
+size_t mg_guard_iban_start(const char *text, size_t floor, size_t end);
+size_t mg_guard_email_start(const char *text, size_t floor, size_t end);
+size_t mg_guard_key_value_start(const char *text, size_t floor, size_t end);
 
 /* Whitespace runs of at least `run` bytes that something follows (hidden padding); `found` as above. */
 int mg_guard_find_padding(const char *text, size_t len, size_t run, int (*found)(void *context, size_t from, size_t to),

@@ -12,8 +12,9 @@
  *     made of a small alphabet, so every match lies inside one maximal run of that alphabet; a run can only hold a
  *     finding when it has what the check asks for (13 digits for a card, 7 for a phone...), which most
  *     runs in prose, code and logs do not.
- *   - A run of at least N bytes contains an offset that is a multiple of N, so runs of 20 base64
- *     characters or 200 blanks are found by looking at every 20th or 200th byte.
+ *   - A run of at least N bytes contains an offset that is a multiple of N, so runs of 200 blanks are
+ *     found by looking at every 200th byte, and a run of 20 base64 characters holds an 8-byte word at an
+ *     offset that is a multiple of 8.
  *   - Digits are found eight bytes at a time (SWAR), colons and '@' with memchr.
  *
  * Offsets are into the text the scan sees (normalised or not); every loop is linear in the text.
@@ -267,23 +268,38 @@ static int email_regions(const char *text, size_t len, mg_guard_region_fn found,
 
 #define BASE64_RUN 20 /* both high_entropy_string expressions: [A-Za-z0-9+/_-]{20,} or a subset of it */
 
+/* Whether eight bytes may all be C_BASE64: none below '+' (0x2B: blanks, quotes, brackets...), none
+ * above 0x7F, no '.', ',' or ':'. (v - ones * n) & ~v & highs is nonzero when a byte of v is below n. */
+static bool word_may_be_base64(uint64_t word)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t dot = word ^ (ones * '.'), comma = word ^ (ones * ','), colon = word ^ (ones * ':');
+    uint64_t out = (word - ones * '+') & ~word;
+    out |= ((dot - ones) & ~dot) | ((comma - ones) & ~comma) | ((colon - ones) & ~colon);
+    return ((word | out) & highs) == 0;
+}
+
+/* A run of 20 bytes holds an 8-byte word at an offset that is a multiple of 8: only such words that may
+ * be all base64 are looked at closely. */
 static int base64_regions(const char *text, size_t len, mg_guard_region_fn found, void *context)
 {
     size_t end = 0;
-    for (size_t at = BASE64_RUN - 1; at < len; at += BASE64_RUN) {
-        if ((class_of(text[at]) & C_BASE64) == 0)
+    for (size_t at = 0; at + 8 <= len; at += 8) {
+        uint64_t word;
+        memcpy(&word, text + at, 8);
+        if (!word_may_be_base64(word))
             continue;
         size_t from, to;
         run_around(text, len, at, end, C_BASE64, &from, &to);
         if (to - from < BASE64_RUN)
-            continue; /* a short run holds no other sampled byte */
+            continue;
         run_around(text, len, at, end, C_BASE64_STRING, &from, &to);
         end = to;
         int rc = found(context, REGION_BASE64, from, to);
         if (rc != 0)
             return rc;
-        while (at + BASE64_RUN < end)
-            at += BASE64_RUN;
+        while (at + 8 < end)
+            at += 8;
     }
     return 0;
 }
@@ -406,7 +422,8 @@ static size_t phone_country_start(const char *text, size_t floor, size_t end)
         if (separator == 1 && !(end > floor && is_phone_separator(text, floor, end - 1)))
             continue;
         size_t digits_end = end - separator;
-        for (size_t count = 1; count <= 3 && digits_before(text, floor, digits_end, count); count++) {
+        for (size_t count = 1; count <= 3 && digits_end >= floor + count && digit_in(text, floor, digits_end - count);
+             count++) {
             if (digits_end - count > floor && text[digits_end - count - 1] == '+')
                 start = lower(start, digits_end - count - 1);
         }
@@ -417,6 +434,9 @@ static size_t phone_country_start(const char *text, size_t floor, size_t end)
 /* (?:\+[0-9]{1,3}[ .-]?)?(?:\([0-9]{1,4}\)[ .-]?)? ending at `end` (the core's start): the leftmost start. */
 static size_t phone_prefix_start(const char *text, size_t floor, size_t end)
 {
+    if (end == floor ||
+        (text[end - 1] != ')' && !is_phone_separator(text, floor, end - 1) && !digit_in(text, floor, end - 1)))
+        return end; /* a prefix ends with a digit, ')' or a separator */
     size_t start = lower(end, phone_country_start(text, floor, end));
     for (size_t separator = 0; separator <= 1; separator++) {
         if (separator == 1 && !(end > floor && is_phone_separator(text, floor, end - 1)))
@@ -437,7 +457,9 @@ static size_t phone_prefix_start(const char *text, size_t floor, size_t end)
 static size_t phone_core_start(const char *text, size_t floor, size_t end, unsigned groups)
 {
     size_t start = SIZE_MAX;
-    for (size_t count = 2; count <= 4 && digits_before(text, floor, end, count); count++) {
+    if (!digits_before(text, floor, end, 2))
+        return start;
+    for (size_t count = 2; count <= 4 && end >= floor + count && digit_in(text, floor, end - count); count++) {
         size_t run = end - count;
         if (groups >= 1)
             start = lower(start, phone_prefix_start(text, floor, run));
@@ -470,4 +492,94 @@ size_t mg_guard_phone_start(const char *text, size_t floor, size_t end)
         }
     }
     return start;
+}
+
+static bool iban_character(const char *text, size_t floor, size_t at)
+{
+    return at >= floor && (digit_in(text, floor, at) || (text[at] >= 'A' && text[at] <= 'Z'));
+}
+
+/* (?: ?[A-Z0-9]{4}){2,7} ending at `end`, `groups` already read, then [A-Z]{2}[0-9]{2}. */
+static size_t iban_groups_start(const char *text, size_t floor, size_t end, unsigned groups)
+{
+    size_t start = SIZE_MAX;
+    if (end < floor + 4)
+        return start;
+    for (size_t i = end - 4; i < end; i++) {
+        if (!iban_character(text, floor, i))
+            return start;
+    }
+    for (size_t space = 0; space <= 1; space++) {
+        size_t group = end - 4 - space; /* where the group, with its space, starts */
+        if (space == 1 && !(end - 4 > floor && text[end - 5] == ' '))
+            continue;
+        if (groups + 1 >= 2 && group >= floor + 4 && text[group - 4] >= 'A' && text[group - 4] <= 'Z' &&
+            text[group - 3] >= 'A' && text[group - 3] <= 'Z' && digit_in(text, floor, group - 2) &&
+            digit_in(text, floor, group - 1))
+            start = lower(start, group - 4);
+        if (groups + 1 < 7)
+            start = lower(start, iban_groups_start(text, floor, group, groups + 1));
+    }
+    return start;
+}
+
+/* [A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})? */
+size_t mg_guard_iban_start(const char *text, size_t floor, size_t end)
+{
+    size_t start = iban_groups_start(text, floor, end, 0);
+    for (size_t count = 1; count <= 3 && end >= floor + count && iban_character(text, floor, end - count); count++) {
+        start = lower(start, iban_groups_start(text, floor, end - count, 0));
+        if (end - count > floor && text[end - count - 1] == ' ')
+            start = lower(start, iban_groups_start(text, floor, end - count - 1, 0));
+    }
+    return start;
+}
+
+static bool email_domain_character(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' || c == '-';
+}
+
+/* [A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}: the domain has no '@', so the match's
+ * '@' is the first byte before the run of domain characters; the local part is any tail of the run before
+ * it, the leftmost one is all of it. */
+size_t mg_guard_email_start(const char *text, size_t floor, size_t end)
+{
+    size_t at = end;
+    while (at > floor && email_domain_character(text[at - 1]))
+        at--;
+    if (at == floor || text[at - 1] != '@')
+        return SIZE_MAX;
+    size_t start = at - 1;
+    while (start > floor && (email_domain_character(text[start - 1]) || text[start - 1] == '_' ||
+                             text[start - 1] == '%' || text[start - 1] == '+'))
+        start--;
+    return start < at - 1 ? start : SIZE_MAX;
+}
+
+static bool key_character(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+/* [A-Za-z_][A-Za-z0-9_]*=[A-Za-z0-9+/]{20,}={0,2}: the value has no '=', so it is the whole run of value
+ * characters before the padding, with the '=' before it; the name is the longest tail of the run of
+ * [A-Za-z0-9_] before that which starts with a letter or '_'. */
+size_t mg_guard_key_value_start(const char *text, size_t floor, size_t end)
+{
+    size_t value_end = end;
+    while (value_end > floor && end - value_end < 2 && text[value_end - 1] == '=')
+        value_end--;
+    size_t value = value_end;
+    while (value > floor && (key_character(text[value - 1]) || text[value - 1] == '+' || text[value - 1] == '/') &&
+           text[value - 1] != '_')
+        value--;
+    if (value_end - value < 20 || value == floor || text[value - 1] != '=')
+        return SIZE_MAX;
+    size_t name = value - 1;
+    while (name > floor && key_character(text[name - 1]))
+        name--;
+    while (name < value - 1 && text[name] >= '0' && text[name] <= '9')
+        name++;
+    return name < value - 1 ? name : SIZE_MAX;
 }

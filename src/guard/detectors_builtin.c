@@ -83,17 +83,17 @@ const mg_guard_detector_def_t mg_guard_builtin_detectors[] = {
     {"high_entropy_string", "[\"'][A-Za-z0-9+/_-]{20,}={0,2}[\"']", 0, S, 30, CHECK_ENTROPY, SPAN_VALUE, BOUND_NONE,
      false, 0.5f, -1, 100, REGION_BASE64},
     {"high_entropy_string", "[A-Za-z_][A-Za-z0-9_]*=[A-Za-z0-9+/]{20,}={0,2}", 0, S, 30, CHECK_ENTROPY, SPAN_VALUE,
-     BOUND_BASE64, false, 0.5f, -1, 100, REGION_BASE64},
+     BOUND_BASE64, false, 0.5f, -1, 100, REGION_BASE64, START_KEY_VALUE},
 
     /* ---- personal data ---- */
     {"email", "[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,24}", 0, P, 80, CHECK_EMAIL,
-     SPAN_MATCH, BOUND_ALNUM, false, 0, 0, 0, REGION_EMAIL},
+     SPAN_MATCH, BOUND_ALNUM, false, 0, 0, 0, REGION_EMAIL, START_EMAIL},
     {"card_number", "[2-6](?:[ -]?[0-9]){12,18}", 0, P, 90, CHECK_LUHN_CARD, SPAN_MATCH, BOUND_DIGIT, true, 0, 0, 0,
      REGION_NUMBER, START_CARD},
     {"us_ssn", "[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}", 0, P, 85, CHECK_SSN, SPAN_MATCH, BOUND_DIGIT, false, 0, 0, 0,
      REGION_NUMBER},
     {"iban", "[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?", 0, P, 90, CHECK_IBAN, SPAN_MATCH,
-     BOUND_ALNUM, true, 0, 0, 0, REGION_IBAN},
+     BOUND_ALNUM, true, 0, 0, 0, REGION_IBAN, START_IBAN},
     {"phone",
      "(?:\\+[0-9]{1,3}[ .-]?)?(?:\\([0-9]{1,4}\\)[ .-]?)?[0-9]{2,4}(?:[ .-][0-9]{2,4}){1,4}(?: ?(?:x|ext\\.?) ?[0-9]{1,"
      "6})?",
@@ -121,7 +121,12 @@ const mg_guard_detector_def_t mg_guard_builtin_detectors[] = {
      "\\s+you\\s+(?:are|will|must|shall|should)|(?:new|updated|real|actual)\\s+(?:system\\s+)?instructions?\\s*:|(?:"
      "developer|god|dan|jailbreak)\\s+mode|do\\s+anything\\s+now|act\\s+as\\s+(?:an?\\s+)?(?:unrestricted|unfiltered|"
      "jailbroken))\\b",
-     CASELESS, I, 70, CHECK_NONE, SPAN_MATCH, BOUND_NONE, false, 0.75f, 0, 0},
+     CASELESS, I, 70, CHECK_NONE, SPAN_MATCH, BOUND_NONE, false, 0.75f, 0, 0, REGION_NONE, START_WIDTH,
+     /* each branch cut before a word rarer than its first ("now a", "instructions:", "unfiltered"): every
+      * end of the pattern is an end of the prefilter */
+     "now\\s+(?:a|an|the|in|no\\s+longer|free|dan|unrestricted|jailbroken|my)\\b|now\\s+on,?\\s+you\\s+(?:are|will|"
+     "must|shall|should)\\b|instructions?\\s*:\\b|(?:developer|god|dan|jailbreak)\\s+mode\\b|anything\\s+now\\b|(?:"
+     "unrestricted|unfiltered|jailbroken)\\b"},
     {"role_marker",
      "<\\|(?:im_start|im_end|system|user|assistant|endoftext|start_header_id|end_header_id|eot_id)\\|>|\\[/?(?:SYSTEM|"
      "INST|SYS)\\]|<</?SYS>>|</?(?:tool_result|tool_use|function_results?|function_calls|system|system-reminder|"
@@ -149,7 +154,8 @@ const mg_guard_detector_def_t mg_guard_builtin_detectors[] = {
     {"tool_call_instruction",
      "\\b(?:call|invoke|use|run|execute|trigger)\\s+(?:the\\s+)?[`\"']?[A-Za-z0-9_.-]+[`\"']?\\s+(?:tool|function)\\s+("
      "?:with|to|and|using|passing)\\b",
-     CASELESS, I, 60, CHECK_NONE, SPAN_MATCH, BOUND_NONE, false, 0.5f, 0, 0},
+     CASELESS, I, 60, CHECK_NONE, SPAN_MATCH, BOUND_NONE, false, 0.5f, 0, 0, REGION_NONE, START_WIDTH,
+     "(?:tool|function)\\s+(?:with|to|and|using|passing)\\b"},
     {"response_manipulation",
      "\\b(?:(?:in|to|into|within|throughout|at\\s+the\\s+(?:end|beginning|start)\\s+of)\\s+your\\s+(?:response|answer|"
      "reply|output|summary|code|solution|implementation|codebase)s?|your\\s+(?:response|answer|reply|output|code)\\s+("
@@ -181,7 +187,9 @@ const mg_guard_detector_def_t mg_guard_builtin_detectors[] = {
      "any|every)\\s+(?:e-?mails?|messages?|requests?)\\s+(?:must|should)\\s+(?:also\\s+)?be\\s+(?:sent|forwarded|bcc'?"
      "d|"
      "copied)\\s+to\\b",
-     CASELESS, T, 60, CHECK_NONE, SPAN_MATCH, BOUND_NONE, false, 0.6f, 0, 0},
+     CASELESS, T, 60, CHECK_NONE, SPAN_MATCH, BOUND_NONE, false, 0.6f, 0, 0, REGION_NONE, START_WIDTH,
+     "(?:instead\\s+of|rather\\s+than)\\s+(?:using\\s+|calling\\s+)?(?:the\\s+)?[A-Za-z0-9_.-]+\\s+tool\\b|(?:e-?"
+     "mails?|messages?|requests?)\\s+(?:must|should)\\s+(?:also\\s+)?be\\s+(?:sent|forwarded|bcc'?d|copied)\\s+to\\b"},
     {"tool_shadowing", NULL, 0, T, 70, CHECK_NONE, SPAN_MATCH, BOUND_NONE, false, 0.7f, 0, 0},
 };
 
