@@ -11,10 +11,12 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <hs/hs.h>
 
 #include "config_load.h"
 #include "guard/actions.h"
 #include "guard/detect.h"
+#include "guard/detect_internal.h"
 #include "guard/message.h"
 
 static mg_guard_detectors_t *detectors;
@@ -470,6 +472,70 @@ static void test_positions(void **state)
     free(memory);
 }
 
+/* The hand-written backward parsers give the start vectorscan gives with HS_FLAG_SOM_LEFTMOST, for every
+ * end, on random strings over each expression's alphabet. */
+static const char *parsed_text;
+static size_t (*parser)(const char *, size_t, size_t);
+static size_t parse_mismatches;
+
+static int compare_start(unsigned id, unsigned long long from, unsigned long long to, unsigned flags, void *context)
+{
+    (void)id;
+    (void)flags;
+    (void)context;
+    if (parser(parsed_text, 0, (size_t)to) != from && parse_mismatches++ == 0)
+        print_message("parser disagrees on \"%s\" at end %llu (vectorscan: %llu)\n", parsed_text, to, from);
+    return 0;
+}
+
+static void test_start_parsers(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *pattern, *alphabet;
+        size_t (*parser)(const char *, size_t, size_t);
+    } cases[] = {
+        {"[2-6](?:[ -]?[0-9]){12,18}", "0123456789012345678923456 -", mg_guard_card_start},
+        {"(?:\\+[0-9]{1,3}[ .-]?)?(?:\\([0-9]{1,4}\\)[ .-]?)?[0-9]{2,4}(?:[ .-][0-9]{2,4}){1,4}(?: ?(?:x|ext\\.?) "
+         "?[0-9]{1,6})?",
+         "0123456789012345678901234 .-()+xet  ..--", mg_guard_phone_start},
+        {"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?",
+         "ABCDEFGHIJKLMNOPQRSTUVWXYZDEGBFR0123456789012345678901234567890123456789    ", mg_guard_iban_start},
+        {"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,24}", "abcxyzAB09._%+-@@.....comorg",
+         mg_guard_email_start},
+        {"[A-Za-z_][A-Za-z0-9_]*=[A-Za-z0-9+/]{20,}={0,2}", "aB9_=+/Zz==__09+/aQ=xyzABCDEFGHIJKLM",
+         mg_guard_key_value_start},
+    };
+    unsigned seed = 12345;
+    char text[100];
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        hs_database_t *database;
+        hs_compile_error_t *compile_error;
+        hs_scratch_t *hs = NULL;
+        assert_int_equal(
+            hs_compile(cases[c].pattern, HS_FLAG_SOM_LEFTMOST, HS_MODE_BLOCK, NULL, &database, &compile_error),
+            HS_SUCCESS);
+        assert_int_equal(hs_alloc_scratch(database, &hs), HS_SUCCESS);
+        parser = cases[c].parser;
+        parse_mismatches = 0;
+        size_t alphabet = strlen(cases[c].alphabet);
+        for (int round = 0; round < 20000; round++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t len = 5 + (seed >> 16) % 80;
+            for (size_t i = 0; i < len; i++) {
+                seed = seed * 1103515245u + 12345u;
+                text[i] = cases[c].alphabet[(seed >> 16) % alphabet];
+            }
+            text[len] = '\0';
+            parsed_text = text;
+            assert_int_equal(hs_scan(database, text, (unsigned)len, 0, hs, compare_start, NULL), HS_SUCCESS);
+        }
+        assert_int_equal(parse_mismatches, 0);
+        hs_free_scratch(hs);
+        hs_free_database(database);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -478,7 +544,7 @@ int main(void)
         cmocka_unit_test(test_normalisation),    cmocka_unit_test(test_redact),
         cmocka_unit_test(test_custom_detectors), cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_message_walk),     cmocka_unit_test(test_pathological),
-        cmocka_unit_test(test_positions),
+        cmocka_unit_test(test_positions),        cmocka_unit_test(test_start_parsers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
