@@ -1,22 +1,42 @@
 /*
  * detect.c - the compiled detector set and the scan.
  *
- * A scan is: normalise (or not, for plain ASCII), one hs_scan of the one database, then candidates to
- * findings. vectorscan reports every end offset at which an expression matches, each with its leftmost
- * start (HS_FLAG_SOM_LEFTMOST); most detectors want the longest match per start, so the callback keeps
- * one candidate per (detector, start) and stretches it, while the few whose true end is not the
- * longest one (a card number followed by more digits, an IBAN followed by a word) keep every end and
- * let the check choose. Candidates are then bounded (no token character may touch them), narrowed to
- * the secret itself (an assignment's value, a URL's password, a whole PEM block), checked, and resolved:
- * within one kind, overlapping findings leave the one with the higher priority, then the longer one.
+ * A scan is: normalise (or not, for plain ASCII), find raw matches, then candidates to findings.
+ *
+ * Raw matches. Asking vectorscan where each match starts (HS_FLAG_SOM_LEFTMOST) makes a database of
+ * these expressions about six times slower, and expressions that are runs of character classes (digits,
+ * base64) make it slower again. So a scan works in three steps, each exact:
+ *   1. The main database, without start of match and without the class-heavy detectors, runs over the
+ *      whole text and reports where matches end. Each end gives a window that must hold the match's
+ *      start: the expression's maximum width (vectorscan computes it), or for an expression of unbounded
+ *      width a bound from its shape (an e-mail's local part, an assignment's value: detect_regions.c),
+ *      or else the text's start. Windows of one detector that touch merge.
+ *   2. Each window is scanned again by the detector's own expression compiled with leftmost start,
+ *      with one byte of context on either side, so that \b, ^ and $ see what they would in the whole
+ *      text; of its reports only those ending where step 1 saw ends count. (A report starting at the
+ *      very first byte of a window could only come from an assertion that byte fools; it sends the
+ *      detector's window back to the text's start.)
+ *   3. Number, IBAN, IPv6 and high-entropy detectors are found by hand-written passes that pick the few
+ *      stretches of text that could hold one (detect_regions.c), and a database of those expressions
+ *      with leftmost start scans only those stretches.
+ * The reports are what one database with leftmost start over the whole text would give: for each end,
+ * the leftmost start. Most detectors want the longest match per start, so one candidate is kept per
+ * (detector, start) and stretched, while the few whose true end is not the longest one (a card number
+ * followed by more digits, an IBAN followed by a word) keep every end and let the check choose.
+ *
+ * Candidates are then bounded (no token character may touch them), narrowed to the secret itself (an
+ * assignment's value, a URL's password, a whole PEM block), checked, and resolved: within one kind,
+ * overlapping findings leave the one with the higher priority, then the longer one.
  *
  * Two detectors are not expressions: whitespace padding (a run long enough to push text out of view)
  * and shadowing (a tool description naming another server's tool) are plain loops over the text.
  *
- * Costs: the scratch holds every buffer a scan needs and grows to the largest text seen; the candidate
- * list is capped (MAX_CANDIDATES) so that a hostile text cannot make a scan allocate or loop without
- * bound; `truncated` says a cap was reached.
+ * Costs: the scratch holds every buffer a scan needs and grows to the largest text seen; the window and
+ * candidate lists are capped (MAX_CANDIDATES) so that a hostile text cannot make a scan allocate or loop
+ * without bound; `truncated` says a cap was reached. A detector whose window goes back to the text's
+ * start costs one more pass over the text at most, however many matches it has.
  */
+#include <assert.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,11 +47,34 @@
 
 #define MAX_CANDIDATES 8192
 #define PADDING_RUN 200 /* whitespace characters in a row that hide what follows */
+/* Bytes scanned past the last end a window or a stretch must report. vectorscan 5.4.9 on AVX-512 misses
+ * some matches that end within a few dozen bytes of the end of the buffer it is given (depending on the
+ * buffer's alignment; measured with the e-mail expression); matches that far from the end are safe. */
+#define TAIL_SLACK 64
 
 typedef struct st_mg_guard_candidate_t {
     uint32_t from, to;
     uint32_t detector;
 } mg_guard_candidate_t;
+
+/* Step 3: the stretches of every region, merged where they overlap and copied one after the other in
+ * order of offset, each followed by a newline (which no region's alphabet has, so no match reaches from
+ * one into the next), then TAIL_SLACK newlines: one hs_scan, however many stretches. */
+typedef struct st_mg_guard_stretches_t {
+    uint32_t *ranges; /* [from, to) pairs in the text, as the hand-written passes found them */
+    size_t ranges_len, ranges_capacity;
+    char *bytes;
+    size_t len, capacity;
+    uint32_t *at, *from; /* per merged stretch: its offset in `bytes` and in the text */
+    size_t count, count_capacity;
+} mg_guard_stretches_t;
+
+/* Step 1's ends of one detector and where step 2 scans for their starts. */
+typedef struct st_mg_guard_window_t {
+    uint32_t lo, hi;      /* scan text[lo..hi) */
+    uint32_t first, last; /* the ends step 1 reported lie in [first, last] */
+    uint32_t detector;
+} mg_guard_window_t;
 
 typedef struct st_mg_guard_accepted_t {
     uint32_t start, end; /* in the scanned (possibly normalised) text */
@@ -41,7 +84,12 @@ typedef struct st_mg_guard_accepted_t {
 } mg_guard_accepted_t;
 
 struct st_mg_guard_detectors_t {
-    hs_database_t *database;
+    hs_database_t *database;     /* step 1: every REGION_NONE expression, ends only */
+    hs_database_t **starts;      /* step 2: per REGION_NONE detector, its expression with leftmost start */
+    hs_database_t *stretches;    /* step 3: every expression of a region that vectorscan finds starts for */
+    hs_database_t *stretch_ends; /* step 3: the others (START_CARD, START_PHONE...), ends only */
+    uint32_t *widths;            /* per detector: the widest match, UINT32_MAX when unbounded */
+    unsigned region_kinds[REGION_COUNT];
     uint64_t generation; /* tells a scratch whether it was fitted to this database */
     mg_guard_detector_def_t *defs;
     int *actions; /* per detector; -1 for built-ins */
@@ -58,11 +106,20 @@ struct st_mg_guard_scratch_t {
     size_t candidates_len;
     mg_guard_accepted_t *accepted;
     size_t accepted_len, accepted_capacity;
-    uint32_t *last; /* per detector: index of its latest candidate + 1 (0: none yet) */
+    uint32_t *last;        /* per detector: index of its latest candidate + 1 (0: none yet) */
+    uint32_t *last_window; /* per detector: index of its latest window + 1 (0: none yet) */
     size_t last_capacity;
+    mg_guard_window_t *windows;
+    size_t windows_len;
+    mg_guard_start_memo_t memos[START_ASSIGNMENT + 1];
     bool truncated;
     const mg_guard_detectors_t *detectors;
     unsigned kinds;
+    const char *text; /* the text being scanned, and the stretch of it vectorscan is looking at */
+    size_t len, base;
+    const mg_guard_window_t *window;
+    bool fooled; /* step 2 saw a start on a window's first byte */
+    mg_guard_stretches_t stretches;
 };
 
 static _Atomic uint64_t next_generation = 1;
@@ -132,7 +189,43 @@ static int add_custom(mg_guard_detectors_t *set, const mg_guard_custom_t *custom
     return 0;
 }
 
-static int compile(mg_guard_detectors_t *set, size_t builtin_len, size_t *bad_custom, mg_error_t *err)
+/* The error of a detector's expression: which one (a custom one's index in *bad_custom) and why. */
+static int compile_failed(const mg_guard_detectors_t *set, size_t detector, size_t builtin_len, size_t *bad_custom,
+                          hs_compile_error_t *compile_error, mg_error_t *err)
+{
+    if (detector != (size_t)-1 && detector >= builtin_len && bad_custom != NULL)
+        *bad_custom = detector - builtin_len;
+    mg_error_set(err, "pattern %s%s%s: %s", detector != (size_t)-1 ? "of " : "",
+                 detector != (size_t)-1 ? set->defs[detector].type : "",
+                 detector != (size_t)-1 && detector < builtin_len ? " (built-in)" : "",
+                 compile_error != NULL ? compile_error->message : "cannot be compiled");
+    hs_free_compile_error(compile_error);
+    return -1;
+}
+
+/* Which expressions a database holds, and whether vectorscan reports their starts. */
+typedef enum en_mg_guard_database_t {
+    DATABASE_MAIN,         /* every REGION_NONE detector, ends only */
+    DATABASE_STRETCHES,    /* the region detectors with START_WIDTH, leftmost starts */
+    DATABASE_STRETCH_ENDS, /* the region detectors whose starts are parsed by hand, ends only */
+} mg_guard_database_t;
+
+static bool in_database(const mg_guard_detector_def_t *def, mg_guard_database_t database)
+{
+    switch (database) {
+    case DATABASE_MAIN:
+        return def->region == REGION_NONE;
+    case DATABASE_STRETCHES:
+        return def->region != REGION_NONE && def->start == START_WIDTH;
+    case DATABASE_STRETCH_ENDS:
+        return def->region != REGION_NONE && def->start != START_WIDTH;
+    }
+    return false;
+}
+
+/* One of the databases above; no expression, no database. */
+static int compile_database(mg_guard_detectors_t *set, mg_guard_database_t which, size_t builtin_len,
+                            size_t *bad_custom, mg_error_t *err)
 {
     const char **expressions = calloc(set->len, sizeof(*expressions));
     unsigned *flags = calloc(set->len, sizeof(*flags)), *ids = calloc(set->len, sizeof(*ids));
@@ -143,26 +236,24 @@ static int compile(mg_guard_detectors_t *set, size_t builtin_len, size_t *bad_cu
         goto done;
     }
     for (size_t d = 0; d < set->len; d++) {
-        if (set->defs[d].pattern == NULL)
+        const mg_guard_detector_def_t *def = &set->defs[d];
+        if (def->pattern == NULL || !in_database(def, which))
             continue;
-        expressions[count] = set->defs[d].pattern;
-        /* leftmost start for every expression: findings are spans, redaction needs where they begin */
-        flags[count] = set->defs[d].hs_flags | HS_FLAG_SOM_LEFTMOST;
+        expressions[count] = which == DATABASE_MAIN && def->prefilter != NULL ? def->prefilter : def->pattern;
+        flags[count] = def->hs_flags | (which == DATABASE_STRETCHES ? HS_FLAG_SOM_LEFTMOST : 0);
         ids[count] = (unsigned)d;
+        set->region_kinds[def->region] |= def->kinds;
         count++;
     }
+    hs_database_t **database = which == DATABASE_MAIN        ? &set->database
+                               : which == DATABASE_STRETCHES ? &set->stretches
+                                                             : &set->stretch_ends;
     hs_compile_error_t *compile_error = NULL;
-    if (hs_compile_multi(expressions, flags, ids, count, HS_MODE_BLOCK, NULL, &set->database, &compile_error) !=
-        HS_SUCCESS) {
+    if (count > 0 &&
+        hs_compile_multi(expressions, flags, ids, count, HS_MODE_BLOCK, NULL, database, &compile_error) != HS_SUCCESS) {
         size_t detector =
             compile_error != NULL && compile_error->expression >= 0 ? ids[compile_error->expression] : (size_t)-1;
-        if (detector != (size_t)-1 && detector >= builtin_len && bad_custom != NULL)
-            *bad_custom = detector - builtin_len;
-        mg_error_set(err, "pattern %s%s%s: %s", detector != (size_t)-1 ? "of " : "",
-                     detector != (size_t)-1 ? set->defs[detector].type : "",
-                     detector != (size_t)-1 && detector < builtin_len ? " (built-in)" : "",
-                     compile_error != NULL ? compile_error->message : "cannot be compiled");
-        hs_free_compile_error(compile_error);
+        compile_failed(set, detector, builtin_len, bad_custom, compile_error, err);
         goto done;
     }
     rc = 0;
@@ -171,6 +262,37 @@ done:
     free(flags);
     free(ids);
     return rc;
+}
+
+/* Step 2's database of one main-database detector, and the width of its matches. */
+static int compile_start(mg_guard_detectors_t *set, size_t detector, size_t builtin_len, size_t *bad_custom,
+                         mg_error_t *err)
+{
+    const mg_guard_detector_def_t *def = &set->defs[detector];
+    hs_compile_error_t *compile_error = NULL;
+    hs_expr_info_t *info = NULL;
+    if (hs_expression_info(def->pattern, def->hs_flags, &info, &compile_error) != HS_SUCCESS)
+        return compile_failed(set, detector, builtin_len, bad_custom, compile_error, err);
+    set->widths[detector] = info->max_width;
+    free(info); /* vectorscan allocates it with the default allocator, malloc */
+    if (hs_compile(def->pattern, def->hs_flags | HS_FLAG_SOM_LEFTMOST, HS_MODE_BLOCK, NULL, &set->starts[detector],
+                   &compile_error) != HS_SUCCESS)
+        return compile_failed(set, detector, builtin_len, bad_custom, compile_error, err);
+    return 0;
+}
+
+static int compile(mg_guard_detectors_t *set, size_t builtin_len, size_t *bad_custom, mg_error_t *err)
+{
+    if (compile_database(set, DATABASE_MAIN, builtin_len, bad_custom, err) != 0 ||
+        compile_database(set, DATABASE_STRETCHES, builtin_len, bad_custom, err) != 0 ||
+        compile_database(set, DATABASE_STRETCH_ENDS, builtin_len, bad_custom, err) != 0)
+        return -1;
+    for (size_t d = 0; d < set->len; d++) {
+        if (set->defs[d].pattern != NULL && set->defs[d].region == REGION_NONE &&
+            compile_start(set, d, builtin_len, bad_custom, err) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 int mg_guard_detectors_create(const mg_guard_custom_t *custom, size_t custom_len, mg_guard_detectors_t **out,
@@ -188,7 +310,9 @@ int mg_guard_detectors_create(const mg_guard_custom_t *custom, size_t custom_len
     set->defs = calloc(total, sizeof(*set->defs));
     set->actions = calloc(total, sizeof(*set->actions));
     set->owned = calloc(custom_len * 2 + 1, sizeof(*set->owned));
-    if (set->defs == NULL || set->actions == NULL || set->owned == NULL) {
+    set->starts = calloc(total, sizeof(*set->starts));
+    set->widths = calloc(total, sizeof(*set->widths));
+    if (set->defs == NULL || set->actions == NULL || set->owned == NULL || set->starts == NULL || set->widths == NULL) {
         mg_guard_detectors_destroy(set);
         return mg_error_set(err, "out of memory");
     }
@@ -223,6 +347,12 @@ void mg_guard_detectors_destroy(mg_guard_detectors_t *set)
     if (set == NULL)
         return;
     hs_free_database(set->database);
+    for (size_t d = 0; set->starts != NULL && d < set->len; d++)
+        hs_free_database(set->starts[d]);
+    hs_free_database(set->stretches);
+    hs_free_database(set->stretch_ends);
+    free(set->starts);
+    free(set->widths);
     for (size_t i = 0; i < set->owned_len; i++)
         free(set->owned[i]);
     free(set->owned);
@@ -252,7 +382,10 @@ int mg_guard_scratch_create(mg_guard_scratch_t **out, mg_error_t *err)
     if (*out == NULL)
         return mg_error_set(err, "out of memory");
     (*out)->candidates = malloc(MAX_CANDIDATES * sizeof(*(*out)->candidates));
-    if ((*out)->candidates == NULL) {
+    (*out)->windows = malloc(MAX_CANDIDATES * sizeof(*(*out)->windows));
+    if ((*out)->candidates == NULL || (*out)->windows == NULL) {
+        free((*out)->candidates);
+        free((*out)->windows);
         free(*out);
         *out = NULL;
         return mg_error_set(err, "out of memory");
@@ -267,8 +400,14 @@ void mg_guard_scratch_destroy(mg_guard_scratch_t *scratch)
     hs_free_scratch(scratch->hs);
     mg_guard_normalized_dispose(&scratch->normalized);
     free(scratch->candidates);
+    free(scratch->windows);
+    free(scratch->stretches.ranges);
+    free(scratch->stretches.bytes);
+    free(scratch->stretches.at);
+    free(scratch->stretches.from);
     free(scratch->accepted);
     free(scratch->last);
+    free(scratch->last_window);
     free(scratch);
 }
 
@@ -276,7 +415,13 @@ void mg_guard_scratch_destroy(mg_guard_scratch_t *scratch)
 static int fit(mg_guard_scratch_t *scratch, const mg_guard_detectors_t *set, mg_error_t *err)
 {
     if (scratch->generation != set->generation) {
-        if (hs_alloc_scratch(set->database, &scratch->hs) != HS_SUCCESS)
+        bool fitted = set->database == NULL || hs_alloc_scratch(set->database, &scratch->hs) == HS_SUCCESS;
+        for (size_t d = 0; fitted && d < set->len; d++)
+            fitted = set->starts[d] == NULL || hs_alloc_scratch(set->starts[d], &scratch->hs) == HS_SUCCESS;
+        fitted = fitted && (set->stretches == NULL || hs_alloc_scratch(set->stretches, &scratch->hs) == HS_SUCCESS);
+        fitted =
+            fitted && (set->stretch_ends == NULL || hs_alloc_scratch(set->stretch_ends, &scratch->hs) == HS_SUCCESS);
+        if (!fitted)
             return mg_error_set(err, "cannot allocate vectorscan scratch space");
         scratch->generation = set->generation;
     }
@@ -285,30 +430,316 @@ static int fit(mg_guard_scratch_t *scratch, const mg_guard_detectors_t *set, mg_
         if (last == NULL)
             return mg_error_set(err, "out of memory");
         scratch->last = last;
+        uint32_t *last_window = realloc(scratch->last_window, set->len * sizeof(*last_window));
+        if (last_window == NULL)
+            return mg_error_set(err, "out of memory");
+        scratch->last_window = last_window;
         scratch->last_capacity = set->len;
     }
     return 0;
 }
 
-static int on_match(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags, void *context)
+/* A raw match with its leftmost start, from step 2 or 3, in order of its end within each detector. */
+static void add_candidate(mg_guard_scratch_t *scratch, unsigned id, size_t from, size_t to)
 {
-    (void)flags;
-    mg_guard_scratch_t *scratch = context;
     const mg_guard_detector_def_t *def = &scratch->detectors->defs[id];
-    if ((def->kinds & scratch->kinds) == 0)
-        return 0;
     uint32_t last = scratch->last[id];
     if (!def->all_ends && last != 0 && scratch->candidates[last - 1].from == from) {
         scratch->candidates[last - 1].to = (uint32_t)to; /* reports come in order of their end */
-        return 0;
+        return;
     }
     if (scratch->candidates_len == MAX_CANDIDATES) {
         scratch->truncated = true;
-        return 0;
+        return;
     }
     scratch->candidates[scratch->candidates_len] = (mg_guard_candidate_t){(uint32_t)from, (uint32_t)to, id};
     scratch->last[id] = (uint32_t)++scratch->candidates_len;
+}
+
+/* The lowest offset at which a match of `detector` ending at `end` can start. */
+static size_t start_bound(mg_guard_scratch_t *scratch, unsigned detector, size_t end)
+{
+    const mg_guard_detector_def_t *def = &scratch->detectors->defs[detector];
+    if (def->start != START_WIDTH)
+        return mg_guard_start_bound((mg_guard_start_t)def->start, scratch->text, end, &scratch->memos[def->start]);
+    uint32_t width = scratch->detectors->widths[detector];
+    return width == UINT32_MAX || width >= end ? 0 : end - width;
+}
+
+/* Step 1: an end; it joins the detector's latest window when their bytes touch. */
+static int on_end(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags, void *context)
+{
+    (void)from;
+    (void)flags;
+    mg_guard_scratch_t *scratch = context;
+    if ((scratch->detectors->defs[id].kinds & scratch->kinds) == 0)
+        return 0;
+    size_t bound = start_bound(scratch, id, (size_t)to);
+    uint32_t lo = bound > 0 ? (uint32_t)bound - 1 : 0;
+    uint32_t hi = scratch->len - to > 1 + TAIL_SLACK ? (uint32_t)to + 1 + TAIL_SLACK : (uint32_t)scratch->len;
+    uint32_t last = scratch->last_window[id];
+    if (last != 0) {
+        mg_guard_window_t *window = &scratch->windows[last - 1];
+        if (lo <= window->hi && to >= window->last) {
+            window->lo = lo < window->lo ? lo : window->lo;
+            window->hi = hi;
+            window->last = (uint32_t)to;
+            return 0;
+        }
+    }
+    if (scratch->windows_len == MAX_CANDIDATES) {
+        scratch->truncated = true;
+        return 0;
+    }
+    scratch->windows[scratch->windows_len] = (mg_guard_window_t){lo, hi, (uint32_t)to, (uint32_t)to, id};
+    scratch->last_window[id] = (uint32_t)++scratch->windows_len;
     return 0;
+}
+
+static int by_detector(const void *a, const void *b)
+{
+    const mg_guard_window_t *x = a, *y = b;
+    if (x->detector != y->detector)
+        return x->detector < y->detector ? -1 : 1;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Vectorscan may report ends out of order: windows that touch merge whatever their order was. */
+static void merge_windows(mg_guard_scratch_t *scratch)
+{
+    if (scratch->windows_len < 2)
+        return;
+    qsort(scratch->windows, scratch->windows_len, sizeof(*scratch->windows), by_detector);
+    size_t kept = 0;
+    for (size_t w = 1; w < scratch->windows_len; w++) {
+        mg_guard_window_t *into = &scratch->windows[kept], *next = &scratch->windows[w];
+        if (next->detector != into->detector || next->lo > into->hi) {
+            scratch->windows[++kept] = *next;
+            continue;
+        }
+        into->hi = next->hi > into->hi ? next->hi : into->hi;
+        into->first = next->first < into->first ? next->first : into->first;
+        into->last = next->last > into->last ? next->last : into->last;
+    }
+    scratch->windows_len = kept + 1;
+}
+
+/* Step 2: a start. Only ends step 1 saw count; a start on the window's first byte may be an assertion
+ * fooled by the missing byte before it (no real match starts there: the window begins before the bound). */
+static int on_start(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags, void *context)
+{
+    (void)id; /* 0: the database has one expression, the window's detector */
+    (void)flags;
+    mg_guard_scratch_t *scratch = context;
+    const mg_guard_window_t *window = scratch->window;
+    from += scratch->base;
+    to += scratch->base;
+    if (to < window->first || to > window->last)
+        return 0;
+    if (from == scratch->base && scratch->base > 0) {
+        scratch->fooled = true;
+        return 1; /* stops the scan */
+    }
+    add_candidate(scratch, window->detector, (size_t)from, (size_t)to);
+    return 0;
+}
+
+static int scan_window(mg_guard_scratch_t *scratch, const mg_guard_window_t *window)
+{
+    const hs_database_t *database = scratch->detectors->starts[window->detector];
+    size_t mark = scratch->candidates_len;
+    uint32_t last = scratch->last[window->detector];
+    scratch->window = window;
+    scratch->base = window->lo;
+    scratch->fooled = false;
+    hs_error_t rc =
+        hs_scan(database, scratch->text + window->lo, window->hi - window->lo, 0, scratch->hs, on_start, scratch);
+    if (scratch->fooled) {
+        scratch->candidates_len = mark;
+        scratch->last[window->detector] = last;
+        scratch->base = 0;
+        scratch->fooled = false;
+        rc = hs_scan(database, scratch->text, window->hi, 0, scratch->hs, on_start, scratch);
+    }
+    return rc == HS_SUCCESS ? 0 : -1;
+}
+
+/* The stretch that holds byte `at` of the copies: the last one starting at or before it. */
+static size_t stretch_at(const mg_guard_stretches_t *stretches, size_t at)
+{
+    size_t low = 0, high = stretches->count;
+    while (high - low > 1) {
+        size_t middle = low + (high - low) / 2;
+        if (stretches->at[middle] <= at)
+            low = middle;
+        else
+            high = middle;
+    }
+    return low;
+}
+
+/* Step 3: a raw match inside one of the stretches, mapped back to the text. */
+static int on_region_match(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags,
+                           void *context)
+{
+    (void)flags;
+    mg_guard_scratch_t *scratch = context;
+    const mg_guard_stretches_t *stretches = &scratch->stretches;
+    if ((scratch->detectors->defs[id].kinds & scratch->kinds) == 0)
+        return 0;
+    size_t stretch = stretch_at(stretches, (size_t)from);
+    size_t shift = stretches->from[stretch] - stretches->at[stretch];
+    add_candidate(scratch, id, (size_t)from + shift, (size_t)to + shift);
+    return 0;
+}
+
+/* Step 3: the end of a match of a detector whose start is parsed backwards within its stretch. */
+static int on_region_end(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags,
+                         void *context)
+{
+    (void)from;
+    (void)flags;
+    mg_guard_scratch_t *scratch = context;
+    const mg_guard_stretches_t *stretches = &scratch->stretches;
+    const mg_guard_detector_def_t *def = &scratch->detectors->defs[id];
+    if ((def->kinds & scratch->kinds) == 0 || to == 0)
+        return 0;
+    size_t stretch = stretch_at(stretches, (size_t)to - 1);
+    size_t (*parse)(const char *, size_t, size_t) = NULL;
+    switch ((mg_guard_start_t)def->start) {
+    case START_CARD:
+        parse = mg_guard_card_start;
+        break;
+    case START_PHONE:
+        parse = mg_guard_phone_start;
+        break;
+    case START_IBAN:
+        parse = mg_guard_iban_start;
+        break;
+    case START_EMAIL:
+        parse = mg_guard_email_start;
+        break;
+    case START_KEY_VALUE:
+        parse = mg_guard_key_value_start;
+        break;
+    case START_WIDTH:
+    case START_ASSIGNMENT:
+        break;
+    }
+    assert(parse != NULL); /* in_database: only those are scanned for their ends */
+    size_t start = parse != NULL ? parse(stretches->bytes, stretches->at[stretch], (size_t)to) : SIZE_MAX;
+    assert(start != SIZE_MAX); /* vectorscan reported a match ending there */
+    if (start == SIZE_MAX)
+        return 0;
+    size_t shift = stretches->from[stretch] - stretches->at[stretch];
+    add_candidate(scratch, id, start + shift, (size_t)to + shift);
+    return 0;
+}
+
+static bool reserve(void **buffer, size_t *capacity, size_t needed, size_t size)
+{
+    if (needed <= *capacity)
+        return true;
+    size_t grown_capacity = needed * 2;
+    void *grown = realloc(*buffer, grown_capacity * size);
+    if (grown == NULL)
+        return false;
+    *buffer = grown;
+    *capacity = grown_capacity;
+    return true;
+}
+
+static int collect_range(void *context, mg_guard_region_t region, size_t from, size_t to)
+{
+    (void)region;
+    mg_guard_stretches_t *stretches = &((mg_guard_scratch_t *)context)->stretches;
+    if (!reserve((void **)&stretches->ranges, &stretches->ranges_capacity, stretches->ranges_len + 2, sizeof(uint32_t)))
+        return -1;
+    stretches->ranges[stretches->ranges_len++] = (uint32_t)from;
+    stretches->ranges[stretches->ranges_len++] = (uint32_t)to;
+    return 0;
+}
+
+static int by_range_start(const void *a, const void *b)
+{
+    const uint32_t *x = a, *y = b;
+    return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+static int append_stretch(mg_guard_stretches_t *stretches, const char *text, size_t from, size_t to)
+{
+    size_t count_capacity = stretches->count_capacity; /* `at` and `from` grow together */
+    if (stretches->len + (to - from) + 1 + TAIL_SLACK >= UINT32_MAX)
+        return -1; /* vectorscan takes an unsigned length */
+    if (!reserve((void **)&stretches->bytes, &stretches->capacity, stretches->len + (to - from) + 1 + TAIL_SLACK, 1) ||
+        !reserve((void **)&stretches->at, &count_capacity, stretches->count + 1, sizeof(uint32_t)) ||
+        !reserve((void **)&stretches->from, &stretches->count_capacity, stretches->count + 1, sizeof(uint32_t)))
+        return -1;
+    stretches->at[stretches->count] = (uint32_t)stretches->len;
+    stretches->from[stretches->count] = (uint32_t)from;
+    stretches->count++;
+    memcpy(stretches->bytes + stretches->len, text + from, to - from);
+    stretches->len += to - from;
+    stretches->bytes[stretches->len++] = '\n';
+    return 0;
+}
+
+/* The stretches of the regions the scan's kinds need, then one hs_scan over their copies. */
+static int scan_regions(mg_guard_scratch_t *scratch)
+{
+    const mg_guard_detectors_t *set = scratch->detectors;
+    mg_guard_stretches_t *stretches = &scratch->stretches;
+    unsigned regions = 0;
+    for (unsigned region = REGION_NONE + 1; region < REGION_COUNT; region++) {
+        if ((set->region_kinds[region] & scratch->kinds) != 0)
+            regions |= 1u << region;
+    }
+    stretches->ranges_len = stretches->len = stretches->count = 0;
+    if (regions == 0)
+        return 0;
+    if (mg_guard_find_regions(scratch->text, scratch->len, regions, collect_range, scratch) != 0)
+        return -1;
+    size_t ranges = stretches->ranges_len / 2;
+    if (ranges == 0)
+        return 0;
+    qsort(stretches->ranges, ranges, 2 * sizeof(uint32_t), by_range_start);
+    uint32_t from = stretches->ranges[0], to = stretches->ranges[1];
+    for (size_t r = 1; r <= ranges; r++) {
+        if (r < ranges && stretches->ranges[2 * r] <= to) { /* overlapping or touching: one stretch */
+            to = stretches->ranges[2 * r + 1] > to ? stretches->ranges[2 * r + 1] : to;
+            continue;
+        }
+        if (append_stretch(stretches, scratch->text, from, to) != 0)
+            return -1;
+        if (r < ranges) {
+            from = stretches->ranges[2 * r];
+            to = stretches->ranges[2 * r + 1];
+        }
+    }
+    memset(stretches->bytes + stretches->len, '\n', TAIL_SLACK);
+    unsigned len = (unsigned)(stretches->len + TAIL_SLACK);
+    if (set->stretches != NULL &&
+        hs_scan(set->stretches, stretches->bytes, len, 0, scratch->hs, on_region_match, scratch) != HS_SUCCESS)
+        return -1;
+    if (set->stretch_ends != NULL &&
+        hs_scan(set->stretch_ends, stretches->bytes, len, 0, scratch->hs, on_region_end, scratch) != HS_SUCCESS)
+        return -1;
+    return 0;
+}
+
+/* Steps 1 to 3: every raw match of the detectors of the scan's kinds, as candidates. */
+static int find_candidates(mg_guard_scratch_t *scratch)
+{
+    const mg_guard_detectors_t *set = scratch->detectors;
+    if (set->database != NULL &&
+        hs_scan(set->database, scratch->text, (unsigned)scratch->len, 0, scratch->hs, on_end, scratch) != HS_SUCCESS)
+        return -1;
+    merge_windows(scratch);
+    for (size_t w = 0; w < scratch->windows_len; w++) {
+        if (scan_window(scratch, &scratch->windows[w]) != 0)
+            return -1;
+    }
+    return scan_regions(scratch);
 }
 
 static bool is_alnum(char c)
@@ -458,25 +889,18 @@ static int examine(mg_guard_scratch_t *scratch, const char *text, size_t len, co
     return 0;
 }
 
+static int accept_padding(void *context, size_t from, size_t to)
+{
+    mg_guard_scratch_t *scratch = context;
+    size_t detector = scratch->detectors->padding;
+    return accept(scratch, from, to, detector, scratch->detectors->defs[detector].kinds & scratch->kinds, 0.6f);
+}
+
 static int padding(mg_guard_scratch_t *scratch, const char *text, size_t len)
 {
-    size_t detector = scratch->detectors->padding;
-    unsigned kinds = scratch->detectors->defs[detector].kinds & scratch->kinds;
-    if (kinds == 0)
+    if ((scratch->detectors->defs[scratch->detectors->padding].kinds & scratch->kinds) == 0)
         return 0;
-    for (size_t i = 0; i < len;) {
-        if (!is_space(text[i])) {
-            i++;
-            continue;
-        }
-        size_t run = i;
-        while (run < len && is_space(text[run]))
-            run++;
-        if (run - i >= PADDING_RUN && run < len && accept(scratch, i, run, detector, kinds, 0.6f) != 0)
-            return -1;
-        i = run;
-    }
-    return 0;
+    return mg_guard_find_padding(text, len, PADDING_RUN, accept_padding, scratch);
 }
 
 static bool is_name_char(char c)
@@ -600,8 +1024,13 @@ int mg_guard_scan(const mg_guard_detectors_t *set, mg_guard_scratch_t *scratch, 
     scratch->candidates_len = 0;
     scratch->accepted_len = 0;
     scratch->truncated = false;
+    scratch->windows_len = 0;
     memset(scratch->last, 0, set->len * sizeof(*scratch->last));
-    if (len > 0 && hs_scan(set->database, text, (unsigned)len, 0, scratch->hs, on_match, scratch) != HS_SUCCESS)
+    memset(scratch->last_window, 0, set->len * sizeof(*scratch->last_window));
+    memset(scratch->memos, 0, sizeof(scratch->memos));
+    scratch->text = text;
+    scratch->len = len;
+    if (len > 0 && find_candidates(scratch) != 0)
         return mg_error_set(err, "vectorscan failed to scan");
     for (size_t c = 0; c < scratch->candidates_len; c++) {
         if (examine(scratch, text, len, &scratch->candidates[c]) != 0)

@@ -53,10 +53,42 @@ typedef enum en_mg_guard_bound_t {
     BOUND_DIGIT,  /* [0-9], and '.' or '-' followed by a digit */
 } mg_guard_bound_t;
 
+/* Where the scan looks for a detector's matches. Expressions made of character classes with no literal to
+ * anchor on (digit runs, base64 runs) cost vectorscan most; a hand-written pass finds the few short
+ * stretches of text such a detector could match in (every match is a string over the detector's alphabet,
+ * so it lies inside one maximal run of it) and vectorscan scans only those. The expressions of a region
+ * have no assertions (\b, ^, $), so a stretch scanned alone gives exactly the matches it holds. */
+typedef enum en_mg_guard_region_t {
+    REGION_NONE = 0, /* the main database, over the whole text */
+    REGION_NUMBER,   /* runs of [0-9 .()+-] (and x, e, t of an extension) with 7 digits, or 4 and 3 dots */
+    REGION_IBAN,     /* runs of [A-Z0-9 ] holding [A-Z]{2}[0-9]{2} and 15 letters or digits */
+    REGION_IPV6,     /* runs of [0-9A-Za-z:%] holding two colons */
+    REGION_BASE64,   /* runs of [A-Za-z0-9+/_=\"'-] holding 20 characters of [A-Za-z0-9+/_-] in a row */
+    REGION_EMAIL,    /* runs of [A-Za-z0-9._%+@-] holding an '@' */
+    REGION_COUNT,
+} mg_guard_region_t;
+
+/* How the scan finds where a match starts: vectorscan reports only where matches end unless asked for
+ * starts (HS_FLAG_SOM_LEFTMOST), which costs several times more on class-heavy expressions. */
+typedef enum en_mg_guard_start_t {
+    START_WIDTH = 0,  /* main database: no match is wider than vectorscan says; else the text's start.
+                       * A region: vectorscan reports starts */
+    START_ASSIGNMENT, /* main database: at most START_ASSIGNMENT_KEY bytes before the run of value characters */
+    START_CARD,       /* a region: mg_guard_card_start parses the card expression backwards */
+    START_PHONE,      /* a region: mg_guard_phone_start parses the phone expression backwards */
+    START_IBAN,       /* a region: mg_guard_iban_start */
+    START_EMAIL,      /* a region: mg_guard_email_start */
+    START_KEY_VALUE,  /* a region: mg_guard_key_value_start (high_entropy_string's NAME=base64) */
+} mg_guard_start_t;
+
+/* More than the widest keyword, suffix, quote, spaces and operator generic_secret puts before its value
+ * (13 + 24 + 1 + 4 + 2 + 4 + 1 = 49; the value is a run of [^\s"',;]). */
+#define START_ASSIGNMENT_KEY 64
+
 typedef struct st_mg_guard_detector_def_t {
     const char *type;
     const char *pattern;
-    unsigned hs_flags; /* beyond HS_FLAG_SOM_LEFTMOST, which every expression gets */
+    unsigned hs_flags; /* beyond HS_FLAG_SOM_LEFTMOST, which every expression gets when its start is wanted */
     uint8_t kinds;     /* MG_GUARD_* bits it reports under; injection markers are also poisoning */
     uint8_t priority;  /* overlapping findings of one kind: the higher priority wins */
     uint8_t check, span, bound;
@@ -64,6 +96,11 @@ typedef struct st_mg_guard_detector_def_t {
     float score;   /* the score of a candidate the check accepts without an opinion of its own */
     double min_entropy;
     uint32_t max_length; /* candidates longer than this (after bounding) are dropped; 0: no limit */
+    uint8_t region;      /* mg_guard_region_t */
+    uint8_t start;       /* mg_guard_start_t, for REGION_NONE */
+    /* For REGION_NONE: a cheaper expression for the main database whose matches end wherever the
+     * pattern's do (a superset); only for patterns of unbounded width. NULL: the pattern itself. */
+    const char *prefilter;
 } mg_guard_detector_def_t;
 
 extern const mg_guard_detector_def_t mg_guard_builtin_detectors[];
@@ -76,6 +113,35 @@ double mg_guard_entropy(const char *s, size_t len);
 bool mg_guard_luhn(const char *s, size_t len, size_t *digits);
 bool mg_guard_iban_valid(const char *s, size_t len);
 bool mg_guard_github_checksum(const char *token, size_t len);
+
+/* A stretch [from, to) of the text where the detectors of `region` may match. Returns nonzero to stop. */
+typedef int (*mg_guard_region_fn)(void *context, mg_guard_region_t region, size_t from, size_t to);
+/* Calls `found` for each stretch of text[0..len) that the expressions of a region (of the mask `regions`,
+ * bit 1 << region) need to scan, in order of offset within each region; stops at and returns the first
+ * nonzero value `found` returns. */
+int mg_guard_find_regions(const char *text, size_t len, unsigned regions, mg_guard_region_fn found, void *context);
+
+/* What the start finders remember between two ends of one scan, so that a long run is walked once. */
+typedef struct st_mg_guard_start_memo_t {
+    size_t end, run; /* the last end asked about and the start of the run it found (end 0: nothing yet) */
+} mg_guard_start_memo_t;
+
+/* The lowest offset at which a match of the detector ending at `end` may start (START_ASSIGNMENT). */
+size_t mg_guard_start_bound(mg_guard_start_t start, const char *text, size_t end, mg_guard_start_memo_t *memo);
+
+/* The leftmost start of a match ending at `end` of the card_number expression [2-6](?:[ -]?[0-9]){12,18}
+ * (START_CARD) or of the phone expression (START_PHONE, detectors_builtin.c), not below `floor`; SIZE_MAX
+ * when none matches there. What vectorscan reports with HS_FLAG_SOM_LEFTMOST, found by parsing backwards. */
+size_t mg_guard_card_start(const char *text, size_t floor, size_t end);
+size_t mg_guard_phone_start(const char *text, size_t floor, size_t end);
+/* The same for the iban, email and [A-Za-z_][A-Za-z0-9_]*=[A-Za-z0-9+/]{20,}={0,2} expressions. */
+size_t mg_guard_iban_start(const char *text, size_t floor, size_t end);
+size_t mg_guard_email_start(const char *text, size_t floor, size_t end);
+size_t mg_guard_key_value_start(const char *text, size_t floor, size_t end);
+
+/* Whitespace runs of at least `run` bytes that something follows (hidden padding); `found` as above. */
+int mg_guard_find_padding(const char *text, size_t len, size_t run, int (*found)(void *context, size_t from, size_t to),
+                          void *context);
 
 /* Normalised text and, for each of its bytes, the original bytes [start, end) it came from. */
 typedef struct st_mg_guard_normalized_t {

@@ -2,9 +2,9 @@
  * detectors_builtin.c - the built-in detectors: one line each, pattern and the check that confirms it.
  *
  * Patterns follow the formats the issuers document (AWS key ids, GitHub's prefixed tokens, Slack's xox*,
- * Stripe's sk_live_, JWT's base64url "eyJ" header...). They are compiled as one vectorscan database with
- * HS_FLAG_SOM_LEFTMOST, which rules out back-references and look-around; boundaries a pattern cannot say
- * are checked afterwards (`bound`). Where a format cannot be told from noise by its shape alone (an
+ * Stripe's sk_live_, JWT's base64url "eyJ" header...). vectorscan compiles them, also with
+ * HS_FLAG_SOM_LEFTMOST (detect.c), which rules out back-references and look-around; boundaries a pattern
+ * cannot say are checked afterwards (`bound`). Where a format cannot be told from noise by its shape alone (an
  * assignment's value, 13 digits, a dotted quad), the check does the work: see validators.c.
  *
  * Injection and poisoning markers are phrases. They are written to catch what indirect prompt injection
@@ -26,7 +26,12 @@
 #define I (MG_GUARD_INJECTION | MG_GUARD_POISONING)
 #define T MG_GUARD_POISONING
 
-/* type, pattern, flags, kinds, priority, check, span, bound, all_ends, score, min_entropy, max_length */
+/* region, start and prefilter are left out where they are REGION_NONE, START_WIDTH and NULL */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
+/* type, pattern, flags, kinds, priority, check, span, bound, all_ends, score, min_entropy, max_length, region,
+ * start, prefilter. A detector in a region must stay inside the region's alphabet and use no assertion
+ * (detect_internal.h); one with a start finder must keep the shape the finder relies on (detect_regions.c). */
 const mg_guard_detector_def_t mg_guard_builtin_detectors[] = {
     /* ---- secrets ---- */
     {"aws_access_key", "(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}", 0, S, 90, CHECK_AWS_KEY_ID, SPAN_MATCH,
@@ -74,27 +79,29 @@ const mg_guard_detector_def_t mg_guard_builtin_detectors[] = {
      "(?:password|passwd|pwd|secret|api[_-]?key|apikey|access[_-]?key|access[_-]?token|auth[_-]?token|token|private[_"
      "-]?key|client[_-]?secret|credentials?)[A-Za-z0-9_.-]{0,24}[\"']?\\s{0,4}(?:=|:|=>|:=)\\s{0,4}[\"']?[^\\s\"',;]{8,"
      "}",
-     CASELESS, S, 40, CHECK_GENERIC_SECRET, SPAN_VALUE, BOUND_NONE, false, 0, 3.0, 0},
+     CASELESS, S, 40, CHECK_GENERIC_SECRET, SPAN_VALUE, BOUND_NONE, false, 0, 3.0, 0, REGION_NONE, START_ASSIGNMENT},
     {"high_entropy_string", "[\"'][A-Za-z0-9+/_-]{20,}={0,2}[\"']", 0, S, 30, CHECK_ENTROPY, SPAN_VALUE, BOUND_NONE,
-     false, 0.5f, -1, 100},
+     false, 0.5f, -1, 100, REGION_BASE64},
     {"high_entropy_string", "[A-Za-z_][A-Za-z0-9_]*=[A-Za-z0-9+/]{20,}={0,2}", 0, S, 30, CHECK_ENTROPY, SPAN_VALUE,
-     BOUND_BASE64, false, 0.5f, -1, 100},
+     BOUND_BASE64, false, 0.5f, -1, 100, REGION_BASE64, START_KEY_VALUE},
 
     /* ---- personal data ---- */
     {"email", "[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,24}", 0, P, 80, CHECK_EMAIL,
-     SPAN_MATCH, BOUND_ALNUM, false, 0, 0, 0},
-    {"card_number", "[2-6](?:[ -]?[0-9]){12,18}", 0, P, 90, CHECK_LUHN_CARD, SPAN_MATCH, BOUND_DIGIT, true, 0, 0, 0},
-    {"us_ssn", "[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}", 0, P, 85, CHECK_SSN, SPAN_MATCH, BOUND_DIGIT, false, 0, 0, 0},
+     SPAN_MATCH, BOUND_ALNUM, false, 0, 0, 0, REGION_EMAIL, START_EMAIL},
+    {"card_number", "[2-6](?:[ -]?[0-9]){12,18}", 0, P, 90, CHECK_LUHN_CARD, SPAN_MATCH, BOUND_DIGIT, true, 0, 0, 0,
+     REGION_NUMBER, START_CARD},
+    {"us_ssn", "[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}", 0, P, 85, CHECK_SSN, SPAN_MATCH, BOUND_DIGIT, false, 0, 0, 0,
+     REGION_NUMBER},
     {"iban", "[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?", 0, P, 90, CHECK_IBAN, SPAN_MATCH,
-     BOUND_ALNUM, true, 0, 0, 0},
+     BOUND_ALNUM, true, 0, 0, 0, REGION_IBAN, START_IBAN},
     {"phone",
      "(?:\\+[0-9]{1,3}[ .-]?)?(?:\\([0-9]{1,4}\\)[ .-]?)?[0-9]{2,4}(?:[ .-][0-9]{2,4}){1,4}(?: ?(?:x|ext\\.?) ?[0-9]{1,"
      "6})?",
-     0, P, 50, CHECK_PHONE, SPAN_MATCH, BOUND_DIGIT, true, 0, 0, 0},
+     0, P, 50, CHECK_PHONE, SPAN_MATCH, BOUND_DIGIT, true, 0, 0, 0, REGION_NUMBER, START_PHONE},
     {"ipv4", "(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])",
-     0, P, 70, CHECK_IPV4, SPAN_MATCH, BOUND_DIGIT, false, 0, 0, 0},
+     0, P, 70, CHECK_IPV4, SPAN_MATCH, BOUND_DIGIT, false, 0, 0, 0, REGION_NUMBER},
     {"ipv6", "[0-9a-f]{0,4}:[0-9a-f]{0,4}:[0-9a-f:]{1,37}(?:%[a-z0-9]{1,15})?", CASELESS, P, 70, CHECK_IPV6, SPAN_MATCH,
-     BOUND_ALNUM, false, 0, 0, 0},
+     BOUND_ALNUM, false, 0, 0, 0, REGION_IPV6},
 
     /* ---- prompt injection (also poisoning in tool definitions) ---- */
     {"instruction_override",
@@ -114,7 +121,12 @@ const mg_guard_detector_def_t mg_guard_builtin_detectors[] = {
      "\\s+you\\s+(?:are|will|must|shall|should)|(?:new|updated|real|actual)\\s+(?:system\\s+)?instructions?\\s*:|(?:"
      "developer|god|dan|jailbreak)\\s+mode|do\\s+anything\\s+now|act\\s+as\\s+(?:an?\\s+)?(?:unrestricted|unfiltered|"
      "jailbroken))\\b",
-     CASELESS, I, 70, CHECK_NONE, SPAN_MATCH, BOUND_NONE, false, 0.75f, 0, 0},
+     CASELESS, I, 70, CHECK_NONE, SPAN_MATCH, BOUND_NONE, false, 0.75f, 0, 0, REGION_NONE, START_WIDTH,
+     /* each branch cut before a word rarer than its first ("now a", "instructions:", "unfiltered"): every
+      * end of the pattern is an end of the prefilter */
+     "now\\s+(?:a|an|the|in|no\\s+longer|free|dan|unrestricted|jailbroken|my)\\b|now\\s+on,?\\s+you\\s+(?:are|will|"
+     "must|shall|should)\\b|instructions?\\s*:\\b|(?:developer|god|dan|jailbreak)\\s+mode\\b|anything\\s+now\\b|(?:"
+     "unrestricted|unfiltered|jailbroken)\\b"},
     {"role_marker",
      "<\\|(?:im_start|im_end|system|user|assistant|endoftext|start_header_id|end_header_id|eot_id)\\|>|\\[/?(?:SYSTEM|"
      "INST|SYS)\\]|<</?SYS>>|</?(?:tool_result|tool_use|function_results?|function_calls|system|system-reminder|"
@@ -142,13 +154,19 @@ const mg_guard_detector_def_t mg_guard_builtin_detectors[] = {
     {"tool_call_instruction",
      "\\b(?:call|invoke|use|run|execute|trigger)\\s+(?:the\\s+)?[`\"']?[A-Za-z0-9_.-]+[`\"']?\\s+(?:tool|function)\\s+("
      "?:with|to|and|using|passing)\\b",
-     CASELESS, I, 60, CHECK_NONE, SPAN_MATCH, BOUND_NONE, false, 0.5f, 0, 0},
+     CASELESS, I, 60, CHECK_NONE, SPAN_MATCH, BOUND_NONE, false, 0.5f, 0, 0, REGION_NONE, START_WIDTH,
+     "(?:tool|function)\\s+(?:with|to|and|using|passing)\\b"},
     {"response_manipulation",
      "\\b(?:(?:in|to|into|within|throughout|at\\s+the\\s+(?:end|beginning|start)\\s+of)\\s+your\\s+(?:response|answer|"
      "reply|output|summary|code|solution|implementation|codebase)s?|your\\s+(?:response|answer|reply|output|code)\\s+("
      "?:should|must|needs?\\s+to|has\\s+to)|(?:following|subsequent|below)\\s+code\\s+(?:block|section|snippet|excerpt|"
      "segment|fragment|piece))\\b",
-     CASELESS, I, 50, CHECK_NONE, SPAN_MATCH, BOUND_NONE, false, 0.5f, 0, 0},
+     CASELESS, I, 50, CHECK_NONE, SPAN_MATCH, BOUND_NONE, false, 0.5f, 0, 0, REGION_NONE, START_WIDTH,
+     /* the first branch's two-letter words ("in your response") cost the main database more than all
+      * the others together; what follows them ends where the branch does */
+     "your\\s+(?:response|answer|reply|output|summary|code|solution|implementation|codebase)s?\\b|your\\s+(?:"
+     "response|answer|reply|output|code)\\s+(?:should|must|needs?\\s+to|has\\s+to)\\b|\\b(?:following|subsequent|"
+     "below)\\s+code\\s+(?:block|section|snippet|excerpt|segment|fragment|piece)\\b"},
     {"hidden_padding", NULL, 0, I, 40, CHECK_NONE, SPAN_MATCH, BOUND_NONE, false, 0.6f, 0, 0},
 
     /* ---- tool poisoning (descriptions, parameters, server instructions) ---- */
@@ -169,7 +187,9 @@ const mg_guard_detector_def_t mg_guard_builtin_detectors[] = {
      "any|every)\\s+(?:e-?mails?|messages?|requests?)\\s+(?:must|should)\\s+(?:also\\s+)?be\\s+(?:sent|forwarded|bcc'?"
      "d|"
      "copied)\\s+to\\b",
-     CASELESS, T, 60, CHECK_NONE, SPAN_MATCH, BOUND_NONE, false, 0.6f, 0, 0},
+     CASELESS, T, 60, CHECK_NONE, SPAN_MATCH, BOUND_NONE, false, 0.6f, 0, 0, REGION_NONE, START_WIDTH,
+     "(?:instead\\s+of|rather\\s+than)\\s+(?:using\\s+|calling\\s+)?(?:the\\s+)?[A-Za-z0-9_.-]+\\s+tool\\b|(?:e-?"
+     "mails?|messages?|requests?)\\s+(?:must|should)\\s+(?:also\\s+)?be\\s+(?:sent|forwarded|bcc'?d|copied)\\s+to\\b"},
     {"tool_shadowing", NULL, 0, T, 70, CHECK_NONE, SPAN_MATCH, BOUND_NONE, false, 0.7f, 0, 0},
 };
 

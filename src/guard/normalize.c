@@ -126,19 +126,42 @@ static size_t decode_escape(const char *s, size_t len, int32_t *cp)
     return 0;
 }
 
+/* Whether any of eight bytes is_special: a high bit, or a byte equal to '\\', '%' or '&' (a byte is zero
+ * in word ^ c*ones exactly where it equals c; (v - ones) & ~v & highs is nonzero when a byte of v is 0). */
+static bool word_has_special(uint64_t word)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t backslash = word ^ (ones * '\\'), percent = word ^ (ones * '%'), ampersand = word ^ (ones * '&');
+    uint64_t zero =
+        ((backslash - ones) & ~backslash) | ((percent - ones) & ~percent) | ((ampersand - ones) & ~ampersand);
+    return ((word | zero) & highs) != 0;
+}
+
 bool mg_guard_needs_normalizing(const char *text, size_t len)
 {
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)text[i];
-        if (!is_special(c))
-            continue;
-        if (c >= 0x80)
-            return true;
-        int32_t cp;
-        if (decode_escape(text + i, len - i, &cp) != 0)
-            return true;
+    size_t i = 0;
+    while (true) { /* eight bytes at a time to the first that may need it, then byte by byte */
+        while (i + 8 <= len) {
+            uint64_t word;
+            memcpy(&word, text + i, 8);
+            if (word_has_special(word))
+                break;
+            i += 8;
+        }
+        size_t stop = i + 8 < len ? i + 8 : len;
+        for (; i < stop; i++) {
+            unsigned char c = (unsigned char)text[i];
+            if (!is_special(c))
+                continue;
+            if (c >= 0x80)
+                return true;
+            int32_t cp;
+            if (decode_escape(text + i, len - i, &cp) != 0)
+                return true;
+        }
+        if (i >= len)
+            return false;
     }
-    return false;
 }
 
 static int reserve(mg_guard_normalized_t *out, size_t extra)
