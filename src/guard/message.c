@@ -214,31 +214,45 @@ static int walk_list(walk_t *walk, json_t *list, unsigned kinds)
     return 0;
 }
 
+static bool is_list_key(const char *key)
+{
+    return strcmp(key, "tools") == 0 || strcmp(key, "prompts") == 0 || strcmp(key, "resources") == 0 ||
+           strcmp(key, "resourceTemplates") == 0;
+}
+
 static int walk_result(walk_t *walk, json_t *result, unsigned kinds)
 {
-    static const char *const lists[] = {"tools", "prompts", "resources", "resourceTemplates"};
+    const char *key;
+    json_t *member;
     bool listing = false;
     int rc;
     (void)kinds;
     if (!json_is_object(result))
         return walk_data(walk, result, MG_GUARD_SECRETS | MG_GUARD_PII | MG_GUARD_INJECTION);
-    for (size_t k = 0; k < sizeof(lists) / sizeof(lists[0]); k++) {
-        json_t *list = json_object_get(result, lists[k]);
-        if (!json_is_array(list))
+    /* one pass over the members (a hash lookup per possible list key costs more than the whole walk of a
+     * small result) */
+    json_object_foreach(result, key, member)
+    {
+        if ((json_is_array(member) && is_list_key(key)) ||
+            (json_is_string(member) && strcmp(key, "instructions") == 0)) {
+            listing = true;
+            break;
+        }
+    }
+    if (!listing)
+        return walk_data(walk, result, MG_GUARD_SECRETS | MG_GUARD_PII | MG_GUARD_INJECTION);
+    json_object_foreach(result, key, member)
+    {
+        if (json_is_array(member) && is_list_key(key))
+            rc = walk_member(walk, result, key, walk_list, MG_GUARD_POISONING);
+        else if (json_is_string(member) && strcmp(key, "instructions") == 0)
+            rc = walk_member(walk, result, key, walk_data, MG_GUARD_POISONING);
+        else
             continue;
-        listing = true;
-        if ((rc = walk_member(walk, result, lists[k], walk_list, MG_GUARD_POISONING)) != 0)
+        if (rc != 0)
             return rc;
     }
-    json_t *instructions = json_object_get(result, "instructions");
-    if (json_is_string(instructions)) {
-        listing = true;
-        if ((rc = walk_member(walk, result, "instructions", walk_data, MG_GUARD_POISONING)) != 0)
-            return rc;
-    }
-    if (listing)
-        return 0;
-    return walk_data(walk, result, MG_GUARD_SECRETS | MG_GUARD_PII | MG_GUARD_INJECTION);
+    return 0;
 }
 
 /* A request's strings: tools/call and prompts/get `params.arguments`, anything else its `params`. */
