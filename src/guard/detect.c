@@ -89,6 +89,7 @@ struct st_mg_guard_detectors_t {
     hs_database_t *stretches;    /* step 3: every expression of a region that vectorscan finds starts for */
     hs_database_t *stretch_ends; /* step 3: the others (START_CARD, START_PHONE...), ends only */
     uint32_t *widths;            /* per detector: the widest match, UINT32_MAX when unbounded */
+    bool *fixed;                 /* per detector: every match is `widths` wide (its start needs no step 2) */
     unsigned region_kinds[REGION_COUNT];
     uint64_t generation; /* tells a scratch whether it was fitted to this database */
     mg_guard_detector_def_t *defs;
@@ -120,6 +121,8 @@ struct st_mg_guard_scratch_t {
     const mg_guard_window_t *window;
     bool fooled; /* step 2 saw a start on a window's first byte */
     mg_guard_stretches_t stretches;
+    uint32_t *kept_order; /* resolve's */
+    size_t kept_order_capacity;
 };
 
 static _Atomic uint64_t next_generation = 1;
@@ -274,7 +277,10 @@ static int compile_start(mg_guard_detectors_t *set, size_t detector, size_t buil
     if (hs_expression_info(def->pattern, def->hs_flags, &info, &compile_error) != HS_SUCCESS)
         return compile_failed(set, detector, builtin_len, bad_custom, compile_error, err);
     set->widths[detector] = info->max_width;
+    set->fixed[detector] = info->min_width == info->max_width && info->max_width != UINT32_MAX;
     free(info); /* vectorscan allocates it with the default allocator, malloc */
+    if (set->fixed[detector] && def->start == START_WIDTH)
+        return 0; /* on_end knows the start */
     if (hs_compile(def->pattern, def->hs_flags | HS_FLAG_SOM_LEFTMOST, HS_MODE_BLOCK, NULL, &set->starts[detector],
                    &compile_error) != HS_SUCCESS)
         return compile_failed(set, detector, builtin_len, bad_custom, compile_error, err);
@@ -312,7 +318,9 @@ int mg_guard_detectors_create(const mg_guard_custom_t *custom, size_t custom_len
     set->owned = calloc(custom_len * 2 + 1, sizeof(*set->owned));
     set->starts = calloc(total, sizeof(*set->starts));
     set->widths = calloc(total, sizeof(*set->widths));
-    if (set->defs == NULL || set->actions == NULL || set->owned == NULL || set->starts == NULL || set->widths == NULL) {
+    set->fixed = calloc(total, sizeof(*set->fixed));
+    if (set->defs == NULL || set->actions == NULL || set->owned == NULL || set->starts == NULL || set->widths == NULL ||
+        set->fixed == NULL) {
         mg_guard_detectors_destroy(set);
         return mg_error_set(err, "out of memory");
     }
@@ -353,6 +361,7 @@ void mg_guard_detectors_destroy(mg_guard_detectors_t *set)
     hs_free_database(set->stretch_ends);
     free(set->starts);
     free(set->widths);
+    free(set->fixed);
     for (size_t i = 0; i < set->owned_len; i++)
         free(set->owned[i]);
     free(set->owned);
@@ -401,6 +410,7 @@ void mg_guard_scratch_destroy(mg_guard_scratch_t *scratch)
     mg_guard_normalized_dispose(&scratch->normalized);
     free(scratch->candidates);
     free(scratch->windows);
+    free(scratch->kept_order);
     free(scratch->stretches.ranges);
     free(scratch->stretches.bytes);
     free(scratch->stretches.at);
@@ -439,10 +449,63 @@ static int fit(mg_guard_scratch_t *scratch, const mg_guard_detectors_t *set, mg_
     return 0;
 }
 
+static bool is_alnum(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool in_bound(mg_guard_bound_t bound, char c)
+{
+    switch (bound) {
+    case BOUND_NONE:
+        return false;
+    case BOUND_ALNUM:
+        return is_alnum(c);
+    case BOUND_TOKEN:
+        return is_alnum(c) || c == '_' || c == '-';
+    case BOUND_BASE64:
+        return is_alnum(c) || c == '+' || c == '/' || c == '=' || c == '_' || c == '-';
+    case BOUND_DIGIT:
+        return c >= '0' && c <= '9';
+    }
+    return false;
+}
+
+/* No character of the bound touches the candidate's end; for BOUND_DIGIT, nor does '.' or '-' before a digit
+ * (1.2.3.4.5 and 12-34-5678-90: a longer number around the candidate). */
+static bool bounded_end(mg_guard_bound_t bound, const char *text, size_t len, size_t end)
+{
+    if (end < len && in_bound(bound, text[end]))
+        return false;
+    return bound != BOUND_DIGIT || end + 1 >= len || (text[end] != '.' && text[end] != '-') ||
+           !in_bound(bound, text[end + 1]);
+}
+
+static bool bounded(const mg_guard_detector_def_t *def, const char *text, size_t len, size_t start, size_t end)
+{
+    mg_guard_bound_t bound = def->bound;
+    if (start > 0 && in_bound(bound, text[start - 1]))
+        return false;
+    if (bound == BOUND_DIGIT && start >= 2 && (text[start - 1] == '.' || text[start - 1] == '-') &&
+        in_bound(bound, text[start - 2]))
+        return false;
+    return bounded_end(bound, text, len, end);
+}
+
+/* False when every start examine would try with this end fails bounded(): a candidate for nothing. (With
+ * one candidate per start, stretched to the longest end, a later end may replace this one: only for
+ * detectors that keep every end.) */
+static bool end_may_yield(const mg_guard_scratch_t *scratch, const mg_guard_detector_def_t *def, size_t end)
+{
+    return !def->all_ends || def->span != SPAN_MATCH || bounded_end(def->bound, scratch->text, scratch->len, end);
+}
+
 /* A raw match with its leftmost start, from step 2 or 3, in order of its end within each detector. */
 static void add_candidate(mg_guard_scratch_t *scratch, unsigned id, size_t from, size_t to)
 {
     const mg_guard_detector_def_t *def = &scratch->detectors->defs[id];
+    if (!end_may_yield(scratch, def, to))
+        return;
     uint32_t last = scratch->last[id];
     if (!def->all_ends && last != 0 && scratch->candidates[last - 1].from == from) {
         scratch->candidates[last - 1].to = (uint32_t)to; /* reports come in order of their end */
@@ -466,14 +529,20 @@ static size_t start_bound(mg_guard_scratch_t *scratch, unsigned detector, size_t
     return width == UINT32_MAX || width >= end ? 0 : end - width;
 }
 
-/* Step 1: an end; it joins the detector's latest window when their bytes touch. */
+/* Step 1: an end; it joins the detector's latest window when their bytes touch. An expression whose
+ * matches all have one width (most token formats) has its start right there. */
 static int on_end(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags, void *context)
 {
     (void)from;
     (void)flags;
     mg_guard_scratch_t *scratch = context;
-    if ((scratch->detectors->defs[id].kinds & scratch->kinds) == 0)
+    const mg_guard_detectors_t *set = scratch->detectors;
+    if ((set->defs[id].kinds & scratch->kinds) == 0)
         return 0;
+    if (set->fixed[id] && set->defs[id].start == START_WIDTH) {
+        add_candidate(scratch, id, (size_t)to - set->widths[id], (size_t)to);
+        return 0;
+    }
     size_t bound = start_bound(scratch, id, (size_t)to);
     uint32_t lo = bound > 0 ? (uint32_t)bound - 1 : 0;
     uint32_t hi = scratch->len - to > 1 + TAIL_SLACK ? (uint32_t)to + 1 + TAIL_SLACK : (uint32_t)scratch->len;
@@ -605,6 +674,9 @@ static int on_region_end(unsigned int id, unsigned long long from, unsigned long
     if ((def->kinds & scratch->kinds) == 0 || to == 0)
         return 0;
     size_t stretch = stretch_at(stretches, (size_t)to - 1);
+    size_t shift = stretches->from[stretch] - stretches->at[stretch];
+    if (!end_may_yield(scratch, def, (size_t)to + shift))
+        return 0; /* before the parse, which costs more */
     size_t (*parse)(const char *, size_t, size_t) = NULL;
     switch ((mg_guard_start_t)def->start) {
     case START_CARD:
@@ -631,7 +703,6 @@ static int on_region_end(unsigned int id, unsigned long long from, unsigned long
     assert(start != SIZE_MAX); /* vectorscan reported a match ending there */
     if (start == SIZE_MAX)
         return 0;
-    size_t shift = stretches->from[stretch] - stretches->at[stretch];
     add_candidate(scratch, id, start + shift, (size_t)to + shift);
     return 0;
 }
@@ -740,44 +811,6 @@ static int find_candidates(mg_guard_scratch_t *scratch)
             return -1;
     }
     return scan_regions(scratch);
-}
-
-static bool is_alnum(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static bool in_bound(mg_guard_bound_t bound, char c)
-{
-    switch (bound) {
-    case BOUND_NONE:
-        return false;
-    case BOUND_ALNUM:
-        return is_alnum(c);
-    case BOUND_TOKEN:
-        return is_alnum(c) || c == '_' || c == '-';
-    case BOUND_BASE64:
-        return is_alnum(c) || c == '+' || c == '/' || c == '=' || c == '_' || c == '-';
-    case BOUND_DIGIT:
-        return c >= '0' && c <= '9';
-    }
-    return false;
-}
-
-static bool bounded(const mg_guard_detector_def_t *def, const char *text, size_t len, size_t start, size_t end)
-{
-    mg_guard_bound_t bound = def->bound;
-    if (start > 0 && in_bound(bound, text[start - 1]))
-        return false;
-    if (end < len && in_bound(bound, text[end]))
-        return false;
-    if (bound == BOUND_DIGIT) { /* 1.2.3.4.5 and 12-34-5678-90: a longer number around the candidate */
-        if (start >= 2 && (text[start - 1] == '.' || text[start - 1] == '-') && in_bound(bound, text[start - 2]))
-            return false;
-        if (end + 1 < len && (text[end] == '.' || text[end] == '-') && in_bound(bound, text[end + 1]))
-            return false;
-    }
-    return true;
 }
 
 static bool is_space(char c)
@@ -971,21 +1004,35 @@ static int append(mg_guard_findings_t *out, const mg_guard_finding_t *finding)
     return 0;
 }
 
-/* Keeps, within each kind, the findings no better one overlaps, mapped back to the original text. */
+/* Keeps, within each kind, the findings no better one overlaps, mapped back to the original text. The
+ * kept ones of a kind never overlap, so in order of (kind, start) the only one that can overlap a newcomer
+ * is the last that starts before it ends. */
 static int resolve(mg_guard_scratch_t *scratch, const mg_guard_normalized_t *map, mg_guard_findings_t *out)
 {
     if (scratch->accepted_len > 1) /* qsort's base must not be NULL, even for nothing */
         qsort(scratch->accepted, scratch->accepted_len, sizeof(*scratch->accepted), by_precedence);
+    if (!reserve((void **)&scratch->kept_order, &scratch->kept_order_capacity, scratch->accepted_len,
+                 sizeof(*scratch->kept_order)))
+        return -1;
+    uint32_t *order = scratch->kept_order; /* indexes of the kept ones, by (kind, start) */
     size_t kept = 0, first = out->len;
     for (size_t i = 0; i < scratch->accepted_len; i++) {
-        mg_guard_accepted_t *a = &scratch->accepted[i];
-        bool overlaps = false;
-        for (size_t k = 0; k < kept && !overlaps; k++) {
-            const mg_guard_accepted_t *b = &scratch->accepted[k];
-            overlaps = a->kind == b->kind && a->start < b->end && b->start < a->end;
+        mg_guard_accepted_t a = scratch->accepted[i];
+        size_t low = 0, high = kept;
+        while (low < high) {
+            size_t middle = low + (high - low) / 2;
+            const mg_guard_accepted_t *b = &scratch->accepted[order[middle]];
+            if (b->kind < a.kind || (b->kind == a.kind && b->start < a.end))
+                low = middle + 1;
+            else
+                high = middle;
         }
-        if (!overlaps)
-            scratch->accepted[kept++] = *a;
+        const mg_guard_accepted_t *before = low > 0 ? &scratch->accepted[order[low - 1]] : NULL;
+        if (before != NULL && before->kind == a.kind && before->end > a.start)
+            continue;
+        memmove(order + low + 1, order + low, (kept - low) * sizeof(*order));
+        order[low] = (uint32_t)kept;
+        scratch->accepted[kept++] = a;
     }
     for (size_t k = 0; k < kept; k++) {
         const mg_guard_accepted_t *a = &scratch->accepted[k];

@@ -76,7 +76,8 @@ static uint16_t class_of(char c)
     return classes[(unsigned char)c];
 }
 
-/* The first digit at or after `from`: eight bytes at a time, a byte is a digit when (byte ^ '0') < 10. */
+/* The first digit at or after `from`, eight bytes at a time. With x = byte ^ '0', a digit is x < 10:
+ * (x & 0x7F) + 0x76 sets the high bit exactly when x & 0x7F >= 10 and cannot carry into the next byte. */
 static size_t next_digit(const char *text, size_t from, size_t len)
 {
     const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
@@ -85,8 +86,14 @@ static size_t next_digit(const char *text, size_t from, size_t len)
         uint64_t word;
         memcpy(&word, text + i, 8);
         uint64_t shifted = word ^ (ones * '0');
-        if (((shifted - ones * 10) & ~shifted & highs) != 0)
+        uint64_t digits = ~(((shifted & ~highs) + ones * 0x76) | shifted) & highs;
+        if (digits != 0) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            return i + (size_t)__builtin_ctzll(digits) / 8; /* the lowest byte is the first in memory */
+#else
             break;
+#endif
+        }
     }
     while (i < len && (class_of(text[i]) & C_DIGIT) == 0)
         i++;
