@@ -57,16 +57,18 @@ typedef struct st_mg_guard_candidate_t {
     uint32_t detector;
 } mg_guard_candidate_t;
 
-/* Step 3: the stretches of every region, merged where they overlap and copied one after the other in
- * order of offset, each followed by a newline (which no region's alphabet has, so no match reaches from
- * one into the next), then TAIL_SLACK newlines: one hs_scan, however many stretches. */
+/* Step 3: the stretches, copied one after the other, region by region and in order of offset within one,
+ * each followed by a newline (which no region's alphabet has, so no match reaches from one into the next),
+ * then TAIL_SLACK newlines. Each region's databases scan its part only: two hs_scan calls a region at most,
+ * however many stretches. */
 typedef struct st_mg_guard_stretches_t {
-    uint32_t *ranges; /* [from, to) pairs in the text, as the hand-written passes found them */
+    uint32_t *ranges; /* (region, from, to) triples in the text, as the hand-written passes found them */
     size_t ranges_len, ranges_capacity;
     char *bytes;
     size_t len, capacity;
-    uint32_t *at, *from; /* per merged stretch: its offset in `bytes` and in the text */
+    uint32_t *at, *from; /* per stretch: its offset in `bytes` and in the text */
     size_t count, count_capacity;
+    size_t part_end; /* the end in `bytes` of the region being scanned */
 } mg_guard_stretches_t;
 
 /* Step 1's ends of one detector and where step 2 scans for their starts. */
@@ -84,12 +86,15 @@ typedef struct st_mg_guard_accepted_t {
 } mg_guard_accepted_t;
 
 struct st_mg_guard_detectors_t {
-    hs_database_t *database;     /* step 1: every REGION_NONE expression, ends only */
-    hs_database_t **starts;      /* step 2: per REGION_NONE detector, its expression with leftmost start */
-    hs_database_t *stretches;    /* step 3: every expression of a region that vectorscan finds starts for */
-    hs_database_t *stretch_ends; /* step 3: the others (START_CARD, START_PHONE...), ends only */
-    uint32_t *widths;            /* per detector: the widest match, UINT32_MAX when unbounded */
-    bool *fixed;                 /* per detector: every match is `widths` wide (its start needs no step 2) */
+    hs_database_t *database; /* step 1: every REGION_NONE expression, ends only */
+    /* per detector, its expression alone: step 2's, with leftmost start (none for a fixed width); step 3's,
+     * with leftmost start when `leftmost`, else ends only (a fixed width, or a start parsed by hand). One
+     * expression a database: vectorscan 5.4.9 misses matches of some small multi-expression databases
+     * depending on where the buffer lies in memory (the IPv4 and SSN expressions together did) */
+    hs_database_t **starts;
+    bool *leftmost;
+    uint32_t *widths; /* per detector: the widest match, UINT32_MAX when unbounded */
+    bool *fixed;      /* per detector: every match is `widths` wide (its start needs no step 2) */
     unsigned region_kinds[REGION_COUNT];
     uint64_t generation; /* tells a scratch whether it was fitted to this database */
     mg_guard_detector_def_t *defs;
@@ -206,29 +211,8 @@ static int compile_failed(const mg_guard_detectors_t *set, size_t detector, size
     return -1;
 }
 
-/* Which expressions a database holds, and whether vectorscan reports their starts. */
-typedef enum en_mg_guard_database_t {
-    DATABASE_MAIN,         /* every REGION_NONE detector, ends only */
-    DATABASE_STRETCHES,    /* the region detectors with START_WIDTH, leftmost starts */
-    DATABASE_STRETCH_ENDS, /* the region detectors whose starts are parsed by hand, ends only */
-} mg_guard_database_t;
-
-static bool in_database(const mg_guard_detector_def_t *def, mg_guard_database_t database)
-{
-    switch (database) {
-    case DATABASE_MAIN:
-        return def->region == REGION_NONE;
-    case DATABASE_STRETCHES:
-        return def->region != REGION_NONE && def->start == START_WIDTH;
-    case DATABASE_STRETCH_ENDS:
-        return def->region != REGION_NONE && def->start != START_WIDTH;
-    }
-    return false;
-}
-
-/* One of the databases above; no expression, no database. */
-static int compile_database(mg_guard_detectors_t *set, mg_guard_database_t which, size_t builtin_len,
-                            size_t *bad_custom, mg_error_t *err)
+/* The main database: every REGION_NONE detector (or its prefilter), ends only. */
+static int compile_main(mg_guard_detectors_t *set, size_t builtin_len, size_t *bad_custom, mg_error_t *err)
 {
     const char **expressions = calloc(set->len, sizeof(*expressions));
     unsigned *flags = calloc(set->len, sizeof(*flags)), *ids = calloc(set->len, sizeof(*ids));
@@ -240,20 +224,16 @@ static int compile_database(mg_guard_detectors_t *set, mg_guard_database_t which
     }
     for (size_t d = 0; d < set->len; d++) {
         const mg_guard_detector_def_t *def = &set->defs[d];
-        if (def->pattern == NULL || !in_database(def, which))
+        if (def->pattern == NULL || def->region != REGION_NONE)
             continue;
-        expressions[count] = which == DATABASE_MAIN && def->prefilter != NULL ? def->prefilter : def->pattern;
-        flags[count] = def->hs_flags | (which == DATABASE_STRETCHES ? HS_FLAG_SOM_LEFTMOST : 0);
+        expressions[count] = def->prefilter != NULL ? def->prefilter : def->pattern;
+        flags[count] = def->hs_flags;
         ids[count] = (unsigned)d;
-        set->region_kinds[def->region] |= def->kinds;
         count++;
     }
-    hs_database_t **database = which == DATABASE_MAIN        ? &set->database
-                               : which == DATABASE_STRETCHES ? &set->stretches
-                                                             : &set->stretch_ends;
     hs_compile_error_t *compile_error = NULL;
-    if (count > 0 &&
-        hs_compile_multi(expressions, flags, ids, count, HS_MODE_BLOCK, NULL, database, &compile_error) != HS_SUCCESS) {
+    if (count > 0 && hs_compile_multi(expressions, flags, ids, count, HS_MODE_BLOCK, NULL, &set->database,
+                                      &compile_error) != HS_SUCCESS) {
         size_t detector =
             compile_error != NULL && compile_error->expression >= 0 ? ids[compile_error->expression] : (size_t)-1;
         compile_failed(set, detector, builtin_len, bad_custom, compile_error, err);
@@ -267,7 +247,7 @@ done:
     return rc;
 }
 
-/* Step 2's database of one main-database detector, and the width of its matches. */
+/* The database of one detector's expression alone (steps 2 and 3), and the width of its matches. */
 static int compile_start(mg_guard_detectors_t *set, size_t detector, size_t builtin_len, size_t *bad_custom,
                          mg_error_t *err)
 {
@@ -279,23 +259,23 @@ static int compile_start(mg_guard_detectors_t *set, size_t detector, size_t buil
     set->widths[detector] = info->max_width;
     set->fixed[detector] = info->min_width == info->max_width && info->max_width != UINT32_MAX;
     free(info); /* vectorscan allocates it with the default allocator, malloc */
-    if (set->fixed[detector] && def->start == START_WIDTH)
+    set->region_kinds[def->region] |= def->kinds;
+    if (def->region == REGION_NONE && set->fixed[detector] && def->start == START_WIDTH)
         return 0; /* on_end knows the start */
-    if (hs_compile(def->pattern, def->hs_flags | HS_FLAG_SOM_LEFTMOST, HS_MODE_BLOCK, NULL, &set->starts[detector],
-                   &compile_error) != HS_SUCCESS)
+    set->leftmost[detector] = def->region == REGION_NONE || (!set->fixed[detector] && def->start == START_WIDTH);
+    unsigned flags = def->hs_flags | (set->leftmost[detector] ? HS_FLAG_SOM_LEFTMOST : 0), id = (unsigned)detector;
+    if (hs_compile_multi(&def->pattern, &flags, &id, 1, HS_MODE_BLOCK, NULL, &set->starts[detector], &compile_error) !=
+        HS_SUCCESS)
         return compile_failed(set, detector, builtin_len, bad_custom, compile_error, err);
     return 0;
 }
 
 static int compile(mg_guard_detectors_t *set, size_t builtin_len, size_t *bad_custom, mg_error_t *err)
 {
-    if (compile_database(set, DATABASE_MAIN, builtin_len, bad_custom, err) != 0 ||
-        compile_database(set, DATABASE_STRETCHES, builtin_len, bad_custom, err) != 0 ||
-        compile_database(set, DATABASE_STRETCH_ENDS, builtin_len, bad_custom, err) != 0)
+    if (compile_main(set, builtin_len, bad_custom, err) != 0)
         return -1;
     for (size_t d = 0; d < set->len; d++) {
-        if (set->defs[d].pattern != NULL && set->defs[d].region == REGION_NONE &&
-            compile_start(set, d, builtin_len, bad_custom, err) != 0)
+        if (set->defs[d].pattern != NULL && compile_start(set, d, builtin_len, bad_custom, err) != 0)
             return -1;
     }
     return 0;
@@ -319,8 +299,9 @@ int mg_guard_detectors_create(const mg_guard_custom_t *custom, size_t custom_len
     set->starts = calloc(total, sizeof(*set->starts));
     set->widths = calloc(total, sizeof(*set->widths));
     set->fixed = calloc(total, sizeof(*set->fixed));
+    set->leftmost = calloc(total, sizeof(*set->leftmost));
     if (set->defs == NULL || set->actions == NULL || set->owned == NULL || set->starts == NULL || set->widths == NULL ||
-        set->fixed == NULL) {
+        set->fixed == NULL || set->leftmost == NULL) {
         mg_guard_detectors_destroy(set);
         return mg_error_set(err, "out of memory");
     }
@@ -357,8 +338,7 @@ void mg_guard_detectors_destroy(mg_guard_detectors_t *set)
     hs_free_database(set->database);
     for (size_t d = 0; set->starts != NULL && d < set->len; d++)
         hs_free_database(set->starts[d]);
-    hs_free_database(set->stretches);
-    hs_free_database(set->stretch_ends);
+    free(set->leftmost);
     free(set->starts);
     free(set->widths);
     free(set->fixed);
@@ -428,9 +408,7 @@ static int fit(mg_guard_scratch_t *scratch, const mg_guard_detectors_t *set, mg_
         bool fitted = set->database == NULL || hs_alloc_scratch(set->database, &scratch->hs) == HS_SUCCESS;
         for (size_t d = 0; fitted && d < set->len; d++)
             fitted = set->starts[d] == NULL || hs_alloc_scratch(set->starts[d], &scratch->hs) == HS_SUCCESS;
-        fitted = fitted && (set->stretches == NULL || hs_alloc_scratch(set->stretches, &scratch->hs) == HS_SUCCESS);
-        fitted =
-            fitted && (set->stretch_ends == NULL || hs_alloc_scratch(set->stretch_ends, &scratch->hs) == HS_SUCCESS);
+
         if (!fitted)
             return mg_error_set(err, "cannot allocate vectorscan scratch space");
         scratch->generation = set->generation;
@@ -647,6 +625,13 @@ static size_t stretch_at(const mg_guard_stretches_t *stretches, size_t at)
     return low;
 }
 
+/* An offset in the copies of the stretches, as an offset in the text. */
+static size_t in_text(const mg_guard_stretches_t *stretches, size_t stretch, size_t at)
+{
+    assert(at >= stretches->at[stretch]);
+    return stretches->from[stretch] + (at - stretches->at[stretch]);
+}
+
 /* Step 3: a raw match inside one of the stretches, mapped back to the text. */
 static int on_region_match(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags,
                            void *context)
@@ -654,11 +639,12 @@ static int on_region_match(unsigned int id, unsigned long long from, unsigned lo
     (void)flags;
     mg_guard_scratch_t *scratch = context;
     const mg_guard_stretches_t *stretches = &scratch->stretches;
-    if ((scratch->detectors->defs[id].kinds & scratch->kinds) == 0)
-        return 0;
+    from += scratch->base;
+    to += scratch->base;
+    if ((scratch->detectors->defs[id].kinds & scratch->kinds) == 0 || to > stretches->part_end)
+        return 0; /* past the part: the next region's stretches, read only as slack */
     size_t stretch = stretch_at(stretches, (size_t)from);
-    size_t shift = stretches->from[stretch] - stretches->at[stretch];
-    add_candidate(scratch, id, (size_t)from + shift, (size_t)to + shift);
+    add_candidate(scratch, id, in_text(stretches, stretch, (size_t)from), in_text(stretches, stretch, (size_t)to));
     return 0;
 }
 
@@ -671,11 +657,12 @@ static int on_region_end(unsigned int id, unsigned long long from, unsigned long
     mg_guard_scratch_t *scratch = context;
     const mg_guard_stretches_t *stretches = &scratch->stretches;
     const mg_guard_detector_def_t *def = &scratch->detectors->defs[id];
-    if ((def->kinds & scratch->kinds) == 0 || to == 0)
+    to += scratch->base;
+    if ((def->kinds & scratch->kinds) == 0 || to > stretches->part_end)
         return 0;
     size_t stretch = stretch_at(stretches, (size_t)to - 1);
-    size_t shift = stretches->from[stretch] - stretches->at[stretch];
-    if (!end_may_yield(scratch, def, (size_t)to + shift))
+    size_t end = in_text(stretches, stretch, (size_t)to);
+    if (!end_may_yield(scratch, def, end))
         return 0; /* before the parse, which costs more */
     size_t (*parse)(const char *, size_t, size_t) = NULL;
     switch ((mg_guard_start_t)def->start) {
@@ -698,12 +685,17 @@ static int on_region_end(unsigned int id, unsigned long long from, unsigned long
     case START_ASSIGNMENT:
         break;
     }
-    assert(parse != NULL); /* in_database: only those are scanned for their ends */
-    size_t start = parse != NULL ? parse(stretches->bytes, stretches->at[stretch], (size_t)to) : SIZE_MAX;
+    size_t start;
+    if (scratch->detectors->fixed[id]) {
+        start = (size_t)to - scratch->detectors->widths[id];
+    } else {
+        assert(parse != NULL); /* compile_start: the others are scanned with leftmost start */
+        start = parse != NULL ? parse(stretches->bytes, stretches->at[stretch], (size_t)to) : SIZE_MAX;
+    }
     assert(start != SIZE_MAX); /* vectorscan reported a match ending there */
     if (start == SIZE_MAX)
         return 0;
-    add_candidate(scratch, id, start + shift, (size_t)to + shift);
+    add_candidate(scratch, id, in_text(stretches, stretch, start), end);
     return 0;
 }
 
@@ -722,19 +714,40 @@ static bool reserve(void **buffer, size_t *capacity, size_t needed, size_t size)
 
 static int collect_range(void *context, mg_guard_region_t region, size_t from, size_t to)
 {
-    (void)region;
     mg_guard_stretches_t *stretches = &((mg_guard_scratch_t *)context)->stretches;
-    if (!reserve((void **)&stretches->ranges, &stretches->ranges_capacity, stretches->ranges_len + 2, sizeof(uint32_t)))
+    if (!reserve((void **)&stretches->ranges, &stretches->ranges_capacity, stretches->ranges_len + 3, sizeof(uint32_t)))
         return -1;
+    stretches->ranges[stretches->ranges_len++] = (uint32_t)region;
     stretches->ranges[stretches->ranges_len++] = (uint32_t)from;
     stretches->ranges[stretches->ranges_len++] = (uint32_t)to;
     return 0;
 }
 
-static int by_range_start(const void *a, const void *b)
+/* By region, then offset (the stretches of one region never overlap). */
+static int by_region(const void *a, const void *b)
 {
     const uint32_t *x = a, *y = b;
-    return x[0] < y[0] ? -1 : x[0] > y[0];
+    if (x[0] != y[0])
+        return x[0] < y[0] ? -1 : 1;
+    return x[1] < y[1] ? -1 : x[1] > y[1];
+}
+
+/* The copies live at an address that is a multiple of 64, so that what vectorscan finds in them depends
+ * on their content only, never on where the allocator put them (see `starts`). */
+static bool reserve_bytes(mg_guard_stretches_t *stretches, size_t needed)
+{
+    if (needed <= stretches->capacity)
+        return true;
+    size_t capacity = (needed * 2 + 63) / 64 * 64;
+    char *grown = aligned_alloc(64, capacity);
+    if (grown == NULL)
+        return false;
+    if (stretches->len > 0)
+        memcpy(grown, stretches->bytes, stretches->len);
+    free(stretches->bytes);
+    stretches->bytes = grown;
+    stretches->capacity = capacity;
+    return true;
 }
 
 static int append_stretch(mg_guard_stretches_t *stretches, const char *text, size_t from, size_t to)
@@ -742,7 +755,7 @@ static int append_stretch(mg_guard_stretches_t *stretches, const char *text, siz
     size_t count_capacity = stretches->count_capacity; /* `at` and `from` grow together */
     if (stretches->len + (to - from) + 1 + TAIL_SLACK >= UINT32_MAX)
         return -1; /* vectorscan takes an unsigned length */
-    if (!reserve((void **)&stretches->bytes, &stretches->capacity, stretches->len + (to - from) + 1 + TAIL_SLACK, 1) ||
+    if (!reserve_bytes(stretches, stretches->len + (to - from) + 1 + TAIL_SLACK) ||
         !reserve((void **)&stretches->at, &count_capacity, stretches->count + 1, sizeof(uint32_t)) ||
         !reserve((void **)&stretches->from, &stretches->count_capacity, stretches->count + 1, sizeof(uint32_t)))
         return -1;
@@ -755,7 +768,23 @@ static int append_stretch(mg_guard_stretches_t *stretches, const char *text, siz
     return 0;
 }
 
-/* The stretches of the regions the scan's kinds need, then one hs_scan over their copies. */
+/* Scans the part [start, end) of the copies with a region's database, and TAIL_SLACK bytes past it. */
+static int scan_part(mg_guard_scratch_t *scratch, const hs_database_t *database, size_t start, size_t end,
+                     match_event_handler on_match)
+{
+    mg_guard_stretches_t *stretches = &scratch->stretches;
+    if (database == NULL)
+        return 0;
+    size_t stop = end + TAIL_SLACK < stretches->len + TAIL_SLACK ? end + TAIL_SLACK : stretches->len + TAIL_SLACK;
+    stretches->part_end = end;
+    scratch->base = start;
+    return hs_scan(database, stretches->bytes + start, (unsigned)(stop - start), 0, scratch->hs, on_match, scratch) ==
+                   HS_SUCCESS
+               ? 0
+               : -1;
+}
+
+/* The stretches of the regions the scan's kinds need, copied, then each region's part scanned. */
 static int scan_regions(mg_guard_scratch_t *scratch)
 {
     const mg_guard_detectors_t *set = scratch->detectors;
@@ -770,31 +799,29 @@ static int scan_regions(mg_guard_scratch_t *scratch)
         return 0;
     if (mg_guard_find_regions(scratch->text, scratch->len, regions, collect_range, scratch) != 0)
         return -1;
-    size_t ranges = stretches->ranges_len / 2;
+    size_t ranges = stretches->ranges_len / 3;
     if (ranges == 0)
         return 0;
-    qsort(stretches->ranges, ranges, 2 * sizeof(uint32_t), by_range_start);
-    uint32_t from = stretches->ranges[0], to = stretches->ranges[1];
-    for (size_t r = 1; r <= ranges; r++) {
-        if (r < ranges && stretches->ranges[2 * r] <= to) { /* overlapping or touching: one stretch */
-            to = stretches->ranges[2 * r + 1] > to ? stretches->ranges[2 * r + 1] : to;
-            continue;
-        }
-        if (append_stretch(stretches, scratch->text, from, to) != 0)
+    qsort(stretches->ranges, ranges, 3 * sizeof(uint32_t), by_region);
+    size_t part_start[REGION_COUNT] = {0}, part_end[REGION_COUNT] = {0};
+    for (size_t r = 0; r < ranges; r++) {
+        const uint32_t *range = &stretches->ranges[3 * r];
+        if (r == 0 || range[0] != range[-3])
+            part_start[range[0]] = stretches->len;
+        if (append_stretch(stretches, scratch->text, range[1], range[2]) != 0)
             return -1;
-        if (r < ranges) {
-            from = stretches->ranges[2 * r];
-            to = stretches->ranges[2 * r + 1];
-        }
+        part_end[range[0]] = stretches->len;
     }
     memset(stretches->bytes + stretches->len, '\n', TAIL_SLACK);
-    unsigned len = (unsigned)(stretches->len + TAIL_SLACK);
-    if (set->stretches != NULL &&
-        hs_scan(set->stretches, stretches->bytes, len, 0, scratch->hs, on_region_match, scratch) != HS_SUCCESS)
-        return -1;
-    if (set->stretch_ends != NULL &&
-        hs_scan(set->stretch_ends, stretches->bytes, len, 0, scratch->hs, on_region_end, scratch) != HS_SUCCESS)
-        return -1;
+    for (size_t d = 0; d < set->len; d++) {
+        unsigned region = set->defs[d].region;
+        if (region == REGION_NONE || set->starts[d] == NULL || part_end[region] == part_start[region] ||
+            (set->defs[d].kinds & scratch->kinds) == 0)
+            continue;
+        if (scan_part(scratch, set->starts[d], part_start[region], part_end[region],
+                      set->leftmost[d] ? on_region_match : on_region_end) != 0)
+            return -1;
+    }
     return 0;
 }
 
