@@ -76,6 +76,9 @@ static uint16_t class_of(char c)
     return classes[(unsigned char)c];
 }
 
+/* Sixteen bytes, as a GCC/clang generic vector (SSE2 or NEON where there is one). */
+typedef unsigned char mg_guard_bytes16_t __attribute__((vector_size(16)));
+
 /* The first digit at or after `from`, eight bytes at a time. With x = byte ^ '0', a digit is x < 10:
  * (x & 0x7F) + 0x76 sets the high bit exactly when x & 0x7F >= 10 and cannot carry into the next byte. */
 static size_t next_digit(const char *text, size_t from, size_t len)
@@ -286,27 +289,42 @@ static bool word_may_be_base64(uint64_t word)
     return ((word | out) & highs) == 0;
 }
 
+/* Looks closely at the 8-byte word at `at`: a run of 20 base64 characters through it is a stretch. */
+static int base64_word(const char *text, size_t len, size_t at, size_t *end, mg_guard_region_fn found, void *context)
+{
+    size_t from, to;
+    run_around(text, len, at, *end, C_BASE64, &from, &to);
+    if (to - from < BASE64_RUN)
+        return 0;
+    run_around(text, len, at, *end, C_BASE64_STRING, &from, &to);
+    *end = to;
+    return found(context, REGION_BASE64, from, to);
+}
+
 /* A run of 20 bytes holds an 8-byte word at an offset that is a multiple of 8: only such words that may
- * be all base64 are looked at closely. */
+ * be all base64 are looked at closely, sixteen bytes (two words) at a time where the compiler has vectors. */
 static int base64_regions(const char *text, size_t len, mg_guard_region_fn found, void *context)
 {
-    size_t end = 0;
-    for (size_t at = 0; at + 8 <= len; at += 8) {
+    size_t end = 0, at = 0;
+    int rc;
+    for (; at + 16 <= len; at += 16) {
+        mg_guard_bytes16_t bytes;
+        memcpy(&bytes, text + at, 16);
+        mg_guard_bytes16_t out =
+            (mg_guard_bytes16_t)((bytes < '+') | (bytes > 'z') | (bytes == '.') | (bytes == ',') | (bytes == ':'));
+        uint64_t words[2];
+        memcpy(words, &out, 16);
+        for (size_t half = 0; half < 2; half++) {
+            if (words[half] == 0 && at + 8 * half >= end &&
+                (rc = base64_word(text, len, at + 8 * half, &end, found, context)) != 0)
+                return rc;
+        }
+    }
+    for (; at + 8 <= len; at += 8) {
         uint64_t word;
         memcpy(&word, text + at, 8);
-        if (!word_may_be_base64(word))
-            continue;
-        size_t from, to;
-        run_around(text, len, at, end, C_BASE64, &from, &to);
-        if (to - from < BASE64_RUN)
-            continue;
-        run_around(text, len, at, end, C_BASE64_STRING, &from, &to);
-        end = to;
-        int rc = found(context, REGION_BASE64, from, to);
-        if (rc != 0)
+        if (word_may_be_base64(word) && at >= end && (rc = base64_word(text, len, at, &end, found, context)) != 0)
             return rc;
-        while (at + 8 < end)
-            at += 8;
     }
     return 0;
 }
@@ -485,6 +503,9 @@ size_t mg_guard_phone_start(const char *text, size_t floor, size_t end)
             size_t marker_end = end - count - space;
             if (space == 1 && !(end - count > floor && text[end - count - 1] == ' '))
                 continue;
+            if (marker_end == floor ||
+                (text[marker_end - 1] != 'x' && text[marker_end - 1] != 't' && text[marker_end - 1] != '.'))
+                continue; /* no extension marker ends here */
             static const char *const markers[] = {"x", "ext", "ext."};
             for (size_t m = 0; m < 3; m++) {
                 size_t marker_len = strlen(markers[m]);

@@ -137,10 +137,22 @@ static bool word_has_special(uint64_t word)
     return ((word | zero) & highs) != 0;
 }
 
+typedef unsigned char mg_guard_bytes16_t __attribute__((vector_size(16)));
+
 bool mg_guard_needs_normalizing(const char *text, size_t len)
 {
     size_t i = 0;
-    while (true) { /* eight bytes at a time to the first that may need it, then byte by byte */
+    while (true) { /* sixteen or eight bytes at a time to the first that may need it, then byte by byte */
+        for (; i + 16 <= len; i += 16) {
+            mg_guard_bytes16_t bytes;
+            memcpy(&bytes, text + i, 16);
+            mg_guard_bytes16_t special =
+                (mg_guard_bytes16_t)((bytes >= 0x80) | (bytes == '\\') | (bytes == '%') | (bytes == '&'));
+            uint64_t words[2];
+            memcpy(words, &special, 16);
+            if ((words[0] | words[1]) != 0)
+                break;
+        }
         while (i + 8 <= len) {
             uint64_t word;
             memcpy(&word, text + i, 8);
