@@ -126,54 +126,38 @@ static size_t decode_escape(const char *s, size_t len, int32_t *cp)
     return 0;
 }
 
-/* Whether any of eight bytes is_special: a high bit, or a byte equal to '\\', '%' or '&' (a byte is zero
- * in word ^ c*ones exactly where it equals c; (v - ones) & ~v & highs is nonzero when a byte of v is 0). */
-static bool word_has_special(uint64_t word)
-{
-    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
-    uint64_t backslash = word ^ (ones * '\\'), percent = word ^ (ones * '%'), ampersand = word ^ (ones * '&');
-    uint64_t zero =
-        ((backslash - ones) & ~backslash) | ((percent - ones) & ~percent) | ((ampersand - ones) & ~ampersand);
-    return ((word | zero) & highs) != 0;
-}
-
 typedef unsigned char mg_guard_bytes16_t __attribute__((vector_size(16)));
+
+/* The first byte at or after `from` that is_special (len when none): sixteen bytes at a time (a GCC/clang
+ * generic vector), then one by one. */
+static size_t next_special(const char *text, size_t from, size_t len)
+{
+    size_t i = from;
+    for (; i + 16 <= len; i += 16) {
+        mg_guard_bytes16_t bytes;
+        memcpy(&bytes, text + i, 16);
+        mg_guard_bytes16_t special =
+            (mg_guard_bytes16_t)((bytes >= 0x80) | (bytes == '\\') | (bytes == '%') | (bytes == '&'));
+        uint64_t words[2];
+        memcpy(words, &special, 16);
+        if ((words[0] | words[1]) != 0)
+            break;
+    }
+    while (i < len && !is_special((unsigned char)text[i]))
+        i++;
+    return i;
+}
 
 bool mg_guard_needs_normalizing(const char *text, size_t len)
 {
-    size_t i = 0;
-    while (true) { /* sixteen or eight bytes at a time to the first that may need it, then byte by byte */
-        for (; i + 16 <= len; i += 16) {
-            mg_guard_bytes16_t bytes;
-            memcpy(&bytes, text + i, 16);
-            mg_guard_bytes16_t special =
-                (mg_guard_bytes16_t)((bytes >= 0x80) | (bytes == '\\') | (bytes == '%') | (bytes == '&'));
-            uint64_t words[2];
-            memcpy(words, &special, 16);
-            if ((words[0] | words[1]) != 0)
-                break;
-        }
-        while (i + 8 <= len) {
-            uint64_t word;
-            memcpy(&word, text + i, 8);
-            if (word_has_special(word))
-                break;
-            i += 8;
-        }
-        size_t stop = i + 8 < len ? i + 8 : len;
-        for (; i < stop; i++) {
-            unsigned char c = (unsigned char)text[i];
-            if (!is_special(c))
-                continue;
-            if (c >= 0x80)
-                return true;
-            int32_t cp;
-            if (decode_escape(text + i, len - i, &cp) != 0)
-                return true;
-        }
-        if (i >= len)
-            return false;
+    for (size_t i = next_special(text, 0, len); i < len; i = next_special(text, i + 1, len)) {
+        if ((unsigned char)text[i] >= 0x80)
+            return true;
+        int32_t cp;
+        if (decode_escape(text + i, len - i, &cp) != 0)
+            return true;
     }
+    return false;
 }
 
 static int reserve(mg_guard_normalized_t *out, size_t extra)
@@ -196,6 +180,20 @@ static int reserve(mg_guard_normalized_t *out, size_t extra)
         return -1;
     out->capacity = capacity;
     return 0;
+}
+
+/* Bytes copied as they are, each from itself: written as loops the compiler turns into vector stores. */
+static void put_run(mg_guard_normalized_t *out, const char *text, size_t from, size_t to)
+{
+    size_t n = to - from;
+    char *bytes = out->text + out->len;
+    uint32_t *start = out->start + out->len, *end = out->end + out->len;
+    memcpy(bytes, text + from, n);
+    for (size_t k = 0; k < n; k++) {
+        start[k] = (uint32_t)(from + k);
+        end[k] = (uint32_t)(from + k + 1);
+    }
+    out->len += n;
 }
 
 static void put(mg_guard_normalized_t *out, unsigned char c, size_t from, size_t to)
@@ -246,13 +244,11 @@ int mg_guard_normalize(const char *text, size_t len, mg_guard_normalized_t *out)
     while (i < len) {
         unsigned char c = (unsigned char)text[i];
         if (!is_special(c)) {
-            size_t run = i;
-            while (run < len && !is_special((unsigned char)text[run]))
-                run++;
+            size_t run = next_special(text, i, len);
             if (reserve(out, run - i) != 0)
                 return -1;
-            for (; i < run; i++)
-                put(out, (unsigned char)text[i], i, i + 1);
+            put_run(out, text, i, run);
+            i = run;
             continue;
         }
         int32_t cp;
