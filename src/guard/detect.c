@@ -7,22 +7,30 @@
  * these expressions about six times slower, and expressions that are runs of character classes (digits,
  * base64) make it slower again. So a scan works in three steps, each exact:
  *   1. The main database, without start of match and without the class-heavy detectors, runs over the
- *      whole text and reports where matches end. Each end gives a window that must hold the match's
- *      start: the expression's maximum width (vectorscan computes it), or for an expression of unbounded
- *      width a bound from its shape (an e-mail's local part, an assignment's value: detect_regions.c),
- *      or else the text's start. Windows of one detector that touch merge.
+ *      whole text and reports where matches end. An expression whose matches all have one width (most
+ *      token formats) has its start right there. For the others each end gives a window that must hold
+ *      the start: the expression's maximum width (vectorscan computes it), a bound from its shape
+ *      (generic_secret: detect_regions.c), or else the text's start. Windows of one detector that touch
+ *      merge. A few phrase detectors give the main database a cheaper prefilter whose ends include theirs.
  *   2. Each window is scanned again by the detector's own expression compiled with leftmost start,
  *      with one byte of context on either side, so that \b, ^ and $ see what they would in the whole
  *      text; of its reports only those ending where step 1 saw ends count. (A report starting at the
  *      very first byte of a window could only come from an assertion that byte fools; it sends the
  *      detector's window back to the text's start.)
- *   3. Number, IBAN, IPv6 and high-entropy detectors are found by hand-written passes that pick the few
- *      stretches of text that could hold one (detect_regions.c), and a database of those expressions
- *      with leftmost start scans only those stretches.
+ *   3. Card, SSN, phone, IPv4, IBAN, IPv6, e-mail and high-entropy detectors are not in the main
+ *      database: hand-written passes pick the few stretches of text that could hold one of their
+ *      findings (detect_regions.c), the stretches are copied one after the other, and each detector's
+ *      own database scans its region's copies: for its ends when the start is known (one width) or
+ *      parsed backwards by hand (card, phone, IBAN, e-mail, NAME=base64), else with leftmost start.
  * The reports are what one database with leftmost start over the whole text would give: for each end,
  * the leftmost start. Most detectors want the longest match per start, so one candidate is kept per
  * (detector, start) and stretched, while the few whose true end is not the longest one (a card number
  * followed by more digits, an IBAN followed by a word) keep every end and let the check choose.
+ *
+ * vectorscan 5.4.9 on AVX-512 misses some matches near the end of the buffer it is given and, in some
+ * small databases of several expressions, depending on where the buffer lies in memory. Hence the slack
+ * scanned past every window and stretch (TAIL_SLACK), one expression per database in steps 2 and 3, and
+ * 64-byte aligned copies (test_positions and the differential checks in bench/RESULTS.md pin this).
  *
  * Candidates are then bounded (no token character may touch them), narrowed to the secret itself (an
  * assignment's value, a URL's password, a whole PEM block), checked, and resolved: within one kind,

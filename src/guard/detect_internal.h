@@ -57,12 +57,13 @@ typedef enum en_mg_guard_bound_t {
  * anchor on (digit runs, base64 runs) cost vectorscan most; a hand-written pass finds the few short
  * stretches of text such a detector could match in (every match is a string over the detector's alphabet,
  * so it lies inside one maximal run of it) and vectorscan scans only those. The expressions of a region
- * have no assertions (\b, ^, $), so a stretch scanned alone gives exactly the matches it holds. */
+ * have no assertions (\b, ^, $), so a stretch scanned alone gives exactly the matches it holds. A run is
+ * skipped when no finding can come out of it (detect_regions.c says what each region asks for). */
 typedef enum en_mg_guard_region_t {
     REGION_NONE = 0, /* the main database, over the whole text */
-    REGION_NUMBER,   /* runs of [0-9 .()+-] (and x, e, t of an extension) with 7 digits, or 4 and 3 dots */
+    REGION_NUMBER,   /* runs of [0-9 .()+-] (and x, e, t of an extension) a card, SSN, phone or IPv4 fits */
     REGION_IBAN,     /* runs of [A-Z0-9 ] holding [A-Z]{2}[0-9]{2} and 15 letters or digits */
-    REGION_IPV6,     /* runs of [0-9A-Za-z:%] holding two colons */
+    REGION_IPV6,     /* runs of [0-9A-Za-z:%] holding "::" or seven colons */
     REGION_BASE64,   /* runs of [A-Za-z0-9+/_=\"'-] holding 20 characters of [A-Za-z0-9+/_-] in a row */
     REGION_EMAIL,    /* runs of [A-Za-z0-9._%+@-] holding an '@' */
     REGION_COUNT,
@@ -88,7 +89,7 @@ typedef enum en_mg_guard_start_t {
 typedef struct st_mg_guard_detector_def_t {
     const char *type;
     const char *pattern;
-    unsigned hs_flags; /* beyond HS_FLAG_SOM_LEFTMOST, which every expression gets when its start is wanted */
+    unsigned hs_flags; /* beyond HS_FLAG_SOM_LEFTMOST, which the scan adds where it wants starts */
     uint8_t kinds;     /* MG_GUARD_* bits it reports under; injection markers are also poisoning */
     uint8_t priority;  /* overlapping findings of one kind: the higher priority wins */
     uint8_t check, span, bound;

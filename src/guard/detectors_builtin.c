@@ -31,7 +31,9 @@
 
 /* type, pattern, flags, kinds, priority, check, span, bound, all_ends, score, min_entropy, max_length, region,
  * start, prefilter. A detector in a region must stay inside the region's alphabet and use no assertion
- * (detect_internal.h); one with a start finder must keep the shape the finder relies on (detect_regions.c). */
+ * (detect_internal.h); one with a start parser must keep the shape the parser relies on (detect_regions.c;
+ * test_start_parsers in tests/unit/test_guard_detect.c compares each parser with vectorscan). A prefilter's
+ * matches must end wherever the pattern's do. */
 const mg_guard_detector_def_t mg_guard_builtin_detectors[] = {
     /* ---- secrets ---- */
     {"aws_access_key", "(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}", 0, S, 90, CHECK_AWS_KEY_ID, SPAN_MATCH,
