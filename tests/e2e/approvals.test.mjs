@@ -149,7 +149,7 @@ describe('human approval, approver: admin', { skip: GATEWAY_ONLY }, () => {
 
       // the log lines
       for (const event of ['approvals.held', 'approvals.approved', 'approvals.denied', 'approvals.expired']) {
-        assert.match(gw.stderr, new RegExp(`"event":"${event.replace('.', '\\.')}"`), event);
+        await gw.logged(new RegExp(`"event":"${event.replace('.', '\\.')}"`));
       }
     } finally {
       await session?.close();
@@ -198,7 +198,7 @@ describe('human approval, approver: admin', { skip: GATEWAY_ONLY }, () => {
       const late = approvals(gw, 'approve', row.id);
       assert.equal(late.status, 1);
       assert.match(late.stderr, /is abandoned already/);
-      assert.match(gw.stderr, /"event":"approvals\.abandoned"/);
+      await gw.logged(/"event":"approvals\.abandoned"/);
     } finally {
       await gw.stop();
     }

@@ -210,6 +210,14 @@ export class Gateway {
     return result;
   }
 
+  /**
+   * Wait until stderr has a line matching `re`. Log lines travel through a pipe and arrive on a
+   * later turn of the event loop than the answer that follows them, so assert on them with this.
+   */
+  async logged(re, { timeoutMs = 5000 } = {}) {
+    await waitFor(() => re.test(this.stderr), { timeoutMs, what: `a gateway log line matching ${re}` });
+  }
+
   diagnostics(maxChars = 8000) {
     const tail = this.stderr.length > maxChars ? `…${this.stderr.slice(-maxChars)}` : this.stderr;
     return `--- gateway config (${this.configPath}) ---\n${toYaml(this.config)}\n` +
