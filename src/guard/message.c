@@ -69,7 +69,7 @@ static int visit(walk_t *walk, const char *text, size_t len, json_t *value, unsi
 static bool skipped_member(const char *key)
 {
     return strcmp(key, "blob") == 0 || strcmp(key, "mimeType") == 0 || strcmp(key, "type") == 0 ||
-           strcmp(key, "_meta") == 0;
+           strcmp(key, "_meta") == 0 || strcmp(key, "progressToken") == 0;
 }
 
 /* Every string of a value, for `kinds`. */
@@ -305,6 +305,23 @@ int mg_guard_definition_walk(json_t *definition, mg_guard_message_visit_t visit_
         rc = json_is_string(definition) ? visit(&walk, json_string_value(definition), json_string_length(definition),
                                                 definition, MG_GUARD_POISONING)
                                         : walk_listed(&walk, definition, MG_GUARD_POISONING);
+    free(walk.pointer);
+    return rc;
+}
+
+int mg_guard_server_message_walk(json_t *message, mg_guard_message_visit_t visit_fn, void *context, mg_error_t *err)
+{
+    walk_t walk = {.visit = visit_fn, .context = context, .err = err};
+    int rc = walk_begin(&walk);
+    json_t *params = json_object_get(message, "params");
+    if (rc == 0 && params != NULL) {
+        size_t outer;
+        rc = push(&walk, "params", &outer);
+        if (rc == 0) {
+            rc = walk_data(&walk, params, MG_GUARD_SECRETS | MG_GUARD_PII | MG_GUARD_INJECTION);
+            pop(&walk, outer);
+        }
+    }
     free(walk.pointer);
     return rc;
 }

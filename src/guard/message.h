@@ -11,7 +11,9 @@
  *   - any other result (tools/call content text, structuredContent, embedded resource text, prompts/get
  *     messages, resources/read contents) and error messages/data: secrets, pii, injection. `blob`
  *     (base64 binary), `mimeType`, `type` and `_meta` members are skipped.
- *   - notifications: `params`: secrets, pii.
+ *   - notifications (a client's): `params`: secrets, pii.
+ *   - a server's own messages (its notifications, its requests to the client): `params`: secrets, pii,
+ *     injection (mg_guard_server_message_walk).
  * Each string is reported with its RFC 6901 JSON pointer from the message's root.
  */
 #ifndef MG_GUARD_MESSAGE_H
@@ -42,6 +44,12 @@ int mg_guard_message_walk(json_t *message, mg_guard_message_visit_t visit, void 
 /* The same walk over a request known by its parts (the gateway has them apart): `params` may be NULL. */
 int mg_guard_request_walk(const char *method, json_t *params, mg_guard_message_visit_t visit, void *context,
                           mg_error_t *err);
+
+/* The strings of a message a server sends on its own, in the middle of a call or on an event stream (a
+ * notification: progress, log message, resource update; or a request to the client: sampling, elicitation):
+ * every string of `params` but the members an answer's walk skips and `progressToken`, for secrets, pii and
+ * injection, as a server's (not `request`). */
+int mg_guard_server_message_walk(json_t *message, mg_guard_message_visit_t visit, void *context, mg_error_t *err);
 
 /* The strings of one definition a server lists (a tool, prompt, resource or template: the strings a list
  * result's item is scanned for), or of a server's `instructions` when `definition` is a string: poisoning.

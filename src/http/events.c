@@ -9,6 +9,7 @@
 #include "http/late_sessions.h"
 #include "http/stream.h"
 #include "mcp/aggregate.h"
+#include "mcp/inspect.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/modern.h"
 #include "mcp/naming.h"
@@ -96,8 +97,13 @@ static void deliver(event_stream_t *events, size_t server_index, const json_t *m
     if (events->scope >= 0 && (size_t)events->scope != server_index)
         return;
     json_t *copy = json_deep_copy(msg);
+    const mg_config_t *config = events->worker->gateway->config;
+    if (!mg_inspect_event(events->worker, config, server_index, copy)) { /* a guard stopped it (logged) */
+        json_decref(copy);
+        return;
+    }
     if (events->scope < 0)
-        mg_aggregate_rewrite_notification(events->worker->gateway->config, server_index, copy);
+        mg_aggregate_rewrite_notification(config, server_index, copy);
     if (events->filter != NULL) {
         if (!wanted(events, copy)) {
             json_decref(copy);

@@ -27,6 +27,7 @@
 #include "mcp/aggregate.h"
 #include "mcp/authorize.h"
 #include "mcp/exchange.h"
+#include "mcp/inspect.h"
 #include "mcp/spec_schemas.h"
 #include "schema/schema.h"
 #include "mcp/mirror.h"
@@ -519,23 +520,42 @@ void mg_exchange_finish_accepted(mg_exchange_t *exchange)
 
 /* ---- upstream calls as parts ---------------------------------------------------------- */
 
-static void part_message(void *ctx, json_t *msg)
+/* `msg` is the part's own copy when `owned`: rewritten in place rather than copied. */
+static void relay_part_message(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *msg, bool owned)
 {
-    mg_exchange_part_t *part = ctx;
-    mg_exchange_t *exchange = part->exchange;
-    mg_aggregate_observe(exchange->worker, part->server_index, msg);
     if (exchange->modern && json_object_get(msg, "id") != NULL && mg_park_server_request(exchange, part, msg))
         return; /* a server-to-client request: a modern client is asked with an InputRequiredResult */
-    if (exchange->modern && !mg_modern_log_wanted(exchange->meta.log_level, msg))
-        return; /* a legacy server logs by its session's level, not by this request's */
     if (exchange->scope < 0) {
-        json_t *copy = json_deep_copy(msg);
+        json_t *copy = owned ? json_incref(msg) : json_deep_copy(msg);
         mg_aggregate_rewrite_notification(exchange->config, part->server_index, copy);
         mg_exchange_send_message(exchange, copy);
         json_decref(copy);
         return;
     }
     mg_exchange_send_message(exchange, msg);
+}
+
+static void part_message(void *ctx, json_t *msg)
+{
+    mg_exchange_part_t *part = ctx;
+    mg_exchange_t *exchange = part->exchange;
+    mg_aggregate_observe(exchange->worker, part->server_index, msg);
+    if (exchange->modern && !mg_modern_log_wanted(exchange->meta.log_level, msg))
+        return; /* a legacy server logs by its session's level, not by this request's */
+    bool owned;
+    json_t *seen = mg_inspect_server_message(exchange, part->server_index, msg, &owned);
+    if (seen == NULL) { /* a guard stopped it: a request to the client is refused to its server instead */
+        json_t *id = json_object_get(msg, "id");
+        if (id != NULL)
+            mg_exchange_answer_server(exchange, part->server_index, id,
+                                      mg_rpc_make_error(id, MG_INSPECT_ERROR_BLOCKED,
+                                                        "Blocked by the gateway's guards: not relayed to the client",
+                                                        NULL));
+        return;
+    }
+    relay_part_message(exchange, part, seen, owned);
+    if (owned)
+        json_decref(seen);
 }
 
 static int start_part(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *request, bool open);
@@ -581,6 +601,16 @@ void mg_exchange_upstream_session(mg_exchange_t *exchange, size_t server_index, 
     out->client_capabilities = exchange->claims.client_capabilities;
     const char *server = exchange->config->servers[server_index].name;
     out->upstream_session_id = mg_late_sessions_find(exchange->worker, &exchange->claims, server);
+}
+
+void mg_exchange_answer_server(mg_exchange_t *exchange, size_t server_index, json_t *id, json_t *response)
+{
+    json_object_set(response, "id", id);
+    mg_upstream_session_t session;
+    mg_exchange_upstream_session(exchange, server_index, &session);
+    mg_upstream_t *upstream = exchange->worker->upstreams[server_index];
+    upstream->ops->reply(upstream, &session, response);
+    json_decref(response);
 }
 
 /* ---- late upstream sessions (http/late_sessions.h) ------------------------------------------ */

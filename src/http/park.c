@@ -265,16 +265,6 @@ static bool supports_input_required(const char *method)
            strcmp(method, "resources/read") == 0;
 }
 
-static void answer_server(mg_exchange_t *exchange, size_t server_index, json_t *id, json_t *response /* stolen */)
-{
-    json_object_set(response, "id", id);
-    mg_upstream_session_t session;
-    mg_exchange_upstream_session(exchange, server_index, &session);
-    mg_upstream_t *upstream = exchange->worker->upstreams[server_index];
-    upstream->ops->reply(upstream, &session, response);
-    json_decref(response);
-}
-
 bool mg_park_server_request(mg_exchange_t *exchange, mg_exchange_part_t *part, json_t *msg)
 {
     const char *method = json_string_value(json_object_get(msg, "method"));
@@ -282,7 +272,7 @@ bool mg_park_server_request(mg_exchange_t *exchange, mg_exchange_part_t *part, j
     if (!exchange->modern || method == NULL || id == NULL)
         return false;
     if (strcmp(method, "ping") == 0) {
-        answer_server(exchange, part->server_index, id, mg_rpc_make_result(id, json_object()));
+        mg_exchange_answer_server(exchange, part->server_index, id, mg_rpc_make_result(id, json_object()));
         return true;
     }
     const char *capability = capability_for(method);
@@ -290,7 +280,8 @@ bool mg_park_server_request(mg_exchange_t *exchange, mg_exchange_part_t *part, j
     if (capability == NULL || !supports_input_required(exchange->message.method) || !json_is_string(id) ||
         !mg_modern_client_can(&exchange->meta, capability)) {
         snprintf(why, sizeof(why), "the client cannot answer %.60s during %.60s", method, exchange->message.method);
-        answer_server(exchange, part->server_index, id, mg_rpc_make_error(id, MG_RPC_METHOD_NOT_FOUND, why, NULL));
+        mg_exchange_answer_server(exchange, part->server_index, id,
+                                  mg_rpc_make_error(id, MG_RPC_METHOD_NOT_FOUND, why, NULL));
         return true;
     }
     if (exchange->park != NULL && !listening(exchange->park)) {
@@ -298,7 +289,8 @@ bool mg_park_server_request(mg_exchange_t *exchange, mg_exchange_part_t *part, j
          * client's (the transport routes by capability, not by call): holding it here would put it to
          * the wrong client on the next retry, so the server is told no. */
         snprintf(why, sizeof(why), "the client of this call is not connected; %.60s refused", method);
-        answer_server(exchange, part->server_index, id, mg_rpc_make_error(id, MG_RPC_METHOD_NOT_FOUND, why, NULL));
+        mg_exchange_answer_server(exchange, part->server_index, id,
+                                  mg_rpc_make_error(id, MG_RPC_METHOD_NOT_FOUND, why, NULL));
         return true;
     }
     mg_park_t *park = park_exchange(exchange);
@@ -358,7 +350,7 @@ static void on_resume(mg_worker_t *worker, void *arg)
         if (answer != NULL) {
             size_t server = (size_t)json_integer_value(json_object_get(entry, "server"));
             json_t *id = json_string(key);
-            answer_server(park->exchange, server, id, mg_rpc_make_result(id, json_incref(answer)));
+            mg_exchange_answer_server(park->exchange, server, id, mg_rpc_make_result(id, json_incref(answer)));
             json_decref(id);
         } else {
             json_object_set(park->pending, key, entry);

@@ -155,6 +155,10 @@ mg_exchange_part_t *mg_exchange_open_session(mg_exchange_t *exchange, size_t ser
 /* The upstream session view for a server (fills the HTTP upstream's session id from the claims). */
 void mg_exchange_upstream_session(mg_exchange_t *exchange, size_t server_index, mg_upstream_session_t *out);
 
+/* Answers a server's request to the client on the client's behalf: `response` (stolen) goes to server
+ * `server_index` under `id`, the id the request came with. */
+void mg_exchange_answer_server(mg_exchange_t *exchange, size_t server_index, json_t *id, json_t *response);
+
 /* A retry whose requestState names a parked call (http/park.h): the front end relays it there. */
 void mg_exchange_resume(mg_exchange_t *retry, const mg_mrtr_state_t *state);
 

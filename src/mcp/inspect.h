@@ -37,4 +37,17 @@ mg_stage_t mg_inspect_request(mg_exchange_t *exchange, size_t server_index, json
  * true), or NULL when the stage answered the exchange (blocked). */
 json_t *mg_inspect_response(mg_exchange_t *exchange, size_t server_index, json_t *response, bool *owned);
 
+/* A server's own message in the middle of the exchange's call (a notification such as progress or a log
+ * message, or a request to the client such as sampling or elicitation), before the client sees it: scanned as
+ * an answer is (guard/message.h mg_guard_server_message_walk), its findings on the exchange's record (and so in
+ * the final result's _meta). Returns the message to relay: `msg` itself (*owned false), a rewritten copy
+ * (*owned true), or NULL when a guard blocks it (logged): the caller drops a notification and refuses a
+ * request to its server. The call itself goes on. */
+json_t *mg_inspect_server_message(mg_exchange_t *exchange, size_t server_index, json_t *msg, bool *owned);
+
+/* The same for a message on an event stream, outside any exchange: `msg` is the caller's own copy, rewritten
+ * in place. Returns false when it must be dropped (logged); findings are logged, with their types and
+ * pointers only. */
+bool mg_inspect_event(mg_worker_t *worker, const mg_config_t *config, size_t server_index, json_t *msg);
+
 #endif

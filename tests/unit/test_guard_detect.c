@@ -371,6 +371,7 @@ typedef struct {
     char pointers[16][96];
     unsigned kinds[16];
     size_t count;
+    bool request[16];
 } visited_t;
 
 static int remember(void *context, const mg_guard_message_string_t *string)
@@ -378,6 +379,7 @@ static int remember(void *context, const mg_guard_message_string_t *string)
     visited_t *visited = context;
     if (visited->count < 16) {
         snprintf(visited->pointers[visited->count], 96, "%s", string->pointer);
+        visited->request[visited->count] = string->request;
         visited->kinds[visited->count++] = string->kinds;
     }
     return 0;
@@ -412,6 +414,19 @@ static void test_message_walk(void **state)
     assert_string_equal(visited.pointers[1], "/params/arguments/n/1");
     assert_int_equal(visited.kinds[0], MG_GUARD_SECRETS | MG_GUARD_PII);
     json_decref(call);
+
+    /* a server's own message: its params as a server's text, but for the progress token and _meta */
+    memset(&visited, 0, sizeof(visited));
+    json_t *progress =
+        json_loads("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{"
+                   "\"progressToken\":\"tok\",\"progress\":1,\"message\":\"m\",\"_meta\":{\"k\":\"v\"}}}",
+                   0, NULL);
+    assert_int_equal(mg_guard_server_message_walk(progress, remember, &visited, &err), 0);
+    assert_int_equal(visited.count, 1);
+    assert_string_equal(visited.pointers[0], "/params/message");
+    assert_int_equal(visited.kinds[0], MG_GUARD_SECRETS | MG_GUARD_PII | MG_GUARD_INJECTION);
+    assert_false(visited.request[0]);
+    json_decref(progress);
 
     json_t *bad = json_loads("[1]", 0, NULL);
     assert_int_equal(mg_guard_message_walk(bad, remember, &visited, &err), -1);
