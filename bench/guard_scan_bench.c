@@ -102,6 +102,7 @@ static void run(const char *what, const mg_guard_detectors_t *detectors, mg_guar
 int main(int argc, char **argv)
 {
     int rounds = argc > 1 ? atoi(argv[1]) : 20;
+    const char *only = argc > 2 ? argv[2] : ""; /* "one", "pieces" or "unicode": that row alone (profiling) */
     mg_guard_detectors_t *detectors;
     mg_guard_scratch_t *scratch;
     mg_error_t err;
@@ -112,9 +113,12 @@ int main(int argc, char **argv)
     }
     printf("compile: %zu detectors in %.0f ms\n", mg_guard_detectors_count(detectors), (now_s() - start) * 1e3);
     char *ascii = build_text(0), *unicode = build_text(1);
-    run("1 MiB as one string (ASCII)", detectors, scratch, ascii, TEXT_BYTES, rounds);
-    run("1 MiB as 4 KiB strings (ASCII)", detectors, scratch, ascii, PIECE, rounds);
-    run("1 MiB as 4 KiB strings (non-ASCII mixed in)", detectors, scratch, unicode, PIECE, rounds);
+    if (only[0] == '\0' || strcmp(only, "one") == 0)
+        run("1 MiB as one string (ASCII)", detectors, scratch, ascii, TEXT_BYTES, rounds);
+    if (only[0] == '\0' || strcmp(only, "pieces") == 0)
+        run("1 MiB as 4 KiB strings (ASCII)", detectors, scratch, ascii, PIECE, rounds);
+    if (only[0] == '\0' || strcmp(only, "unicode") == 0)
+        run("1 MiB as 4 KiB strings (non-ASCII mixed in)", detectors, scratch, unicode, PIECE, rounds);
     free(ascii);
     free(unicode);
     mg_guard_scratch_destroy(scratch);
