@@ -444,13 +444,16 @@ typedef struct st_mg_config_guard_custom_t {
     mg_guard_action_t action;
 } mg_config_guard_custom_t;
 
-/* guards.webhook: an outside service's verdict on each routed request (docs/guards.md, "Webhook"). */
+/* guards.webhook: an outside service's verdict on each routed request, its answer, or both (docs/guards.md,
+ * "Webhook"). */
 typedef struct st_mg_config_webhook_t {
     char *url;               /* http:// or https:// endpoint the description is POSTed to; NULL: no webhook */
     int timeout_ms;          /* how long a request waits for the verdict; default 200 */
     bool on_error_allow;     /* on_error: allow (a failed verdict lets the request go, logged); default block */
     mg_config_kv_t *headers; /* sent with every POST (e.g. an API key from ${secret:...}) */
     size_t headers_len;
+    bool requests;  /* directions: asked about each routed request before it is sent (default) */
+    bool responses; /* directions: asked about each routed request's answer before the client gets it */
 } mg_config_webhook_t;
 
 /* The `guards` section's detection keys. Without a section (enabled false) every action is off and no

@@ -15,7 +15,7 @@
 
 #include "config/config_internal.h"
 
-static const char *const webhook_keys[] = {"url", "timeout_ms", "on_error", "headers", NULL};
+static const char *const webhook_keys[] = {"url", "timeout_ms", "on_error", "headers", "directions", NULL};
 /* set by the client itself, or meaningless on the POST it makes */
 static const char *const reserved_headers[] = {
     "content-type", "content-length", "transfer-encoding", "host", "connection", "expect", NULL};
@@ -93,6 +93,38 @@ static int load_on_error(mg_config_loader_t *loader, const yaml_node_t *node, co
     return 0;
 }
 
+/* directions: a non-empty list of `requests` and `responses`, each at most once. */
+static int load_directions(mg_config_loader_t *loader, const yaml_node_t *node, const char *path,
+                           mg_config_webhook_t *webhook)
+{
+    char child[MG_CONFIG_PATH_MAX];
+    if (mg_config_yaml_expect_sequence(&loader->yaml, node, path) != 0)
+        return -1;
+    if (mg_config_yaml_length(node) == 0)
+        return mg_config_yaml_fail(&loader->yaml, node, path, "must name requests, responses or both");
+    webhook->requests = false;
+    for (size_t i = 0; i < mg_config_yaml_length(node); i++) {
+        yaml_node_t *item = mg_config_yaml_item(&loader->yaml, node, i);
+        mg_config_yaml_path_index(child, sizeof(child), path, i);
+        char *text = NULL;
+        if (mg_config_load_strict_string(loader, item, child, &text) != 0) {
+            free(text);
+            return -1;
+        }
+        bool *direction = strcmp(text, "requests") == 0    ? &webhook->requests
+                          : strcmp(text, "responses") == 0 ? &webhook->responses
+                                                           : NULL;
+        free(text);
+        if (direction == NULL)
+            return mg_config_yaml_fail(&loader->yaml, item, child, "\"%s\" must be requests or responses",
+                                       mg_config_yaml_raw(item));
+        if (*direction)
+            return mg_config_yaml_fail(&loader->yaml, item, child, "\"%s\" is listed twice", mg_config_yaml_raw(item));
+        *direction = true;
+    }
+    return 0;
+}
+
 int mg_config_load_webhook(mg_config_loader_t *loader, const yaml_node_t *node, mg_config_webhook_t *webhook)
 {
     const char *path = "guards.webhook";
@@ -119,6 +151,11 @@ int mg_config_load_webhook(mg_config_loader_t *loader, const yaml_node_t *node, 
     mg_config_yaml_path_key(child, sizeof(child), path, "on_error");
     if ((value = mg_config_yaml_get(&loader->yaml, node, "on_error", NULL)) != NULL &&
         load_on_error(loader, value, child, &webhook->on_error_allow) != 0)
+        return -1;
+    webhook->requests = true;
+    mg_config_yaml_path_key(child, sizeof(child), path, "directions");
+    if ((value = mg_config_yaml_get(&loader->yaml, node, "directions", NULL)) != NULL &&
+        load_directions(loader, value, child, webhook) != 0)
         return -1;
     mg_config_yaml_path_key(child, sizeof(child), path, "headers");
     if ((value = mg_config_yaml_get(&loader->yaml, node, "headers", NULL)) != NULL &&

@@ -199,7 +199,8 @@ static void routed_done(mg_exchange_t *exchange, mg_exchange_part_t *part, json_
     json_t *answer = mg_inspect_response(exchange, part->server_index, response, &owned);
     if (answer == NULL)
         return; /* blocked by a guard */
-    routed_answer(exchange, part, answer);
+    if (mg_webhook_answer_stage(exchange, part, answer, routed_answer) == MG_STAGE_GO)
+        routed_answer(exchange, part, answer);
     if (owned)
         json_decref(answer);
 }

@@ -53,7 +53,8 @@ typedef enum en_mg_forward_stage_t {
     MG_FORWARD_SEND,        /* the upstream call */
 } mg_forward_stage_t;
 
-/* A stage waiting on something outside the exchange (a person, a remote service). While `cancel` is set
+/* A stage waiting on something outside the exchange (a person, a remote service): a forward stage, or the
+ * webhook's answer stage after the upstream call (mcp/webhook_stage.h). While `cancel` is set
  * the stage holds the exchange; when the client leaves first, the front end calls `cancel` (on the
  * worker thread) in place of abandoning upstream calls, and the stage must let go of the exchange at
  * once: it is freed right after. A stage that resumes clears `cancel` first. */
@@ -115,7 +116,7 @@ struct st_mg_exchange_t {
         json_t *params; /* what the server will get (owned; its arguments are the message's own) */
         mg_forward_stage_t next;
     } forward;
-    mg_exchange_wait_t wait; /* a forward stage holding the exchange */
+    mg_exchange_wait_t wait; /* a forward stage, or the answer's webhook stage, holding the exchange */
     /* output side, owned by the front end */
     void *front;
     mg_exchange_part_t parts[]; /* parts_cap of them: allocated with the exchange */

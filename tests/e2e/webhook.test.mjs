@@ -21,8 +21,8 @@ import { promisify } from 'node:util';
 import { startRecordingServer } from '../fixtures/recording-server.mjs';
 import { mirrorHeaders, toolCall } from './lib/modern.mjs';
 import {
-  ALLOW_AUTHENTICATED, GATEWAY_BIN, GATEWAY_ONLY, Gateway, cleanupDir, connect, freePort, resultText, tempDir,
-  withGateway,
+  ALLOW_AUTHENTICATED, GATEWAY_BIN, GATEWAY_ONLY, Gateway, cleanupDir, connect, everythingStdio, freePort, resultText,
+  tempDir, waitFor, withGateway,
   auditRecords as records, callToolError as callError,
 } from './lib/gateway.mjs';
 
@@ -32,22 +32,32 @@ const BLOCKED = -32041;
 const UPSTREAM_SECRET = 'upstream-secret-7f3a';
 const GUARD_KEY = 'guard-key-91c2';
 
-/** The guardrail: records each POST; blocks arguments containing `word`; `mode` makes it misbehave. */
-async function startGuardrail({ word = 'forbidden' } = {}) {
+/**
+ * The guardrail: records each POST; blocks requests whose arguments contain `word` and answers (direction
+ * "response") that contain `answerWord`; `mode` makes it misbehave.
+ */
+async function startGuardrail({ word = 'forbidden', answerWord = 'secret-plan' } = {}) {
   const guardrail = { received: [], mode: 'judge', delayMs: 0 };
   const server = http.createServer(async (req, res) => {
     const chunks = [];
     for await (const c of req) chunks.push(c);
     const text = Buffer.concat(chunks).toString('utf8');
     guardrail.received.push({ method: req.method, url: req.url, headers: req.headers, text, body: JSON.parse(text) });
-    if (guardrail.delayMs > 0) await new Promise((r) => setTimeout(r, guardrail.delayMs));
+    const delayed = guardrail.delayFor === undefined || guardrail.received.at(-1).body.direction === guardrail.delayFor;
+    if (guardrail.delayMs > 0 && delayed) await new Promise((r) => setTimeout(r, guardrail.delayMs));
     const json = (status, value) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
     switch (guardrail.mode) {
       case 'status500': return json(500, { action: 'allow' });
       case 'garbage': return res.writeHead(200, { 'content-type': 'text/plain' }).end('allow');
       case 'unknown': return json(200, { action: 'maybe' });
       default: {
-        const args = JSON.stringify(guardrail.received.at(-1).body.params?.arguments ?? {});
+        const { body } = guardrail.received.at(-1);
+        if (body.direction === 'response') {
+          const answer = JSON.stringify(body.result ?? body.error);
+          return answer.includes(answerWord) ? json(200, { action: 'block', reason: `the answer mentions "${answerWord}"` })
+            : json(200, { action: 'allow' });
+        }
+        const args = JSON.stringify(body.params?.arguments ?? {});
         return args.includes(word) ? json(200, { action: 'block', reason: `arguments mention "${word}"` })
           : json(200, { action: 'allow' });
       }
@@ -251,5 +261,81 @@ describe('webhook guard, the service is down', { skip: GATEWAY_ONLY }, () => {
       assert.equal(resultText(result), 'recording-server ok');
       await gw.logged(/"event":"guards.webhook_error"[^\n]*let through \(on_error: allow\)/);
     });
+  });
+});
+
+describe('webhook guard on answers (directions: [requests, responses])', { skip: GATEWAY_ONLY }, () => {
+  let guardrail, gw, session, trail;
+  const stateDir = tempDir('mcpgate-webhook-answers-');
+
+  before(async () => {
+    guardrail = await startGuardrail();
+    trail = join(stateDir, 'audit.jsonl');
+    gw = new Gateway({
+      servers: [everythingStdio()],
+      audit: { file: trail, fsync: 'never' },
+      guards: { webhook: { url: guardrail.url, timeout_ms: 1000, directions: ['requests', 'responses'] } },
+    });
+    await gw.start();
+    session = await connect(gw.url('/mcp'));
+  });
+
+  after(async () => {
+    await session?.close();
+    await gw?.stop();
+    await guardrail?.stop();
+    cleanupDir(stateDir);
+  });
+
+  test('the request, then the answer, are each described to the webhook; an allowed answer arrives as it came', T, async () => {
+    guardrail.received.length = 0;
+    const result = await session.client.callTool({ name: 'everything__echo', arguments: { message: 'hello' } });
+    assert.equal(resultText(result), 'Echo: hello');
+    assert.deepEqual(guardrail.received.map((r) => r.body.direction), ['request', 'response']);
+    const answer = guardrail.received[1].body;
+    assert.deepEqual({ ...answer, result: undefined }, {
+      direction: 'response', server: 'everything', method: 'tools/call', tool: 'echo',
+      principal: { subject: 'anonymous', method: 'anonymous' },
+      params: { name: 'echo', arguments: { message: 'hello' } }, result: undefined,
+    });
+    assert.deepEqual(answer.result.content, [{ type: 'text', text: 'Echo: hello' }]);
+  });
+
+  test('a blocked answer is withheld: -32041 with direction response, audited as deny by guards.webhook', T, async () => {
+    const err = await callError(session.client, 'everything__echo', { message: 'the secret-plan' });
+    assert.equal(err.code, BLOCKED);
+    assert.match(err.message, /Blocked by the webhook guard: the answer mentions "secret-plan"$/);
+    assert.deepEqual(err.data, { guard: 'webhook', direction: 'response', reason: 'the answer mentions "secret-plan"' });
+    assert.ok(!JSON.stringify(err).includes('Echo:'), 'nothing of the answer reaches the client');
+    await gw.logged(/"event":"guards.webhook_blocked"[^\n]*everything tools\/call \(answer\)/);
+    const denied = await waitFor(() => records(trail).find((r) => r.item === 'echo' && r.decision === 'deny'),
+      { what: 'the deny record' });
+    assert.equal(denied.rule, 'guards.webhook');
+  });
+
+  test('no verdict in time withholds the answer under on_error: block; a client that leaves meanwhile costs nothing', T, async () => {
+    guardrail.delayMs = 1500;
+    try {
+      guardrail.received.length = 0;
+      // the request's own check is slow too: answer it at once, slow down only the answer's
+      guardrail.delayFor = 'response';
+      const err = await callError(session.client, 'everything__echo', { message: 'slow answer' });
+      assert.equal(err.code, BLOCKED);
+      assert.equal(err.data.direction, 'response');
+      assert.match(err.message, /The webhook guard gave no verdict \(.*did not answer within 1000 ms.*\); the answer was not delivered$/);
+      // a client that leaves while its answer is being checked
+      const controller = new AbortController();
+      const gone = session.client.callTool({ name: 'everything__echo', arguments: { message: 'leaving' } }, undefined,
+        { signal: controller.signal }).catch((e) => e);
+      await waitFor(() => guardrail.received.filter((r) => r.body.direction === 'response').length >= 2,
+        { what: 'the second answer check' });
+      controller.abort();
+      await gone;
+    } finally {
+      guardrail.delayMs = 0;
+      guardrail.delayFor = undefined;
+    }
+    const ok = await session.client.callTool({ name: 'everything__echo', arguments: { message: 'after' } });
+    assert.equal(resultText(ok), 'Echo: after');
   });
 });

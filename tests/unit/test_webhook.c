@@ -39,6 +39,13 @@ static void test_config(void **state)
     assert_int_equal(config->guards.webhook.timeout_ms, 200);
     assert_false(config->guards.webhook.on_error_allow);
     assert_int_equal(config->guards.webhook.headers_len, 0);
+    assert_true(config->guards.webhook.requests); /* directions: requests by default */
+    assert_false(config->guards.webhook.responses);
+    mg_config_release(config);
+
+    config = load_ok("guards:\n  webhook: {url: http://127.0.0.1:9/check, directions: [responses]}\n");
+    assert_false(config->guards.webhook.requests);
+    assert_true(config->guards.webhook.responses);
     mg_config_release(config);
 
     config = load_ok("guards:\n  secrets: {requests: flag}\n");
@@ -63,6 +70,12 @@ static void test_config_errors(void **state)
                  "gw.yaml:2:44: guards.webhook.timeout_ms: 0 is out of range 1..60000");
     expect_error("guards:\n  webhook: {url: 'http://x/c', headers: {Content-Type: text/plain}}\n",
                  "gw.yaml:2:42: guards.webhook.headers.Content-Type: is set by the gateway and cannot be configured");
+    expect_error("guards:\n  webhook: {url: 'http://x/c', directions: []}\n",
+                 "gw.yaml:2:44: guards.webhook.directions: must name requests, responses or both");
+    expect_error("guards:\n  webhook: {url: 'http://x/c', directions: [answers]}\n",
+                 "gw.yaml:2:45: guards.webhook.directions[0]: \"answers\" must be requests or responses");
+    expect_error("guards:\n  webhook: {url: 'http://x/c', directions: [requests, requests]}\n",
+                 "gw.yaml:2:55: guards.webhook.directions[1]: \"requests\" is listed twice");
     expect_error("guards:\n  webhook: 'http://x/c'\n",
                  "gw.yaml:2:12: guards.webhook: expected a mapping, got \"http://x/c\"");
 }
