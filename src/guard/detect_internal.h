@@ -1,7 +1,8 @@
 /*
  * detect_internal.h - what the files of the detection engine share and nobody else needs.
  *
- * detect.c owns the compiled set and the scan, detectors_builtin.c the table of built-in detectors,
+ * detect_set.c owns the compiled set and the scratch (their layout: detect_state.h), detect.c the scan,
+ * detect_regions.c the hand-written passes and start parsers, detectors_builtin.c the table of built-in detectors,
  * validators.c the checks that confirm a raw match, normalize.c the text the scan actually sees,
  * redact.c the replacement of findings by markers.
  */
