@@ -21,7 +21,8 @@
 #                       a proxy (it is the server under test, on
 #                       BENCH_CPU_SUT, for the "direct" row)          [$BENCH_CPU_SUT]
 #   BENCH_TARGETS       rows to run, space separated
-#                       ["direct nginx mcpgate mcpgate-modern mcpgate-jwt mcpgate-policy mcpgate-observed"]; mcpgate is a
+#                       ["direct nginx mcpgate mcpgate-modern mcpgate-jwt mcpgate-policy mcpgate-observed
+#                       mcpgate-guards"]; mcpgate is a
 #                       legacy (2025-11-25) tools/call inside a session, mcpgate-modern a
 #                       stateless MCP 2026-07-28 one (no initialize; Mcp-Method/Mcp-Name
 #                       headers), both through the same gateway process and URL;
@@ -32,7 +33,10 @@
 #                       the call allowed by a rule with argument conditions; mcpgate-observed
 #                       the legacy call through a gateway with the audit trail (file + SQLite
 #                       index, fsync every 1000 ms), metrics and two rate-limit rules on
-#                       (one rate, one concurrency; neither refuses), against mcpgate
+#                       (one rate, one concurrency; neither refuses), against mcpgate;
+#                       mcpgate-guards the legacy call through a gateway with the guards of
+#                       issue 8's example on (secrets, personal data, injection, poisoning:
+#                       arguments and answers scanned; nothing in them is found), against mcpgate
 #   MCPGATE_BUILD_DIR   meson build dir for the release build         [bench/.build/mcpgate-release]
 #   MCPGATE_BIN         use this binary instead of building           [$MCPGATE_BUILD_DIR/mcpgate]
 #   BENCH_KEEP_TMP=1    keep the temp dir (configs, logs) for inspection
@@ -70,7 +74,7 @@ CONNS=${BENCH_CONNECTIONS:-32}
 CPU_LOAD=${BENCH_CPU_LOAD:-0}
 CPU_SUT=${BENCH_CPU_SUT:-1}
 CPU_UPSTREAM=${BENCH_CPU_UPSTREAM:-$CPU_SUT}
-TARGETS=${BENCH_TARGETS:-direct nginx mcpgate mcpgate-modern mcpgate-jwt mcpgate-policy mcpgate-observed}
+TARGETS=${BENCH_TARGETS:-direct nginx mcpgate mcpgate-modern mcpgate-jwt mcpgate-policy mcpgate-observed mcpgate-guards}
 BUILD_DIR=${MCPGATE_BUILD_DIR:-$BENCH_DIR/.build/mcpgate-release}
 MCPGATE=${MCPGATE_BIN:-$BUILD_DIR/mcpgate}
 PROTO=2025-11-25
@@ -352,7 +356,8 @@ cc -O2 -g -Wall -Wextra -DH2O_USE_LIBUV=0 -o "$BENCH_DIR/.build/fast_upstream" "
     -lh2o-evloop -lssl -lcrypto -ljansson
 
 MCPGATE_BUILD_FAILED=""
-if { want mcpgate || want mcpgate-modern || want mcpgate-jwt || want mcpgate-policy || want mcpgate-observed; } && [ $BUILD -eq 1 ] && [ -z "${MCPGATE_BIN:-}" ]; then
+if { want mcpgate || want mcpgate-modern || want mcpgate-jwt || want mcpgate-policy || want mcpgate-observed ||
+    want mcpgate-guards; } && [ $BUILD -eq 1 ] && [ -z "${MCPGATE_BIN:-}" ]; then
     log "building mcpgate (release) in ${BUILD_DIR#"$ROOT"/}"
     if { [ -f "$BUILD_DIR/build.ninja" ] || meson setup "$BUILD_DIR" "$ROOT" --buildtype=release; } >"$TMP/build.log" 2>&1 &&
         meson compile -C "$BUILD_DIR" >>"$TMP/build.log" 2>&1; then
@@ -413,6 +418,7 @@ want mcpgate-modern && GW_ROWS+=(mcpgate-modern)
 want mcpgate-jwt && GW_ROWS+=(mcpgate-jwt)
 want mcpgate-policy && GW_ROWS+=(mcpgate-policy)
 want mcpgate-observed && GW_ROWS+=(mcpgate-observed)
+want mcpgate-guards && GW_ROWS+=(mcpgate-guards)
 
 # start_gateway NAME PORT EXTRA_YAML -> GW_PID set (empty, with the rows of NAME's process failed, when
 # it does not start); NAME mcpgate serves the mcpgate and mcpgate-modern rows
@@ -523,6 +529,17 @@ print("\n".join(lines))
 PYEOF
     )
 }
+# guards_yaml -> the mcpgate-guards row's section: issue 8's example of the guards
+guards_yaml() {
+    cat <<EOF
+guards:
+  secrets: {requests: block, responses: redact}
+  pii: {requests: redact, responses: redact, types: [email, card, ssn]}
+  injection: {responses: flag}
+  poisoning: {tools: quarantine}
+EOF
+}
+
 # observed_yaml -> the sections of the mcpgate-observed row: an audit trail with its index, metrics, and
 # rate-limit rules that apply to every call and never refuse one
 observed_yaml() {
@@ -598,6 +615,14 @@ if [ ${#GW_ROWS[@]} -gt 0 ]; then
                 stop_pid "$GW_PID"
             fi
         fi
+        # no auth, as the mcpgate row, with the guards on
+        if want mcpgate-guards; then
+            start_gateway mcpgate-guards "$GW_PORT" "$(guards_yaml)"
+            if [ -n "$GW_PID" ]; then
+                bench_target mcpgate-guards "http://127.0.0.1:$GW_PORT/servers/fast/mcp" "$GW_PID" legacy || true
+                stop_pid "$GW_PID"
+            fi
+        fi
     fi
     for n in "${GW_ROWS[@]}"; do [ "${STATUS[$n]}" = ok ] || log "$n: ${STATUS[$n]}"; done
 fi
@@ -657,6 +682,10 @@ fi
 if [ -n "${RPS[mcpgate]:-}" ] && [ -n "${RPS[mcpgate-observed]:-}" ]; then
     RATIO_LINE+=$'\n'$(awk -v o="${RPS[mcpgate-observed]}" -v l="${RPS[mcpgate]}" -v oc="${CPU[mcpgate-observed]}" -v lc="${CPU[mcpgate]}" 'BEGIN{
         r = o / l; printf "mcpgate-observed/mcpgate (audit + metrics + rate limits vs none) throughput ratio: %.2f (target >= 0.85: %s)", r, (r >= 0.85 ? "met" : "NOT met"); if (lc + 0 > 0) printf ", CPU-per-request observed/none: %.2f", oc / lc }')
+fi
+if [ -n "${RPS[mcpgate]:-}" ] && [ -n "${RPS[mcpgate-guards]:-}" ]; then
+    RATIO_LINE+=$'\n'$(awk -v o="${RPS[mcpgate-guards]}" -v l="${RPS[mcpgate]}" -v oc="${CPU[mcpgate-guards]}" -v lc="${CPU[mcpgate]}" 'BEGIN{
+        r = o / l; printf "mcpgate-guards/mcpgate (guards on vs off) throughput ratio: %.2f (target >= 0.8: %s)", r, (r >= 0.8 ? "met" : "NOT met"); if (lc + 0 > 0) printf ", CPU-per-request guards/none: %.2f", oc / lc }')
 fi
 [ -n "$RATIO_LINE" ] || RATIO_LINE="mcpgate/nginx throughput ratio: n/a (no gateway row requested)"
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
