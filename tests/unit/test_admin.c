@@ -1,6 +1,7 @@
 /*
  * test_admin.c - the `admin` section (src/config/admin.c): its listener and roles, and every mistake
- * refused with the file, line and column of the node at fault.
+ * refused with the file, line and column of the node at fault; the admin API's reading of targets and
+ * bodies (src/http/admin_route.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include "config_load.h"
 
 #include "config/config.h"
+#include "http/admin_route.h"
 
 #define AUTH                                                                                                           \
     "auth:\n  resource: http://127.0.0.1:8080/mcp\n  api_keys: {enabled: true}\n"                                      \
@@ -83,11 +85,102 @@ static void test_config_errors(void **state)
                  "gw.yaml:10:42: admin.listen.tls: missing required key \"key\"");
 }
 
+/* ---- targets and bodies (src/http/admin_route.c) ------------------------------------------------------ */
+
+static int parse(const char *method, const char *target, mg_admin_route_t *route)
+{
+    char error[256];
+    return mg_admin_route_parse(method, strlen(method), target, strlen(target), route, error, sizeof(error));
+}
+
+static void test_routes(void **state)
+{
+    (void)state;
+    mg_admin_route_t route;
+    assert_int_equal(parse("GET", "/admin/approvals", &route), 0);
+    assert_int_equal(route.action, MG_ADMIN_LIST_APPROVALS);
+    assert_string_equal(route.state, "");
+    assert_int_equal(parse("GET", "/admin/approvals?state=expired", &route), 0);
+    assert_string_equal(route.state, "expired");
+    assert_int_equal(parse("GET", "/admin/approvals?state=maybe", &route), MG_ADMIN_BAD_REQUEST);
+    assert_int_equal(parse("GET", "/admin/approvals?state=pending&x=1", &route), MG_ADMIN_BAD_REQUEST);
+    assert_int_equal(parse("GET", "/admin/approvals?", &route), 0);
+
+    assert_int_equal(parse("POST", "/admin/approvals/apr_0123456789abcdef0123456789abcdef/deny", &route), 0);
+    assert_int_equal(route.action, MG_ADMIN_DECIDE_APPROVAL);
+    assert_string_equal(route.id, "apr_0123456789abcdef0123456789abcdef");
+    assert_string_equal(route.verdict, "denied");
+    assert_int_equal(parse("GET", "/admin/approvals/apr_0123456789abcdef0123456789abcdef/approve", &route),
+                     MG_ADMIN_BAD_METHOD);
+    assert_string_equal(route.allow, "POST");
+    assert_int_equal(parse("POST", "/admin/approvals/apr_0123456789ABCDEF0123456789abcdef/approve", &route),
+                     MG_ADMIN_NOT_FOUND);
+    assert_int_equal(parse("POST", "/admin/approvals/apr_0123456789abcdef0123456789abcdef/approve?x", &route),
+                     MG_ADMIN_BAD_REQUEST);
+
+    assert_int_equal(parse("POST", "/admin/tools", &route), MG_ADMIN_BAD_METHOD);
+    assert_string_equal(route.allow, "GET");
+    /* each segment decoded on its own: a "/" in a tool name travels as %2F */
+    assert_int_equal(parse("POST", "/admin/tools/git%2Dhub/a%2Fb/approve", &route), 0);
+    assert_int_equal(route.action, MG_ADMIN_APPROVE_TOOL);
+    assert_string_equal(route.server, "git-hub");
+    assert_string_equal(route.tool, "a/b");
+    assert_int_equal(parse("POST", "/admin/tools/github%23instructions/approve", &route), 0);
+    assert_string_equal(route.server, "github");
+    assert_string_equal(route.tool, "");
+    assert_int_equal(parse("POST", "/admin/tools/%23instructions/approve", &route), MG_ADMIN_NOT_FOUND);
+    assert_int_equal(parse("POST", "/admin/tools/github/approve", &route), MG_ADMIN_NOT_FOUND);
+
+    static const char *const unknown[] = {"/admin",
+                                          "/admin/",
+                                          "/mcp",
+                                          "/admin/tools/",
+                                          "/admin//tools",
+                                          "/admin/../admin/tools",
+                                          "/admin/tools/a/b/c/approve",
+                                          "/admin/tools/a%00/b/approve",
+                                          "/admin/tools/a%1/b/approve",
+                                          "/admin/tools/a%zz/b/approve",
+                                          "/Admin/tools",
+                                          NULL};
+    for (size_t i = 0; unknown[i] != NULL; i++) {
+        if (parse("GET", unknown[i], &route) != MG_ADMIN_NOT_FOUND)
+            fail_msg("%s is not 404", unknown[i]);
+    }
+}
+
+static void test_bodies(void **state)
+{
+    (void)state;
+    char reason[MG_ADMIN_REASON_MAX + 1], error[256];
+#define BODY(text) mg_admin_body_parse(text, strlen(text), reason, error, sizeof(error))
+    assert_int_equal(BODY(""), 0);
+    assert_string_equal(reason, "");
+    assert_int_equal(BODY("{}"), 0);
+    assert_int_equal(BODY("{\"reason\": \"looks fine\"}"), 0);
+    assert_string_equal(reason, "looks fine");
+    assert_int_equal(BODY("{\"reason\": "), MG_ADMIN_BAD_REQUEST);
+    assert_non_null(strstr(error, "not JSON"));
+    assert_int_equal(BODY("[]"), MG_ADMIN_BAD_REQUEST);
+    assert_int_equal(BODY("{\"reason\": 1}"), MG_ADMIN_BAD_REQUEST);
+    assert_int_equal(BODY("{\"reason\": \"a\", \"reason\": \"b\"}"), MG_ADMIN_BAD_REQUEST);
+    assert_int_equal(BODY("{\"why\": \"a\"}"), MG_ADMIN_BAD_REQUEST);
+    assert_int_equal(BODY("{\"reason\": \"a\\u0000b\"}"), MG_ADMIN_BAD_REQUEST);
+#undef BODY
+    assert_true(mg_admin_is_json_type("application/json", 16));
+    assert_true(mg_admin_is_json_type("Application/JSON; charset=utf-8", 32));
+    assert_false(mg_admin_is_json_type("application/jsonx", 17));
+    assert_false(mg_admin_is_json_type("text/plain", 10));
+    assert_false(mg_admin_is_json_type(NULL, 0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_bodies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
