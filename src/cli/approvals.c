@@ -9,7 +9,8 @@
  * expired or whose caller left, fails with exit status 1. The decision is signed with the login of the
  * user who ran the command ("operator:<login>"), which the audit record carries.
  *
- * This is the only way to decide: the gateway has no admin HTTP API.
+ * The admin API (http/admin.h) makes the same decisions over HTTP, with the caller's principal as the
+ * decider.
  */
 #include <jansson.h>
 #include <pwd.h>

@@ -191,8 +191,12 @@ static mg_admin_answer_t *approve_tool(mg_admin_t *admin, const mg_admin_job_t *
         mg_log_fields(MG_LOG_INFO, "admin.tools.refused",
                       json_pack("{s:s, s:s}", "principal", job->principal, "tool", name), "%s could not approve %s: %s",
                       job->principal, name, err.message);
-        return answer_error(rc == MG_STORE_NOT_FOUND ? 404 : 409,
-                            rc == MG_STORE_NOT_FOUND ? "no pin has this name (see GET /admin/tools)" : err.message);
+        char message[sizeof(name) + 64];
+        snprintf(message, sizeof(message),
+                 rc == MG_STORE_NOT_FOUND ? "no pin is named %s (see GET /admin/tools)"
+                                          : "%s has no pending definition to approve",
+                 name);
+        return answer_error(rc == MG_STORE_NOT_FOUND ? 404 : 409, message);
     }
     if (rc != 0)
         return store_failed(job, &err);
