@@ -9,6 +9,7 @@
  */
 #include "http/admin.h"
 
+#include <assert.h>
 #include <jansson.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -185,6 +186,7 @@ static void on_identified(mg_worker_t *worker, h2o_req_t *req, long scope, mg_pr
 
 int mg_admin_handle(mg_worker_t *worker, h2o_req_t *req)
 {
+    assert(worker->index == 0); /* admin.listen is on the first worker only: its tickets are its own */
     mg_principal_t *principal = NULL;
     mg_auth_refusal_t refusal;
     int rc = mg_auth_identify(worker, req, -1, on_identified, &principal, &refusal);

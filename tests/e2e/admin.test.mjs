@@ -5,7 +5,7 @@
 // approved through the API is served again; no credential is 401 with a challenge, a caller without the role
 // 403, an unknown id or tool 404, a wrong method 405, bad JSON 400, a body that is not JSON 415; the decider
 // recorded is the caller's principal; each decision is logged and audited; mistakes in the section are
-// refused at load.
+// refused at load. Over a TLS admin listener, client certificates (auth.mtls) identify admin callers as on /mcp.
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -17,6 +17,7 @@ import {
   GATEWAY_BIN, GATEWAY_ONLY, Gateway, NODE, REPO_ROOT, callToolError, cleanupDir, connect, everythingStdio,
   freePort, resultText, tempDir, waitFor, auditRecords as records,
 } from './lib/gateway.mjs';
+import { makeClientCa, makeClientCert, makePki, trustingFetch } from './lib/tls.mjs';
 
 const exec = promisify(execFile);
 const T = { timeout: 90_000, skip: GATEWAY_ONLY };
@@ -281,6 +282,60 @@ describe('admin configuration', () => {
       const run = check(yaml);
       assert.notEqual(run.status, 0, yaml);
       assert.match(run.stderr, expected, yaml);
+    }
+  });
+});
+
+describe('the admin API over TLS, client certificates identifying callers', { skip: GATEWAY_ONLY }, () => {
+  test('an ops certificate decides; a developer certificate is 403; none is 401', T, async () => {
+    const dir = tempDir('mcpgate-admin-tls-');
+    const pki = await makePki(dir, { server: 'IP:127.0.0.1' });
+    const clients = await makeClientCa(dir, 'clients-ca', 'mcpgate-e2e admin clients CA');
+    const opsCert = await makeClientCert(clients, 'ops', { cn: 'ops', san: 'URI:spiffe://acme/ops' });
+    const devCert = await makeClientCert(clients, 'dev', { cn: 'dev', san: 'URI:spiffe://acme/dev' });
+    const port = await freePort();
+    const gw = new Gateway({
+      listen: [{ address: `127.0.0.1:${port}`, tls: { cert: pki.server.cert, key: pki.server.key } }],
+      servers: [everythingStdio()],
+      auth: { resource: `https://127.0.0.1:${port}/mcp`, mtls: { client_ca: clients.ca, identity: 'san_uri' } },
+      roles: [{ name: 'ops', allow: [{ tools: ['*'] }] }, { name: 'developer', allow: [{ tools: ['*'] }] }],
+      bindings: [
+        { role: 'ops', match: { certificate: 'spiffe://acme/ops' } },
+        { role: 'developer', match: { certificate: 'spiffe://acme/dev' } },
+      ],
+      approvals: [{ tools: ['everything/echo'], timeout_s: 60 }],
+      admin: { listen: { address: '127.0.0.1:0', tls: { cert: pki.server.cert, key: pki.server.key } }, roles: ['ops'] },
+    }, { fetch: trustingFetch(pki.caPem) });
+    let session;
+    try {
+      await gw.start();
+      await gw.logged(/"event":"admin\.listen\.ready"/);
+      const ready = gw.stderr.split('\n').map((l) => { try { return JSON.parse(l); } catch { return null; } })
+        .find((r) => r?.event === 'admin.listen.ready');
+      assert.equal(ready.tls, true);
+      const adminUrl = (path) => `https://${ready.address}${path}`;
+      const asOps = trustingFetch(pki.caPem, opsCert);
+      const none = await trustingFetch(pki.caPem)(adminUrl('/admin/approvals'));
+      assert.equal(none.status, 401);
+      assert.match(none.headers.get('www-authenticate'), /^Bearer /);
+      assert.equal((await trustingFetch(pki.caPem, devCert)(adminUrl('/admin/approvals'))).status, 403);
+
+      session = await connect(gw.url('/mcp'), { fetch: trustingFetch(pki.caPem, devCert) });
+      const held = session.client.callTool({ name: 'everything__echo', arguments: { message: 'over tls' } });
+      let row;
+      await waitFor(async () => {
+        row = (await (await asOps(adminUrl('/admin/approvals?state=pending'))).json())[0];
+        return row;
+      }, { what: 'the pending call' });
+      assert.equal(row.principal, 'mtls:spiffe://acme/dev');
+      const approve = await asOps(adminUrl(`/admin/approvals/${row.id}/approve`), { method: 'POST' });
+      assert.equal(approve.status, 200);
+      assert.equal((await approve.json()).decided_by, 'mtls:spiffe://acme/ops');
+      assert.equal(resultText(await held), 'Echo: over tls');
+    } finally {
+      await session?.close();
+      await gw.stop();
+      cleanupDir(dir);
     }
   });
 });
