@@ -47,7 +47,7 @@ fuzz_all() {
   meson compile -C "$FUZZ_BUILD" >/dev/null || return 1
   local target corpus work rc=0
   for target in jsonrpc json json_write session mirror tokens jwt jwks apikey introspection upstream_token policy \
-    schema asked audit_verify traceparent scrub guard_scan webhook_verdict; do
+    schema asked audit_verify traceparent scrub guard_scan webhook_verdict admin_route; do
     corpus=tests/fuzz/corpus/$target
     work=$(mktemp -d)
     cp "$corpus"/* "$work"/

@@ -263,13 +263,17 @@ void mg_auth_view_dispose(mg_worker_t *worker)
 
 /* ---- answers ---------------------------------------------------------------------------- */
 
-void mg_auth_send_refusal(mg_worker_t *worker, h2o_req_t *req, long scope, const mg_auth_refusal_t *refusal)
+const char *mg_auth_refusal_reason(const mg_auth_refusal_t *refusal)
+{
+    return refusal->status == 400   ? "Bad Request"
+           : refusal->status == 403 ? "Forbidden"
+           : refusal->status == 503 ? "Service Unavailable"
+                                    : "Unauthorized";
+}
+
+void mg_auth_add_challenge(mg_worker_t *worker, h2o_req_t *req, long scope, const mg_auth_refusal_t *refusal)
 {
     const mg_config_t *config = worker->gateway->config;
-    const char *reason = refusal->status == 400   ? "Bad Request"
-                         : refusal->status == 403 ? "Forbidden"
-                         : refusal->status == 503 ? "Service Unavailable"
-                                                  : "Unauthorized";
     if (refusal->status == 503) {
         /* the identity provider's trouble, not the credential's: no challenge, try again soon */
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("5"));
@@ -285,12 +289,18 @@ void mg_auth_send_refusal(mg_worker_t *worker, h2o_req_t *req, long scope, const
     mg_log_level_t level = refusal->status == 401 && refusal->error == NULL ? MG_LOG_DEBUG : MG_LOG_INFO;
     if (mg_log_enabled(level)) {
         char path[300];
-        snprintf(path, sizeof(path), scope >= 0 ? "/servers/%s/mcp" : "/mcp",
-                 scope >= 0 ? config->servers[scope].name : "");
+        h2o_iovec_t asked = req->path_normalized;
+        snprintf(path, sizeof(path), "%.*s", asked.len > 256 ? 256 : (int)asked.len, asked.base);
         mg_log_fields(level, "auth.refused",
                       json_pack("{s:i,s:s?,s:s}", "status", refusal->status, "error", refusal->error, "path", path),
                       "refused a request on %s: %s", path, refusal->description);
     }
+}
+
+void mg_auth_send_refusal(mg_worker_t *worker, h2o_req_t *req, long scope, const mg_auth_refusal_t *refusal)
+{
+    const char *reason = mg_auth_refusal_reason(refusal);
+    mg_auth_add_challenge(worker, req, scope, refusal);
     char message[320];
     snprintf(message, sizeof(message), "%s: %s", refusal->status == 400 ? "Unauthorized" : reason,
              refusal->description);

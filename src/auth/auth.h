@@ -71,6 +71,11 @@ typedef void (*mg_auth_resume_fn)(mg_worker_t *worker, h2o_req_t *req, long scop
 int mg_auth_identify(mg_worker_t *worker, h2o_req_t *req, long scope, mg_auth_resume_fn resume,
                      mg_principal_t **out, mg_auth_refusal_t *refusal);
 
+/* Adds a refusal's WWW-Authenticate (or, for 503, Retry-After) to `req`'s response and logs it
+ * (auth.refused), for endpoints that answer with bodies of their own (http/admin.c). */
+void mg_auth_add_challenge(mg_worker_t *worker, h2o_req_t *req, long scope, const mg_auth_refusal_t *refusal);
+/* "Unauthorized", "Forbidden", ...: the reason phrase of the refusal's status. */
+const char *mg_auth_refusal_reason(const mg_auth_refusal_t *refusal);
 /* Answers a refused request: the status, WWW-Authenticate and a JSON-RPC error body. */
 void mg_auth_send_refusal(mg_worker_t *worker, h2o_req_t *req, long scope, const mg_auth_refusal_t *refusal);
 

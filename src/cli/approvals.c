@@ -9,7 +9,8 @@
  * expired or whose caller left, fails with exit status 1. The decision is signed with the login of the
  * user who ran the command ("operator:<login>"), which the audit record carries.
  *
- * This is the only way to decide: the gateway has no admin HTTP API.
+ * The admin API (http/admin.h) makes the same decisions over HTTP, with the caller's principal as the
+ * decider.
  */
 #include <jansson.h>
 #include <pwd.h>
@@ -21,9 +22,8 @@
 
 #include "cli/cli.h"
 #include "guard/approvals.h"
+#include "store/rows_json.h"
 #include "store/sqlite.h"
-
-#define LIST_WINDOW_S (24 * 3600)
 
 static void usage(FILE *out)
 {
@@ -59,38 +59,9 @@ static int open_store(const mg_cli_options_t *options, mg_store_t **store, mg_er
     return rc;
 }
 
-static const char *state_of(const mg_store_approval_t *row, int64_t now)
-{
-    if (strcmp(row->state, "pending") == 0 && row->expires_at <= now)
-        return "expired";
-    return row->state;
-}
-
-static json_t *time_or_null(int64_t when)
-{
-    char text[32];
-    mg_cli_format_time(when, "", text);
-    return when != 0 ? json_string(text) : json_null();
-}
-
-static json_t *text_or_null(const char *text)
-{
-    return text[0] != '\0' ? json_string(text) : json_null();
-}
-
 static int list_json(const mg_store_approval_t *rows, size_t count, int64_t now)
 {
-    json_t *list = json_array();
-    for (size_t i = 0; list != NULL && i < count; i++) {
-        const mg_store_approval_t *row = &rows[i];
-        json_array_append_new(
-            list, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:o, s:o}", "id", row->id, "state",
-                            state_of(row, now), "principal", row->principal, "server", row->server, "tool", row->tool,
-                            "arguments_sha256", row->arguments_sha256, "arguments", text_or_null(row->arguments),
-                            "rule", row->rule, "approver", row->approver, "created_at", time_or_null(row->created_at),
-                            "expires_at", time_or_null(row->expires_at), "decided_at", time_or_null(row->decided_at),
-                            "decided_by", text_or_null(row->decided_by)));
-    }
+    json_t *list = mg_store_approvals_json(rows, count, now);
     int rc = list != NULL && json_dumpf(list, stdout, JSON_INDENT(2)) == 0 ? 0 : -1;
     putchar('\n');
     json_decref(list);
@@ -111,7 +82,7 @@ static void list_table(const mg_store_approval_t *rows, size_t count, int64_t no
         for (size_t i = 0; i < count; i++) {
             const mg_store_approval_t *row = &rows[i];
             snprintf(cells[0], sizeof(cells[0]), "%s", row->id);
-            snprintf(cells[1], sizeof(cells[1]), "%s", state_of(row, now));
+            snprintf(cells[1], sizeof(cells[1]), "%s", mg_store_approval_state(row, now));
             snprintf(cells[2], sizeof(cells[2]), "%.200s", row->principal);
             snprintf(cells[3], sizeof(cells[3]), "%.100s/%.200s", row->server, row->tool);
             mg_cli_format_time(row->created_at, "-", cells[4]);
@@ -144,7 +115,7 @@ static int command_list(int argc, char **argv)
     if (rc != 0 && rc != MG_STORE_NOT_FOUND)
         return fail(err.message);
     int64_t now = (int64_t)time(NULL);
-    if (rc == 0 && mg_store_approval_list(store, now - LIST_WINDOW_S, &rows, &count, &err) != 0) {
+    if (rc == 0 && mg_store_approval_list(store, now - MG_STORE_APPROVALS_LIST_WINDOW_S, &rows, &count, &err) != 0) {
         mg_store_close(store);
         return fail(err.message);
     }

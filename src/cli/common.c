@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "store/rows_json.h"
 
 extern const char mg_embedded_config[];
 extern const size_t mg_embedded_config_len;
@@ -88,10 +89,5 @@ int mg_cli_parse(int argc, char **argv, unsigned allowed, mg_cli_options_t *opti
 
 void mg_cli_format_time(int64_t when, const char *never, char out[32])
 {
-    struct tm tm;
-    time_t t = (time_t)when;
-    if (when == 0 || gmtime_r(&t, &tm) == NULL)
-        snprintf(out, 32, "%s", never);
-    else
-        strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    mg_store_format_time(when, never, out);
 }

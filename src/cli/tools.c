@@ -16,6 +16,7 @@
 
 #include "cli/cli.h"
 #include "guard/pins.h"
+#include "store/rows_json.h"
 #include "store/sqlite.h"
 
 static void usage(FILE *out)
@@ -52,51 +53,9 @@ static int open_store(const mg_cli_options_t *options, mg_store_t **store, mg_pi
     return rc;
 }
 
-static const char *state_of(const mg_store_pin_t *pin, mg_pins_mode_t mode)
-{
-    if (pin->pending_hash[0] == '\0')
-        return "pinned";
-    if (strcmp(pin->reason, "poisoned") == 0 || mode == MG_PINS_ENFORCE)
-        return "quarantined";
-    return "changed"; /* served: pins.mode is warn (or off) */
-}
-
-static void name_of(const mg_store_pin_t *pin, char *out, size_t size)
-{
-    if (pin->tool[0] == '\0')
-        snprintf(out, size, "%s#instructions", pin->server);
-    else
-        snprintf(out, size, "%s/%s", pin->server, pin->tool);
-}
-
-static json_t *time_or_null(int64_t when)
-{
-    char text[32];
-    mg_cli_format_time(when, "", text);
-    return when != 0 ? json_string(text) : json_null();
-}
-
-static json_t *text_or_null(const char *text)
-{
-    return text[0] != '\0' ? json_string(text) : json_null();
-}
-
 static int list_json(const mg_store_pin_t *rows, size_t count, mg_pins_mode_t mode)
 {
-    json_t *list = json_array();
-    char name[600];
-    for (size_t i = 0; list != NULL && i < count; i++) {
-        const mg_store_pin_t *pin = &rows[i];
-        name_of(pin, name, sizeof(name));
-        json_array_append_new(list,
-                              json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "name", name,
-                                        "server", pin->server, "tool", pin->tool, "state", state_of(pin, mode),
-                                        "reason", text_or_null(pin->reason), "detail", text_or_null(pin->detail),
-                                        "approved_sha256", text_or_null(pin->approved_hash), "pending_sha256",
-                                        text_or_null(pin->pending_hash), "approved_by", text_or_null(pin->approved_by),
-                                        "first_seen", time_or_null(pin->first_seen), "changed_at",
-                                        time_or_null(pin->changed_at), "approved_at", time_or_null(pin->approved_at)));
-    }
+    json_t *list = mg_store_pins_json(rows, count, mode);
     int rc = list != NULL && json_dumpf(list, stdout, JSON_INDENT(2)) == 0 ? 0 : -1;
     putchar('\n');
     json_decref(list);
@@ -117,8 +76,8 @@ static void list_table(const mg_store_pin_t *rows, size_t count, mg_pins_mode_t 
             printf("%-*s%s", c + 1 < COLUMNS ? widths[c] : 0, headers[c], c + 1 < COLUMNS ? "  " : "\n");
         for (size_t i = 0; i < count; i++) {
             const mg_store_pin_t *pin = &rows[i];
-            name_of(pin, cells[0], sizeof(cells[0]));
-            snprintf(cells[1], sizeof(cells[1]), "%s", state_of(pin, mode));
+            mg_store_pin_name(pin, cells[0], sizeof(cells[0]));
+            snprintf(cells[1], sizeof(cells[1]), "%s", mg_store_pin_state(pin, mode));
             snprintf(cells[2], sizeof(cells[2]), "%s", pin->reason[0] != '\0' ? pin->reason : "-");
             mg_cli_format_time(pin->first_seen, "-", cells[3]);
             /* 16 hex digits name a definition well enough for people; --json has all 64 */

@@ -28,9 +28,10 @@
 #define MAX_CONFIG_BYTES (16 * 1024 * 1024)
 
 static const char *const top_level_keys[] = {
-    "listen", "workers", "state_dir", "secrets", "tool_separator", "allowed_origins", "log_level",
-    "limits", "servers", "auth",      "roles",   "bindings",       "scopes",          "rate_limits",
-    "audit",  "tracing", "metrics",   "pins",    "guards",         "approvals",       NULL};
+    "listen",    "workers",     "state_dir", "secrets", "tool_separator", "allowed_origins",
+    "log_level", "limits",      "servers",   "auth",    "roles",          "bindings",
+    "scopes",    "rate_limits", "audit",     "tracing", "metrics",        "pins",
+    "guards",    "approvals",   "admin",     NULL};
 
 int mg_config_load_nonempty(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, char **out)
 {
@@ -129,8 +130,8 @@ static int load_tls(mg_config_loader_t *loader, const yaml_node_t *node, const c
     return 0;
 }
 
-static int load_listener(mg_config_loader_t *loader, const yaml_node_t *node, const char *path,
-                         mg_config_listen_t *listen)
+int mg_config_load_listener(mg_config_loader_t *loader, const yaml_node_t *node, const char *path,
+                            mg_config_listen_t *listen)
 {
     static const char *const keys[] = {"address", "tls", NULL};
     char child[MG_CONFIG_PATH_MAX];
@@ -180,7 +181,7 @@ static int load_listen(mg_config_loader_t *loader, const yaml_node_t *node, mg_c
     for (size_t i = 0; i < count; i++) {
         yaml_node_t *item = mg_config_yaml_item(&loader->yaml, node, i);
         mg_config_yaml_path_index(path, sizeof(path), "listen", i);
-        if (load_listener(loader, item, path, &config->listen[i]) != 0)
+        if (mg_config_load_listener(loader, item, path, &config->listen[i]) != 0)
             return -1;
         for (size_t j = 0; j < i; j++) {
             const mg_config_listen_t *a = &config->listen[j], *b = &config->listen[i];
@@ -413,7 +414,11 @@ static int load_document(mg_config_loader_t *loader, mg_config_scope_t scope, mg
     if (approvals != NULL && mg_config_load_approvals(loader, approvals, config) != 0)
         return -1;
     yaml_node_t *rate_limits = top_level(yaml, root, "rate_limits");
-    return rate_limits != NULL ? mg_config_load_rate_limits(loader, rate_limits, config) : 0;
+    if (rate_limits != NULL && mg_config_load_rate_limits(loader, rate_limits, config) != 0)
+        return -1;
+    yaml_node_t *admin_key = NULL; /* `admin:` without a value is refused: listen and roles are required */
+    yaml_node_t *admin = root != NULL ? mg_config_yaml_get(yaml, root, "admin", &admin_key) : NULL;
+    return admin_key != NULL ? mg_config_load_admin(loader, admin_key, admin, config) : 0;
 }
 
 static void config_destroy(mg_config_t *config)
@@ -430,6 +435,7 @@ static void config_destroy(mg_config_t *config)
     mg_config_audit_dispose(&config->audit);
     mg_config_tracing_dispose(&config->tracing);
     mg_config_metrics_dispose(&config->metrics);
+    mg_config_admin_dispose(&config->admin);
     mg_config_policy_dispose(&config->policy);
     mg_config_rate_limits_dispose(&config->rate_limits);
     mg_config_guards_dispose(&config->guards);

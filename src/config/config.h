@@ -378,6 +378,15 @@ typedef struct st_mg_config_metrics_t {
     long long max_series; /* label sets per worker; default 2048 */
 } mg_config_metrics_t;
 
+/* The `admin` section (docs/configuration.md, "admin"; http/admin.h). Without one (enabled false) there is
+ * no admin API. */
+typedef struct st_mg_config_admin_t {
+    bool enabled;
+    mg_config_listen_t listen; /* its own listener, never one of `listen` (TLS optional, as there) */
+    char **roles;              /* the caller must hold one of these roles (non-empty) */
+    size_t roles_len;
+} mg_config_admin_t;
+
 /* pins.mode: what a changed tool definition meets (docs/guards.md, "Tool pinning"; src/guard/pins.h). */
 typedef enum en_mg_pins_mode_t {
     MG_PINS_ENFORCE = 0, /* the default: quarantined (hidden from lists, calls refused) until approved */
@@ -492,6 +501,7 @@ typedef struct st_mg_config_t {
     mg_config_audit_t audit;
     mg_config_tracing_t tracing;
     mg_config_metrics_t metrics;
+    mg_config_admin_t admin;
     mg_config_pins_t pins;
     mg_config_approvals_t approvals;
 

@@ -54,11 +54,23 @@ void mg_config_tracing_dispose(mg_config_tracing_t *tracing);
  * must be loaded. */
 int mg_config_load_metrics(mg_config_loader_t *loader, const yaml_node_t *node, mg_config_t *config);
 void mg_config_metrics_dispose(mg_config_metrics_t *metrics);
+/* Parses the `admin` section (admin.c; `key` is the section's key, `node` its value or NULL when written
+ * without one); listen, auth, the policy and metrics must be loaded. */
+int mg_config_load_admin(mg_config_loader_t *loader, const yaml_node_t *key, const yaml_node_t *node,
+                         mg_config_t *config);
+void mg_config_admin_dispose(mg_config_admin_t *admin);
+/* A non-empty list of roles defined in `roles` (admin.c; metrics.roles, admin.roles); needs an auth section.
+ * `empty_hint` ends the message about an empty list. *roles is set (possibly half-filled) even on failure. */
+int mg_config_load_role_names(mg_config_loader_t *loader, const yaml_node_t *node, const char *path,
+                              const mg_config_t *config, const char *empty_hint, char ***roles, size_t *roles_len);
 /* Parses the `pins` section (pins.c; node NULL: absent, the defaults). */
 int mg_config_load_pins(mg_config_loader_t *loader, const yaml_node_t *node, mg_config_pins_t *pins);
 /* A "host:port" / "[v6]:port" string into listen->address, host and port (config.c). */
 int mg_config_load_address(mg_config_loader_t *loader, const yaml_node_t *node, const char *path,
                            mg_config_listen_t *listen);
+/* One listener: "host:port" or {address, tls: {cert, key}} (config.c; `listen` items, admin.listen). */
+int mg_config_load_listener(mg_config_loader_t *loader, const yaml_node_t *node, const char *path,
+                            mg_config_listen_t *listen);
 /* servers[].credentials (servers.c). */
 int mg_config_load_credentials(mg_config_loader_t *loader, const yaml_node_t *node, const char *path,
                                mg_config_credentials_t *credentials);

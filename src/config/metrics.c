@@ -111,23 +111,9 @@ static int load_require(mg_config_loader_t *loader, const yaml_node_t *node, con
 static int load_roles(mg_config_loader_t *loader, const yaml_node_t *node, const char *path, mg_config_t *config)
 {
     mg_config_metrics_t *metrics = &config->metrics;
-    char item_path[MG_CONFIG_PATH_MAX];
-    if (mg_config_load_string_list(loader, node, path, &metrics->roles, &metrics->roles_len) != 0)
+    if (mg_config_load_role_names(loader, node, path, config, " (or be left out)", &metrics->roles,
+                                  &metrics->roles_len) != 0)
         return -1;
-    if (metrics->roles_len == 0)
-        return mg_config_yaml_fail(&loader->yaml, node, path, "must name at least one role (or be left out)");
-    if (!config->auth.enabled)
-        return mg_config_yaml_fail(&loader->yaml, node, path, "needs an auth section");
-    for (size_t i = 0; i < metrics->roles_len; i++) {
-        bool found = false;
-        for (size_t r = 0; r < config->policy.roles_len && !found; r++)
-            found = strcmp(config->policy.roles[r].name, metrics->roles[i]) == 0;
-        if (!found) {
-            mg_config_yaml_path_index(item_path, sizeof(item_path), path, i);
-            return mg_config_yaml_fail(&loader->yaml, mg_config_yaml_item(&loader->yaml, node, i), item_path,
-                                       "\"%s\" is not a role in `roles`", metrics->roles[i]);
-        }
-    }
     metrics->require = MG_METRICS_REQUIRE_AUTHENTICATED;
     return 0;
 }

@@ -95,6 +95,7 @@ typedef struct st_mg_gateway_t {
     atomic_bool stopping;
 
     struct st_mg_approvals_t *approvals; /* human approval's service; NULL without rules (guard/approvals.h) */
+    struct st_mg_admin_t *admin;         /* the admin API's agent; NULL without an admin section (http/admin.h) */
 } mg_gateway_t;
 
 typedef void (*mg_worker_fn)(mg_worker_t *worker, void *arg);

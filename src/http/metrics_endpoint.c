@@ -153,17 +153,7 @@ static bool holds_role(mg_worker_t *worker, const mg_principal_t *principal)
 {
     const mg_config_metrics_t *config = &worker->gateway->config->metrics;
     mg_policy_access_t *access = mg_policy_access_for(worker->policy_cache, worker->policy, principal);
-    const char *held = access != NULL ? mg_policy_access_roles(access) : "";
-    bool found = false;
-    for (size_t i = 0; i < config->roles_len && !found; i++) {
-        size_t len = strlen(config->roles[i]);
-        for (const char *at = held; *at != '\0' && !found;) {
-            const char *comma = strchr(at, ',');
-            size_t item = comma != NULL ? (size_t)(comma - at) : strlen(at);
-            found = item == len && memcmp(at, config->roles[i], len) == 0;
-            at += item + (comma != NULL);
-        }
-    }
+    bool found = access != NULL && mg_policy_access_holds_any(access, config->roles, config->roles_len);
     mg_policy_access_release(access);
     return found;
 }

@@ -41,6 +41,7 @@
 #include "auth/upstream_oauth.h"
 #include "core/worker.h"
 #include "http/events.h"
+#include "http/admin.h"
 #include "http/front.h"
 #include "http/metrics_endpoint.h"
 #include "http/probes.h"
@@ -55,6 +56,9 @@
 #include "schema/cache.h"
 #include "upstream/factory.h"
 
+/* An admin request's body is at most a short reason (http/admin_route.h). */
+#define ADMIN_MAX_BODY_BYTES (16 * 1024)
+
 typedef struct st_listener_t {
     int fd;
     h2o_socket_t *socket;
@@ -65,10 +69,13 @@ typedef struct st_worker_extra_t {
     listener_t *listeners;
     size_t listeners_len;
     listener_t metrics_listener; /* metrics.listen, on the first worker only; fd -1 otherwise */
+    listener_t admin_listener;   /* admin.listen, on the first worker only; fd -1 otherwise */
 } worker_extra_t;
 
 static h2o_globalconf_t globalconf;
 static h2o_globalconf_t metrics_globalconf; /* metrics.listen: its connections see only the metrics handler */
+static h2o_globalconf_t admin_globalconf;   /* admin.listen: its connections see only the admin API */
+static SSL_CTX *admin_tls_context;          /* admin.listen.tls, or NULL */
 static pthread_barrier_t queues_ready;      /* every worker, and the main thread */
 static SSL_CTX **tls_contexts;              /* one per listen entry, NULL for plain HTTP */
 static uint16_t *bound_ports;               /* per listen entry, after the first bind */
@@ -115,6 +122,13 @@ static int on_metrics_request(h2o_handler_t *self, h2o_req_t *req)
     (void)self;
     mg_worker_t *worker = H2O_STRUCT_FROM_MEMBER(mg_worker_t, http_context, req->conn->ctx);
     return mg_metrics_endpoint_handle(worker, req);
+}
+
+static int on_admin_request(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    mg_worker_t *worker = H2O_STRUCT_FROM_MEMBER(mg_worker_t, http_context, req->conn->ctx);
+    return mg_admin_handle(worker, req);
 }
 
 /* ---- listeners ------------------------------------------------------------------------- */
@@ -234,11 +248,13 @@ static void worker_attach(mg_worker_t *worker)
         listener->socket->data = listener;
         h2o_socket_read_start(listener->socket, on_accept);
     }
-    listener_t *metrics = &extra->metrics_listener;
-    if (metrics->fd >= 0) {
-        metrics->socket = h2o_evloop_socket_create(worker->loop, metrics->fd, H2O_SOCKET_FLAG_DONT_READ);
-        metrics->socket->data = metrics;
-        h2o_socket_read_start(metrics->socket, on_accept);
+    listener_t *sides[] = {&extra->metrics_listener, &extra->admin_listener};
+    for (size_t i = 0; i < sizeof(sides) / sizeof(sides[0]); i++) {
+        if (sides[i]->fd < 0)
+            continue;
+        sides[i]->socket = h2o_evloop_socket_create(worker->loop, sides[i]->fd, H2O_SOCKET_FLAG_DONT_READ);
+        sides[i]->socket->data = sides[i];
+        h2o_socket_read_start(sides[i]->socket, on_accept);
     }
 }
 
@@ -258,6 +274,8 @@ static void *worker_main(void *arg)
     }
     if (extra->metrics_listener.socket != NULL)
         h2o_socket_close(extra->metrics_listener.socket);
+    if (extra->admin_listener.socket != NULL)
+        h2o_socket_close(extra->admin_listener.socket);
     h2o_evloop_run(worker->loop, 0); /* let the closes complete */
     return NULL;
 }
@@ -273,6 +291,8 @@ static void on_stop(mg_worker_t *worker, void *arg)
     }
     if (extra->metrics_listener.socket != NULL)
         h2o_socket_read_stop(extra->metrics_listener.socket);
+    if (extra->admin_listener.socket != NULL)
+        h2o_socket_read_stop(extra->admin_listener.socket);
     mg_events_close_all(worker);
     mg_park_worker_stop(worker);
     mg_upstreams_stop(worker);
@@ -299,6 +319,31 @@ static int init_metrics_listener(mg_worker_t *worker, mg_error_t *err)
                   address, metrics->path);
     listener->accept_ctx.ctx = &worker->http_context;
     listener->accept_ctx.hosts = metrics_globalconf.hosts;
+    return 0;
+}
+
+/* admin.listen: one listener on the first worker (an operator's requests are few), TLS when configured
+ * (client certificates, with auth.mtls, identify admin callers as on /mcp). */
+static int init_admin_listener(mg_worker_t *worker, mg_error_t *err)
+{
+    const mg_config_admin_t *admin = &worker->gateway->config->admin;
+    listener_t *listener = &((worker_extra_t *)(worker + 1))->admin_listener;
+    listener->fd = -1;
+    if (worker->index != 0 || !admin->enabled)
+        return 0;
+    if (admin->listen.port != 0 && check_address_free(&admin->listen, err) != 0)
+        return -1;
+    if ((listener->fd = bind_listener(&admin->listen, admin->listen.port, err)) < 0)
+        return -1;
+    const char *host = admin->listen.host;
+    char address[300];
+    snprintf(address, sizeof(address), strchr(host, ':') != NULL ? "[%s]:%u" : "%s:%u", host, local_port(listener->fd));
+    mg_log_fields(MG_LOG_INFO, "admin.listen.ready",
+                  json_pack("{s:s,s:b}", "address", address, "tls", admin_tls_context != NULL),
+                  "serving the admin API on %s://%s/admin/", admin_tls_context != NULL ? "https" : "http", address);
+    listener->accept_ctx.ctx = &worker->http_context;
+    listener->accept_ctx.hosts = admin_globalconf.hosts;
+    listener->accept_ctx.ssl_ctx = admin_tls_context;
     return 0;
 }
 
@@ -340,7 +385,7 @@ static int worker_init(mg_gateway_t *gateway, mg_worker_t *worker, size_t index,
         listener->accept_ctx.hosts = globalconf.hosts;
         listener->accept_ctx.ssl_ctx = tls_contexts[i];
     }
-    if (init_metrics_listener(worker, err) != 0)
+    if (init_metrics_listener(worker, err) != 0 || init_admin_listener(worker, err) != 0)
         return -1;
     if (mg_upstreams_create(worker, err) != 0 || mg_auth_view_init(gateway->auth, worker, err) != 0)
         return -1;
@@ -365,6 +410,14 @@ static void setup_globalconf(const mg_config_t *config)
     path = h2o_config_register_path(host, "/", 0);
     handler = (route_handler_t *)h2o_create_handler(path, sizeof(*handler));
     handler->super.on_req = on_metrics_request;
+
+    h2o_config_init(&admin_globalconf);
+    admin_globalconf.server_name = globalconf.server_name;
+    admin_globalconf.max_request_entity_size = ADMIN_MAX_BODY_BYTES;
+    host = h2o_config_register_host(&admin_globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    path = h2o_config_register_path(host, "/", 0);
+    handler = (route_handler_t *)h2o_create_handler(path, sizeof(*handler));
+    handler->super.on_req = on_admin_request;
 }
 
 static int create_metrics(mg_gateway_t *gateway, mg_error_t *err)
@@ -406,6 +459,9 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
             (tls_contexts[i] = create_tls_context(config, &config->listen[i], err)) == NULL)
             return -1;
     }
+    if (config->admin.enabled && config->admin.listen.tls_cert != NULL &&
+        (admin_tls_context = create_tls_context(config, &config->admin.listen, err)) == NULL)
+        return -1;
     if (mg_auth_create(&gateway, &gateway.auth, err) != 0 ||
         mg_upstream_oauth_create(&gateway, &gateway.upstream_oauth, err) != 0)
         return -1;
@@ -428,6 +484,9 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
     /* human approval: its store and thread before the first call can be held */
     if (config->approvals.rules_len > 0 && mg_approvals_open(config->state_dir, &gateway.approvals, err) != 0)
         return -1;
+    /* the admin API's store and agent, before the first admin request */
+    if (mg_admin_create(&gateway, err) != 0)
+        return -1;
     mg_tool_schema_report_t tool_schema_report = {0};
     if (mg_spec_schemas_create(&gateway.spec_schemas, err) != 0)
         return -1;
@@ -445,6 +504,8 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
     if (mg_reload_init(&gateway, err) != 0)
         return -1;
     if (mg_approvals_start(&gateway, err) != 0) /* it posts only about calls a running worker held */
+        return -1;
+    if (mg_admin_start(&gateway, err) != 0) /* it answers only requests a running worker received */
         return -1;
     mg_auth_prime(gateway.auth);                     /* the first key sets, before the first request */
     mg_upstream_oauth_prime(gateway.upstream_oauth); /* the first upstream tokens, before the first probe */
@@ -468,6 +529,7 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
     mg_upstream_oauth_stop(gateway.upstream_oauth);
     mg_pins_watch_stop(&gateway); /* it posts to the workers */
     mg_approvals_stop(&gateway);  /* it posts to the workers too */
+    mg_admin_stop(&gateway);      /* and so does the admin agent */
     for (size_t i = 0; i < gateway.workers_len; i++)
         mg_worker_post(gateway.workers[i], on_stop, NULL);
     for (size_t i = 0; i < gateway.workers_len; i++)
@@ -496,6 +558,7 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
     mg_metrics_destroy(gateway.metrics); /* after every thread that updates it has ended */
     mg_pins_close(gateway.pins);         /* after the last worker judged a list */
     mg_approvals_close(gateway.approvals);
+    mg_admin_destroy(gateway.admin);
     mg_auth_destroy(gateway.auth);
     mg_upstream_oauth_destroy(gateway.upstream_oauth);
     mg_tool_schema_report_dispose(&tool_schema_report);

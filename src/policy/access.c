@@ -226,6 +226,22 @@ const char *mg_policy_access_roles(const mg_policy_access_t *access)
     return access != NULL ? access->roles_text : "";
 }
 
+bool mg_policy_access_holds_any(const mg_policy_access_t *access, char *const *roles, size_t roles_len)
+{
+    const char *held = mg_policy_access_roles(access);
+    for (size_t i = 0; i < roles_len; i++) {
+        size_t len = strlen(roles[i]);
+        for (const char *at = held; *at != '\0';) {
+            const char *comma = strchr(at, ',');
+            size_t item = comma != NULL ? (size_t)(comma - at) : strlen(at);
+            if (item == len && memcmp(at, roles[i], len) == 0)
+                return true;
+            at += item + (comma != NULL);
+        }
+    }
+    return false;
+}
+
 bool mg_policy_uses_kind(mg_policy_access_t *access, mg_policy_kind_t kind, size_t server_index)
 {
     if (access == NULL)

@@ -88,6 +88,8 @@ mg_policy_access_t *mg_policy_access_for(mg_policy_cache_t *cache, mg_policy_t *
 void mg_policy_access_release(mg_policy_access_t *access);
 /* The role names, comma-separated in the order of `roles`, for logs ("developer,viewer"); "" for none. */
 const char *mg_policy_access_roles(const mg_policy_access_t *access);
+/* Whether the access holds one of `roles` (metrics.roles, admin.roles); false for NULL. */
+bool mg_policy_access_holds_any(const mg_policy_access_t *access, char *const *roles, size_t roles_len);
 
 /* server_index: into the config->servers the policy was created from (out of range: HIDDEN).
  * arguments: a tool call's arguments (NULL or not an object: every pointer is missing); NULL otherwise.
