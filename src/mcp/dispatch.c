@@ -746,7 +746,8 @@ static void handle_notification(mg_exchange_t *exchange)
 }
 
 /* A client's answer to a server-to-client request: the id (mcp/asked.h) names the upstream that asked,
- * or the bridge that asked a modern server's question for it, and the method asked. */
+ * the bridge that asked a modern server's question for it, or an `approver: user` rule's question, and the
+ * method asked. */
 static void handle_client_response(mg_exchange_t *exchange)
 {
     mg_asked_id_t asked;
@@ -759,6 +760,8 @@ static void handle_client_response(mg_exchange_t *exchange)
     json_t *response = refusal != NULL ? refusal : exchange->message.root;
     if (mg_asked_id_from(&asked, MG_ASKED_BRIDGE)) {
         mg_exchange_answer(exchange, asked.tail, response);
+    } else if (mg_asked_id_from(&asked, MG_ASKED_APPROVAL)) {
+        mg_approvals_user_answer(exchange, asked.tail, response);
     } else {
         for (size_t i = 0; i < exchange->config->servers_len; i++) {
             if (mg_asked_id_from(&asked, exchange->config->servers[i].name) && server_in_scope(exchange, i)) {
@@ -814,6 +817,14 @@ static int resume(mg_exchange_t *exchange, json_t *state)
         mg_exchange_resume(exchange, &opened);
         mg_mrtr_state_dispose(&opened);
         return -1;
+    }
+    if (opened.kind == MG_MRTR_APPROVE) { /* routed as usual: the approve stage reads it (guard/approvals.h) */
+        if ((exchange->approval_state = malloc(sizeof(opened))) == NULL) {
+            mg_exchange_finish_error(exchange, MG_RPC_INTERNAL_ERROR, "out of memory", NULL);
+            return -1;
+        }
+        *exchange->approval_state = opened;
+        return 0;
     }
     const mg_config_server_t *found = mg_config_find_server(exchange->config, opened.server);
     long server = found != NULL ? (long)(found - exchange->config->servers) : -1;

@@ -32,7 +32,8 @@ static void test_config_loads(void **state)
                                           "  - tools: ['fs/write_*', '*/delete_*']\n"
                                           "    approver: admin\n"
                                           "    timeout_s: 30\n"
-                                          "  - tools: ['mail/*']\n");
+                                          "  - tools: ['mail/*']\n"
+                                          "    approver: user\n");
     assert_int_equal(config->approvals.rules_len, 2);
     const mg_config_approval_t *first = &config->approvals.rules[0];
     assert_int_equal(first->tools_len, 2);
@@ -43,7 +44,7 @@ static void test_config_loads(void **state)
     assert_int_equal(first->timeout_s, 30);
     assert_string_equal(first->path, "approvals[0]");
     assert_int_equal(config->approvals.rules[1].timeout_s, 300); /* the default */
-    assert_int_equal(config->approvals.rules[1].approver, MG_APPROVER_ADMIN);
+    assert_int_equal(config->approvals.rules[1].approver, MG_APPROVER_USER);
 
     assert_int_equal(mg_approvals_match(&config->approvals, "fs", "write_file"), 0);
     assert_int_equal(mg_approvals_match(&config->approvals, "mail", "delete_all"), 0); /* first rule wins */
@@ -68,9 +69,6 @@ static void test_config_errors(void **state)
                  "gw.yaml:6:5: approvals[0]: unknown key \"aprover\" (did you mean \"approver\"?)");
     expect_error(SERVERS "approvals:\n  - tools: ['fs/*']\n    approver: root\n",
                  "gw.yaml:6:15: approvals[0].approver: \"root\" must be admin or user");
-    expect_error(SERVERS "approvals:\n  - tools: ['fs/*']\n    approver: user\n",
-                 "gw.yaml:6:15: approvals[0].approver: approver: user is not supported yet (use admin: an operator "
-                 "decides with `mcpgate approvals approve|deny ID`)");
     expect_error(SERVERS "approvals:\n  - tools: [write]\n",
                  "gw.yaml:5:13: approvals[0].tools[0]: \"write\" must be <server>/<name> (globs with '*'), or \"*\" "
                  "for everything");
