@@ -130,6 +130,21 @@ void mg_approvals_shorten(char *text, size_t max)
 
 /* ---- the caller's user's question and answer ----------------------------------------------------------- */
 
+bool mg_approvals_parse_tail(const char *tail, size_t workers_len, size_t *worker, char id[MG_APPROVALS_ID_LEN + 1])
+{
+    size_t index = 0, digits = 0;
+    for (; tail[digits] >= '0' && tail[digits] <= '9'; digits++) {
+        if (digits == 6) /* far more workers than anyone runs: not an id the gateway made */
+            return false;
+        index = index * 10 + (size_t)(tail[digits] - '0');
+    }
+    if (digits == 0 || tail[digits] != ':' || index >= workers_len || !mg_approvals_id_valid(tail + digits + 1))
+        return false;
+    *worker = index;
+    memcpy(id, tail + digits + 1, MG_APPROVALS_ID_LEN + 1);
+    return true;
+}
+
 mg_approval_answer_t mg_approvals_read_answer(const json_t *result)
 {
     const char *action = json_string_value(json_object_get(result, "action"));

@@ -91,6 +91,10 @@ typedef enum en_mg_approval_answer_t {
     MG_APPROVAL_ANSWER_INVALID,      /* not an ElicitResult */
 } mg_approval_answer_t;
 
+/* The tail of a question's id (mcp/asked.h, MG_ASKED_APPROVAL): "<worker>:<approval id>" as the gateway made
+ * it, a worker below `workers_len` and a valid id. False for anything else (a client's answer comes with
+ * whatever id it likes). */
+bool mg_approvals_parse_tail(const char *tail, size_t workers_len, size_t *worker, char id[MG_APPROVALS_ID_LEN + 1]);
 /* Reads an ElicitResult (NULL: invalid). Only an explicit approve: true approves. */
 mg_approval_answer_t mg_approvals_read_answer(const json_t *result);
 /* The params of the elicitation/create that asks the user to approve call `id` of `tool` on `server` with

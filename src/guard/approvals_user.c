@@ -160,15 +160,15 @@ static void on_user_answer(mg_worker_t *worker, void *arg)
 
 void mg_approvals_user_answer(mg_exchange_t *exchange, const char *tail, const json_t *response)
 {
-    char *end;
-    unsigned long long worker_index = strtoull(tail, &end, 10);
-    if (end == tail || *end != ':' || !mg_approvals_id_valid(end + 1) || !exchange->has_session ||
-        worker_index >= exchange->worker->gateway->workers_len)
+    size_t worker_index;
+    char id[MG_APPROVALS_ID_LEN + 1];
+    if (!exchange->has_session ||
+        !mg_approvals_parse_tail(tail, exchange->worker->gateway->workers_len, &worker_index, id))
         return; /* not an id the gateway made: dropped like any unknown answer */
     user_answer_t *answer = calloc(1, sizeof(*answer));
     if (answer == NULL)
         return; /* the question stays open until its deadline */
-    snprintf(answer->id, sizeof(answer->id), "%s", end + 1);
+    memcpy(answer->id, id, sizeof(answer->id));
     snprintf(answer->sid, sizeof(answer->sid), "%s", exchange->claims.sid);
     json_t *error = json_object_get(response, "error");
     if (error != NULL) {

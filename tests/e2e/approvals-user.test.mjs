@@ -141,6 +141,34 @@ describe('approver: user, legacy client (elicitation on the call\'s stream)', { 
     }
   });
 
+  test('only the session asked can answer: another session\'s approval under the same id does nothing', T, async () => {
+    let release;
+    let questionId;
+    const userSaid = new Promise((resolve) => { release = resolve; });
+    const asking = await connect(gw.url('/mcp'), {
+      capabilities: ELICITATION,
+      setup: (client) => client.setRequestHandler(ElicitRequestSchema, async (_request, extra) => {
+        questionId = extra.requestId;
+        return userSaid;
+      }),
+    });
+    const other = await legacyClient(() => approve);
+    try {
+      const call = asking.client.callTool({ name: 'spy__echo-params', arguments: { n: 'other' } }).catch((e) => e);
+      await waitFor(() => questionId !== undefined, { what: 'the question' });
+      assert.match(questionId, /^mcpgate:user_approval:elicitation\/create:\d+:apr_[0-9a-f]{32}$/);
+      await other.client.transport.send({ jsonrpc: '2.0', id: questionId, result: approve });
+      release(decline);
+      const refused = await call;
+      assert.equal(refused.code, DENIED, String(refused));
+      assert.match(refused.message, /declined by the caller's user/);
+    } finally {
+      release(decline);
+      await other.close();
+      await asking.close();
+    }
+  });
+
   test('a client that did not declare elicitation is refused at once, never held', T, async () => {
     const session = await legacyClient(() => approve, {});
     try {

@@ -391,6 +391,32 @@ static void test_question(void **state)
     assert_string_equal(short_text, "ab...");
 }
 
+/* A question's id tail is taken only as the gateway made it. */
+static void test_parse_tail(void **state)
+{
+    (void)state;
+    size_t worker = 99;
+    char id[MG_APPROVALS_ID_LEN + 1];
+    assert_true(mg_approvals_parse_tail("3:apr_0123456789abcdef0123456789abcdef", 4, &worker, id));
+    assert_int_equal(worker, 3);
+    assert_string_equal(id, "apr_0123456789abcdef0123456789abcdef");
+    const char *refused[] = {
+        "4:apr_0123456789abcdef0123456789abcdef",       /* no such worker */
+        ":apr_0123456789abcdef0123456789abcdef",        /* no worker */
+        "-1:apr_0123456789abcdef0123456789abcdef",      /* not a number */
+        "1:apr_0123456789abcdef0123456789abcde",        /* short id */
+        "1:apr_0123456789abcdef0123456789abcdef0",      /* long id */
+        "1:apr_0123456789ABCDEF0123456789abcdef",       /* not lower-case hex */
+        "1 apr_0123456789abcdef0123456789abcdef",       /* no ':' */
+        "1234567:apr_0123456789abcdef0123456789abcdef", /* absurd worker */
+        "",
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        if (mg_approvals_parse_tail(refused[i], 4, &worker, id))
+            fail_msg("accepted \"%s\"", refused[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -403,6 +429,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_record, setup, teardown),
         cmocka_unit_test(test_read_answer),
         cmocka_unit_test(test_question),
+        cmocka_unit_test(test_parse_tail),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
