@@ -309,6 +309,31 @@ void mg_approvals_user_consumed(mg_approvals_held_t *held, const mg_approval_dec
     refuse_user(exchange, "approvals.replayed", id, rule, server, tool, decision->detail, reason);
 }
 
+/* A retry answering the server's own question about a call its user approved (the approval travels in the
+ * gateway's wrap state, mcp/mrtr.h): it goes on if it is still that call, and is not asked again. */
+static mg_stage_t continued_modern(mg_exchange_t *exchange, size_t server_index, const char *tool, size_t rule,
+                                   const json_t *arguments)
+{
+    const mg_config_approval_t *matched = &exchange->worker->gateway->config->approvals.rules[rule];
+    const char *server = server_name(exchange, server_index);
+    const mg_mrtr_state_t *state = exchange->approval_state;
+    char digest[MG_APPROVALS_HASH_HEX], reason[200];
+    if (mg_approvals_digest(arguments, digest, NULL) != 0) {
+        refuse_user(exchange, "approvals.failed", "", matched, server, tool, "out of memory", "out of memory");
+        return MG_STAGE_ANSWERED;
+    }
+    if (strcmp(state->server, server) != 0 || strcmp(state->approval.tool, tool) != 0 ||
+        strcmp(state->approval.digest, digest) != 0 || state->approval.rule != rule) {
+        refuse_user(exchange, "approvals.mismatch", state->approval.id, matched, server, tool,
+                    "the approval was given for another call (server, tool or arguments differ)",
+                    "the approval does not match the call");
+        return MG_STAGE_ANSWERED;
+    }
+    snprintf(reason, sizeof(reason), "approved by the caller's user (%s), continued", state->approval.id);
+    mg_outcome_decide_copy(exchange, MG_AUDIT_ALLOW, matched->path, reason);
+    return MG_STAGE_GO;
+}
+
 /* ---- the stage ---------------------------------------------------------------------------------------- */
 
 mg_stage_t mg_approvals_user_stage(mg_exchange_t *exchange, size_t server_index, json_t *params, size_t rule)
@@ -317,10 +342,12 @@ mg_stage_t mg_approvals_user_stage(mg_exchange_t *exchange, size_t server_index,
     const char *server = server_name(exchange, server_index);
     const char *tool = json_string_value(json_object_get(params, "name"));
     const json_t *arguments = json_object_get(params, "arguments");
-    json_t *response =
-        exchange->approval_state != NULL
-            ? json_object_get(json_object_get(exchange->message.params, "inputResponses"), MG_APPROVALS_INPUT_KEY)
-            : NULL;
+    const mg_mrtr_state_t *state = exchange->approval_state;
+    if (state != NULL && state->kind == MG_MRTR_WRAP)
+        return continued_modern(exchange, server_index, tool, rule, arguments);
+    json_t *response = state != NULL ? json_object_get(json_object_get(exchange->message.params, "inputResponses"),
+                                                       MG_APPROVALS_INPUT_KEY)
+                                     : NULL;
     bool can_ask = exchange->modern ? mg_modern_client_can(&exchange->meta, "elicitation") : legacy_can_ask(exchange);
     if (response == NULL && !can_ask) {
         refuse_user(exchange, "approvals.unaskable", "", matched, server, tool,

@@ -91,14 +91,16 @@ static json_t *copy_request_with(const mg_exchange_t *exchange, json_t *params /
 }
 
 /* A modern server's InputRequiredResult, for a modern client: its requestState goes inside the
- * gateway's own, bound to the caller, the request and the server. */
+ * gateway's own, bound to the caller, the request and the server, with the caller's user's approval
+ * the call went on with, if any (guard/approvals.h), so that the retry is not asked again. */
 static void wrap_request_state(mg_exchange_t *exchange, size_t server_index, json_t *result)
 {
     mg_mrtr_request_t request = {exchange->claims.principal, exchange->message.method,
                                  mg_mrtr_target(exchange->message.params)};
-    char *state = mg_mrtr_seal_wrap(&exchange->worker->gateway->session_key, &request,
-                                    exchange->config->servers[server_index].name,
-                                    json_object_get(result, "requestState"), (int64_t)time(NULL));
+    const mg_mrtr_state_t *approved = exchange->approval_state;
+    char *state = mg_mrtr_seal_wrap_approved(
+        &exchange->worker->gateway->session_key, &request, exchange->config->servers[server_index].name,
+        json_object_get(result, "requestState"), approved != NULL ? &approved->approval : NULL, (int64_t)time(NULL));
     if (state != NULL)
         json_object_set_new(result, "requestState", json_string(state));
     else
@@ -836,6 +838,14 @@ static int resume(mg_exchange_t *exchange, json_t *state)
     }
     exchange->resumed = true;
     exchange->upstream_state = opened.upstream_state; /* taken */
+    opened.upstream_state = NULL;
+    if (opened.approval.id[0] != '\0') { /* a call its user approved: the approve stage lets it continue */
+        if ((exchange->approval_state = malloc(sizeof(opened))) == NULL) {
+            mg_exchange_finish_error(exchange, MG_RPC_INTERNAL_ERROR, "out of memory", NULL);
+            return -1;
+        }
+        *exchange->approval_state = opened;
+    }
     return 0;
 }
 

@@ -37,15 +37,31 @@ char *mg_mrtr_seal_park(const mg_session_key_t *key, const mg_mrtr_request_t *re
     return seal(key, claims);
 }
 
-char *mg_mrtr_seal_wrap(const mg_session_key_t *key, const mg_mrtr_request_t *request, const char *server,
-                        const json_t *upstream_state, int64_t now)
+static void add_approval(json_t *claims, const mg_mrtr_approval_t *approval)
+{
+    json_object_set_new(claims, "a", json_string(approval->id));
+    json_object_set_new(claims, "t", json_string(approval->tool));
+    json_object_set_new(claims, "d", json_string(approval->digest));
+    json_object_set_new(claims, "r", json_integer((json_int_t)approval->rule));
+}
+
+char *mg_mrtr_seal_wrap_approved(const mg_session_key_t *key, const mg_mrtr_request_t *request, const char *server,
+                                 const json_t *upstream_state, const mg_mrtr_approval_t *approved, int64_t now)
 {
     json_t *claims = binding(request, now);
     json_object_set_new(claims, "k", json_string("wrap"));
     json_object_set_new(claims, "s", json_string(server));
     if (upstream_state != NULL)
         json_object_set(claims, "u", (json_t *)upstream_state);
+    if (approved != NULL)
+        add_approval(claims, approved);
     return seal(key, claims);
+}
+
+char *mg_mrtr_seal_wrap(const mg_session_key_t *key, const mg_mrtr_request_t *request, const char *server,
+                        const json_t *upstream_state, int64_t now)
+{
+    return mg_mrtr_seal_wrap_approved(key, request, server, upstream_state, NULL, now);
 }
 
 char *mg_mrtr_seal_approval(const mg_session_key_t *key, const mg_mrtr_request_t *request, const char *server,
@@ -54,10 +70,7 @@ char *mg_mrtr_seal_approval(const mg_session_key_t *key, const mg_mrtr_request_t
     json_t *claims = binding_until(request, expires_at);
     json_object_set_new(claims, "k", json_string("approve"));
     json_object_set_new(claims, "s", json_string(server));
-    json_object_set_new(claims, "a", json_string(approval->id));
-    json_object_set_new(claims, "t", json_string(approval->tool));
-    json_object_set_new(claims, "d", json_string(approval->digest));
-    json_object_set_new(claims, "r", json_integer((json_int_t)approval->rule));
+    add_approval(claims, approval);
     return seal(key, claims);
 }
 
@@ -83,17 +96,24 @@ static bool copy_claim(const json_t *claims, const char *key, char *out, size_t 
     return true;
 }
 
-static int open_approval(const json_t *claims, mg_mrtr_state_t *state)
+/* The approval's claims (a, t, d, r) into state->approval. */
+static int open_approval_fields(const json_t *claims, mg_mrtr_state_t *state)
 {
     mg_mrtr_approval_t *approval = &state->approval;
     json_t *rule = json_object_get(claims, "r");
-    if (!copy_claim(claims, "s", state->server, sizeof(state->server)) ||
-        !copy_claim(claims, "a", approval->id, sizeof(approval->id)) ||
+    if (!copy_claim(claims, "a", approval->id, sizeof(approval->id)) ||
         !copy_claim(claims, "t", approval->tool, sizeof(approval->tool)) ||
         !copy_claim(claims, "d", approval->digest, sizeof(approval->digest)) || !json_is_integer(rule) ||
         json_integer_value(rule) < 0)
         return -1;
     approval->rule = (size_t)json_integer_value(rule);
+    return 0;
+}
+
+static int open_approval(const json_t *claims, mg_mrtr_state_t *state)
+{
+    if (!copy_claim(claims, "s", state->server, sizeof(state->server)) || open_approval_fields(claims, state) != 0)
+        return -1;
     state->kind = MG_MRTR_APPROVE;
     return 0;
 }
@@ -128,7 +148,8 @@ int mg_mrtr_open(const mg_session_key_t *key, const char *token, size_t len, con
         }
     } else if (kind != NULL && strcmp(kind, "wrap") == 0) {
         const char *server = json_string_value(json_object_get(claims, "s"));
-        if (server != NULL && strlen(server) < sizeof(state->server)) {
+        if (server != NULL && strlen(server) < sizeof(state->server) &&
+            (json_object_get(claims, "a") == NULL || open_approval_fields(claims, state) == 0)) {
             state->kind = MG_MRTR_WRAP;
             snprintf(state->server, sizeof(state->server), "%s", server);
             state->upstream_state = json_incref(json_object_get(claims, "u"));

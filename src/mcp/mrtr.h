@@ -8,7 +8,9 @@
  *     the middle of a call; the call waits, parked on worker `worker` under `parked_id`,
  *     and the client's retry resumes it.
  *   - wrap: a modern server answered InputRequiredResult; its own requestState (if any)
- *     travels inside ours and goes back to that server, `server`, on the retry.
+ *     travels inside ours and goes back to that server, `server`, on the retry. When the
+ *     caller's user had approved the call (approve, below), the approval travels with it, so
+ *     that the retry continues the approved call instead of asking again.
  *   - approve: an `approver: user` rule asked the caller's user to approve a tools/call
  *     (guard/approvals.h); the state names the approval id and the call it was asked about
  *     (server, the server's own tool name, the arguments' digest, the rule) and expires with
@@ -53,13 +55,16 @@ typedef struct st_mg_mrtr_state_t {
     char parked_id[33];          /* park */
     char server[128];            /* wrap: the server the state belongs to; approve: the server called */
     json_t *upstream_state;      /* wrap: the server's own requestState (string), or NULL; owned */
-    mg_mrtr_approval_t approval; /* approve */
+    mg_mrtr_approval_t approval; /* approve; wrap: the approval the call went on with (id "" when none) */
 } mg_mrtr_state_t;
 
 char *mg_mrtr_seal_park(const mg_session_key_t *key, const mg_mrtr_request_t *request, size_t worker,
                         const char *parked_id, int64_t now);
 char *mg_mrtr_seal_wrap(const mg_session_key_t *key, const mg_mrtr_request_t *request, const char *server,
                         const json_t *upstream_state /* may be NULL */, int64_t now);
+/* wrap, for a call the caller's user approved (`approved`; NULL: as mg_mrtr_seal_wrap). */
+char *mg_mrtr_seal_wrap_approved(const mg_session_key_t *key, const mg_mrtr_request_t *request, const char *server,
+                                 const json_t *upstream_state, const mg_mrtr_approval_t *approved, int64_t now);
 /* approve: valid until `expires_at` (Unix seconds); `server` and `approval` describe the call asked about. */
 char *mg_mrtr_seal_approval(const mg_session_key_t *key, const mg_mrtr_request_t *request, const char *server,
                             const mg_mrtr_approval_t *approval, int64_t expires_at);

@@ -15,9 +15,9 @@ import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 
 import {
   GATEWAY_BIN, GATEWAY_ONLY, Gateway, NODE, REPO_ROOT, cleanupDir, connect, everythingStdio, resultText, tempDir,
-  waitFor, auditRecords as records,
+  waitFor, withGateway, auditRecords as records,
 } from './lib/gateway.mjs';
-import { nextRequestId, resultOf, send, toolCall } from './lib/modern.mjs';
+import { NO_MODERN_SDK, modernStdio, nextRequestId, resultOf, send, toolCall } from './lib/modern.mjs';
 
 const T = { timeout: 60_000, skip: GATEWAY_ONLY };
 const DENIED = -32042;
@@ -313,3 +313,31 @@ describe('approver: user, 2026-07-28 client (input required, then the retry)', {
     assert.ok(calls.some((r) => r.decision === 'deny' && r.error_code === TIMED_OUT));
   });
 });
+
+// A 2026-07-28 server that itself answers input_required: the approval travels in the gateway's wrap state, so
+// the retry that carries the server's answers continues the approved call instead of asking again.
+test('approver: user on a modern server that asks for input: asked once, then the server\'s own rounds',
+  { timeout: 60_000, skip: GATEWAY_ONLY || NO_MODERN_SDK }, async () => {
+    const config = {
+      servers: [modernStdio('modern')],
+      approvals: [{ tools: ['modern/test_input_required_result_elicitation'], approver: 'user' }],
+    };
+    await withGateway(config, async (gw) => {
+      const postTo = (body) => send(gw.url('/mcp'), body);
+      const first = toolCall('modern__test_input_required_result_elicitation', {}, ELICITATION);
+      const approval = resultOf(await postTo(first), first);
+      assert.deepEqual(Object.keys(approval.inputRequests ?? {}), [KEY], JSON.stringify(approval));
+      const approved = retryOf(first, approval.requestState, { [KEY]: approve });
+      const serverAsks = resultOf(await postTo(approved), approved);
+      assert.equal(serverAsks.resultType, 'input_required', JSON.stringify(serverAsks));
+      assert.deepEqual(Object.keys(serverAsks.inputRequests), ['user_name'], 'the server\'s own question now');
+      const answered = retryOf(first, serverAsks.requestState, { user_name: { action: 'accept', content: { name: 'Ada' } } });
+      assert.equal(resultText(resultOf(await postTo(answered), answered)), 'Hello, Ada!');
+      // the server's round with other arguments is not the approved call
+      const changed = retryOf(first, serverAsks.requestState, { user_name: { action: 'accept', content: { name: 'Eve' } } },
+        { other: 1 });
+      const refused = await postTo(changed);
+      assert.equal(refused.json?.error?.code, DENIED, refused.text.slice(0, 400));
+      assert.match(refused.json.error.message, /approval was given for another call/);
+    });
+  });

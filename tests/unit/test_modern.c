@@ -636,6 +636,23 @@ static void mrtr_approval_round_trip(void **state)
     assert_state_refused(&key, token, &other, NOW, "another request");
     free(token);
 
+    /* a wrap state of a call its user approved carries the approval; one without it carries none */
+    json_t *upstream_state = json_string("server-own");
+    token = mg_mrtr_seal_wrap_approved(&key, &call, "fs", upstream_state, &approval, NOW);
+    assert_int_equal(mg_mrtr_open(&key, token, strlen(token), &call, NOW, &opened, why, sizeof(why)), 0);
+    assert_int_equal(opened.kind, MG_MRTR_WRAP);
+    assert_string_equal(opened.approval.id, approval.id);
+    assert_string_equal(opened.approval.digest, approval.digest);
+    assert_true(json_equal(opened.upstream_state, upstream_state));
+    mg_mrtr_state_dispose(&opened);
+    free(token);
+    token = mg_mrtr_seal_wrap(&key, &call, "fs", upstream_state, NOW);
+    assert_int_equal(mg_mrtr_open(&key, token, strlen(token), &call, NOW, &opened, why, sizeof(why)), 0);
+    assert_string_equal(opened.approval.id, "");
+    mg_mrtr_state_dispose(&opened);
+    free(token);
+    json_decref(upstream_state);
+
     /* a state without the approval's fields is malformed (sealed by this key, so only the gateway could) */
     approval.id[0] = '\0';
     token = mg_mrtr_seal_approval(&key, &call, "fs", &approval, NOW + 30);
