@@ -164,7 +164,8 @@ static void routed_answer(mg_exchange_t *exchange, mg_exchange_part_t *part, jso
     }
     if (exchange->modern && result_type != NULL && strcmp(result_type, "input_required") == 0) {
         json_t *copy = json_copy(result);
-        json_object_set_new(out, "result", copy);
+        json_object_set_new(out, "result", copy); /* frees `result` when `out` was a deep copy */
+        result = copy;
         wrap_request_state(exchange, part->server_index, copy);
     }
     bool is_task = result_type != NULL && strcmp(result_type, "task") == 0;
