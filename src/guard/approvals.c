@@ -7,7 +7,9 @@
  * few milliseconds of SQLite change nothing for it. While this process holds calls, the thread reads the
  * approvals generation every MG_APPROVALS_POLL_MS; when it moved, it reads the row of each call it watches
  * and posts a decision to the worker holding it. With nothing held it sleeps until a command arrives, so
- * an idle gateway never touches the database.
+ * an idle gateway never touches the database. The caller's users' decisions (`approver: user`) come as
+ * rows decided already (COMMAND_RECORD); for a modern approval the worker waits for the answer, whether
+ * the id was still unspent, which the table's primary key decides.
  */
 #include <assert.h>
 #include <errno.h>

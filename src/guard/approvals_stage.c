@@ -2,14 +2,16 @@
  * approvals_stage.c - human approval on a worker: the approve stage holds a matching tools/call, and the
  * decision the service posts (approvals.c) lets it go on or refuses it (see approvals.h).
  *
- * A held call is one `held_t` on its worker's list, pointed to by exchange->wait. It ends exactly once,
- * by whichever comes first: a decision or expiry posted by the service (on_decision), or the client
- * leaving (cancel_held). Each takes it off the list before acting, and a later post finds nothing and
+ * A held call is one `held_t` (approvals_internal.h) on its worker's list, pointed to by exchange->wait. It
+ * ends exactly once, by whichever comes first: a decision or expiry posted by the service (on_decision), the
+ * user's answer or the deadline for a call whose user was asked (approvals_user.c), or the client leaving
+ * (cancel_held). Each takes it off the list before acting, and a later post finds nothing and
  * does nothing: that is what makes a decision act at most once.
  *
  * The deadline is an h2o timer per rule (one h2o_timeout_t per distinct timeout_s would do; one per rule
  * is simpler and rules are few). When it fires the call stays held and the service asks the store whether
- * a person decided in the same instant; the store's answer is final.
+ * a person decided in the same instant; the store's answer is final. A user's question has no pending row:
+ * its deadline ends it on the worker at once.
  */
 #include <assert.h>
 #include <stdio.h>
