@@ -8,9 +8,9 @@
  *       timeout_s: 300
  *
  * The patterns are the policy's own (mg_config_load_pattern: same syntax, same errors, a named server must
- * exist), so one glob means one thing everywhere in the file. `approver: user` (the caller's own user, asked
- * through elicitation or an input-required result) is not built: it is refused here rather than accepted and
- * silently treated as admin, which would hold calls nobody in the caller's session could release.
+ * exist), so one glob means one thing everywhere in the file. `approver: user` asks the caller's own user
+ * (guard/approvals_user.c): through elicitation on a legacy client's call, through an input-required
+ * result to a 2026-07-28 client.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -55,9 +55,7 @@ static int load_approver(mg_config_loader_t *loader, const yaml_node_t *node, co
     if (strcmp(text, "admin") == 0)
         *out = MG_APPROVER_ADMIN;
     else if (strcmp(text, "user") == 0)
-        rc = mg_config_yaml_fail(&loader->yaml, node, path,
-                                 "approver: user is not supported yet (use admin: an operator decides with "
-                                 "`mcpgate approvals approve|deny ID`)");
+        *out = MG_APPROVER_USER;
     else
         rc = mg_config_yaml_fail(&loader->yaml, node, path, "\"%s\" must be admin or user", text);
     free(text);

@@ -406,7 +406,7 @@ const char *mg_config_pins_mode_name(mg_pins_mode_t mode);
 
 typedef enum en_mg_approver_t {
     MG_APPROVER_ADMIN = 0, /* an operator, through `mcpgate approvals approve|deny ID` */
-    MG_APPROVER_USER,      /* the caller's own user (elicitation / input required): refused at load, not built */
+    MG_APPROVER_USER,      /* the caller's own user, asked through elicitation or an input-required result */
 } mg_approver_t;
 
 /* One entry of `approvals`: tools/calls whose "<server>/<tool>" a pattern matches are held. */

@@ -7,7 +7,9 @@
  * few milliseconds of SQLite change nothing for it. While this process holds calls, the thread reads the
  * approvals generation every MG_APPROVALS_POLL_MS; when it moved, it reads the row of each call it watches
  * and posts a decision to the worker holding it. With nothing held it sleeps until a command arrives, so
- * an idle gateway never touches the database.
+ * an idle gateway never touches the database. The caller's users' decisions (`approver: user`) come as
+ * rows decided already (COMMAND_RECORD); for a modern approval the worker waits for the answer, whether
+ * the id was still unspent, which the table's primary key decides.
  */
 #include <assert.h>
 #include <errno.h>
@@ -30,13 +32,15 @@ typedef enum en_command_kind_t {
     COMMAND_SUBMIT,
     COMMAND_EXPIRE,
     COMMAND_ABANDON,
+    COMMAND_RECORD, /* a user's decision: a row decided already; `answer`: post whether it was new */
 } command_kind_t;
 
 typedef struct st_command_t {
     struct st_command_t *next;
     command_kind_t kind;
     size_t worker_index;
-    mg_store_approval_t row; /* SUBMIT: the row (owned strings); else only id */
+    bool answer;             /* RECORD */
+    mg_store_approval_t row; /* SUBMIT, RECORD: the row (owned strings); else only id */
 } command_t;
 
 typedef struct st_watched_t {
@@ -112,6 +116,78 @@ long mg_approvals_match(const mg_config_approvals_t *approvals, const char *serv
         }
     }
     return -1;
+}
+
+void mg_approvals_shorten(char *text, size_t max)
+{
+    assert(max > 3);
+    size_t len = strlen(text);
+    if (len <= max)
+        return;
+    size_t cut = max - 3;
+    while (cut > 0 && ((unsigned char)text[cut] & 0xC0) == 0x80)
+        cut--;
+    memcpy(text + cut, "...", 4);
+}
+
+/* ---- the caller's user's question and answer ----------------------------------------------------------- */
+
+bool mg_approvals_parse_tail(const char *tail, size_t workers_len, size_t *worker, char id[MG_APPROVALS_ID_LEN + 1])
+{
+    size_t index = 0, digits = 0;
+    for (; tail[digits] >= '0' && tail[digits] <= '9'; digits++) {
+        if (digits == 6) /* far more workers than anyone runs: not an id the gateway made */
+            return false;
+        index = index * 10 + (size_t)(tail[digits] - '0');
+    }
+    if (digits == 0 || tail[digits] != ':' || index >= workers_len || !mg_approvals_id_valid(tail + digits + 1))
+        return false;
+    *worker = index;
+    memcpy(id, tail + digits + 1, MG_APPROVALS_ID_LEN + 1);
+    return true;
+}
+
+mg_approval_answer_t mg_approvals_read_answer(const json_t *result)
+{
+    const char *action = json_string_value(json_object_get(result, "action"));
+    if (action == NULL)
+        return MG_APPROVAL_ANSWER_INVALID;
+    if (strcmp(action, "accept") == 0)
+        return json_is_true(json_object_get(json_object_get(result, "content"), "approve"))
+                   ? MG_APPROVAL_ANSWER_APPROVED
+                   : MG_APPROVAL_ANSWER_DECLINED;
+    if (strcmp(action, "decline") == 0)
+        return MG_APPROVAL_ANSWER_DECLINED;
+    if (strcmp(action, "cancel") == 0)
+        return MG_APPROVAL_ANSWER_CANCELLED;
+    return MG_APPROVAL_ANSWER_INVALID;
+}
+
+json_t *mg_approvals_question(const char *id, const char *server, const char *tool, const char *arguments,
+                              long long timeout_s)
+{
+    char *shown = strdup(arguments != NULL ? arguments : "{}");
+    if (shown == NULL)
+        return NULL;
+    mg_approvals_shorten(shown, MG_APPROVALS_QUESTION_ARGUMENTS_MAX);
+    size_t size = strlen(shown) + strlen(server) + strlen(tool) + 400;
+    char *message = malloc(size);
+    if (message != NULL)
+        snprintf(message, size,
+                 "The gateway holds a call to tool \"%s\" on server \"%s\" until you approve it.\n"
+                 "Arguments: %s\n"
+                 "Approve this call? (approval %s; refused after %llds without an answer)",
+                 tool, server, shown, id, timeout_s);
+    free(shown);
+    if (message == NULL)
+        return NULL;
+    /* one required boolean: the form every elicitation-capable client can show; only true approves */
+    json_t *params =
+        json_pack("{s:s, s:{s:s, s:{s:{s:s, s:s, s:s, s:b}}, s:[s]}}", "message", message, "requestedSchema", "type",
+                  "object", "properties", "approve", "type", "boolean", "title", "Approve this call", "description",
+                  "Let the gateway send this call to the server", "default", 0, "required", "approve");
+    free(message);
+    return params;
 }
 
 /* ---- the service ------------------------------------------------------------------------------------- */
@@ -208,6 +284,32 @@ void mg_approvals_submit(mg_approvals_t *approvals, size_t worker_index, const c
     enqueue(approvals, command);
 }
 
+void mg_approvals_record(mg_approvals_t *approvals, const mg_approval_record_t *record, bool answer,
+                         size_t worker_index)
+{
+    command_t *command = calloc(1, sizeof(*command));
+    if (command == NULL)
+        abort(); /* a modern approval would otherwise wait for an answer that never comes */
+    command->kind = COMMAND_RECORD;
+    command->worker_index = worker_index;
+    command->answer = answer;
+    mg_store_approval_t *row = &command->row;
+    row->id = copy(record->id);
+    row->state = copy(record->state);
+    row->principal = copy(record->principal);
+    row->server = copy(record->server);
+    row->tool = copy(record->tool);
+    row->arguments_sha256 = copy(record->arguments_sha256);
+    row->arguments = copy("");
+    row->rule = copy(record->rule);
+    row->approver = copy("user");
+    row->decided_by = copy("user");
+    row->created_at = record->created_at;
+    row->expires_at = record->expires_at;
+    row->decided_at = (int64_t)time(NULL);
+    enqueue(approvals, command);
+}
+
 static void enqueue_id(mg_approvals_t *approvals, command_kind_t kind, const char *id)
 {
     command_t *command = calloc(1, sizeof(*command));
@@ -298,6 +400,20 @@ static void run_command(mg_approvals_t *approvals, command_t *command)
         if (rc != 0) /* fail closed: the call is refused either way, and its row expires at its deadline */
             mg_log(MG_LOG_ERROR, "approvals.store_failed", "cannot close approval %s: %s", id, err.message);
         post(approvals, worker_index, id, MG_APPROVAL_EXPIRED, NULL, NULL);
+        break;
+    }
+    case COMMAND_RECORD: {
+        int rc = mg_store_approval_record(approvals->store, &command->row, &err);
+        if (rc == MG_STORE_CONFLICT)
+            mg_log(MG_LOG_WARN, "approvals.replayed", "approval %s was decided already: not recorded again", id);
+        else if (rc != 0)
+            mg_log(MG_LOG_ERROR, "approvals.store_failed", "cannot record approval %s: %s", id, err.message);
+        if (command->answer)
+            post(approvals, command->worker_index, id, rc == 0 ? MG_APPROVAL_APPROVED : MG_APPROVAL_FAILED,
+                 rc == 0 ? &command->row : NULL,
+                 rc == 0                   ? NULL
+                 : rc == MG_STORE_CONFLICT ? "the approval was used already"
+                                           : "the approval could not be recorded");
         break;
     }
     case COMMAND_ABANDON:
@@ -403,7 +519,11 @@ void mg_approvals_stop(struct st_mg_gateway_t *gateway)
     mg_error_t err;
     for (command_t *command = approvals->head; command != NULL; command = command->next) {
         if (command->kind == COMMAND_SUBMIT)
-            continue; /* never written: nothing to close */
+            continue;                          /* never written: nothing to close */
+        if (command->kind == COMMAND_RECORD) { /* a used id stays used across a restart */
+            (void)mg_store_approval_record(approvals->store, &command->row, &err);
+            continue;
+        }
         (void)mg_store_approval_close(approvals->store, command->row.id, "abandoned", (int64_t)time(NULL), NULL, &err);
     }
     for (size_t i = 0; i < approvals->watched_len; i++)

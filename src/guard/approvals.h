@@ -25,6 +25,18 @@
  * (mg_worker_post). Expiry is a timer on that worker; the store arbitrates between an expiry and a
  * decision made at the same moment: whichever leaves "pending" first is what happens.
  *
+ * The caller's user (`approver: user`, approvals_user.c). The rule asks the user of the client that made the
+ * call, with the same id, binding and audit. A legacy client with a session gets an `elicitation/create` on
+ * the held call's own stream, under an id of MG_ASKED_APPROVAL (mcp/asked.h) that names the holding worker;
+ * its answer, on whichever worker it lands, is posted there and acts once, from that session only. A
+ * 2026-07-28 client gets an InputRequiredResult asking the same question and a sealed requestState (mcp/mrtr.h,
+ * kind approve) bound to the principal, the server, the tool, the arguments' digest and the rule, expiring
+ * with the rule's timeout_s; its retry is checked against all of them, and an approval acts once: the service
+ * records the id as a row decided by the user before the call goes on, and a second use of the id finds the
+ * row (INSERT of an existing id), so a replayed state is refused, also after a restart. A client that cannot
+ * be asked (no elicitation capability, no session) is refused at once. No pending row is written for a user's
+ * question: an operator's `mcpgate approvals` cannot decide for the user.
+ *
  * The rules are the configuration's at start: a SIGHUP does not change them.
  */
 #ifndef MG_GUARD_APPROVALS_H
@@ -52,6 +64,10 @@
 #define MG_APPROVALS_POLL_MS 200
 /* How often a held call with a progressToken hears that it still waits. */
 #define MG_APPROVALS_PROGRESS_MS 5000
+/* The key of the question in an InputRequiredResult's inputRequests (and of its answer in inputResponses). */
+#define MG_APPROVALS_INPUT_KEY "mcpgate-approval"
+/* The canonical arguments shown in the question to the user are cut at this many bytes. */
+#define MG_APPROVALS_QUESTION_ARGUMENTS_MAX 1000
 
 typedef struct st_mg_approvals_t mg_approvals_t;
 
@@ -64,6 +80,28 @@ bool mg_approvals_id_valid(const char *text);
 int mg_approvals_digest(const json_t *arguments, char hash[MG_APPROVALS_HASH_HEX], char **canonical);
 /* Index of the first rule of `approvals` that holds a call of `tool` on `server`, or -1. */
 long mg_approvals_match(const mg_config_approvals_t *approvals, const char *server, const char *tool);
+/* `text` cut to `max` bytes at a character boundary, "..." in the last three, in place. */
+void mg_approvals_shorten(char *text, size_t max);
+
+/* What the caller's user said to the question (an ElicitResult). */
+typedef enum en_mg_approval_answer_t {
+    MG_APPROVAL_ANSWER_APPROVED = 0, /* action "accept" with content.approve true */
+    MG_APPROVAL_ANSWER_DECLINED,     /* "decline", or "accept" with anything but approve: true */
+    MG_APPROVAL_ANSWER_CANCELLED,    /* "cancel": dismissed without a choice */
+    MG_APPROVAL_ANSWER_INVALID,      /* not an ElicitResult */
+} mg_approval_answer_t;
+
+/* The tail of a question's id (mcp/asked.h, MG_ASKED_APPROVAL): "<worker>:<approval id>" as the gateway made
+ * it, a worker below `workers_len` and a valid id. False for anything else (a client's answer comes with
+ * whatever id it likes). */
+bool mg_approvals_parse_tail(const char *tail, size_t workers_len, size_t *worker, char id[MG_APPROVALS_ID_LEN + 1]);
+/* Reads an ElicitResult (NULL: invalid). Only an explicit approve: true approves. */
+mg_approval_answer_t mg_approvals_read_answer(const json_t *result);
+/* The params of the elicitation/create that asks the user to approve call `id` of `tool` on `server` with
+ * `arguments` (canonical text, cut at MG_APPROVALS_QUESTION_ARGUMENTS_MAX here), within `timeout_s`. NULL when
+ * out of memory. */
+json_t *mg_approvals_question(const char *id, const char *server, const char *tool, const char *arguments,
+                              long long timeout_s);
 
 /* ---- the service (approvals.c) ------------------------------------------------------------------------ */
 
@@ -124,5 +162,20 @@ void mg_approvals_expire(mg_approvals_t *approvals, const char *id);
 void mg_approvals_abandon(mg_approvals_t *approvals, const char *id);
 /* Runs on the worker: the decision about one of its held calls (`decision` owned). */
 void mg_approvals_on_decision(struct st_mg_worker_t *worker, void *decision);
+
+/* A user's decision, recorded as a row decided already (approver "user", decided_by "user"): `state`
+ * "approved", "denied", "expired" or "abandoned". With `answer`, the service posts to `worker_index` whether
+ * the id was new (MG_APPROVAL_APPROVED) or not (MG_APPROVAL_FAILED: used already, or the store failed): that
+ * is how a modern approval acts once. Thread-safe. */
+typedef struct st_mg_approval_record_t {
+    const char *id, *state, *principal, *server, *tool, *arguments_sha256, *rule;
+    int64_t created_at, expires_at;
+} mg_approval_record_t;
+void mg_approvals_record(mg_approvals_t *approvals, const mg_approval_record_t *record, bool answer,
+                         size_t worker_index);
+
+/* A legacy client's answer to an `approver: user` question (dispatch.c): `tail` is its id's tail (mcp/asked.h),
+ * `response` (borrowed) the client's JSON-RPC response, or the error the gateway put in its place. */
+void mg_approvals_user_answer(mg_exchange_t *exchange, const char *tail, const json_t *response);
 
 #endif

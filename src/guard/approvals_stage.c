@@ -2,14 +2,16 @@
  * approvals_stage.c - human approval on a worker: the approve stage holds a matching tools/call, and the
  * decision the service posts (approvals.c) lets it go on or refuses it (see approvals.h).
  *
- * A held call is one `held_t` on its worker's list, pointed to by exchange->wait. It ends exactly once,
- * by whichever comes first: a decision or expiry posted by the service (on_decision), or the client
- * leaving (cancel_held). Each takes it off the list before acting, and a later post finds nothing and
+ * A held call is one `held_t` (approvals_internal.h) on its worker's list, pointed to by exchange->wait. It
+ * ends exactly once, by whichever comes first: a decision or expiry posted by the service (on_decision), the
+ * user's answer or the deadline for a call whose user was asked (approvals_user.c), or the client leaving
+ * (cancel_held). Each takes it off the list before acting, and a later post finds nothing and
  * does nothing: that is what makes a decision act at most once.
  *
  * The deadline is an h2o timer per rule (one h2o_timeout_t per distinct timeout_s would do; one per rule
  * is simpler and rules are few). When it fires the call stays held and the service asks the store whether
- * a person decided in the same instant; the store's answer is final.
+ * a person decided in the same instant; the store's answer is final. A user's question has no pending row:
+ * its deadline ends it on the worker at once.
  */
 #include <assert.h>
 #include <stdio.h>
@@ -20,6 +22,7 @@
 #include "auth/principal.h"
 #include "core/worker.h"
 #include "guard/approvals.h"
+#include "guard/approvals_internal.h"
 #include "obs/log.h"
 
 typedef struct st_mg_approvals_worker_t {
@@ -29,31 +32,9 @@ typedef struct st_mg_approvals_worker_t {
     h2o_timeout_t progress; /* MG_APPROVALS_PROGRESS_MS */
 } mg_approvals_worker_t;
 
-typedef struct st_held_t {
-    h2o_linklist_t link;
-    h2o_timeout_entry_t deadline;
-    h2o_timeout_entry_t progress;
-    mg_exchange_t *exchange;
-    size_t rule;
-    uint64_t held_at_ms;
-    json_t *progress_token; /* the client's, retained; NULL: it sent none */
-    char *tool;             /* the server's own tool name */
-    char id[MG_APPROVALS_ID_LEN + 1];
-    char digest[MG_APPROVALS_HASH_HEX];
-} held_t;
+typedef mg_approvals_held_t held_t;
 
-static const mg_config_approval_t *rule_of(const held_t *held)
-{
-    return &held->exchange->worker->gateway->config->approvals.rules[held->rule];
-}
-
-static const char *server_of(const held_t *held)
-{
-    return held->exchange->worker->gateway->config->servers[held->exchange->forward.server_index].name;
-}
-
-/* Takes the call off its worker and out of the exchange; the caller acts on the exchange next. */
-static void release(held_t *held)
+void mg_approvals_release(held_t *held)
 {
     if (h2o_timeout_is_linked(&held->deadline))
         h2o_timeout_unlink(&held->deadline);
@@ -67,13 +48,14 @@ static void release(held_t *held)
     free(held);
 }
 
-static void log_event(const held_t *held, mg_log_level_t level, const char *event, const char *fmt, const char *detail)
+void mg_approvals_log(const held_t *held, mg_log_level_t level, const char *event, const char *fmt, const char *detail)
 {
-    json_t *fields = json_pack("{s:s, s:s, s:s, s:s}", "approval", held->id, "rule", rule_of(held)->path, "server",
-                               server_of(held), "tool", held->tool);
+    json_t *fields = json_pack("{s:s, s:s, s:s, s:s, s:s}", "approval", held->id, "rule",
+                               mg_approvals_rule_of(held)->path, "server", mg_approvals_server_of(held), "tool",
+                               held->tool, "approver", held->kind == MG_HELD_ADMIN ? "admin" : "user");
     if (fields != NULL)
         json_object_set_new(fields, "principal", json_string(held->exchange->principal->name));
-    mg_log_fields(level, event, fields, fmt, held->id, server_of(held), held->tool, detail);
+    mg_log_fields(level, event, fields, fmt, held->id, mg_approvals_server_of(held), held->tool, detail);
 }
 
 static void send_progress(held_t *held)
@@ -83,8 +65,13 @@ static void send_progress(held_t *held)
     mg_worker_t *worker = held->exchange->worker;
     uint64_t waited_s = (mg_worker_now(worker) - held->held_at_ms) / 1000;
     char message[200];
-    snprintf(message, sizeof(message), "Waiting for approval %s (%s): an operator runs mcpgate approvals approve|deny",
-             held->id, rule_of(held)->path);
+    if (held->kind == MG_HELD_ADMIN)
+        snprintf(message, sizeof(message),
+                 "Waiting for approval %s (%s): an operator runs mcpgate approvals approve|deny", held->id,
+                 mg_approvals_rule_of(held)->path);
+    else
+        snprintf(message, sizeof(message), "Waiting for approval %s (%s): the user is asked to approve the call",
+                 held->id, mg_approvals_rule_of(held)->path);
     json_t *note =
         json_pack("{s:s, s:s, s:{s:O, s:I, s:s}}", "jsonrpc", "2.0", "method", "notifications/progress", "params",
                   "progressToken", held->progress_token, "progress", (json_int_t)waited_s, "message", message);
@@ -104,6 +91,10 @@ static void on_progress(h2o_timeout_entry_t *entry)
 static void on_deadline(h2o_timeout_entry_t *entry)
 {
     held_t *held = H2O_STRUCT_FROM_MEMBER(held_t, deadline, entry);
+    if (held->kind == MG_HELD_USER_ASKED) { /* nothing but this worker can decide it: it ends here */
+        mg_approvals_user_expired(held);
+        return;
+    }
     /* still held: the store says whether a person decided first (approvals.c, COMMAND_EXPIRE) */
     mg_approvals_expire(held->exchange->worker->gateway->approvals, held->id);
 }
@@ -112,12 +103,22 @@ static void cancel_held(mg_exchange_t *exchange, void *arg)
 {
     held_t *held = arg;
     assert(held->exchange == exchange);
-    log_event(held, MG_LOG_INFO, "approvals.abandoned", "approval %s of %s/%s: the caller left%s", "");
-    mg_approvals_abandon(exchange->worker->gateway->approvals, held->id);
-    release(held);
+    switch (held->kind) {
+    case MG_HELD_ADMIN:
+        mg_approvals_log(held, MG_LOG_INFO, "approvals.abandoned", "approval %s of %s/%s: the caller left%s", "");
+        mg_approvals_abandon(exchange->worker->gateway->approvals, held->id);
+        break;
+    case MG_HELD_USER_ASKED:
+        mg_approvals_log(held, MG_LOG_INFO, "approvals.abandoned", "approval %s of %s/%s: the caller left%s", "");
+        mg_approvals_record_held(held, "abandoned");
+        break;
+    case MG_HELD_USER_CONSUME: /* the service records the id all the same: it stays used */
+        break;
+    }
+    mg_approvals_release(held);
 }
 
-static void emit_hold(mg_exchange_t *exchange, const held_t *held, const json_t *arguments, const char *reason)
+void mg_approvals_emit_hold(mg_exchange_t *exchange, const held_t *held, const json_t *arguments, const char *reason)
 {
     mg_audit_t *audit = exchange->worker->gateway->audit;
     if (audit == NULL)
@@ -129,17 +130,17 @@ static void emit_hold(mg_exchange_t *exchange, const held_t *held, const json_t 
     event.principal.issuer = principal->issuer;
     event.principal.key_id = principal->key_id;
     event.principal.method = mg_principal_method_name(principal->method);
-    event.server = server_of(held);
+    event.server = mg_approvals_server_of(held);
     event.item_kind = MG_AUDIT_ITEM_TOOL;
     event.item_name = held->tool;
     event.method = exchange->message.method;
     event.decision = MG_AUDIT_HOLD;
-    event.rule = rule_of(held)->path;
+    event.rule = mg_approvals_rule_of(held)->path;
     event.reason = reason;
     event.arguments = arguments;
     event.status = "held";
-    json_t *findings =
-        json_pack("[{s:s, s:s, s:s}]", "kind", "approval", "approval", held->id, "arguments_sha256", held->digest);
+    json_t *findings = json_pack("[{s:s, s:s, s:s, s:s}]", "kind", "approval", "approval", held->id, "arguments_sha256",
+                                 held->digest, "approver", held->kind == MG_HELD_ADMIN ? "admin" : "user");
     event.findings = findings;
     mg_error_t err;
     if (mg_audit_emit(audit, &event, &err) != 0)
@@ -155,24 +156,61 @@ static json_t *progress_token_of(const mg_exchange_t *exchange)
     return json_is_string(token) || json_is_integer(token) ? json_incref(token) : NULL;
 }
 
-/* The canonical arguments cut to MG_APPROVALS_ARGUMENTS_MAX bytes at a character boundary, in place. */
-static void shorten(char *text)
-{
-    size_t len = strlen(text);
-    if (len <= MG_APPROVALS_ARGUMENTS_MAX)
-        return;
-    size_t cut = MG_APPROVALS_ARGUMENTS_MAX - 3;
-    while (cut > 0 && ((unsigned char)text[cut] & 0xC0) == 0x80)
-        cut--;
-    memcpy(text + cut, "...", 4);
-}
-
-static void refuse(mg_exchange_t *exchange, int code, const char *message, const char *id, const char *rule,
-                   const char *reason)
+void mg_approvals_refuse(mg_exchange_t *exchange, int code, const char *message, const char *id, const char *rule,
+                         const char *reason)
 {
     mg_outcome_decide_copy(exchange, MG_AUDIT_DENY, rule, reason);
     json_t *data = json_pack("{s:s, s:s, s:s}", "guard", "approvals", "approval", id, "rule", rule);
     mg_exchange_finish_error(exchange, code, message, data);
+}
+
+held_t *mg_approvals_hold(mg_exchange_t *exchange, mg_held_kind_t kind, size_t rule, const char *tool,
+                          const char *digest, const char *id)
+{
+    mg_worker_t *worker = exchange->worker;
+    held_t *held = calloc(1, sizeof(*held));
+    if (held == NULL || (held->tool = strdup(tool)) == NULL) {
+        free(held);
+        return NULL;
+    }
+    held->exchange = exchange;
+    held->kind = kind;
+    held->rule = rule;
+    held->held_at_ms = mg_worker_now(worker);
+    held->created_at = (int64_t)time(NULL);
+    snprintf(held->digest, sizeof(held->digest), "%s", digest);
+    if (id != NULL)
+        snprintf(held->id, sizeof(held->id), "%s", id);
+    else
+        mg_approvals_new_id(held->id);
+    mg_approvals_worker_t *mine = worker->approvals;
+    h2o_linklist_insert(&mine->held, &held->link);
+    held->deadline.cb = on_deadline;
+    held->progress.cb = on_progress;
+    if (kind != MG_HELD_USER_CONSUME) {
+        h2o_timeout_link(worker->loop, &mine->deadlines[rule], &held->deadline);
+        held->progress_token = progress_token_of(exchange);
+        if (held->progress_token != NULL)
+            h2o_timeout_link(worker->loop, &mine->progress, &held->progress);
+    }
+    exchange->wait.cancel = cancel_held;
+    exchange->wait.arg = held;
+    return held;
+}
+
+void mg_approvals_record_held(const held_t *held, const char *state)
+{
+    mg_worker_t *worker = held->exchange->worker;
+    mg_approval_record_t record = {.id = held->id,
+                                   .state = state,
+                                   .principal = held->exchange->principal->name,
+                                   .server = mg_approvals_server_of(held),
+                                   .tool = held->tool,
+                                   .arguments_sha256 = held->digest,
+                                   .rule = mg_approvals_rule_of(held)->path,
+                                   .created_at = held->created_at,
+                                   .expires_at = held->created_at + mg_approvals_rule_of(held)->timeout_s};
+    mg_approvals_record(worker->gateway->approvals, &record, false, worker->index);
 }
 
 mg_stage_t mg_approval_stage(mg_exchange_t *exchange, size_t server_index, json_t *params)
@@ -188,57 +226,44 @@ mg_stage_t mg_approval_stage(mg_exchange_t *exchange, size_t server_index, json_
     long rule = tool != NULL ? mg_approvals_match(&config->approvals, server, tool) : -1;
     if (rule < 0)
         return MG_STAGE_GO;
-    held_t *held = calloc(1, sizeof(*held));
+    const mg_config_approval_t *matched = &config->approvals.rules[rule];
+    if (matched->approver == MG_APPROVER_USER)
+        return mg_approvals_user_stage(exchange, server_index, params, (size_t)rule);
     char *canonical = NULL;
+    char digest[MG_APPROVALS_HASH_HEX];
     const json_t *arguments = json_object_get(params, "arguments");
-    if (held == NULL || (held->tool = strdup(tool)) == NULL ||
-        mg_approvals_digest(arguments, held->digest, &canonical) != 0) {
-        if (held != NULL)
-            free(held->tool);
-        free(held);
-        refuse(exchange, MG_APPROVALS_ERROR_DENIED, "The call could not be held for approval (out of memory)", "",
-               config->approvals.rules[rule].path, "out of memory");
+    held_t *held = NULL;
+    if (mg_approvals_digest(arguments, digest, &canonical) != 0 ||
+        (held = mg_approvals_hold(exchange, MG_HELD_ADMIN, (size_t)rule, tool, digest, NULL)) == NULL) {
+        free(canonical);
+        mg_approvals_refuse(exchange, MG_APPROVALS_ERROR_DENIED,
+                            "The call could not be held for approval (out of memory)", "", matched->path,
+                            "out of memory");
         return MG_STAGE_ANSWERED;
     }
-    shorten(canonical);
-    held->exchange = exchange;
-    held->rule = (size_t)rule;
-    held->held_at_ms = mg_worker_now(worker);
-    held->progress_token = progress_token_of(exchange);
-    mg_approvals_new_id(held->id);
-    const mg_config_approval_t *matched = &config->approvals.rules[rule];
+    mg_approvals_shorten(canonical, MG_APPROVALS_ARGUMENTS_MAX);
     int64_t now = (int64_t)time(NULL);
     mg_approvals_submit(service, worker->index, held->id, exchange->principal->name, server, tool, held->digest,
                         canonical, matched->path, now, now + matched->timeout_s);
     free(canonical);
 
-    mg_approvals_worker_t *mine = worker->approvals;
-    h2o_linklist_insert(&mine->held, &held->link);
-    held->deadline.cb = on_deadline;
-    h2o_timeout_link(worker->loop, &mine->deadlines[rule], &held->deadline);
-    held->progress.cb = on_progress;
-    if (held->progress_token != NULL)
-        h2o_timeout_link(worker->loop, &mine->progress, &held->progress);
-    exchange->wait.cancel = cancel_held;
-    exchange->wait.arg = held;
-
     char reason[160];
     snprintf(reason, sizeof(reason), "held for approval %s by an admin (timeout %llds)", held->id, matched->timeout_s);
     mg_outcome_decide_copy(exchange, MG_AUDIT_HOLD, matched->path, reason); /* what the record says if it ends here */
-    emit_hold(exchange, held, arguments, reason);
-    log_event(held, MG_LOG_WARN, "approvals.held", "approval %s: %s/%s held for an operator%s", "");
+    mg_approvals_emit_hold(exchange, held, arguments, reason);
+    mg_approvals_log(held, MG_LOG_WARN, "approvals.held", "approval %s: %s/%s held for an operator%s", "");
     send_progress(held);
     return MG_STAGE_WAITING;
 }
 
-static held_t *find_held(mg_worker_t *worker, const char *id)
+held_t *mg_approvals_find(mg_worker_t *worker, const char *id, mg_held_kind_t kind)
 {
     if (worker->approvals == NULL)
         return NULL;
     h2o_linklist_t *anchor = &worker->approvals->held;
     for (h2o_linklist_t *node = anchor->next; node != anchor; node = node->next) {
         held_t *held = H2O_STRUCT_FROM_MEMBER(held_t, link, node);
-        if (strcmp(held->id, id) == 0)
+        if (held->kind == kind && strcmp(held->id, id) == 0)
             return held;
     }
     return NULL;
@@ -248,60 +273,67 @@ static held_t *find_held(mg_worker_t *worker, const char *id)
 static bool binding_matches(const held_t *held, const mg_approval_decision_t *decision)
 {
     return strcmp(decision->principal, held->exchange->principal->name) == 0 &&
-           strcmp(decision->server, server_of(held)) == 0 && strcmp(decision->tool, held->tool) == 0 &&
+           strcmp(decision->server, mg_approvals_server_of(held)) == 0 && strcmp(decision->tool, held->tool) == 0 &&
            strcmp(decision->arguments_sha256, held->digest) == 0;
 }
 
 void mg_approvals_on_decision(mg_worker_t *worker, void *arg)
 {
     mg_approval_decision_t *decision = arg;
-    held_t *held = find_held(worker, decision->id);
+    held_t *held = mg_approvals_find(worker, decision->id, MG_HELD_ADMIN);
+    if (held == NULL && (held = mg_approvals_find(worker, decision->id, MG_HELD_USER_CONSUME)) != NULL) {
+        mg_approvals_user_consumed(held, decision);
+        free(decision);
+        return;
+    }
     if (held == NULL) { /* the caller left, or it was decided already: nothing to act on */
         free(decision);
         return;
     }
     mg_exchange_t *exchange = held->exchange;
-    const mg_config_approval_t *rule = rule_of(held);
+    const mg_config_approval_t *rule = mg_approvals_rule_of(held);
     char reason[400], message[400], id[MG_APPROVALS_ID_LEN + 1];
     snprintf(id, sizeof(id), "%s", held->id);
     if (decision->verdict == MG_APPROVAL_APPROVED && !binding_matches(held, decision)) {
-        log_event(held, MG_LOG_ERROR, "approvals.mismatch", "approval %s of %s/%s: the stored row %s",
-                  "does not match the held call (principal, server, tool or arguments); refused");
+        mg_approvals_log(held, MG_LOG_ERROR, "approvals.mismatch", "approval %s of %s/%s: the stored row %s",
+                         "does not match the held call (principal, server, tool or arguments); refused");
         decision->verdict = MG_APPROVAL_FAILED;
         snprintf(decision->detail, sizeof(decision->detail), "the approval does not match the call");
     }
     switch (decision->verdict) {
     case MG_APPROVAL_APPROVED:
         snprintf(reason, sizeof(reason), "approved by %.120s (%s)", decision->decided_by, id);
-        log_event(held, MG_LOG_INFO, "approvals.approved", "approval %s: %s/%s approved by %s", decision->decided_by);
-        release(held);
+        mg_approvals_log(held, MG_LOG_INFO, "approvals.approved", "approval %s: %s/%s approved by %s",
+                         decision->decided_by);
+        mg_approvals_release(held);
         mg_outcome_decide_copy(exchange, MG_AUDIT_ALLOW, rule->path, reason);
         free(decision);
         mg_dispatch_forward_resume(exchange);
         return;
     case MG_APPROVAL_DENIED:
         snprintf(reason, sizeof(reason), "denied by %.120s (%s)", decision->decided_by, id);
-        snprintf(message, sizeof(message), "Call to %s/%.200s denied by an approver (approval %s)", server_of(held),
-                 held->tool, id);
-        log_event(held, MG_LOG_WARN, "approvals.denied", "approval %s: %s/%s denied by %s", decision->decided_by);
-        release(held);
-        refuse(exchange, MG_APPROVALS_ERROR_DENIED, message, id, rule->path, reason);
+        snprintf(message, sizeof(message), "Call to %s/%.200s denied by an approver (approval %s)",
+                 mg_approvals_server_of(held), held->tool, id);
+        mg_approvals_log(held, MG_LOG_WARN, "approvals.denied", "approval %s: %s/%s denied by %s",
+                         decision->decided_by);
+        mg_approvals_release(held);
+        mg_approvals_refuse(exchange, MG_APPROVALS_ERROR_DENIED, message, id, rule->path, reason);
         break;
     case MG_APPROVAL_EXPIRED:
         snprintf(reason, sizeof(reason), "approval timed out after %llds (%s)", rule->timeout_s, id);
-        snprintf(message, sizeof(message), "Call to %s/%.200s not approved within %llds (approval %s)", server_of(held),
-                 held->tool, rule->timeout_s, id);
-        log_event(held, MG_LOG_WARN, "approvals.expired", "approval %s: %s/%s expired%s", "");
-        release(held);
-        refuse(exchange, MG_APPROVALS_ERROR_TIMEOUT, message, id, rule->path, reason);
+        snprintf(message, sizeof(message), "Call to %s/%.200s not approved within %llds (approval %s)",
+                 mg_approvals_server_of(held), held->tool, rule->timeout_s, id);
+        mg_approvals_log(held, MG_LOG_WARN, "approvals.expired", "approval %s: %s/%s expired%s", "");
+        mg_approvals_release(held);
+        mg_approvals_refuse(exchange, MG_APPROVALS_ERROR_TIMEOUT, message, id, rule->path, reason);
         break;
     case MG_APPROVAL_FAILED:
         snprintf(reason, sizeof(reason), "not held: %.200s (%s)", decision->detail, id);
-        snprintf(message, sizeof(message), "Call to %s/%.200s refused: %.100s (approval %s)", server_of(held),
-                 held->tool, decision->detail, id);
-        log_event(held, MG_LOG_ERROR, "approvals.failed", "approval %s: %s/%s refused: %s", decision->detail);
-        release(held);
-        refuse(exchange, MG_APPROVALS_ERROR_DENIED, message, id, rule->path, reason);
+        snprintf(message, sizeof(message), "Call to %s/%.200s refused: %.100s (approval %s)",
+                 mg_approvals_server_of(held), held->tool, decision->detail, id);
+        mg_approvals_log(held, MG_LOG_ERROR, "approvals.failed", "approval %s: %s/%s refused: %s", decision->detail);
+        mg_approvals_release(held);
+        mg_approvals_refuse(exchange, MG_APPROVALS_ERROR_DENIED, message, id, rule->path, reason);
         break;
     }
     free(decision);

@@ -257,6 +257,7 @@ static void exchange_free(mg_exchange_t *exchange)
         mg_session_claims_dispose(&exchange->claims);
     free(exchange->new_session_token);
     json_decref(exchange->upstream_state);
+    free(exchange->approval_state);
     json_decref(exchange->meta_object);
     mg_schema_release(exchange->output_schema);
     if (exchange->limit_hold.len != 0) /* however the call ended: answered, abandoned, upstream gone */

@@ -3,8 +3,9 @@
  *
  * A server's request (elicitation, sampling, roots, ping) reaches the client under an id the gateway
  * makes, "mcpgate:<asker>:<method>:<tail>":
- *   - <asker> is the configured server that asked, or MG_ASKED_BRIDGE for the questions of a modern
- *     server that the gateway puts to a legacy client itself (http/park.h);
+ *   - <asker> is the configured server that asked, MG_ASKED_BRIDGE for the questions of a modern
+ *     server that the gateway puts to a legacy client itself (http/park.h), or MG_ASKED_APPROVAL for the
+ *     gateway's own question of an `approver: user` rule (guard/approvals.h);
  *   - <method> is the method asked, or "-" when the server's method is not a plain method name;
  *   - <tail> is what the asker needs to find its request again (the server's own id as JSON, a number).
  * The client's response comes back under that id, wherever it lands: the asker routes it by <tail>, and
@@ -18,6 +19,9 @@
 
 #define MG_ASKED_PREFIX "mcpgate:"
 #define MG_ASKED_BRIDGE "ask" /* the asker of the bridge's questions */
+/* The asker of `approver: user` rules' questions (guard/approvals.h). Its '_' is outside the characters of
+ * a server name ([a-z0-9-], config/servers.c), so no configured server can ask under the same name. */
+#define MG_ASKED_APPROVAL "user_approval"
 
 typedef struct st_mg_asked_id_t {
     const char *asker; /* not terminated: asker_len bytes */

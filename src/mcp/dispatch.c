@@ -91,14 +91,16 @@ static json_t *copy_request_with(const mg_exchange_t *exchange, json_t *params /
 }
 
 /* A modern server's InputRequiredResult, for a modern client: its requestState goes inside the
- * gateway's own, bound to the caller, the request and the server. */
+ * gateway's own, bound to the caller, the request and the server, with the caller's user's approval
+ * the call went on with, if any (guard/approvals.h), so that the retry is not asked again. */
 static void wrap_request_state(mg_exchange_t *exchange, size_t server_index, json_t *result)
 {
     mg_mrtr_request_t request = {exchange->claims.principal, exchange->message.method,
                                  mg_mrtr_target(exchange->message.params)};
-    char *state = mg_mrtr_seal_wrap(&exchange->worker->gateway->session_key, &request,
-                                    exchange->config->servers[server_index].name,
-                                    json_object_get(result, "requestState"), (int64_t)time(NULL));
+    const mg_mrtr_state_t *approved = exchange->approval_state;
+    char *state = mg_mrtr_seal_wrap_approved(
+        &exchange->worker->gateway->session_key, &request, exchange->config->servers[server_index].name,
+        json_object_get(result, "requestState"), approved != NULL ? &approved->approval : NULL, (int64_t)time(NULL));
     if (state != NULL)
         json_object_set_new(result, "requestState", json_string(state));
     else
@@ -162,7 +164,8 @@ static void routed_answer(mg_exchange_t *exchange, mg_exchange_part_t *part, jso
     }
     if (exchange->modern && result_type != NULL && strcmp(result_type, "input_required") == 0) {
         json_t *copy = json_copy(result);
-        json_object_set_new(out, "result", copy);
+        json_object_set_new(out, "result", copy); /* frees `result` when `out` was a deep copy */
+        result = copy;
         wrap_request_state(exchange, part->server_index, copy);
     }
     bool is_task = result_type != NULL && strcmp(result_type, "task") == 0;
@@ -747,7 +750,8 @@ static void handle_notification(mg_exchange_t *exchange)
 }
 
 /* A client's answer to a server-to-client request: the id (mcp/asked.h) names the upstream that asked,
- * or the bridge that asked a modern server's question for it, and the method asked. */
+ * the bridge that asked a modern server's question for it, or an `approver: user` rule's question, and the
+ * method asked. */
 static void handle_client_response(mg_exchange_t *exchange)
 {
     mg_asked_id_t asked;
@@ -760,6 +764,8 @@ static void handle_client_response(mg_exchange_t *exchange)
     json_t *response = refusal != NULL ? refusal : exchange->message.root;
     if (mg_asked_id_from(&asked, MG_ASKED_BRIDGE)) {
         mg_exchange_answer(exchange, asked.tail, response);
+    } else if (mg_asked_id_from(&asked, MG_ASKED_APPROVAL)) {
+        mg_approvals_user_answer(exchange, asked.tail, response);
     } else {
         for (size_t i = 0; i < exchange->config->servers_len; i++) {
             if (mg_asked_id_from(&asked, exchange->config->servers[i].name) && server_in_scope(exchange, i)) {
@@ -816,6 +822,14 @@ static int resume(mg_exchange_t *exchange, json_t *state)
         mg_mrtr_state_dispose(&opened);
         return -1;
     }
+    if (opened.kind == MG_MRTR_APPROVE) { /* routed as usual: the approve stage reads it (guard/approvals.h) */
+        if ((exchange->approval_state = malloc(sizeof(opened))) == NULL) {
+            mg_exchange_finish_error(exchange, MG_RPC_INTERNAL_ERROR, "out of memory", NULL);
+            return -1;
+        }
+        *exchange->approval_state = opened;
+        return 0;
+    }
     const mg_config_server_t *found = mg_config_find_server(exchange->config, opened.server);
     long server = found != NULL ? (long)(found - exchange->config->servers) : -1;
     if (server < 0 || (exchange->scope >= 0 && server != exchange->scope)) {
@@ -826,6 +840,14 @@ static int resume(mg_exchange_t *exchange, json_t *state)
     }
     exchange->resumed = true;
     exchange->upstream_state = opened.upstream_state; /* taken */
+    opened.upstream_state = NULL;
+    if (opened.approval.id[0] != '\0') { /* a call its user approved: the approve stage lets it continue */
+        if ((exchange->approval_state = malloc(sizeof(opened))) == NULL) {
+            mg_exchange_finish_error(exchange, MG_RPC_INTERNAL_ERROR, "out of memory", NULL);
+            return -1;
+        }
+        *exchange->approval_state = opened;
+    }
     return 0;
 }
 

@@ -105,6 +105,9 @@ struct st_mg_exchange_t {
     bool resumed;              /* modern retry of a modern server's InputRequiredResult */
     json_t *upstream_state;    /* that server's own requestState (owned, may be NULL) */
     struct st_mg_park_t *park; /* parked for a modern client's answers, or a retry awaiting them (http/park.h) */
+    /* a modern retry answering an `approver: user` question (guard/approvals.h): what its sealed requestState
+     * says was asked (owned; NULL otherwise) */
+    mg_mrtr_state_t *approval_state;
     struct st_mg_schema_t *output_schema; /* tools/call: the tool's outputSchema, retained, to check the result
                                            * against (mcp/validate.h); NULL: nothing to check */
     mg_limit_hold_t limit_hold;           /* concurrency slots the call holds, given back when the exchange is freed

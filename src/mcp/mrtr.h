@@ -8,7 +8,13 @@
  *     the middle of a call; the call waits, parked on worker `worker` under `parked_id`,
  *     and the client's retry resumes it.
  *   - wrap: a modern server answered InputRequiredResult; its own requestState (if any)
- *     travels inside ours and goes back to that server, `server`, on the retry.
+ *     travels inside ours and goes back to that server, `server`, on the retry. When the
+ *     caller's user had approved the call (approve, below), the approval travels with it, so
+ *     that the retry continues the approved call instead of asking again.
+ *   - approve: an `approver: user` rule asked the caller's user to approve a tools/call
+ *     (guard/approvals.h); the state names the approval id and the call it was asked about
+ *     (server, the server's own tool name, the arguments' digest, the rule) and expires with
+ *     the rule's timeout_s instead of MG_MRTR_TTL_S.
  * A state that fails any check is refused before anything reaches an upstream.
  */
 #ifndef MG_MCP_MRTR_H
@@ -25,7 +31,16 @@
 typedef enum en_mg_mrtr_kind_t {
     MG_MRTR_PARK = 1,
     MG_MRTR_WRAP = 2,
+    MG_MRTR_APPROVE = 3,
 } mg_mrtr_kind_t;
+
+/* approve: what the caller's user was asked about (sizes: guard/approvals.h's id and digest). */
+typedef struct st_mg_mrtr_approval_t {
+    char id[40];     /* "apr_" and 32 hex digits */
+    char tool[256];  /* the server's own tool name (the server is mg_mrtr_state_t.server) */
+    char digest[72]; /* hex SHA-256 of the canonical arguments (mg_approvals_digest) */
+    size_t rule;     /* index of the rule that asked */
+} mg_mrtr_approval_t;
 
 /* What a request is: checked against the state on the retry. */
 typedef struct st_mg_mrtr_request_t {
@@ -36,16 +51,23 @@ typedef struct st_mg_mrtr_request_t {
 
 typedef struct st_mg_mrtr_state_t {
     mg_mrtr_kind_t kind;
-    size_t worker;          /* park */
-    char parked_id[33];     /* park */
-    char server[128];       /* wrap: the server the state belongs to */
-    json_t *upstream_state; /* wrap: the server's own requestState (string), or NULL; owned */
+    size_t worker;               /* park */
+    char parked_id[33];          /* park */
+    char server[128];            /* wrap: the server the state belongs to; approve: the server called */
+    json_t *upstream_state;      /* wrap: the server's own requestState (string), or NULL; owned */
+    mg_mrtr_approval_t approval; /* approve; wrap: the approval the call went on with (id "" when none) */
 } mg_mrtr_state_t;
 
 char *mg_mrtr_seal_park(const mg_session_key_t *key, const mg_mrtr_request_t *request, size_t worker,
                         const char *parked_id, int64_t now);
 char *mg_mrtr_seal_wrap(const mg_session_key_t *key, const mg_mrtr_request_t *request, const char *server,
                         const json_t *upstream_state /* may be NULL */, int64_t now);
+/* wrap, for a call the caller's user approved (`approved`; NULL: as mg_mrtr_seal_wrap). */
+char *mg_mrtr_seal_wrap_approved(const mg_session_key_t *key, const mg_mrtr_request_t *request, const char *server,
+                                 const json_t *upstream_state, const mg_mrtr_approval_t *approved, int64_t now);
+/* approve: valid until `expires_at` (Unix seconds); `server` and `approval` describe the call asked about. */
+char *mg_mrtr_seal_approval(const mg_session_key_t *key, const mg_mrtr_request_t *request, const char *server,
+                            const mg_mrtr_approval_t *approval, int64_t expires_at);
 
 /* Opens and checks a requestState; 0, or -1 with a client-safe reason in why. */
 int mg_mrtr_open(const mg_session_key_t *key, const char *token, size_t len, const mg_mrtr_request_t *request,

@@ -159,15 +159,18 @@ typedef struct st_mg_store_approval_t {
     char *arguments_sha256; /* hex SHA-256 of the canonical arguments (sorted keys, compact) */
     char *arguments;        /* their canonical text, shown to the approver, truncated; "" once decided */
     char *rule;             /* "approvals[0]" */
-    char *approver;         /* "admin" */
+    char *approver;         /* "admin" | "user" (the caller's own user, asked by the gateway) */
     int64_t created_at;
     int64_t expires_at; /* past it, a pending row can no longer be approved */
     int64_t decided_at;
-    char *decided_by; /* "operator:<login>", or "" */
+    char *decided_by; /* "operator:<login>", "user" (approver: user), or "" */
 } mg_store_approval_t;
 
 /* Inserts a pending row. MG_STORE_CONFLICT when the id exists. */
 int mg_store_approval_insert(mg_store_t *store, const mg_store_approval_t *row, mg_error_t *err);
+/* Inserts a row decided already (`row->state`, decided_at, decided_by): a decision made where the call was
+ * (approver: user). MG_STORE_CONFLICT when the id exists: an id is decided once. */
+int mg_store_approval_record(mg_store_t *store, const mg_store_approval_t *row, mg_error_t *err);
 /* One row (free with mg_store_approval_dispose). MG_STORE_NOT_FOUND. */
 int mg_store_approval_get(mg_store_t *store, const char *id, mg_store_approval_t *out, mg_error_t *err);
 /* A person's decision: `state` "approved" or "denied", by `decided_by`. Only a pending row whose expires_at

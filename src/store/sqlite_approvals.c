@@ -52,20 +52,24 @@ static int read_row(sqlite3_stmt *stmt, mg_store_approval_t *row)
     return rc;
 }
 
-int mg_store_approval_insert(mg_store_t *store, const mg_store_approval_t *row, mg_error_t *err)
+/* INSERT `row` in `state` ("pending": `row`'s decision fields are ignored). */
+static int insert(mg_store_t *store, const mg_store_approval_t *row, const char *state, mg_error_t *err)
 {
     sqlite3_stmt *stmt;
+    bool pending = strcmp(state, "pending") == 0;
     pthread_mutex_lock(&store->lock);
     int rc = mg_store_prepare(
-        store, "INSERT INTO approvals (" APPROVAL_COLUMNS ") VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '')",
-        &stmt, err);
+        store, "INSERT INTO approvals (" APPROVAL_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &stmt,
+        err);
     if (rc == 0) {
-        const char *texts[] = {row->id,        row->principal, row->server,  row->tool, row->arguments_sha256,
-                               row->arguments, row->rule,      row->approver};
-        for (int i = 0; i < 8; i++)
+        const char *texts[] = {row->id,        state,     row->principal, row->server, row->tool, row->arguments_sha256,
+                               row->arguments, row->rule, row->approver};
+        for (int i = 0; i < 9; i++)
             sqlite3_bind_text(stmt, i + 1, texts[i] != NULL ? texts[i] : "", -1, SQLITE_STATIC);
-        sqlite3_bind_int64(stmt, 9, row->created_at);
-        sqlite3_bind_int64(stmt, 10, row->expires_at);
+        sqlite3_bind_int64(stmt, 10, row->created_at);
+        sqlite3_bind_int64(stmt, 11, row->expires_at);
+        sqlite3_bind_int64(stmt, 12, pending ? 0 : row->decided_at);
+        sqlite3_bind_text(stmt, 13, pending || row->decided_by == NULL ? "" : row->decided_by, -1, SQLITE_STATIC);
         int step = sqlite3_step(stmt);
         if (step == SQLITE_CONSTRAINT) {
             mg_error_set(err, "approval %s exists already", row->id);
@@ -77,6 +81,18 @@ int mg_store_approval_insert(mg_store_t *store, const mg_store_approval_t *row, 
     }
     pthread_mutex_unlock(&store->lock);
     return rc;
+}
+
+int mg_store_approval_insert(mg_store_t *store, const mg_store_approval_t *row, mg_error_t *err)
+{
+    return insert(store, row, "pending", err);
+}
+
+int mg_store_approval_record(mg_store_t *store, const mg_store_approval_t *row, mg_error_t *err)
+{
+    if (row->state == NULL || strcmp(row->state, "pending") == 0)
+        return mg_error_set(err, "approval %s: a recorded decision cannot be pending", row->id);
+    return insert(store, row, row->state, err);
 }
 
 /* The row `id` into *out, under the lock. */

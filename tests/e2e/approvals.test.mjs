@@ -219,13 +219,14 @@ describe('approvals configuration', () => {
   test('a valid section loads', () => {
     const run = check('approvals:\n  - tools: ["fs/write_*", "*/delete_*"]\n    approver: admin\n    timeout_s: 300\n');
     assert.equal(run.status, 0, run.stderr);
+    const user = check('approvals:\n  - tools: ["fs/write_*"]\n    approver: user\n    timeout_s: 30\n');
+    assert.equal(user.status, 0, user.stderr);
   });
 
   test('mistakes are refused with file:line:column', () => {
     const cases = [
       ['approvals:\n  - tools: ["fs/*"]\n    aprover: admin\n', /gw\.yaml:6:5: approvals\[0\]: unknown key "aprover"/],
       ['approvals:\n  - tools: ["fs/*"]\n    approver: root\n', /gw\.yaml:6:15: approvals\[0\]\.approver: "root" must be admin or user/],
-      ['approvals:\n  - tools: ["fs/*"]\n    approver: user\n', /gw\.yaml:6:15: approvals\[0\]\.approver: approver: user is not supported yet/],
       ['approvals:\n  - tools: ["write"]\n', /gw\.yaml:5:13: approvals\[0\]\.tools\[0\]: "write" must be <server>\/<name>/],
       ['approvals:\n  - tools: ["mail/send"]\n', /gw\.yaml:5:13: approvals\[0\]\.tools\[0\]: "mail\/send": no server named "mail"/],
       ['approvals:\n  - tools: ["fs/*"]\n    timeout_s: 0\n', /gw\.yaml:6:16: approvals\[0\]\.timeout_s/],

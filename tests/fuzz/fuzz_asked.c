@@ -4,12 +4,17 @@
  * Input: an id as a client would send it back. Whatever comes in, mg_asked_id_parse either refuses it
  * or splits it into parts that lie inside it and that mg_asked_id_make puts back together into the
  * same id (with "-" for a method that is not plain); an id made from any asker, method and tail parses back into them
- * (the method as "-" when it is not a plain method name).
+ * (the method as "-" when it is not a plain method name). The tail of an `approver: user` question
+ * (guard/approvals.h: "<worker>:<approval id>") is taken only as the gateway makes it: a worker in range and a
+ * valid id, which make the same tail again.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+
+#include "guard/approvals.h"
 #include "mcp/asked.h"
 
 static void check(int condition)
@@ -46,6 +51,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(again);
         free(method);
         free(asker);
+    }
+    size_t worker;
+    char approval[MG_APPROVALS_ID_LEN + 1];
+    const char *tail = mg_asked_id_parse(id, &parsed) ? parsed.tail : id;
+    if (mg_approvals_parse_tail(tail, 64, &worker, approval)) {
+        check(worker < 64 && mg_approvals_id_valid(approval));
+        char again[80];
+        snprintf(again, sizeof(again), "%zu:%s", worker, approval);
+        check(strcmp(again, tail) == 0 || (tail[0] == '0' && strlen(tail) > strlen(again))); /* leading zeros */
     }
     /* the input as a method and as a tail: what is made always parses back */
     char *made = mg_asked_id_make("server", id, id);

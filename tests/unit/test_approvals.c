@@ -32,7 +32,8 @@ static void test_config_loads(void **state)
                                           "  - tools: ['fs/write_*', '*/delete_*']\n"
                                           "    approver: admin\n"
                                           "    timeout_s: 30\n"
-                                          "  - tools: ['mail/*']\n");
+                                          "  - tools: ['mail/*']\n"
+                                          "    approver: user\n");
     assert_int_equal(config->approvals.rules_len, 2);
     const mg_config_approval_t *first = &config->approvals.rules[0];
     assert_int_equal(first->tools_len, 2);
@@ -43,7 +44,7 @@ static void test_config_loads(void **state)
     assert_int_equal(first->timeout_s, 30);
     assert_string_equal(first->path, "approvals[0]");
     assert_int_equal(config->approvals.rules[1].timeout_s, 300); /* the default */
-    assert_int_equal(config->approvals.rules[1].approver, MG_APPROVER_ADMIN);
+    assert_int_equal(config->approvals.rules[1].approver, MG_APPROVER_USER);
 
     assert_int_equal(mg_approvals_match(&config->approvals, "fs", "write_file"), 0);
     assert_int_equal(mg_approvals_match(&config->approvals, "mail", "delete_all"), 0); /* first rule wins */
@@ -68,9 +69,6 @@ static void test_config_errors(void **state)
                  "gw.yaml:6:5: approvals[0]: unknown key \"aprover\" (did you mean \"approver\"?)");
     expect_error(SERVERS "approvals:\n  - tools: ['fs/*']\n    approver: root\n",
                  "gw.yaml:6:15: approvals[0].approver: \"root\" must be admin or user");
-    expect_error(SERVERS "approvals:\n  - tools: ['fs/*']\n    approver: user\n",
-                 "gw.yaml:6:15: approvals[0].approver: approver: user is not supported yet (use admin: an operator "
-                 "decides with `mcpgate approvals approve|deny ID`)");
     expect_error(SERVERS "approvals:\n  - tools: [write]\n",
                  "gw.yaml:5:13: approvals[0].tools[0]: \"write\" must be <server>/<name> (globs with '*'), or \"*\" "
                  "for everything");
@@ -279,6 +277,146 @@ static void test_store_deadline(void **state)
     mg_store_approval_rows_free(rows, count);
 }
 
+/* approver: user: a decision made where the call was is inserted decided; an id is decided once */
+static void test_store_record(void **state)
+{
+    fixture_t *f = *state;
+    mg_error_t err;
+    char prior[16];
+    const int64_t now = 1770000000;
+    mg_store_approval_t row = {.id = "apr_00000000000000000000000000000005",
+                               .state = "approved",
+                               .principal = "api_key:alice",
+                               .server = "fs",
+                               .tool = "write_file",
+                               .arguments_sha256 = "ab12",
+                               .arguments = "",
+                               .rule = "approvals[1]",
+                               .approver = "user",
+                               .created_at = now,
+                               .expires_at = now,
+                               .decided_at = now + 1,
+                               .decided_by = "user"};
+    assert_int_equal(mg_store_approval_record(f->store, &row, &err), 0);
+    mg_store_approval_t read;
+    assert_int_equal(mg_store_approval_get(f->store, row.id, &read, &err), 0);
+    assert_string_equal(read.state, "approved");
+    assert_string_equal(read.approver, "user");
+    assert_string_equal(read.decided_by, "user");
+    assert_int_equal(read.decided_at, now + 1);
+    mg_store_approval_dispose(&read);
+    /* a replay: the same id again, whatever it says */
+    row.state = "denied";
+    assert_int_equal(mg_store_approval_record(f->store, &row, &err), MG_STORE_CONFLICT);
+    assert_string_equal(err.message, "approval apr_00000000000000000000000000000005 exists already");
+    /* an operator cannot decide it afterwards */
+    assert_int_equal(mg_store_approval_decide(f->store, row.id, "denied", "operator:ops", now + 2, prior, &err),
+                     MG_STORE_CONFLICT);
+    assert_string_equal(prior, "approved");
+    /* a recorded decision is never pending */
+    row.id = "apr_00000000000000000000000000000006";
+    row.state = "pending";
+    assert_int_equal(mg_store_approval_record(f->store, &row, &err), -1);
+}
+
+/* The user's answer: only an explicit approve: true approves. */
+static void test_read_answer(void **state)
+{
+    (void)state;
+    struct {
+        const char *json;
+        mg_approval_answer_t expected;
+    } cases[] = {
+        {"{\"action\":\"accept\",\"content\":{\"approve\":true}}", MG_APPROVAL_ANSWER_APPROVED},
+        {"{\"action\":\"accept\",\"content\":{\"approve\":false}}", MG_APPROVAL_ANSWER_DECLINED},
+        {"{\"action\":\"accept\",\"content\":{\"approve\":\"true\"}}", MG_APPROVAL_ANSWER_DECLINED},
+        {"{\"action\":\"accept\",\"content\":{\"approve\":1}}", MG_APPROVAL_ANSWER_DECLINED},
+        {"{\"action\":\"accept\"}", MG_APPROVAL_ANSWER_DECLINED},
+        {"{\"action\":\"accept\",\"content\":[true]}", MG_APPROVAL_ANSWER_DECLINED},
+        {"{\"action\":\"decline\",\"content\":{\"approve\":true}}", MG_APPROVAL_ANSWER_DECLINED},
+        {"{\"action\":\"cancel\"}", MG_APPROVAL_ANSWER_CANCELLED},
+        {"{\"action\":\"ACCEPT\",\"content\":{\"approve\":true}}", MG_APPROVAL_ANSWER_INVALID},
+        {"{\"content\":{\"approve\":true}}", MG_APPROVAL_ANSWER_INVALID},
+        {"[]", MG_APPROVAL_ANSWER_INVALID},
+        {"\"accept\"", MG_APPROVAL_ANSWER_INVALID},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *value = json_loads(cases[i].json, JSON_DECODE_ANY, NULL);
+        assert_non_null(value);
+        if (mg_approvals_read_answer(value) != cases[i].expected)
+            fail_msg("%s: expected %d", cases[i].json, cases[i].expected);
+        json_decref(value);
+    }
+    assert_int_equal(mg_approvals_read_answer(NULL), MG_APPROVAL_ANSWER_INVALID);
+}
+
+/* The question names the call, cuts long arguments at a character boundary, and asks one boolean. */
+static void test_question(void **state)
+{
+    (void)state;
+    json_t *params = mg_approvals_question("apr_0123456789abcdef0123456789abcdef", "fs", "write_file",
+                                           "{\"path\":\"/etc/passwd\"}", 300);
+    const char *message = json_string_value(json_object_get(params, "message"));
+    assert_non_null(message);
+    assert_non_null(strstr(message, "tool \"write_file\" on server \"fs\""));
+    assert_non_null(strstr(message, "Arguments: {\"path\":\"/etc/passwd\"}"));
+    assert_non_null(strstr(message, "approval apr_0123456789abcdef0123456789abcdef"));
+    assert_non_null(strstr(message, "300s"));
+    json_t *schema = json_object_get(params, "requestedSchema");
+    assert_string_equal(json_string_value(json_object_get(schema, "type")), "object");
+    json_t *approve = json_object_get(json_object_get(schema, "properties"), "approve");
+    assert_string_equal(json_string_value(json_object_get(approve, "type")), "boolean");
+    assert_true(json_is_false(json_object_get(approve, "default")));
+    assert_string_equal(json_string_value(json_array_get(json_object_get(schema, "required"), 0)), "approve");
+    json_decref(params);
+
+    /* 2000 bytes of two-byte characters: cut within MG_APPROVALS_QUESTION_ARGUMENTS_MAX, never mid-character */
+    char long_arguments[2001];
+    for (size_t i = 0; i < 2000; i += 2)
+        memcpy(long_arguments + i, "\xc3\xa9", 2);
+    long_arguments[2000] = '\0';
+    params = mg_approvals_question("apr_0123456789abcdef0123456789abcdef", "fs", "write_file", long_arguments, 5);
+    message = json_string_value(json_object_get(params, "message")); /* jansson refuses invalid UTF-8 */
+    assert_non_null(message);
+    const char *shown = strstr(message, "Arguments: ") + strlen("Arguments: ");
+    const char *end = strstr(shown, "...\n");
+    assert_non_null(end);
+    assert_true((size_t)(end - shown) + 3 <= MG_APPROVALS_QUESTION_ARGUMENTS_MAX);
+    json_decref(params);
+
+    char short_text[] = "abcdef";
+    mg_approvals_shorten(short_text, 6);
+    assert_string_equal(short_text, "abcdef");
+    mg_approvals_shorten(short_text, 5);
+    assert_string_equal(short_text, "ab...");
+}
+
+/* A question's id tail is taken only as the gateway made it. */
+static void test_parse_tail(void **state)
+{
+    (void)state;
+    size_t worker = 99;
+    char id[MG_APPROVALS_ID_LEN + 1];
+    assert_true(mg_approvals_parse_tail("3:apr_0123456789abcdef0123456789abcdef", 4, &worker, id));
+    assert_int_equal(worker, 3);
+    assert_string_equal(id, "apr_0123456789abcdef0123456789abcdef");
+    const char *refused[] = {
+        "4:apr_0123456789abcdef0123456789abcdef",       /* no such worker */
+        ":apr_0123456789abcdef0123456789abcdef",        /* no worker */
+        "-1:apr_0123456789abcdef0123456789abcdef",      /* not a number */
+        "1:apr_0123456789abcdef0123456789abcde",        /* short id */
+        "1:apr_0123456789abcdef0123456789abcdef0",      /* long id */
+        "1:apr_0123456789ABCDEF0123456789abcdef",       /* not lower-case hex */
+        "1 apr_0123456789abcdef0123456789abcdef",       /* no ':' */
+        "1234567:apr_0123456789abcdef0123456789abcdef", /* absurd worker */
+        "",
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        if (mg_approvals_parse_tail(refused[i], 4, &worker, id))
+            fail_msg("accepted \"%s\"", refused[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -288,6 +426,10 @@ int main(void)
         cmocka_unit_test(test_digest),
         cmocka_unit_test_setup_teardown(test_store_single_use, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_record, setup, teardown),
+        cmocka_unit_test(test_read_answer),
+        cmocka_unit_test(test_question),
+        cmocka_unit_test(test_parse_tail),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -603,6 +603,63 @@ static void mrtr_wrap_round_trip(void **state)
     json_decref(upstream_state);
 }
 
+static void mrtr_approval_round_trip(void **state)
+{
+    (void)state;
+    mg_session_key_t key = test_key(0x1a);
+    mg_mrtr_request_t call = {"api_key:alice", "tools/call", "fs__write_file"};
+    mg_mrtr_approval_t approval = {.id = "apr_0123456789abcdef0123456789abcdef",
+                                   .tool = "write_file",
+                                   .digest = "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+                                   .rule = 2};
+    char *token = mg_mrtr_seal_approval(&key, &call, "fs", &approval, NOW + 30);
+    assert_non_null(token);
+    mg_mrtr_state_t opened;
+    char why[160];
+    assert_int_equal(mg_mrtr_open(&key, token, strlen(token), &call, NOW + 30, &opened, why, sizeof(why)), 0);
+    assert_int_equal(opened.kind, MG_MRTR_APPROVE);
+    assert_string_equal(opened.server, "fs");
+    assert_string_equal(opened.approval.id, approval.id);
+    assert_string_equal(opened.approval.tool, "write_file");
+    assert_string_equal(opened.approval.digest, approval.digest);
+    assert_int_equal(opened.approval.rule, 2);
+    assert_null(opened.upstream_state);
+    mg_mrtr_state_dispose(&opened);
+
+    /* it expires with the rule's timeout, not MG_MRTR_TTL_S; it is bound to the principal and the request */
+    assert_state_refused(&key, token, &call, NOW + 31, "expired");
+    mg_mrtr_request_t other = call;
+    other.principal = "api_key:mallory";
+    assert_state_refused(&key, token, &other, NOW, "another principal");
+    other = call;
+    other.target = "fs__delete_file";
+    assert_state_refused(&key, token, &other, NOW, "another request");
+    free(token);
+
+    /* a wrap state of a call its user approved carries the approval; one without it carries none */
+    json_t *upstream_state = json_string("server-own");
+    token = mg_mrtr_seal_wrap_approved(&key, &call, "fs", upstream_state, &approval, NOW);
+    assert_int_equal(mg_mrtr_open(&key, token, strlen(token), &call, NOW, &opened, why, sizeof(why)), 0);
+    assert_int_equal(opened.kind, MG_MRTR_WRAP);
+    assert_string_equal(opened.approval.id, approval.id);
+    assert_string_equal(opened.approval.digest, approval.digest);
+    assert_true(json_equal(opened.upstream_state, upstream_state));
+    mg_mrtr_state_dispose(&opened);
+    free(token);
+    token = mg_mrtr_seal_wrap(&key, &call, "fs", upstream_state, NOW);
+    assert_int_equal(mg_mrtr_open(&key, token, strlen(token), &call, NOW, &opened, why, sizeof(why)), 0);
+    assert_string_equal(opened.approval.id, "");
+    mg_mrtr_state_dispose(&opened);
+    free(token);
+    json_decref(upstream_state);
+
+    /* a state without the approval's fields is malformed (sealed by this key, so only the gateway could) */
+    approval.id[0] = '\0';
+    token = mg_mrtr_seal_approval(&key, &call, "fs", &approval, NOW + 30);
+    assert_state_refused(&key, token, &call, NOW, "malformed");
+    free(token);
+}
+
 static void mrtr_refuses_another_principal(void **state)
 {
     (void)state;
@@ -938,6 +995,7 @@ int main(void)
         cmocka_unit_test(http_status_of_modern_errors),
         cmocka_unit_test(mrtr_park_round_trip),
         cmocka_unit_test(mrtr_wrap_round_trip),
+        cmocka_unit_test(mrtr_approval_round_trip),
         cmocka_unit_test(mrtr_refuses_another_principal),
         cmocka_unit_test(mrtr_refuses_an_expired_state),
         cmocka_unit_test(mrtr_refuses_another_request),
