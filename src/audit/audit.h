@@ -7,9 +7,9 @@
  * caller's jansson values are not safe to read from another thread, and hands the buffer to a
  * bounded queue. A background writer thread numbers the records (`seq`), links each to the one
  * before (`prev`, the SHA-256 of the previous line), hashes the arguments, signs checkpoints,
- * writes batches to the JSON-lines file, syncs as configured, rotates, and fills the SQLite index.
- * The request path never touches the disk; when the queue is full, emit waits for room (records
- * are never dropped) and counts the wait.
+ * writes batches to the JSON-lines file, syncs as configured and rotates. An indexer thread at idle
+ * priority reads the file back into the SQLite index. The request path never touches the disk; when the queue is full,
+ * emit waits for room (records are never dropped) and counts the wait.
  *
  * Secrets. The event has no field for a token, key or password, and the arguments are redacted by
  * default. Callers must not put credentials, tokens or argument values into `reason`, `rule` or
@@ -96,6 +96,8 @@ typedef struct st_mg_audit_stats_t {
     uint64_t backpressure_waits; /* emits that had to wait for room in the queue */
     uint64_t write_errors;       /* failed writes, syncs or rotations (each retried; nothing is dropped) */
     uint64_t index_errors;       /* failed SQLite index transactions (the file still holds the records) */
+    uint64_t indexed;            /* records this process added to the SQLite index */
+    uint64_t index_seq;          /* the highest seq in the index (0 without one) */
     uint64_t checkpoints;        /* signed checkpoints written */
     uint64_t rotations;          /* files rotated */
     uint64_t last_seq;           /* seq of the last record written */
@@ -108,14 +110,15 @@ typedef struct st_mg_audit_stats_t {
  * Fails on an unreadable file or a last line that is not a record of this format. No thread runs
  * until mg_audit_start. */
 int mg_audit_create(const mg_config_audit_t *config, mg_audit_t **out, mg_error_t *err);
-/* Starts the writer thread. */
+/* Starts the writer thread, and with audit.sqlite the indexer thread (which opens, or creates, the
+ * index and begins with what the file holds beyond it). */
 int mg_audit_start(mg_audit_t *audit, mg_error_t *err);
 /* Queues one record. Safe from any thread; never touches the disk; waits only while the queue is
  * full. Returns 0, or -1 when the event cannot be serialized (out of memory, a `findings` value
  * that is not JSON-encodable) or the trail is being destroyed. */
 int mg_audit_emit(mg_audit_t *audit, const mg_audit_event_t *event, mg_error_t *err);
 /* Waits until every record emitted before the call is written and synced to disk (whatever the
- * fsync mode), the index included. For tests, shutdown, and callers that must not answer before
+ * fsync mode); the index follows later, on its own. For tests, shutdown, and callers that must not answer before
  * their record is durable. Returns -1 when the writer is not running. */
 int mg_audit_flush(mg_audit_t *audit, mg_error_t *err);
 /* A consistent copy of the counters; safe from any thread. */

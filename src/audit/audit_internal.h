@@ -60,6 +60,9 @@ void mg_audit_entry_dispose(mg_audit_entry_t *entry);
 void mg_audit_append_string(mg_bytes_t *out, const char *text);
 /* "2026-05-01T10:00:00.123456Z" */
 void mg_audit_format_time(int64_t time_us, char out[32]);
+/* A UTC date ("2026-05-01") or date and time ("2026-05-01T10:00:00Z", a fraction of a second
+ * allowed) in microseconds since the epoch; -1 when it is neither. (index.c) */
+int64_t mg_audit_parse_time(const char *text);
 int64_t mg_audit_now_us(void);
 
 /* --- chain.c ---------------------------------------------------------------------------------- */
@@ -97,19 +100,75 @@ int mg_audit_chain_recover(const char *path, mg_audit_chain_t *chain, size_t *to
 
 /* "<path>.<YYYYMMDDTHHMMSSZ>" for the time given; the writer adds ".<n>" when it is taken. */
 void mg_audit_rotated_name(const char *path, int64_t time_us, unsigned n, char *out, size_t size);
+/* The rotated files of `path`, oldest first (malloc'd array of malloc'd paths; *len may be 0).
+ * Returns -1 when the directory cannot be read. */
+int mg_audit_rotated_list(const char *path, char ***out, size_t *len);
+void mg_audit_rotated_list_free(char **list, size_t len);
 
 /* --- index.c ---------------------------------------------------------------------------------- */
 
 typedef struct st_mg_audit_index_t mg_audit_index_t;
 
-/* Opens (creating, 0600) the index database and its table. */
+/* One record line as the index stores it. Strings point into the parsed line (NULL: absent). */
+typedef struct st_mg_audit_row_t {
+    uint64_t seq;
+    int64_t time_us;
+    int64_t total_us; /* -1: absent */
+    const char *decision;
+    const char *columns[MG_AUDIT_COLUMNS];
+    const char *line; /* without its newline */
+    size_t line_len;
+} mg_audit_row_t;
+
+/* Where indexing stopped: `seq` the highest record indexed (0: none), and the file and byte offset
+ * after the last line read (`trail` "" when no position was recorded). */
+typedef struct st_mg_audit_position_t {
+    char trail[4096];
+    uint64_t device, inode, offset;
+    uint64_t seq;
+} mg_audit_position_t;
+
+/* Opens (creating, 0600) the index database and its tables. */
 int mg_audit_index_open(const char *path, mg_audit_index_t **out, mg_error_t *err);
 void mg_audit_index_close(mg_audit_index_t *index);
 int mg_audit_index_begin(mg_audit_index_t *index, mg_error_t *err);
-/* One record: `line` without its newline. Re-inserting a seq replaces it (a retried batch). */
-int mg_audit_index_add(mg_audit_index_t *index, uint64_t seq, const mg_audit_entry_t *entry, const char *line,
-                       size_t line_len, mg_error_t *err);
+/* One record. Re-inserting a seq replaces it. */
+int mg_audit_index_add(mg_audit_index_t *index, const mg_audit_row_t *row, mg_error_t *err);
+int mg_audit_index_position(mg_audit_index_t *index, mg_audit_position_t *out, mg_error_t *err);
+int mg_audit_index_set_position(mg_audit_index_t *index, const mg_audit_position_t *position, mg_error_t *err);
 int mg_audit_index_commit(mg_audit_index_t *index, mg_error_t *err);
 void mg_audit_index_rollback(mg_audit_index_t *index);
+
+/* Reads one line of a trail (without its newline) for the index: 0 and `row` for a record, 1 for a
+ * checkpoint (nothing to index), -1 with `err` for anything else. `*holder` (to json_decref, also
+ * after -1) owns the strings of `row`; `row->line` is `line`. */
+int mg_audit_row_parse(const char *line, size_t len, mg_audit_row_t *row, json_t **holder, mg_error_t *err);
+
+/* --- indexer.c -------------------------------------------------------------------------------- */
+
+/* Reads a trail's lines from where the index stopped and adds its records to the index. */
+typedef struct st_mg_audit_follow_t mg_audit_follow_t;
+
+/* `trail` is the trail's path (its rotated files are found next to it). */
+int mg_audit_follow_create(const char *trail, mg_audit_index_t *index, mg_audit_follow_t **out, mg_error_t *err);
+void mg_audit_follow_destroy(mg_audit_follow_t *follow);
+/* Indexes what the files hold beyond the index, in transactions of at most `batch` records, until
+ * the end of the trail or `max_records` (0: no limit). `*caught_up` says whether the end was reached.
+ * Lines that are not records are skipped and counted in `*skipped` (may be NULL). */
+int mg_audit_follow_run(mg_audit_follow_t *follow, uint64_t max_records, bool *caught_up, uint64_t *skipped,
+                        mg_error_t *err);
+/* The highest seq indexed so far. */
+uint64_t mg_audit_follow_seq(const mg_audit_follow_t *follow);
+
+/* The indexer thread of a running gateway: a mg_audit_follow_t at idle priority (SCHED_IDLE), so
+ * that indexing takes only CPU time nothing else wants and never delays a request. The writer pokes
+ * it after each batch; it also looks once a second. */
+typedef struct st_mg_audit_indexer_t mg_audit_indexer_t;
+int mg_audit_indexer_start(const char *sqlite_path, const char *trail, mg_audit_indexer_t **out, mg_error_t *err);
+void mg_audit_indexer_poke(mg_audit_indexer_t *indexer);
+/* Records indexed by this indexer, the highest seq in the index, and failed transactions. */
+void mg_audit_indexer_stats(mg_audit_indexer_t *indexer, uint64_t *indexed, uint64_t *seq, uint64_t *errors);
+/* Stops the thread (without catching up: the next start, or `audit query`, does) and frees it. */
+void mg_audit_indexer_stop(mg_audit_indexer_t *indexer);
 
 #endif

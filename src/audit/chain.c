@@ -206,8 +206,20 @@ static bool rotated_parts(const char *name, const char *base, const char **stamp
     return true;
 }
 
-/* The newest rotated file of `path` (malloc'd), or NULL when there is none. */
-static char *newest_rotated(const char *path)
+typedef struct st_rotated_t {
+    char *path;
+    char stamp[17];
+    unsigned long n;
+} rotated_t;
+
+static int compare_rotated(const void *a, const void *b)
+{
+    const rotated_t *x = a, *y = b;
+    int order = strcmp(x->stamp, y->stamp);
+    return order != 0 ? order : (x->n > y->n) - (x->n < y->n);
+}
+
+int mg_audit_rotated_list(const char *path, char ***out, size_t *len)
 {
     char directory[PATH_MAX];
     const char *slash = strrchr(path, '/');
@@ -215,31 +227,78 @@ static char *newest_rotated(const char *path)
     snprintf(directory, sizeof(directory), "%.*s", slash != NULL ? (int)(slash - path) : 1, slash != NULL ? path : ".");
     if (directory[0] == '\0')
         snprintf(directory, sizeof(directory), "/");
+    *out = NULL;
+    *len = 0;
     DIR *dir = opendir(directory);
     if (dir == NULL)
-        return NULL;
-    char best_stamp[17] = "";
-    unsigned long best_n = 0;
-    char *best = NULL;
+        return -1;
+    rotated_t *found = NULL;
+    size_t found_len = 0, found_cap = 0;
+    int rc = 0;
     struct dirent *entry;
-    while ((entry = readdir(dir)) != NULL) {
+    while (rc == 0 && (entry = readdir(dir)) != NULL) {
         const char *stamp;
         unsigned long n;
         if (!rotated_parts(entry->d_name, base, &stamp, &n))
             continue;
-        int order = strncmp(stamp, best_stamp, 16);
-        if (best == NULL || order > 0 || (order == 0 && n > best_n)) {
-            free(best);
-            size_t size = strlen(directory) + strlen(entry->d_name) + 2;
-            if ((best = malloc(size)) == NULL)
+        if (found_len == found_cap) {
+            rotated_t *grown = realloc(found, (found_cap = found_cap * 2 + 8) * sizeof(*found));
+            if (grown == NULL) {
+                rc = -1;
                 break;
-            snprintf(best, size, "%s/%s", directory, entry->d_name);
-            memcpy(best_stamp, stamp, 16);
-            best_n = n;
+            }
+            found = grown;
         }
+        size_t size = strlen(directory) + strlen(entry->d_name) + 2;
+        rotated_t *r = &found[found_len];
+        if ((r->path = malloc(size)) == NULL) {
+            rc = -1;
+            break;
+        }
+        snprintf(r->path, size, "%s/%s", directory, entry->d_name);
+        memcpy(r->stamp, stamp, 16);
+        r->stamp[16] = '\0';
+        r->n = n;
+        found_len++;
     }
     closedir(dir);
-    return best;
+    char **list = rc == 0 ? malloc((found_len > 0 ? found_len : 1) * sizeof(*list)) : NULL;
+    if (list == NULL) {
+        for (size_t i = 0; i < found_len; i++)
+            free(found[i].path);
+        free(found);
+        return -1;
+    }
+    qsort(found, found_len, sizeof(*found), compare_rotated);
+    for (size_t i = 0; i < found_len; i++)
+        list[i] = found[i].path;
+    free(found);
+    *out = list;
+    *len = found_len;
+    return 0;
+}
+
+void mg_audit_rotated_list_free(char **list, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        free(list[i]);
+    free(list);
+}
+
+/* The newest rotated file of `path` (malloc'd), or NULL when there is none. */
+static char *newest_rotated(const char *path)
+{
+    char **list;
+    size_t len;
+    if (mg_audit_rotated_list(path, &list, &len) != 0)
+        return NULL;
+    char *newest = NULL;
+    if (len > 0) {
+        newest = list[len - 1];
+        list[len - 1] = NULL;
+    }
+    mg_audit_rotated_list_free(list, len);
+    return newest;
 }
 
 /* The chain state after `line`, the last line of a trail. */

@@ -9,8 +9,9 @@
  *
  * Batches. The writer builds the lines of everything it took in one buffer and writes it with one
  * write(2) (records and the checkpoints that fall between them), then syncs as audit.fsync says,
- * then fills the index in one transaction, then counts the records as written (and, once synced,
- * as durable for mg_audit_flush). A failed write or sync cuts the file back to its last good size
+ * then counts the records as written (and, once synced, as durable for mg_audit_flush) and pokes
+ * the indexer (indexer.c), which reads the lines back into the SQLite index on its own thread, at
+ * idle priority. A failed write or sync cuts the file back to its last good size
  * and rewinds the chain, and the same records are tried again a second later: nothing is lost or
  * written twice, and meanwhile the queue fills and backpressure reaches the request path.
  *
@@ -40,7 +41,7 @@
 #define RETRY_US 1000000
 #define IDLE_WAKE_US 1000000
 /* A few queued records wait up to LINGER_US for more, until LINGER_BATCH are queued, so that one
- * write, one index transaction and one hash context serve many; a flush or shutdown ends the wait. */
+ * write serves many; a flush or shutdown ends the wait. */
 #define LINGER_US 2000
 #define LINGER_BATCH 256
 #define STOP_ATTEMPTS 3
@@ -49,15 +50,10 @@
 #define RECORD_OVERHEAD 256
 #define CHECKPOINT_MAX 400
 
-typedef struct st_pending_t { /* a record line in the batch buffer, for the index */
-    const mg_audit_entry_t *entry;
-    uint64_t seq;
-    size_t at, len;
-} pending_t;
-
 struct st_mg_audit_t {
     /* settings, from the configuration */
     char *path;
+    char *sqlite_path; /* NULL: no index */
     mg_audit_fsync_t fsync;
     int64_t fsync_interval_us;
     mg_audit_arguments_t arguments;
@@ -83,10 +79,9 @@ struct st_mg_audit_t {
     int64_t file_opened_us, next_rotation_us, last_sync_us;
     bool dirty; /* written since the last sync */
     mg_audit_chain_t chain, committed_chain;
-    mg_audit_index_t *index;
+    mg_audit_indexer_t *indexer;
     mg_bytes_t buffer;
-    pending_t *pending;
-    size_t pending_len;
+    size_t batch_records; /* record lines in buffer */
     mg_audit_entry_t *work;
 };
 
@@ -133,25 +128,6 @@ static void sync_file(mg_audit_t *audit)
     pthread_mutex_unlock(&audit->lock);
 }
 
-static void index_batch(mg_audit_t *audit)
-{
-    mg_error_t err;
-    if (audit->index == NULL || audit->pending_len == 0)
-        return;
-    int rc = mg_audit_index_begin(audit->index, &err);
-    for (size_t i = 0; rc == 0 && i < audit->pending_len; i++) {
-        const pending_t *p = &audit->pending[i];
-        rc = mg_audit_index_add(audit->index, p->seq, p->entry, audit->buffer.base + p->at, p->len, &err);
-    }
-    if (rc == 0)
-        rc = mg_audit_index_commit(audit->index, &err);
-    if (rc != 0) {
-        mg_audit_index_rollback(audit->index);
-        mg_log(MG_LOG_ERROR, "audit.index_failed", "%s", err.message);
-        count_error(audit, &audit->stats.index_errors);
-    }
-}
-
 /* Writes the batch buffer; see the file comment for what happens on failure. */
 static int commit(mg_audit_t *audit, bool force_sync)
 {
@@ -165,15 +141,14 @@ static int commit(mg_audit_t *audit, bool force_sync)
                    strerror(errno));
         audit->chain = audit->committed_chain;
         audit->buffer.len = 0;
-        audit->pending_len = 0;
+        audit->batch_records = 0;
         count_error(audit, &audit->stats.write_errors);
         return -1;
     }
     audit->file_size += audit->buffer.len;
     audit->committed_chain = audit->chain;
-    index_batch(audit);
     pthread_mutex_lock(&audit->lock);
-    audit->stats.written += audit->pending_len;
+    audit->stats.written += audit->batch_records;
     audit->stats.last_seq = audit->chain.seq;
     pthread_mutex_unlock(&audit->lock);
     audit->dirty = !sync;
@@ -185,7 +160,9 @@ static int commit(mg_audit_t *audit, bool force_sync)
         pthread_mutex_unlock(&audit->lock);
     }
     audit->buffer.len = 0;
-    audit->pending_len = 0;
+    audit->batch_records = 0;
+    if (audit->indexer != NULL)
+        mg_audit_indexer_poke(audit->indexer);
     return 0;
 }
 
@@ -224,7 +201,7 @@ static void append_record(mg_audit_t *audit, const mg_audit_entry_t *entry)
     chain->last_is_checkpoint = false;
     chain->since_checkpoint++;
     mg_bytes_append(&audit->buffer, "\n", 1);
-    audit->pending[audit->pending_len++] = (pending_t){.entry = entry, .seq = chain->seq, .at = at, .len = len};
+    audit->batch_records++;
 }
 
 static int open_file(mg_audit_t *audit, mg_error_t *err)
@@ -465,16 +442,17 @@ int mg_audit_create(const mg_config_audit_t *config, mg_audit_t **out, mg_error_
     audit->path = strdup(config->file);
     audit->ring = calloc(audit->capacity, sizeof(*audit->ring));
     audit->work = calloc(audit->capacity, sizeof(*audit->work));
-    audit->pending = calloc(audit->capacity, sizeof(*audit->pending));
-    if (audit->path == NULL || audit->ring == NULL || audit->work == NULL || audit->pending == NULL) {
+    audit->sqlite_path = config->sqlite != NULL ? strdup(config->sqlite) : NULL;
+    if (audit->path == NULL || audit->ring == NULL || audit->work == NULL ||
+        (config->sqlite != NULL && audit->sqlite_path == NULL)) {
         mg_audit_destroy(audit);
         return mg_error_set(err, "out of memory");
     }
     if (init_sync(audit, err) != 0) {
         free(audit->path);
+        free(audit->sqlite_path);
         free(audit->ring);
         free(audit->work);
-        free(audit->pending);
         free(audit);
         return -1;
     }
@@ -493,8 +471,7 @@ int mg_audit_create(const mg_config_audit_t *config, mg_audit_t **out, mg_error_
         audit->signing = true;
     }
     size_t torn = 0;
-    if (mg_audit_chain_recover(audit->path, &audit->chain, &torn, err) != 0 || open_file(audit, err) != 0 ||
-        (config->sqlite != NULL && mg_audit_index_open(config->sqlite, &audit->index, err) != 0)) {
+    if (mg_audit_chain_recover(audit->path, &audit->chain, &torn, err) != 0 || open_file(audit, err) != 0) {
         mg_audit_destroy(audit);
         return -1;
     }
@@ -510,8 +487,12 @@ int mg_audit_create(const mg_config_audit_t *config, mg_audit_t **out, mg_error_
 
 int mg_audit_start(mg_audit_t *audit, mg_error_t *err)
 {
+    mg_audit_indexer_t *indexer = NULL;
+    if (audit->sqlite_path != NULL && mg_audit_indexer_start(audit->sqlite_path, audit->path, &indexer, err) != 0)
+        return -1;
     pthread_mutex_lock(&audit->lock);
     assert(!audit->started);
+    audit->indexer = indexer; /* before the writer runs: it pokes the indexer */
     int rc = pthread_create(&audit->thread, NULL, writer_main, audit);
     audit->started = rc == 0;
     pthread_mutex_unlock(&audit->lock);
@@ -568,6 +549,8 @@ void mg_audit_stats(mg_audit_t *audit, mg_audit_stats_t *out)
     *out = audit->stats;
     out->queue_depth = audit->count;
     pthread_mutex_unlock(&audit->lock);
+    if (audit->indexer != NULL)
+        mg_audit_indexer_stats(audit->indexer, &out->indexed, &out->index_seq, &out->index_errors);
 }
 
 void mg_audit_destroy(mg_audit_t *audit)
@@ -594,12 +577,12 @@ void mg_audit_destroy(mg_audit_t *audit)
         mg_audit_entry_dispose(&audit->ring[(audit->head + i) % audit->capacity]);
     if (audit->fd >= 0)
         close(audit->fd);
-    mg_audit_index_close(audit->index);
+    mg_audit_indexer_stop(audit->indexer); /* after the writer: its last batch may poke it */
     mg_bytes_dispose(&audit->buffer);
     sodium_memzero(audit->secret_key, sizeof(audit->secret_key));
-    free(audit->pending);
     free(audit->work);
     free(audit->ring);
     free(audit->path);
+    free(audit->sqlite_path);
     free(audit);
 }

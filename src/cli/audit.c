@@ -7,8 +7,9 @@
  * signature is checked too; the key is given on the command line rather than read from the
  * configuration so that an auditor can verify a copy of the trail without the gateway's secrets.
  *
- * query reads the SQLite index (audit.sqlite of -c CONFIG, or --db PATH) read-only, so it can run
- * while the gateway writes.
+ * query first catches the SQLite index (audit.sqlite of -c CONFIG, or --db PATH) up with the trail
+ * (audit.file, or the trail the index names), as the gateway's own indexer would, so that it sees
+ * every record written before it started; then it reads. Both can run while the gateway writes.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "audit/audit_internal.h"
 #include "audit/audit_verify.h"
@@ -28,7 +30,7 @@ static void usage(FILE *out)
             "usage: mcpgate audit verify FILE [FILE...] [--key PUBLIC_KEY] [--partial] [--max-unsigned N]\n"
             "       mcpgate audit query (-c FILE | --db PATH) [--since TIME] [--until TIME] [--principal SUBJECT]\n"
             "                           [--tool NAME] [--server NAME] [--method METHOD] [--decision DECISION]\n"
-            "                           [--limit N] [--json]\n"
+            "                           [--limit N] [--json] [--no-catch-up]\n"
             "       mcpgate audit pubkey -c FILE [--json]\n"
             "\n"
             "verify   checks the hash chain of the audit file, or of rotated files given oldest first; exits 0\n"
@@ -37,7 +39,8 @@ static void usage(FILE *out)
             "  --key PUBLIC_KEY   base64 Ed25519 public key (from `audit pubkey`): checkpoint signatures are checked\n"
             "  --partial          the first file continues an older trail that is not given\n"
             "  --max-unsigned N   with --key: fail when more than N records follow the last signed checkpoint\n"
-            "query    prints the records of the SQLite index (audit.sqlite) that match every filter given\n"
+            "query    prints the records of the SQLite index (audit.sqlite) that match every filter given, after\n"
+            "         adding what the trail holds beyond the index (--no-catch-up: read the index as it is)\n"
             "  --since, --until TIME  2026-05-01, 2026-05-01T10:00:00Z, or a time ago: 90s, 15m, 2h, 7d\n"
             "  --principal SUBJECT    the principal's subject\n"
             "  --tool NAME            a tool: its name, or SERVER/NAME\n"
@@ -224,33 +227,13 @@ static int64_t parse_time(const char *text)
             return -1;
         return mg_audit_now_us() - (int64_t)strtoll(text, NULL, 10) * unit * 1000000;
     }
-    struct tm tm = {0};
-    const char *rest = strptime(text, "%Y-%m-%d", &tm);
-    if (rest == NULL)
-        return -1;
-    int64_t fraction_us = 0;
-    if (*rest == 'T' || *rest == ' ') {
-        rest = strptime(rest + 1, "%H:%M:%S", &tm);
-        if (rest == NULL)
-            return -1;
-        if (*rest == '.') {
-            int64_t scale = 100000;
-            for (rest++; *rest >= '0' && *rest <= '9'; rest++, scale /= 10)
-                fraction_us += (*rest - '0') * scale;
-        }
-        if (*rest != 'Z')
-            return -1;
-        rest++;
-    }
-    if (*rest != '\0')
-        return -1;
-    return (int64_t)timegm(&tm) * 1000000 + fraction_us;
+    return mg_audit_parse_time(text);
 }
 
 typedef struct st_query_t {
     const char *config_path, *db_path, *since, *until, *principal, *tool, *server, *method, *decision;
     long limit;
-    bool json;
+    bool json, no_catch_up;
 } query_t;
 
 static int parse_query(int argc, char **argv, query_t *query)
@@ -266,6 +249,7 @@ static int parse_query(int argc, char **argv, query_t *query)
                                             {"decision", required_argument, NULL, 'D'},
                                             {"limit", required_argument, NULL, 'l'},
                                             {"json", no_argument, NULL, 'j'},
+                                            {"no-catch-up", no_argument, NULL, 'n'},
                                             {"help", no_argument, NULL, 'h'},
                                             {NULL, 0, NULL, 0}};
     int option;
@@ -305,6 +289,9 @@ static int parse_query(int argc, char **argv, query_t *query)
             break;
         case 'j':
             query->json = true;
+            break;
+        case 'n':
+            query->no_catch_up = true;
             break;
         case 'l':
             query->limit = strtol(optarg, &end, 10);
@@ -410,14 +397,49 @@ static int run_query(const query_t *query, const char *db_path)
     return status;
 }
 
+/* Adds to the index what the trail holds beyond it. `trail` NULL: the one the index names (and no
+ * index: nothing to do); given, a missing index is built from the whole trail. A failure is
+ * reported and the query goes on with the index as it is. */
+static void catch_up(const char *db_path, const char *trail)
+{
+    mg_audit_index_t *index;
+    mg_audit_follow_t *follow = NULL;
+    mg_audit_position_t position;
+    mg_error_t err;
+    bool caught_up;
+    uint64_t skipped = 0;
+    if (trail == NULL && access(db_path, F_OK) != 0)
+        return; /* the query says there is no index */
+    if (mg_audit_index_open(db_path, &index, &err) != 0) {
+        fprintf(stderr, "mcpgate audit: cannot catch the index up with the trail (it may lack recent records): %s\n",
+                err.message);
+        return;
+    }
+    if (trail == NULL && mg_audit_index_position(index, &position, &err) == 0 && position.trail[0] != '\0')
+        trail = position.trail;
+    if (trail != NULL && (mg_audit_follow_create(trail, index, &follow, &err) != 0 ||
+                          mg_audit_follow_run(follow, 0, &caught_up, &skipped, &err) != 0))
+        fprintf(stderr, "mcpgate audit: cannot catch the index up with the trail (it may lack recent records): %s\n",
+                err.message);
+    if (skipped > 0)
+        fprintf(stderr,
+                "mcpgate audit: %llu line(s) of %s are not records and were not indexed (audit verify says more)\n",
+                (unsigned long long)skipped, trail);
+    mg_audit_follow_destroy(follow);
+    mg_audit_index_close(index);
+}
+
 static int command_query(int argc, char **argv)
 {
     query_t query;
     int rc = parse_query(argc, argv, &query);
     if (rc != 0)
         return rc < 0 ? 0 : rc;
-    if (query.db_path != NULL)
+    if (query.db_path != NULL) {
+        if (!query.no_catch_up)
+            catch_up(query.db_path, NULL);
         return run_query(&query, query.db_path);
+    }
     mg_config_t *config;
     mg_error_t err;
     if (mg_cli_load_config(query.config_path, MG_CONFIG_FULL, &config, &err) != 0) {
@@ -429,6 +451,8 @@ static int command_query(int argc, char **argv)
         mg_config_release(config);
         return 1;
     }
+    if (!query.no_catch_up)
+        catch_up(config->audit.sqlite, config->audit.file);
     rc = run_query(&query, config->audit.sqlite);
     mg_config_release(config);
     return rc;

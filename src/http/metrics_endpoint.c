@@ -59,16 +59,17 @@ static void render_audit(mg_gateway_t *gateway, mg_bytes_t *out)
     mg_audit_stats(gateway->audit, &stats);
     static const char *const names[] = {"mcpgate_audit_records_emitted_total", "mcpgate_audit_records_written_total",
                                         "mcpgate_audit_backpressure_waits_total", "mcpgate_audit_write_errors_total",
-                                        "mcpgate_audit_index_errors_total"};
+                                        "mcpgate_audit_index_errors_total", "mcpgate_audit_records_indexed_total"};
     static const char *const helps[] = {
         "Audit records handed to the writer.",
         "Audit records written to the trail (and synced, with fsync: always).",
         "Emits that waited for room in the full audit queue (the trail never drops a record; this is its cost).",
         "Failed writes, syncs or rotations of the trail (each retried).",
-        "Failed transactions of the SQLite index (the file still holds the records).",
+        "Failed transactions of the SQLite index (the file still holds the records; each retried).",
+        "Audit records this process added to the SQLite index (filled from the trail at idle priority).",
     };
     const uint64_t values[] = {stats.emitted, stats.written, stats.backpressure_waits, stats.write_errors,
-                               stats.index_errors};
+                               stats.index_errors, stats.indexed};
     for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
         mg_metrics_write_family(out, names[i], "counter", helps[i]);
         mg_metrics_write_sample(out, names[i], NULL, values[i]);
@@ -78,6 +79,12 @@ static void render_audit(mg_gateway_t *gateway, mg_bytes_t *out)
     mg_metrics_write_family(out, "mcpgate_audit_queue_capacity", "gauge",
                             "Records the audit queue holds (audit.queue).");
     mg_metrics_write_sample(out, "mcpgate_audit_queue_capacity", NULL, stats.queue_capacity);
+    if (gateway->config->audit.sqlite != NULL) {
+        mg_metrics_write_family(out, "mcpgate_audit_index_lag", "gauge",
+                                "Records written to the trail but not yet in the SQLite index.");
+        mg_metrics_write_sample(out, "mcpgate_audit_index_lag", NULL,
+                                stats.last_seq > stats.index_seq ? stats.last_seq - stats.index_seq : 0);
+    }
 }
 
 static void add_cost(void *ctx, const char *principal, uint64_t calls, uint64_t cost)

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, test } from 'node:test';
 
@@ -152,6 +152,36 @@ test('query filters the index by principal, tool, server, decision and time', T,
 });
 
 const readLines0 = (text) => text.split('\n').filter((l) => l !== '');
+
+test('query first catches the index up with the trail; a deleted index is rebuilt from it', T, () => {
+  const t = trailDir('catch-up');
+  // the same trail written by a process without the index (as when audit.sqlite is added later)
+  const noIndex = join(t.dir, 'no-index.yaml');
+  writeFileSync(noIndex, `audit:\n  file: audit.jsonl\n  fsync: always\n  signing_key: "${seed}"\n  checkpoint_every: 4\n`);
+  const seqs = (...args) => {
+    const r = mcpgate('audit', 'query', '--json', ...args);
+    assert.equal(r.code, 0, r.stderr);
+    return readLines0(r.stdout).map((l) => JSON.parse(l).seq);
+  };
+  const range = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+  writeTrail(t.config, 6); // its own indexer may stop before it has caught up: the query adds the rest
+  assert.deepEqual(seqs('-c', t.config), range(1, 6));
+  writeTrail(noIndex, 4);
+  assert.deepEqual(seqs('-c', t.config, '--no-catch-up'), range(1, 6), 'read as it is, the index lacks 7-10');
+  // with --db alone the index names its trail
+  assert.deepEqual(seqs('--db', join(t.dir, 'audit.sqlite')), range(1, 10));
+  for (const suffix of ['', '-wal', '-shm']) rmSync(join(t.dir, `audit.sqlite${suffix}`), { force: true });
+  assert.deepEqual(seqs('-c', t.config), range(1, 10));
+  assert.deepEqual(seqs('-c', t.config, '--decision', 'deny'), [4, 10]); // each run of the tool counts from 0
+  // a line that is not a record is reported, skipped, and the records after it are indexed
+  writeTrail(noIndex, 1);
+  const lines = readLines(join(t.dir, 'audit.jsonl'));
+  writeLines(join(t.dir, 'audit.jsonl'), [...lines.slice(0, -1), 'not a record', lines.at(-1)]);
+  const r = mcpgate('audit', 'query', '-c', t.config, '--json', '--limit', '1');
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).seq, 11);
+  assert.match(r.stderr, /1 line\(s\) of .*audit\.jsonl are not records and were not indexed/);
+});
 
 test('rotated files verify as one chain, oldest first; a later file alone needs --partial', T, () => {
   const rot = trailDir('rotated', '  rotate: {size: 4096}\n');

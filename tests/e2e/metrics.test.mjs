@@ -87,7 +87,7 @@ describe('metrics on the main listener, for the ops role', { skip: GATEWAY_ONLY 
         { role: 'ops', match: { api_key: 'scraper' } },
       ],
       rate_limits: { rules: [{ name: 'echo-rate', key: 'principal', rate: '3/minute', tools: ['everything/echo'] }] },
-      audit: { file: join(dir, 'audit.jsonl'), fsync: 'always', queue: 64 },
+      audit: { file: join(dir, 'audit.jsonl'), sqlite: join(dir, 'audit.sqlite'), fsync: 'always', queue: 64 },
       metrics: { roles: ['ops'] },
     });
     const create = async (name) =>
@@ -165,6 +165,13 @@ describe('metrics on the main listener, for the ops role', { skip: GATEWAY_ONLY 
     assert.equal(sum(after, 'mcpgate_audit_queue_capacity'), 64);
     assert.equal(sum(after, 'mcpgate_audit_queue_depth'), 0);
     assert.equal(sum(after, 'mcpgate_upstream_up', { server: 'everything' }), 1);
+    // the index follows the file at idle priority: it catches up, and the lag gauge says when it has
+    await waitFor(async () => {
+      const now = await metrics();
+      return sum(now, 'mcpgate_audit_index_lag') === 0 &&
+        sum(now, 'mcpgate_audit_records_indexed_total') === sum(now, 'mcpgate_audit_records_written_total');
+    }, { timeoutMs: 20_000, what: 'the audit index to catch up' });
+    assert.equal(sum(after, 'mcpgate_audit_index_errors_total'), 0);
     promtoolCheck(text);
   });
 

@@ -1,6 +1,7 @@
 /*
- * fuzz_audit_verify.c - libFuzzer target for what `mcpgate audit verify` reads: the line parser and
- * the chain verifier (audit/audit_verify.h), on a whole trail.
+ * fuzz_audit_verify.c - libFuzzer target for what reads a trail back: the line parser and the chain
+ * verifier (audit/audit_verify.h) of `mcpgate audit verify`, and the index's row parser
+ * (mg_audit_row_parse, which the indexer and `audit query` run on every line), on a whole trail.
  *
  * The first byte of an input picks the verifier's settings (bit 0: with the public key of the seed
  * 0, 1, ..., 31, which signed the seed corpus; bit 1: --partial); the rest is the trail, split
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit/audit_internal.h"
 #include "audit/audit_verify.h"
 
 static void check(int condition)
@@ -52,6 +54,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         mg_audit_line_t parsed;
         mg_error_t err;
         bool parses = mg_audit_line_parse(text, (size_t)(line_end - text), &parsed, &err) == 0;
+        mg_audit_row_t row;
+        json_t *holder;
+        int kind = mg_audit_row_parse(text, (size_t)(line_end - text), &row, &holder, &err);
+        if (kind == 0) { /* a record for the index: what it stores is whole */
+            check(row.seq >= 1 && row.decision != NULL && mg_audit_decision_parse(row.decision) >= 0);
+            check(row.line == text && row.line_len == (size_t)(line_end - text));
+            check(!parses || parsed.kind == MG_AUDIT_LINE_RECORD);
+        }
+        if (parses && parsed.kind == MG_AUDIT_LINE_CHECKPOINT)
+            check(kind == 1); /* checkpoints are never indexed */
+        json_decref(holder);
         rc = mg_audit_verifier_feed(&verifier, "fuzz", ++line_no, text, (size_t)(line_end - text), next,
                                     next != NULL ? (size_t)(next_end - next) : 0);
         if (rc == 0) {
