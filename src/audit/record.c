@@ -22,6 +22,7 @@
  *   digest    nothing but the digest.
  * The canonical text travels with the entry (after the body) so the writer can hash it.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@
 
 #define REDACTED "\"[REDACTED]\""
 #define MAX_DEPTH 512
+#define SORT_ON_STACK 16 /* members of a redacted object sorted without an allocation */
 
 static const char *const decision_names[MG_AUDIT_DECISIONS] = {"allow", "deny",         "hidden", "redact",
                                                                "hold",  "rate_limited", "error",  "quarantine"};
@@ -106,64 +108,76 @@ static size_t utf8_length(const unsigned char *s)
     return len;
 }
 
+/* Bytes a JSON string holds as they are: printable ASCII (and DEL) but '"' (0x22) and '\\' (0x5c). */
+static const bool plain_byte[256] = {[0x20 ... 0x21] = true, [0x23 ... 0x5b] = true, [0x5d ... 0x7f] = true};
+
+/* Appends the text of the one byte or sequence at `s` that is not plain; returns what follows it. */
+static const unsigned char *append_escaped(mg_bytes_t *out, const unsigned char *s)
+{
+    if (*s == '"' || *s == '\\') {
+        char escaped[2] = {'\\', (char)*s};
+        mg_bytes_append(out, escaped, 2);
+        return s + 1;
+    }
+    if (*s < 0x20) {
+        static const char short_escapes[] = "btn?fr"; /* \b \t \n (\v has none) \f \r */
+        char escaped[8];
+        if (*s >= '\b' && *s <= '\r' && *s != '\v')
+            snprintf(escaped, sizeof(escaped), "\\%c", short_escapes[*s - '\b']);
+        else
+            snprintf(escaped, sizeof(escaped), "\\u%04X", *s);
+        mg_bytes_append(out, escaped, strlen(escaped));
+        return s + 1;
+    }
+    size_t len = utf8_length(s);
+    if (len == 0) {
+        mg_bytes_append(out, "\xef\xbf\xbd", 3);
+        return s + 1;
+    }
+    mg_bytes_append(out, (const char *)s, len);
+    return s + len;
+}
+
 void mg_audit_append_string(mg_bytes_t *out, const char *text)
 {
     const unsigned char *s = (const unsigned char *)text;
     mg_bytes_append(out, "\"", 1);
-    while (*s != '\0') {
+    for (;;) {
         const unsigned char *run = s;
-        while (*s >= 0x20 && *s < 0x80 && *s != '"' && *s != '\\')
+        while (plain_byte[*s])
             s++;
         mg_bytes_append(out, (const char *)run, (size_t)(s - run));
         if (*s == '\0')
             break;
-        if (*s == '"' || *s == '\\') {
-            char escaped[2] = {'\\', (char)*s++};
-            mg_bytes_append(out, escaped, 2);
-        } else if (*s < 0x20) {
-            static const char short_escapes[] = "btn?fr"; /* \b \t \n (\v has none) \f \r */
-            char escaped[8];
-            if (*s >= '\b' && *s <= '\r' && *s != '\v')
-                snprintf(escaped, sizeof(escaped), "\\%c", short_escapes[*s - '\b']);
-            else
-                snprintf(escaped, sizeof(escaped), "\\u%04X", *s);
-            mg_bytes_append(out, escaped, strlen(escaped));
-            s++;
-        } else {
-            size_t len = utf8_length(s);
-            if (len == 0) {
-                mg_bytes_append(out, "\xef\xbf\xbd", 3);
-                s++;
-            } else {
-                mg_bytes_append(out, (const char *)s, len);
-                s += len;
-            }
-        }
+        s = append_escaped(out, s);
     }
     mg_bytes_append(out, "\"", 1);
 }
 
-static void member(mg_bytes_t *out, const char *key)
-{
-    if (out->len > 0)
-        mg_bytes_append(out, ",", 1);
-    mg_bytes_append(out, "\"", 1);
-    mg_bytes_append(out, key, strlen(key));
-    mg_bytes_append(out, "\":", 2);
-}
+/* The text that opens a member after another, `,"key":`, for a literal key: one copy of known length. */
+#define MEMBER(key) ",\"" key "\":", sizeof(key) + 3
 
-static void string_member(mg_bytes_t *out, const char *key, const char *value)
+static void string_member(mg_bytes_t *out, const char *member, size_t member_len, const char *value)
 {
     if (value == NULL)
         return;
-    member(out, key);
+    mg_bytes_append(out, member, member_len);
     mg_audit_append_string(out, value);
 }
 
-static void signed_member(mg_bytes_t *out, const char *key, int64_t value)
+/* A value of this file's own tables ("allow", "tool", "legacy", ...): plain ASCII, nothing to escape. */
+static void plain_member(mg_bytes_t *out, const char *member, size_t member_len, const char *value)
+{
+    size_t len = strlen(value);
+    mg_bytes_append(out, member, member_len);
+    mg_bytes_append(out, "\"", 1);
+    mg_bytes_append(out, value, len);
+    mg_bytes_append(out, "\"", 1);
+}
+
+static void append_integer(mg_bytes_t *out, int64_t value)
 {
     char text[24];
-    member(out, key);
     unsigned long long magnitude = value < 0 ? 0 - (unsigned long long)value : (unsigned long long)value;
     size_t at = sizeof(text);
     do {
@@ -175,18 +189,46 @@ static void signed_member(mg_bytes_t *out, const char *key, int64_t value)
     mg_bytes_append(out, text + at, sizeof(text) - at);
 }
 
-static void integer_member(mg_bytes_t *out, const char *key, int64_t value)
+static void signed_member(mg_bytes_t *out, const char *member, size_t member_len, int64_t value)
+{
+    mg_bytes_append(out, member, member_len);
+    append_integer(out, value);
+}
+
+static void integer_member(mg_bytes_t *out, const char *member, size_t member_len, int64_t value)
 {
     if (value >= 0)
-        signed_member(out, key, value);
+        signed_member(out, member, member_len, value);
 }
 
-static int compare_keys(const void *a, const void *b)
+typedef struct st_object_member_t {
+    const char *key;
+    const json_t *value;
+} object_member_t;
+
+static int compare_members(const void *a, const void *b)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    return strcmp(((const object_member_t *)a)->key, ((const object_member_t *)b)->key);
 }
 
-/* The redacted copy: see the file comment. Members sorted as in the canonical text. */
+/* Members sorted as in the canonical text: by insertion for the few an object usually has, without an
+ * allocation; qsort for more, where insertion's n^2 would start to tell. */
+static void sort_members(object_member_t *members, size_t count)
+{
+    if (count > SORT_ON_STACK) {
+        qsort(members, count, sizeof(*members), compare_members);
+        return;
+    }
+    for (size_t i = 1; i < count; i++) {
+        object_member_t next = members[i];
+        size_t at = i;
+        for (; at > 0 && strcmp(members[at - 1].key, next.key) > 0; at--)
+            members[at] = members[at - 1];
+        members[at] = next;
+    }
+}
+
+/* The redacted copy: see the file comment. */
 static int write_redacted(mg_bytes_t *out, const json_t *value, int depth)
 {
     if (depth > MAX_DEPTH)
@@ -208,51 +250,69 @@ static int write_redacted(mg_bytes_t *out, const json_t *value, int depth)
     }
     if (json_is_object(value)) {
         size_t count = json_object_size(value), i = 0;
-        const char **keys = malloc((count > 0 ? count : 1) * sizeof(*keys));
-        if (keys == NULL)
+        object_member_t on_stack[SORT_ON_STACK];
+        object_member_t *members = count <= SORT_ON_STACK ? on_stack : malloc(count * sizeof(*members));
+        if (members == NULL)
             return -1;
         const char *key;
         json_t *child;
-        json_object_foreach((json_t *)value, key, child) keys[i++] = key;
-        qsort(keys, count, sizeof(*keys), compare_keys);
+        json_object_foreach((json_t *)value, key, child) members[i++] = (object_member_t){key, child};
+        sort_members(members, count);
         mg_bytes_append(out, "{", 1);
         int rc = 0;
         for (i = 0; i < count && rc == 0; i++) {
             if (i > 0)
                 mg_bytes_append(out, ",", 1);
-            mg_audit_append_string(out, keys[i]);
+            mg_audit_append_string(out, members[i].key);
             mg_bytes_append(out, ":", 1);
-            rc = write_redacted(out, json_object_get(value, keys[i]), depth + 1);
+            rc = write_redacted(out, members[i].value, depth + 1);
         }
-        free(keys);
+        if (members != on_stack)
+            free(members);
         mg_bytes_append(out, "}", 1);
         return rc;
     }
     return mg_json_write(out, value, JSON_COMPACT | JSON_ENCODE_ANY); /* number, true, false, null */
 }
 
+/* "principal":{...} with the members the event has, or nothing when it has none. */
 static void write_principal(mg_bytes_t *out, const mg_audit_event_t *event)
 {
-    mg_bytes_t inner = {0};
-    string_member(&inner, "subject", event->principal.subject);
-    string_member(&inner, "issuer", event->principal.issuer);
-    string_member(&inner, "key_id", event->principal.key_id);
-    string_member(&inner, "client_id", event->principal.client_id);
-    string_member(&inner, "method", event->principal.method);
-    if (inner.len > 0) {
-        member(out, "principal");
-        mg_bytes_append(out, "{", 1);
-        mg_bytes_append(out, inner.base, inner.len);
-        mg_bytes_append(out, "}", 1);
+    static const char opening[] = ",\"principal\":{";
+    const struct {
+        const char *member; /* "key": after the comma that separates it from the one before */
+        size_t member_len;
+        const char *value;
+    } members[] = {
+        {MEMBER("subject"), event->principal.subject}, {MEMBER("issuer"), event->principal.issuer},
+        {MEMBER("key_id"), event->principal.key_id},   {MEMBER("client_id"), event->principal.client_id},
+        {MEMBER("method"), event->principal.method},
+    };
+    bool opened = false;
+    for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++) {
+        if (members[i].value == NULL)
+            continue;
+        size_t skip = 0;
+        if (!opened) {
+            mg_bytes_append(out, opening, sizeof(opening) - 1);
+            skip = 1; /* the first member inside the braces has no comma before it */
+        }
+        string_member(out, members[i].member + skip, members[i].member_len - skip, members[i].value);
+        opened = true;
     }
-    mg_bytes_dispose(&inner);
+    if (opened)
+        mg_bytes_append(out, "}", 1);
 }
 
-static int write_json_member(mg_bytes_t *out, const char *key, const json_t *value)
+static int write_json_member(mg_bytes_t *out, const char *member, size_t member_len, const json_t *value)
 {
     if (value == NULL)
         return 0;
-    member(out, key);
+    mg_bytes_append(out, member, member_len);
+    if (json_is_integer(value)) { /* the usual request id: the text jansson writes for it */
+        append_integer(out, json_integer_value(value));
+        return 0;
+    }
     return mg_json_write(out, value, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 
@@ -276,54 +336,61 @@ int mg_audit_record_make(const mg_audit_event_t *event, mg_audit_arguments_t mod
                          mg_error_t *err)
 {
     mg_bytes_t text = {0};
-    char time_text[32];
     memset(out, 0, sizeof(*out));
     out->time_us = event->time_us > 0 ? event->time_us : mg_audit_now_us();
     out->total_us = event->total_us;
     out->decision = (unsigned)event->decision < MG_AUDIT_DECISIONS ? event->decision : MG_AUDIT_ERROR;
     mg_bytes_reserve(&text, 512);
-    mg_audit_format_time(out->time_us, time_text);
-    string_member(&text, "time", time_text);
-    if (write_json_member(&text, "request_id", event->request_id) != 0)
+    char time_member[48] = "\"time\":\""; /* the first member: no comma before it */
+    size_t time_at = strlen(time_member);
+    mg_audit_format_time(out->time_us, time_member + time_at);
+    size_t time_len = strlen(time_member);
+    time_member[time_len++] = '"';
+    mg_bytes_append(&text, time_member, time_len);
+    if (write_json_member(&text, MEMBER("request_id"), event->request_id) != 0)
         goto unencodable;
-    string_member(&text, "trace_id", event->trace_id);
+    string_member(&text, MEMBER("trace_id"), event->trace_id);
     write_principal(&text, event);
-    string_member(&text, "client_address", event->client_address);
-    string_member(&text, "protocol_version", event->protocol_version);
-    string_member(&text, "era", era_of(event->protocol_version));
-    string_member(&text, "server", event->server);
-    if (event->item_kind != MG_AUDIT_ITEM_NONE && (unsigned)event->item_kind < 4)
-        string_member(&text, "item_kind", item_kinds[event->item_kind]);
-    string_member(&text, "item", event->item_name);
-    string_member(&text, "method", event->method);
-    string_member(&text, "decision", mg_audit_decision_name(out->decision));
-    string_member(&text, "rule", event->rule);
-    string_member(&text, "reason", event->reason);
+    string_member(&text, MEMBER("client_address"), event->client_address);
+    string_member(&text, MEMBER("protocol_version"), event->protocol_version);
+    const char *era = era_of(event->protocol_version);
+    if (era != NULL)
+        plain_member(&text, MEMBER("era"), era);
+    string_member(&text, MEMBER("server"), event->server);
+    const char *item_kind =
+        event->item_kind != MG_AUDIT_ITEM_NONE && (unsigned)event->item_kind < 4 ? item_kinds[event->item_kind] : NULL;
+    if (item_kind != NULL)
+        plain_member(&text, MEMBER("item_kind"), item_kind);
+    string_member(&text, MEMBER("item"), event->item_name);
+    string_member(&text, MEMBER("method"), event->method);
+    plain_member(&text, MEMBER("decision"), mg_audit_decision_name(out->decision));
+    string_member(&text, MEMBER("rule"), event->rule);
+    string_member(&text, MEMBER("reason"), event->reason);
     size_t canonical_at = 0, canonical_len = 0;
     if (event->arguments != NULL) {
-        string_member(&text, "arguments_mode", mode_names[mode]);
+        plain_member(&text, MEMBER("arguments_mode"), mode_names[mode]);
         if (mode == MG_AUDIT_ARGUMENTS_FULL) {
-            member(&text, "arguments");
+            mg_bytes_append(&text, MEMBER("arguments"));
             canonical_at = text.len;
             if (mg_json_write(&text, event->arguments, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) != 0)
                 goto unencodable;
             canonical_len = text.len - canonical_at;
         } else if (mode == MG_AUDIT_ARGUMENTS_REDACTED) {
-            member(&text, "arguments");
+            mg_bytes_append(&text, MEMBER("arguments"));
             if (write_redacted(&text, event->arguments, 0) != 0)
                 goto unencodable;
         }
     }
-    string_member(&text, "status", event->status);
+    string_member(&text, MEMBER("status"), event->status);
     if (event->error_code != 0) /* JSON-RPC error codes are negative: 0 is "none" */
-        signed_member(&text, "error_code", event->error_code);
-    integer_member(&text, "upstream_us", event->upstream_us);
-    integer_member(&text, "total_us", event->total_us);
-    integer_member(&text, "bytes_in", event->bytes_in);
-    integer_member(&text, "bytes_out", event->bytes_out);
+        signed_member(&text, MEMBER("error_code"), event->error_code);
+    integer_member(&text, MEMBER("upstream_us"), event->upstream_us);
+    integer_member(&text, MEMBER("total_us"), event->total_us);
+    integer_member(&text, MEMBER("bytes_in"), event->bytes_in);
+    integer_member(&text, MEMBER("bytes_out"), event->bytes_out);
     if (event->findings != NULL && !json_is_array(event->findings))
         goto unencodable;
-    if (write_json_member(&text, "findings", event->findings) != 0)
+    if (write_json_member(&text, MEMBER("findings"), event->findings) != 0)
         goto unencodable;
     out->body_len = text.len;
     if (event->arguments != NULL) {
@@ -341,9 +408,7 @@ int mg_audit_record_make(const mg_audit_event_t *event, mg_audit_arguments_t mod
     out->columns_at = text.len;
     append_column(&text, event->principal.subject);
     append_column(&text, event->server);
-    append_column(&text, event->item_kind != MG_AUDIT_ITEM_NONE && (unsigned)event->item_kind < 4
-                             ? item_kinds[event->item_kind]
-                             : NULL);
+    append_column(&text, item_kind);
     append_column(&text, event->item_name);
     append_column(&text, event->method);
     append_column(&text, event->rule);

@@ -266,7 +266,8 @@ static int write_sorted_object(writer_t *w, const json_t *object, size_t depth, 
          iter = json_object_iter_next((json_t *)object, iter))
         members[count++] =
             (member_t){json_object_iter_key(iter), json_object_iter_key_len(iter), json_object_iter_value(iter)};
-    qsort(members, count, sizeof(member_t), compare_members);
+    if (count > 1)
+        qsort(members, count, sizeof(member_t), compare_members);
     int rc = 0;
     put_char(w, '{');
     for (size_t i = 0; i < count && rc == 0; i++) {

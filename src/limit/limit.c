@@ -278,11 +278,12 @@ void mg_limit_check(mg_limit_t *limit, const mg_limit_rules_t *rules, const mg_l
     if ((rules->methods & call->method) == 0)
         return;
     int64_t now = limit->clock(limit->clock_ctx);
-    charge_t charges[64] = {{0}};
+    charge_t charges[64]; /* set as the rules are tried: zeroing all 64 cost more than two rules' decisions */
     assert(rules->len <= sizeof(charges) / sizeof(charges[0])); /* config/limits.c: MAX_RULES */
     size_t tried = 0;
     for (; tried < rules->len && !verdict->limited; tried++) {
         const limit_rule_t *rule = &rules->rules[tried];
+        charges[tried] = (charge_t){OUTCOME_NONE, NULL};
         if (!mg_limit_rule_applies(rules, rule, call))
             continue;
         int64_t retry_after = 0;

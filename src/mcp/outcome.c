@@ -110,7 +110,8 @@ static void emit(mg_worker_t *worker, const mg_audit_event_t *event)
     mg_audit_t *audit = worker->gateway->audit;
     if (audit == NULL)
         return;
-    mg_error_t err = {{0}};
+    mg_error_t err;
+    err.message[0] = '\0'; /* not the whole 512 bytes: it is read only when something failed and filled it */
     int rc = mg_audit_emit(audit, event, &err);
     if (rc == 0 && worker->gateway->config->audit.fsync == MG_AUDIT_FSYNC_ALWAYS)
         rc = mg_audit_flush(audit, &err);
