@@ -21,7 +21,9 @@
  *
  * The gateway's indexer thread runs the follower at SCHED_IDLE: indexing uses only CPU time that
  * nothing else wants, so a busy gateway serves requests first and lets the index lag, and catches up
- * when the load drops (mcpgate_audit_index_lag shows by how much). The file never lags.
+ * when the load drops (mcpgate_audit_index_lag shows by how much). The file never lags. Even idle
+ * time is not taken when it comes in slivers between requests: a chunk that was preempted makes the
+ * thread back off (CHUNK, BACKOFF_*).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +43,13 @@
 #define BATCH 1024
 #define READ_SIZE 65536
 #define IDLE_WAKE_S 1
+/* The thread indexes CHUNK records at a time. A chunk that took more than twice its own CPU time
+ * was preempted: the CPU is wanted by other threads, so the thread sleeps BACKOFF_MIN_MS, doubling
+ * up to BACKOFF_MAX_MS while that lasts, rather than wake for every idle moment between requests
+ * (each switch in and out costs the request path caches and time). */
+#define CHUNK 256
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
 
 struct st_mg_audit_follow_t {
     mg_audit_index_t *index;
@@ -333,11 +342,35 @@ struct st_mg_audit_indexer_t {
     _Atomic uint64_t indexed, seq, errors;
 };
 
+static int64_t clock_us(clockid_t clock)
+{
+    struct timespec now;
+    clock_gettime(clock, &now);
+    return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+}
+
+/* Waits until poked (when `poke_ends` is set), stopped, or `wait_ms` have passed. Lock held. */
+static void indexer_wait(mg_audit_indexer_t *indexer, int64_t wait_ms, bool poke_ends)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    int64_t ns = until.tv_nsec + (wait_ms % 1000) * 1000000;
+    until.tv_sec += wait_ms / 1000 + ns / 1000000000;
+    until.tv_nsec = ns % 1000000000;
+    indexer->waiting = poke_ends;
+    while (!indexer->stopping && !(poke_ends && indexer->poked)) {
+        if (pthread_cond_timedwait(&indexer->wake, &indexer->lock, &until) == ETIMEDOUT)
+            break;
+    }
+    indexer->waiting = false;
+}
+
 static void *indexer_main(void *arg)
 {
     mg_audit_indexer_t *indexer = arg;
     struct sched_param param = {0};
     (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &param); /* refused (seccomp): normal priority */
+    int64_t backoff_ms = 0;
     pthread_mutex_lock(&indexer->lock);
     while (!indexer->stopping) {
         indexer->poked = false;
@@ -345,7 +378,10 @@ static void *indexer_main(void *arg)
         bool caught_up = false;
         mg_error_t err;
         uint64_t before = mg_audit_follow_seq(indexer->follow);
-        int rc = mg_audit_follow_run(indexer->follow, BATCH, &caught_up, NULL, &err);
+        int64_t wall = clock_us(CLOCK_MONOTONIC), cpu = clock_us(CLOCK_THREAD_CPUTIME_ID);
+        int rc = mg_audit_follow_run(indexer->follow, CHUNK, &caught_up, NULL, &err);
+        wall = clock_us(CLOCK_MONOTONIC) - wall;
+        cpu = clock_us(CLOCK_THREAD_CPUTIME_ID) - cpu;
         uint64_t after = mg_audit_follow_seq(indexer->follow);
         if (after > before)
             atomic_fetch_add_explicit(&indexer->indexed, after - before, memory_order_relaxed);
@@ -354,15 +390,15 @@ static void *indexer_main(void *arg)
             atomic_fetch_add_explicit(&indexer->errors, 1, memory_order_relaxed);
             mg_log(MG_LOG_ERROR, "audit.index_failed", "%s (retrying)", err.message);
         }
+        bool preempted = wall > 2 * cpu + 1000;
+        backoff_ms = !preempted ? 0 : backoff_ms == 0 ? BACKOFF_MIN_MS : backoff_ms * 2;
+        if (backoff_ms > BACKOFF_MAX_MS)
+            backoff_ms = BACKOFF_MAX_MS;
         pthread_mutex_lock(&indexer->lock);
-        if ((caught_up || rc != 0) && !indexer->poked && !indexer->stopping) {
-            struct timespec until;
-            clock_gettime(CLOCK_MONOTONIC, &until);
-            until.tv_sec += IDLE_WAKE_S;
-            indexer->waiting = true;
-            pthread_cond_timedwait(&indexer->wake, &indexer->lock, &until);
-            indexer->waiting = false;
-        }
+        if (rc != 0 || (caught_up && !indexer->poked))
+            indexer_wait(indexer, IDLE_WAKE_S * 1000, rc == 0);
+        else if (backoff_ms > 0)
+            indexer_wait(indexer, backoff_ms, false);
     }
     pthread_mutex_unlock(&indexer->lock);
     return NULL;
