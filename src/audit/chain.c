@@ -269,7 +269,8 @@ int mg_audit_rotated_list(const char *path, char ***out, size_t *len)
         free(found);
         return -1;
     }
-    qsort(found, found_len, sizeof(*found), compare_rotated);
+    if (found_len > 1) /* qsort wants a real array, even for nothing to sort */
+        qsort(found, found_len, sizeof(*found), compare_rotated);
     for (size_t i = 0; i < found_len; i++)
         list[i] = found[i].path;
     free(found);

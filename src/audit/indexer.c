@@ -74,12 +74,17 @@ static void close_file(mg_audit_follow_t *follow)
     follow->files_len = follow->at = 0;
 }
 
-/* The seq of the first record line of `path`; 0 when it has none that can be read. */
-static uint64_t first_seq(const char *path)
+/* The seq of the first record line of the open file `fd` (read through a duplicate, then the offset
+ * is put back to 0); 0 when it has none that can be read. */
+static uint64_t first_seq(int fd)
 {
-    FILE *file = fopen(path, "re");
-    if (file == NULL)
+    int copy = dup(fd);
+    FILE *file = copy >= 0 ? fdopen(copy, "r") : NULL;
+    if (file == NULL) {
+        if (copy >= 0)
+            close(copy);
         return 0;
+    }
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
@@ -96,28 +101,46 @@ static uint64_t first_seq(const char *path)
     }
     free(line);
     fclose(file);
+    (void)lseek(fd, 0, SEEK_SET);
     return seq;
+}
+
+/* Makes `fd` (open on files[at], described by `st`) the open file, at `offset`. */
+static int adopt(mg_audit_follow_t *follow, int fd, const struct stat *st, size_t at, uint64_t offset)
+{
+    if (lseek(fd, (off_t)offset, SEEK_SET) < 0) {
+        close(fd);
+        return -1;
+    }
+    follow->fd = fd;
+    follow->at = at;
+    follow->position.device = (uint64_t)st->st_dev;
+    follow->position.inode = (uint64_t)st->st_ino;
+    follow->position.offset = offset;
+    return 0;
+}
+
+/* Opens files[at]: the descriptor and what it is (a name can be renamed away at any moment, so
+ * every decision is taken on the open file, never on the name). -1 when it cannot be opened. */
+static int open_named(const mg_audit_follow_t *follow, size_t at, struct stat *st)
+{
+    int fd = open(follow->files[at], O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 && fstat(fd, st) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
 }
 
 static int open_at(mg_audit_follow_t *follow, size_t at, uint64_t offset)
 {
     struct stat st;
-    int fd = open(follow->files[at], O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &st) != 0 || lseek(fd, (off_t)offset, SEEK_SET) < 0) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    follow->fd = fd;
-    follow->at = at;
-    follow->position.device = (uint64_t)st.st_dev;
-    follow->position.inode = (uint64_t)st.st_ino;
-    follow->position.offset = offset;
-    return 0;
+    int fd = open_named(follow, at, &st);
+    return fd < 0 ? -1 : adopt(follow, fd, &st, at, offset);
 }
 
-/* Opens the file where indexing goes on (see the file comment); -1 when there is none yet. */
-static int locate(mg_audit_follow_t *follow)
+/* Closes the open file and lists the trail's files anew: rotated ones oldest first, then the trail. */
+static int list_files(mg_audit_follow_t *follow)
 {
     close_file(follow);
     char **rotated;
@@ -134,18 +157,99 @@ static int locate(mg_audit_follow_t *follow)
     files[rotated_len] = trail;
     follow->files = files;
     follow->files_len = rotated_len + 1;
-    for (size_t i = follow->files_len; i-- > 0;) { /* the recorded place, if its file is still there */
+    return 0;
+}
+
+/* Where the file at position.device/inode is in the list of rotated files; -1 when it is not one. */
+static long rotated_index(const mg_audit_follow_t *follow)
+{
+    for (size_t i = 0; i + 1 < follow->files_len; i++) {
         struct stat st;
-        if (follow->position.inode != 0 && stat(files[i], &st) == 0 && (uint64_t)st.st_dev == follow->position.device &&
-            (uint64_t)st.st_ino == follow->position.inode && (uint64_t)st.st_size >= follow->position.offset)
-            return open_at(follow, i, follow->position.offset);
+        if (stat(follow->files[i], &st) == 0 && (uint64_t)st.st_dev == follow->position.device &&
+            (uint64_t)st.st_ino == follow->position.inode)
+            return (long)i;
     }
-    for (size_t i = follow->files_len; i-- > 0;) {
-        uint64_t seq = first_seq(files[i]);
-        if (seq != 0 && seq <= follow->position.seq + 1)
-            return open_at(follow, i, 0);
+    return -1;
+}
+
+static int locate(mg_audit_follow_t *follow);
+
+/* The open file is read to its end and is a rotated file now: opens the one that came after it. The
+ * trail's path names that file only if no newer rotated file appears between listing and opening
+ * (a rotation renames the file and then creates the next), so the list is taken again after the
+ * open to make sure. Falls back to locate() when the file is gone from the list. */
+static int open_successor(mg_audit_follow_t *follow)
+{
+    for (int attempt = 0; attempt < 10; attempt++) {
+        if (list_files(follow) != 0)
+            return -1;
+        long at = rotated_index(follow);
+        if (at < 0)
+            return locate(follow);
+        uint64_t device = follow->position.device, inode = follow->position.inode;
+        if (open_at(follow, (size_t)at + 1, 0) != 0)
+            return -1;
+        if ((size_t)at + 2 < follow->files_len)
+            return 0; /* a rotated file: its name is its own for good */
+        int fd = follow->fd;
+        follow->fd = -1; /* kept open across the second listing */
+        mg_audit_position_t opened = follow->position;
+        follow->position.device = device;
+        follow->position.inode = inode;
+        if (list_files(follow) != 0) {
+            close(fd);
+            return -1;
+        }
+        long again = rotated_index(follow);
+        if (again >= 0 && (size_t)again + 2 == follow->files_len) { /* still the newest rotated file */
+            follow->fd = fd;
+            follow->at = follow->files_len - 1;
+            follow->position = opened;
+            return 0;
+        }
+        close(fd); /* rotated again meanwhile: once more */
     }
-    return open_at(follow, 0, 0);
+    return locate(follow);
+}
+/* Opens the file where indexing goes on (see the file comment); -1 when there is none yet. */
+static int locate(mg_audit_follow_t *follow)
+{
+    for (int attempt = 0; attempt < 10; attempt++) {
+        if (list_files(follow) != 0)
+            return -1;
+        for (size_t i = follow->files_len; i-- > 0;) { /* the recorded place, if its file is still there */
+            struct stat st;
+            int fd = follow->position.inode != 0 ? open_named(follow, i, &st) : -1;
+            if (fd >= 0 && (uint64_t)st.st_dev == follow->position.device &&
+                (uint64_t)st.st_ino == follow->position.inode && (uint64_t)st.st_size >= follow->position.offset)
+                return adopt(follow, fd, &st, i, follow->position.offset);
+            if (fd >= 0)
+                close(fd);
+        }
+        for (size_t i = follow->files_len; i-- > 0;) { /* the first file that goes on from the index */
+            struct stat st;
+            int fd = open_named(follow, i, &st);
+            if (fd < 0)
+                continue;
+            uint64_t seq = first_seq(fd);
+            if (seq != 0 && seq <= follow->position.seq + 1)
+                return adopt(follow, fd, &st, i, 0);
+            close(fd);
+        }
+        /* none: the oldest file, unless a rotation renamed it meanwhile (then the list is stale) */
+        struct stat st;
+        size_t listed = follow->files_len;
+        int fd = open_named(follow, 0, &st);
+        if (fd < 0 || list_files(follow) != 0) {
+            if (fd >= 0)
+                close(fd);
+            return -1;
+        }
+        if (follow->files_len == listed)
+            return adopt(follow, fd, &st, 0, 0);
+        close(fd);
+    }
+    return -1;
 }
 
 int mg_audit_follow_create(const char *trail, mg_audit_index_t *index, mg_audit_follow_t **out, mg_error_t *err)
@@ -193,7 +297,7 @@ static long index_lines(mg_audit_follow_t *follow, uint64_t max, bool *in_transa
     long added = 0;
     size_t used = 0;
     const char *base = follow->carry.base;
-    while ((uint64_t)added < max) {
+    while ((uint64_t)added < max && used < follow->carry.len) {
         const char *newline = memchr(base + used, '\n', follow->carry.len - used);
         if (newline == NULL)
             break;
@@ -226,8 +330,10 @@ static long index_lines(mg_audit_follow_t *follow, uint64_t max, bool *in_transa
         used += len + 1;
         follow->position.offset += len + 1;
     }
-    memmove(follow->carry.base, base + used, follow->carry.len - used);
-    follow->carry.len -= used;
+    if (used > 0) {
+        memmove(follow->carry.base, base + used, follow->carry.len - used);
+        follow->carry.len -= used;
+    }
     return added;
 }
 
@@ -247,15 +353,15 @@ static ssize_t read_more(mg_audit_follow_t *follow)
 /* At the end of the open file: moves on when there is more to read. false: caught up. */
 static bool next_file(mg_audit_follow_t *follow)
 {
-    if (follow->at + 1 < follow->files_len) { /* a rotated file is finished: the next one */
+    if (follow->at + 2 < follow->files_len) { /* a rotated file is finished, and the next is one too */
         size_t next = follow->at + 1;
         close(follow->fd);
         follow->fd = -1;
         follow->carry.len = 0;
         return open_at(follow, next, 0) == 0;
     }
-    if (follow->draining)
-        return locate(follow) == 0;
+    if (follow->at + 1 < follow->files_len || follow->draining)
+        return open_successor(follow) == 0; /* what follows is the trail's current file */
     struct stat st;
     if (stat(follow->position.trail, &st) == 0 && (uint64_t)st.st_dev == follow->position.device &&
         (uint64_t)st.st_ino == follow->position.inode)
