@@ -13,6 +13,9 @@
  * but keeps its inode), if it is still the trail or one of its rotated files, at the recorded
  * offset. Otherwise (no position yet, or its file is gone) the newest file whose first record is at
  * most one past the highest seq indexed, from its start; lines at or below that seq are skipped.
+ * A name can be renamed away between listing and opening, so every choice is made on the open
+ * descriptor (its inode, its first record), and a file reached by the trail's name counts only when
+ * a second listing shows no rotation in between.
  *
  * Following. Only whole lines are read (a line being written stays for the next round). At the
  * end of a rotated file the next one follows. At the end of the trail's current file the follower
