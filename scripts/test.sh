@@ -44,7 +44,7 @@ tsan_build() {
 
 fuzz_all() {
   [ -f "$FUZZ_BUILD/build.ninja" ] || CC=clang meson setup "$FUZZ_BUILD" -Dfuzz=true >/dev/null
-  meson compile -C "$FUZZ_BUILD" >/dev/null || return 1
+  meson compile -C "$FUZZ_BUILD" >"$FUZZ_BUILD/compile.log" 2>&1 || { grep -B2 -A8 'error' "$FUZZ_BUILD/compile.log" | head -40; return 1; }
   local target corpus work rc=0
   for target in jsonrpc json json_write session mirror tokens jwt jwks apikey introspection upstream_token policy \
     schema asked audit_verify traceparent scrub guard_scan webhook_verdict admin_route; do

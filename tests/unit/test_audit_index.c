@@ -101,7 +101,7 @@ static int64_t sql_int(const char *db_path, const char *sql)
 static uint64_t catch_up(const trail_t *trail)
 {
     mg_audit_index_t *index;
-    mg_audit_follow_t *follow;
+    mg_audit_follow_t *follow = NULL; /* clang cannot see that fail_msg does not return */
     mg_error_t err = {{0}};
     bool caught_up = false;
     uint64_t skipped = 0;
