@@ -10,7 +10,8 @@
 # instead of the legacy one inside a session (ERA=legacy, the default).
 # AUTH=jwt identifies the caller by bench/run.sh's RS256 JWT (make_jwt: its JWKS served on loopback)
 # instead of an API key (AUTH=apikey, the default); KIND one then binds its role to every authenticated
-# caller, as bench/run.sh's mcpgate-jwt. AUTH=none has no auth and no policy (bench/run.sh's mcpgate).
+# caller, as bench/run.sh's mcpgate-jwt, and KIND many is bench/run.sh's mcpgate-policy (the roles
+# bound by the token's groups). AUTH=none has no auth and no policy (bench/run.sh's mcpgate).
 # EXTRA_YAML is appended to the configuration (e.g. bench/run.sh's observed_yaml: audit, metrics, limits).
 # METRICS=1 adds a `metrics` section (the endpoint on the main listener, open), so that the difference
 # is what counting each request costs.
@@ -46,8 +47,9 @@ fi
     if [ "$AUTH" = jwt ] && [ "$KIND" = one ]; then
         printf '%s\n%s\n' "$JWT_AUTH_YAML" "$ALLOW_ALL_YAML"
     elif [ "$AUTH" = jwt ]; then
-        echo "AUTH=jwt counts the one-rule policy only" >&2
-        exit 2
+        # bench/run.sh's mcpgate-policy row exactly: make_policy with its bindings (the token's groups)
+        printf '%s\n' "$JWT_AUTH_YAML"
+        sed -n '/^make_policy()/,/^}/p' "$ROOT/bench/run.sh" | sed -n '/<<.PYEOF./,/^PYEOF/p' | sed '1d;$d' | python3 -
     elif [ "$AUTH" = none ]; then
         :
     elif [ "$KIND" = one ]; then

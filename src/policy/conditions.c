@@ -78,7 +78,7 @@ int mg_policy_condition_compile(const mg_config_condition_t *config, mg_policy_c
     pcre2_set_depth_limit(out->match_context, REGEX_DEPTH_LIMIT);
     /* Several times faster where the JIT is available; the match limit still bounds its work, and its
      * stack limit, like the depth limit, ends in "too costly". Without it the interpreter runs. */
-    (void)pcre2_jit_compile(out->regex, PCRE2_JIT_COMPLETE);
+    out->jit = pcre2_jit_compile(out->regex, PCRE2_JIT_COMPLETE) == 0;
     return 0;
 }
 
@@ -112,18 +112,28 @@ static const json_t *evaluate_pointer(const mg_config_condition_t *config, const
 }
 
 /* The condition's value in this call, looked up once per pointer. */
-static const json_t *resolve(const mg_policy_condition_t *condition, mg_policy_args_t *args)
+/* A pointer no condition of this call looked up yet: resolved now, remembered while there is room. */
+static __attribute__((noinline)) const mg_policy_resolved_t *
+resolve_new(const mg_policy_condition_t *condition, mg_policy_args_t *args, mg_policy_resolved_t *scratch)
+{
+    mg_policy_resolved_t *slot =
+        args->resolved_len < MG_POLICY_RESOLVED_MAX ? &args->resolved[args->resolved_len++] : scratch;
+    slot->pointer_id = condition->pointer_id;
+    slot->value = evaluate_pointer(condition->config, args->arguments);
+    slot->text = json_is_string(slot->value) ? json_string_value(slot->value) : NULL;
+    slot->len = slot->text != NULL ? json_string_length(slot->value) : 0;
+    return slot;
+}
+
+/* Inline: every condition of every call asks, and nearly always for a pointer already resolved. */
+static inline const mg_policy_resolved_t *resolve(const mg_policy_condition_t *condition, mg_policy_args_t *args,
+                                                  mg_policy_resolved_t *scratch)
 {
     for (size_t i = 0; i < args->resolved_len; i++) {
-        if (args->resolved_ids[i] == condition->pointer_id)
-            return args->resolved[i];
+        if (args->resolved[i].pointer_id == condition->pointer_id)
+            return &args->resolved[i];
     }
-    const json_t *value = evaluate_pointer(condition->config, args->arguments);
-    if (args->resolved_len < MG_POLICY_RESOLVED_MAX) {
-        args->resolved_ids[args->resolved_len] = condition->pointer_id;
-        args->resolved[args->resolved_len++] = value;
-    }
-    return value;
+    return resolve_new(condition, args, scratch);
 }
 
 static const char *type_name(const json_t *value)
@@ -269,7 +279,11 @@ static int regex_match(const mg_policy_condition_t *condition, const char *text,
     pcre2_match_data *match = kept != NULL ? kept : pcre2_match_data_create(1, NULL);
     if (match == NULL)
         return PCRE2_ERROR_NOMEMORY;
-    int rc = pcre2_match(condition->regex, (PCRE2_SPTR)text, len, 0, 0, match, condition->match_context);
+    /* The subject is a jansson string, valid UTF-8, and the pattern was compiled with
+     * PCRE2_MATCH_INVALID_UTF besides: pcre2_match's checks before it calls the JIT add nothing. */
+    int rc = condition->jit
+                 ? pcre2_jit_match(condition->regex, (PCRE2_SPTR)text, len, 0, 0, match, condition->match_context)
+                 : pcre2_match(condition->regex, (PCRE2_SPTR)text, len, 0, 0, match, condition->match_context);
     if (args->match_data != NULL)
         *args->match_data = match;
     else
@@ -277,17 +291,21 @@ static int regex_match(const mg_policy_condition_t *condition, const char *text,
     return rc;
 }
 
-static bool has_prefix(const mg_policy_condition_t *condition, const char *text, size_t len)
+/* The first byte is compared inline: most prefixes a call is tested against are other callers' and
+ * differ there, which spares the call to memcmp. */
+static inline bool has_prefix(const mg_policy_condition_t *condition, const char *text, size_t len)
 {
-    return len >= condition->prefix_len && memcmp(text, condition->config->prefix, condition->prefix_len) == 0;
+    const char *prefix = condition->config->prefix;
+    return len >= condition->prefix_len &&
+           (condition->prefix_len == 0 || (text[0] == prefix[0] && memcmp(text, prefix, condition->prefix_len) == 0));
 }
 
-static void check_string(const mg_policy_condition_t *condition, const json_t *value, mg_policy_args_t *args,
-                         verdict_t *verdict)
+static void check_string(const mg_policy_condition_t *condition, const mg_policy_resolved_t *value,
+                         mg_policy_args_t *args, verdict_t *verdict)
 {
     const mg_config_condition_t *config = condition->config;
-    const char *text = json_string_value(value);
-    size_t len = json_string_length(value);
+    const char *text = value->text;
+    size_t len = value->len;
     if (config->prefix != NULL && !has_prefix(condition, text, len))
         note(verdict, MG_POLICY_FAILS, "is %s, which does not start with \"%s\"", shown(verdict), config->prefix);
     if (config->suffix != NULL && (len < condition->suffix_len || memcmp(text + len - condition->suffix_len,
@@ -306,9 +324,10 @@ static void check_string(const mg_policy_condition_t *condition, const json_t *v
     }
 }
 
-static void check_present(const mg_policy_condition_t *condition, const json_t *value, mg_policy_args_t *args,
-                          verdict_t *verdict)
+static void check_present(const mg_policy_condition_t *condition, const mg_policy_resolved_t *resolved,
+                          mg_policy_args_t *args, verdict_t *verdict)
 {
+    const json_t *value = resolved->value;
     const mg_config_condition_t *config = condition->config;
     unsigned checks = condition->checks;
     if ((checks & MG_POLICY_CHECK_EQUALS) && !same_value(value, config->equals)) {
@@ -324,11 +343,11 @@ static void check_present(const mg_policy_condition_t *condition, const json_t *
         if (!found)
             note(verdict, MG_POLICY_FAILS, "is %s, not one of the values of `in`", shown(verdict));
     }
-    if ((checks & MG_POLICY_CHECK_STRING) && !json_is_string(value))
+    if ((checks & MG_POLICY_CHECK_STRING) && resolved->text == NULL)
         note(verdict, MG_POLICY_UNKNOWN, "is %s, and prefix, suffix, pattern and max_length need a string",
              type_name(value));
     else if (checks & MG_POLICY_CHECK_STRING)
-        check_string(condition, value, args, verdict);
+        check_string(condition, resolved, args, verdict);
     if (checks & MG_POLICY_CHECK_NUMBER) {
         double number = json_number_value(value);
         if (!json_is_number(value))
@@ -353,7 +372,9 @@ static mg_policy_truth_t evaluate(const mg_policy_condition_t *condition, mg_pol
                                   size_t size)
 {
     const mg_config_condition_t *config = condition->config;
-    const json_t *value = resolve(condition, args);
+    mg_policy_resolved_t scratch;
+    const mg_policy_resolved_t *resolved = resolve(condition, args, &scratch);
+    const json_t *value = resolved->value;
     verdict_t verdict; /* not zero-filled: this runs for every condition of every call */
     verdict.truth = MG_POLICY_HOLDS;
     verdict.reason = reason;
@@ -371,7 +392,7 @@ static mg_policy_truth_t evaluate(const mg_policy_condition_t *condition, mg_pol
         note(&verdict, MG_POLICY_FAILS, "is present, and must be absent");
         return verdict.truth;
     }
-    check_present(condition, value, args, &verdict);
+    check_present(condition, resolved, args, &verdict);
     return verdict.truth;
 }
 
@@ -382,11 +403,11 @@ static inline mg_policy_truth_t rule_truth(const mg_policy_rule_t *rule, mg_poli
     mg_policy_truth_t result = MG_POLICY_HOLDS;
     for (size_t i = 0; i < rule->conditions_len && result != MG_POLICY_FAILS; i++) {
         const mg_policy_condition_t *condition = &rule->conditions[i];
-        const json_t *value;
+        const mg_policy_resolved_t *value;
+        mg_policy_resolved_t scratch;
         mg_policy_truth_t truth;
-        if (condition->prefix_only && json_is_string(value = resolve(condition, args)))
-            truth = has_prefix(condition, json_string_value(value), json_string_length(value)) ? MG_POLICY_HOLDS
-                                                                                               : MG_POLICY_FAILS;
+        if (condition->prefix_only && (value = resolve(condition, args, &scratch))->text != NULL)
+            truth = has_prefix(condition, value->text, value->len) ? MG_POLICY_HOLDS : MG_POLICY_FAILS;
         else
             truth = evaluate(condition, args, NULL, 0);
         if (truth > result)

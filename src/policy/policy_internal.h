@@ -29,6 +29,7 @@ typedef struct st_mg_policy_condition_t {
     const mg_config_condition_t *config;
     pcre2_code *regex; /* NULL without `pattern` */
     pcre2_match_context *match_context;
+    bool jit; /* the regex is JIT-compiled: matched by pcre2_jit_match, without pcre2_match's checks */
     size_t prefix_len, suffix_len;
     size_t pointer_id; /* conditions on the same pointer share an id (compile.c): a call resolves it once */
     unsigned checks;   /* MG_POLICY_CHECK_* that the condition makes, so that a call skips the others */
@@ -130,6 +131,15 @@ bool mg_policy_entry_matches(const mg_policy_entry_t *entry, const char *name, s
 
 /* ---- conditions.c ---- */
 
+/* An argument a call's conditions looked up: its value (NULL: missing) and, for a string, its text, so
+ * that the rules testing it ask jansson once. */
+typedef struct st_mg_policy_resolved_t {
+    size_t pointer_id;
+    const json_t *value;
+    const char *text; /* NULL unless value is a string */
+    size_t len;
+} mg_policy_resolved_t;
+
 /* One call's arguments, with the values of the pointers resolved so far: rules that test the same
  * argument look it up once. */
 #define MG_POLICY_RESOLVED_MAX 8
@@ -137,8 +147,7 @@ typedef struct st_mg_policy_args_t {
     const json_t *arguments;
     pcre2_match_data **match_data; /* where a reusable match block is kept (NULL: one per match) */
     size_t resolved_len;
-    size_t resolved_ids[MG_POLICY_RESOLVED_MAX];
-    const json_t *resolved[MG_POLICY_RESOLVED_MAX];
+    mg_policy_resolved_t resolved[MG_POLICY_RESOLVED_MAX];
 } mg_policy_args_t;
 
 int mg_policy_condition_compile(const mg_config_condition_t *config, mg_policy_condition_t *out, mg_error_t *err);
