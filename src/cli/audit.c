@@ -415,8 +415,17 @@ static void catch_up(const char *db_path, const char *trail)
                 err.message);
         return;
     }
-    if (trail == NULL && mg_audit_index_position(index, &position, &err) == 0 && position.trail[0] != '\0')
+    if (trail == NULL && mg_audit_index_position(index, &position, &err) == 0 && position.trail[0] != '\0') {
         trail = position.trail;
+        if (access(trail, F_OK) != 0) { /* moved or deleted: say so rather than answer from a stale index */
+            fprintf(stderr,
+                    "mcpgate audit: the index follows %s, which is not there (%s): the answer may lack its latest "
+                    "records; query with -c CONFIG to name the trail\n",
+                    trail, strerror(errno));
+            mg_audit_index_close(index);
+            return;
+        }
+    }
     if (trail != NULL && (mg_audit_follow_create(trail, index, &follow, &err) != 0 ||
                           mg_audit_follow_run(follow, 0, &caught_up, &skipped, &err) != 0))
         fprintf(stderr, "mcpgate audit: cannot catch the index up with the trail (it may lack recent records): %s\n",

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, test } from 'node:test';
 
@@ -181,6 +181,12 @@ test('query first catches the index up with the trail; a deleted index is rebuil
   assert.equal(r.code, 0, r.stderr);
   assert.equal(JSON.parse(r.stdout).seq, 11);
   assert.match(r.stderr, /1 line\(s\) of .*audit\.jsonl are not records and were not indexed/);
+  // the trail the index names has moved: --db still answers from the index, and says it may be stale
+  renameSync(join(t.dir, 'audit.jsonl'), join(t.dir, 'moved.jsonl'));
+  const moved = mcpgate('audit', 'query', '--db', join(t.dir, 'audit.sqlite'), '--json');
+  assert.equal(moved.code, 0, moved.stderr);
+  assert.equal(readLines0(moved.stdout).length, 11);
+  assert.match(moved.stderr, /the index follows .*audit\.jsonl, which is not there \(No such file or directory\)/);
 });
 
 test('rotated files verify as one chain, oldest first; a later file alone needs --partial', T, () => {
