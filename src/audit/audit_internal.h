@@ -20,40 +20,22 @@
 #define MG_AUDIT_HASH_BYTES 32
 #define MG_AUDIT_HASH_HEX 65 /* 64 hex digits and NUL */
 
-/* Index columns carried by an entry after its body, as NUL-terminated strings in this order. */
-enum {
-    MG_AUDIT_COLUMN_SUBJECT = 0,
-    MG_AUDIT_COLUMN_SERVER,
-    MG_AUDIT_COLUMN_ITEM_KIND,
-    MG_AUDIT_COLUMN_ITEM,
-    MG_AUDIT_COLUMN_METHOD,
-    MG_AUDIT_COLUMN_RULE,
-    MG_AUDIT_COLUMN_STATUS,
-    MG_AUDIT_COLUMNS
-};
-
 /* One queued record, made by mg_audit_record_make. `text` (owned) holds, one after the other:
  * the record's members as JSON text without the braces ([0, body_len)), the bytes whose SHA-256 is
- * the arguments digest ([digest_at, digest_at + digest_len), inside the body in `full` mode), and
- * the index columns. The writer puts `{"seq":N,"prev":"...",` before the body and
+ * the arguments digest ([digest_at, digest_at + digest_len), inside the body in `full` mode). The
+ * writer puts `{"seq":N,"prev":"...",` before the body and
  * `,"arguments_sha256":"..."}` after it. */
 typedef struct st_mg_audit_entry_t {
     char *text;
     size_t body_len;
     size_t digest_at, digest_len;
     bool has_digest;
-    size_t columns_at;
-    int64_t time_us;
-    int64_t total_us;
-    mg_audit_decision_t decision;
 } mg_audit_entry_t;
 
 /* Serializes `event` under `mode`. Returns 0, or -1 (out of memory, or a findings / request id
  * value jansson cannot encode). */
 int mg_audit_record_make(const mg_audit_event_t *event, mg_audit_arguments_t mode, mg_audit_entry_t *out,
                          mg_error_t *err);
-/* The i-th index column of an entry ("" when the event had none). */
-const char *mg_audit_record_column(const mg_audit_entry_t *entry, int column);
 void mg_audit_entry_dispose(mg_audit_entry_t *entry);
 
 /* JSON text of a C string (quotes included); bytes that are not UTF-8 become U+FFFD. */
@@ -108,6 +90,18 @@ void mg_audit_rotated_list_free(char **list, size_t len);
 /* --- index.c ---------------------------------------------------------------------------------- */
 
 typedef struct st_mg_audit_index_t mg_audit_index_t;
+
+/* The index's text columns of a record, in mg_audit_row_t's `columns`. */
+enum {
+    MG_AUDIT_COLUMN_SUBJECT = 0,
+    MG_AUDIT_COLUMN_SERVER,
+    MG_AUDIT_COLUMN_ITEM_KIND,
+    MG_AUDIT_COLUMN_ITEM,
+    MG_AUDIT_COLUMN_METHOD,
+    MG_AUDIT_COLUMN_RULE,
+    MG_AUDIT_COLUMN_STATUS,
+    MG_AUDIT_COLUMNS
+};
 
 /* One record line as the index stores it. Strings point into the parsed line (NULL: absent). */
 typedef struct st_mg_audit_row_t {

@@ -39,26 +39,60 @@
 
 /* OpenSSL's SHA-256 rather than libsodium's: it uses the CPU's SHA extensions where there are some
  * (several times fewer instructions per record line on the writer thread). The algorithm is fetched
- * once for the process (an implicit fetch per call takes a lock). */
+ * once for the process (an implicit fetch per call takes a lock), and each thread keeps one digest
+ * context and re-initializes it per hash: EVP_Digest allocates, sets up and frees a context on every
+ * call, which took a third of the time of hashing a short argument text (116 against 177 ns for 16
+ * bytes, 520 against 588 ns for a 600-byte line, on the bench machine). */
 static EVP_MD *sha256;
+static pthread_key_t sha256_context;
+static bool sha256_context_ok;
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void free_context(void *context)
+{
+    EVP_MD_CTX_free(context);
+}
 
 static void fetch_sha256(void)
 {
     sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    sha256_context_ok = pthread_key_create(&sha256_context, free_context) == 0;
+}
+
+/* This thread's digest context, made on its first hash; NULL when OpenSSL cannot give one. */
+static EVP_MD_CTX *thread_context(void)
+{
+    if (!sha256_context_ok)
+        return NULL;
+    EVP_MD_CTX *context = pthread_getspecific(sha256_context);
+    if (context == NULL && (context = EVP_MD_CTX_new()) != NULL && pthread_setspecific(sha256_context, context) != 0) {
+        EVP_MD_CTX_free(context);
+        context = NULL;
+    }
+    return context;
 }
 
 void mg_audit_hash(const void *data, size_t len, unsigned char out[MG_AUDIT_HASH_BYTES])
 {
     pthread_once(&sha256_once, fetch_sha256);
+    EVP_MD_CTX *context = sha256 != NULL ? thread_context() : NULL;
     unsigned int written = 0;
-    if (sha256 == NULL || EVP_Digest(data, len, out, &written, sha256, NULL) != 1 || written != MG_AUDIT_HASH_BYTES)
+    if (context == NULL || EVP_DigestInit_ex2(context, sha256, NULL) != 1 ||
+        EVP_DigestUpdate(context, data, len) != 1 || EVP_DigestFinal_ex(context, out, &written) != 1 ||
+        written != MG_AUDIT_HASH_BYTES)
         crypto_hash_sha256(out, data, len); /* OpenSSL out of memory: the same digest, computed more slowly */
 }
 
+/* A table rather than sodium_bin2hex, whose constant-time arithmetic the writer paid for twice per
+ * record: these hashes are written into the trail for anyone to read, there is no secret to hide. */
 void mg_audit_hex(const unsigned char hash[MG_AUDIT_HASH_BYTES], char out[MG_AUDIT_HASH_HEX])
 {
-    sodium_bin2hex(out, MG_AUDIT_HASH_HEX, hash, MG_AUDIT_HASH_BYTES);
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < MG_AUDIT_HASH_BYTES; i++) {
+        out[2 * i] = digits[hash[i] >> 4];
+        out[2 * i + 1] = digits[hash[i] & 0x0f];
+    }
+    out[2 * MG_AUDIT_HASH_BYTES] = '\0';
 }
 
 int mg_audit_unhex(const char *hex, unsigned char out[MG_AUDIT_HASH_BYTES])

@@ -541,6 +541,7 @@ int mg_audit_indexer_start(const char *sqlite_path, const char *trail, mg_audit_
         free(indexer);
         return mg_error_set(err, "audit: cannot start the indexer thread: %s", strerror(rc));
     }
+    pthread_setname_np(indexer->thread, "mg-audit-index");
     *out = indexer;
     return 0;
 }

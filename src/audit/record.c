@@ -323,13 +323,6 @@ static const char *era_of(const char *version)
     return strcmp(version, "2026-07-28") >= 0 ? "modern" : "legacy";
 }
 
-static void append_column(mg_bytes_t *out, const char *value)
-{
-    if (value == NULL)
-        value = "";
-    mg_bytes_append(out, value, strlen(value) + 1);
-}
-
 static const char *const mode_names[] = {"redacted", "digest", "full"};
 
 int mg_audit_record_make(const mg_audit_event_t *event, mg_audit_arguments_t mode, mg_audit_entry_t *out,
@@ -337,13 +330,11 @@ int mg_audit_record_make(const mg_audit_event_t *event, mg_audit_arguments_t mod
 {
     mg_bytes_t text = {0};
     memset(out, 0, sizeof(*out));
-    out->time_us = event->time_us > 0 ? event->time_us : mg_audit_now_us();
-    out->total_us = event->total_us;
-    out->decision = (unsigned)event->decision < MG_AUDIT_DECISIONS ? event->decision : MG_AUDIT_ERROR;
+    int64_t time_us = event->time_us > 0 ? event->time_us : mg_audit_now_us();
     mg_bytes_reserve(&text, 512);
     char time_member[48] = "\"time\":\""; /* the first member: no comma before it */
     size_t time_at = strlen(time_member);
-    mg_audit_format_time(out->time_us, time_member + time_at);
+    mg_audit_format_time(time_us, time_member + time_at);
     size_t time_len = strlen(time_member);
     time_member[time_len++] = '"';
     mg_bytes_append(&text, time_member, time_len);
@@ -363,7 +354,7 @@ int mg_audit_record_make(const mg_audit_event_t *event, mg_audit_arguments_t mod
         plain_member(&text, MEMBER("item_kind"), item_kind);
     string_member(&text, MEMBER("item"), event->item_name);
     string_member(&text, MEMBER("method"), event->method);
-    plain_member(&text, MEMBER("decision"), mg_audit_decision_name(out->decision));
+    plain_member(&text, MEMBER("decision"), mg_audit_decision_name(event->decision));
     string_member(&text, MEMBER("rule"), event->rule);
     string_member(&text, MEMBER("reason"), event->reason);
     size_t canonical_at = 0, canonical_len = 0;
@@ -405,14 +396,6 @@ int mg_audit_record_make(const mg_audit_event_t *event, mg_audit_arguments_t mod
             out->digest_len = text.len - out->digest_at;
         }
     }
-    out->columns_at = text.len;
-    append_column(&text, event->principal.subject);
-    append_column(&text, event->server);
-    append_column(&text, item_kind);
-    append_column(&text, event->item_name);
-    append_column(&text, event->method);
-    append_column(&text, event->rule);
-    append_column(&text, event->status);
     size_t total;
     out->text = mg_bytes_take(&text, &total);
     return 0;
@@ -420,14 +403,6 @@ unencodable:
     mg_bytes_dispose(&text);
     return mg_error_set(err, "audit: the event holds a value that cannot be written as JSON (request_id, arguments "
                              "or findings)");
-}
-
-const char *mg_audit_record_column(const mg_audit_entry_t *entry, int column)
-{
-    const char *at = entry->text + entry->columns_at;
-    for (int i = 0; i < column; i++)
-        at += strlen(at) + 1;
-    return at;
 }
 
 void mg_audit_entry_dispose(mg_audit_entry_t *entry)

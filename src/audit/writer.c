@@ -495,6 +495,8 @@ int mg_audit_start(mg_audit_t *audit, mg_error_t *err)
     audit->indexer = indexer; /* before the writer runs: it pokes the indexer */
     int rc = pthread_create(&audit->thread, NULL, writer_main, audit);
     audit->started = rc == 0;
+    if (rc == 0)
+        pthread_setname_np(audit->thread, "mg-audit");
     pthread_mutex_unlock(&audit->lock);
     return rc == 0 ? 0 : mg_error_set(err, "audit: cannot start the writer thread: %s", strerror(rc));
 }

@@ -139,7 +139,9 @@ void mg_auth_start(mg_auth_t *auth)
     if (pthread_create(&auth->agent, NULL, mg_auth_agent_main, auth) != 0) {
         auth->agent_started = false;
         mg_log(MG_LOG_ERROR, "auth.agent_failed", "cannot start the auth agent thread: key sets will not refresh");
+        return;
     }
+    pthread_setname_np(auth->agent, "mg-auth");
 }
 
 void mg_auth_prime(mg_auth_t *auth)

@@ -296,6 +296,7 @@ int mg_auth_introspector_start(mg_auth_t *auth, mg_error_t *err)
         free(self);
         return mg_error_set(err, "cannot start the introspection thread");
     }
+    pthread_setname_np(self->thread, "mg-introspect");
     auth->introspector = self;
     return 0;
 }

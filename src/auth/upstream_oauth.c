@@ -332,7 +332,9 @@ void mg_upstream_oauth_start(mg_upstream_oauth_t *agent)
         agent->started = false;
         mg_log(MG_LOG_ERROR, "upstream.oauth_agent_failed",
                "cannot start the upstream credential agent: upstream access tokens will not be refreshed");
+        return;
     }
+    pthread_setname_np(agent->thread, "mg-up-oauth");
 }
 
 void mg_upstream_oauth_stop(mg_upstream_oauth_t *agent)

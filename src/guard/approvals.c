@@ -500,6 +500,7 @@ int mg_approvals_start(struct st_mg_gateway_t *gateway, mg_error_t *err)
     approvals->gateway = gateway;
     if (pthread_create(&approvals->thread, NULL, service_main, approvals) != 0)
         return mg_error_set(err, "cannot start the approvals thread");
+    pthread_setname_np(approvals->thread, "mg-approvals");
     approvals->running = true;
     return 0;
 }

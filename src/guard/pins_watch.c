@@ -83,6 +83,7 @@ int mg_pins_watch_start(mg_gateway_t *gateway, mg_error_t *err)
         return 0;
     if (pthread_create(&pins->watch.thread, NULL, watch_main, gateway) != 0)
         return mg_error_set(err, "cannot start the pins watcher thread");
+    pthread_setname_np(pins->watch.thread, "mg-pins-watch");
     pins->watch.running = true;
     return 0;
 }

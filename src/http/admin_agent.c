@@ -293,6 +293,7 @@ int mg_admin_start(mg_gateway_t *gateway, mg_error_t *err)
         return 0;
     if (pthread_create(&admin->thread, NULL, agent_main, admin) != 0)
         return mg_error_set(err, "cannot start the admin agent");
+    pthread_setname_np(admin->thread, "mg-admin");
     admin->running = true;
     return 0;
 }

@@ -510,8 +510,12 @@ int mg_server_run(mg_config_t *config, mg_error_t *err)
     mg_auth_prime(gateway.auth);                     /* the first key sets, before the first request */
     mg_upstream_oauth_prime(gateway.upstream_oauth); /* the first upstream tokens, before the first probe */
     pthread_barrier_init(&queues_ready, NULL, (unsigned)gateway.workers_len + 1);
-    for (size_t i = 0; i < gateway.workers_len; i++)
+    for (size_t i = 0; i < gateway.workers_len; i++) {
         h2o_multithread_create_thread(&gateway.workers[i]->thread, NULL, worker_main, gateway.workers[i]);
+        char name[16];
+        snprintf(name, sizeof(name), "mg-worker-%u", (unsigned)(i % 10000));
+        pthread_setname_np(gateway.workers[i]->thread, name);
+    }
     pthread_barrier_wait(&queues_ready); /* on_stop may be posted from here on */
     mg_auth_start(gateway.auth);
     mg_upstream_oauth_start(gateway.upstream_oauth);

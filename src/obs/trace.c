@@ -146,6 +146,7 @@ int mg_tracer_start(mg_tracer_t *tracer, mg_error_t *err)
     int rc = pthread_create(&tracer->thread, NULL, mg_trace_export_main, tracer);
     if (rc != 0)
         return mg_error_set(err, "cannot start the trace exporter thread: %s", strerror(rc));
+    pthread_setname_np(tracer->thread, "mg-trace");
     tracer->started = true;
     return 0;
 }

@@ -8,7 +8,7 @@
 // record of every call whose answer reached the client.
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
@@ -188,6 +188,14 @@ describe('one audit event per decision', { skip: GATEWAY_ONLY }, () => {
     const rows = query.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
     assert.equal(rows.length, 1, query.stdout);
     assert.equal(rows[0].item, 'get-sum');
+  });
+
+  test('its threads are named, so top -H and ps -L tell the writer and the indexer from a worker', T, () => {
+    const tasks = `/proc/${gw.proc.pid}/task`;
+    const names = readdirSync(tasks).map((id) => readFileSync(`${tasks}/${id}/comm`, 'utf8').trim());
+    for (const name of ['mg-worker-0', 'mg-audit', 'mg-audit-index', 'mg-auth']) {
+      assert.ok(names.includes(name), `no thread named ${name}: ${names.join(' ')}`);
+    }
   });
 });
 

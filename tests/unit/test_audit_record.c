@@ -69,10 +69,6 @@ static void test_principal_escapes_and_integer_id(void **state)
                         "\"method\":\"prompts/get\",\"decision\":\"deny\",\"reason\":\"\\b\\f\\n\\r\\u000B\\\"\","
                         "\"status\":\"error\",\"total_us\":0");
     assert_false(made.entry.has_digest);
-    assert_string_equal(mg_audit_record_column(&made.entry, MG_AUDIT_COLUMN_SUBJECT), "");
-    assert_string_equal(mg_audit_record_column(&made.entry, MG_AUDIT_COLUMN_SERVER), "fa\\st");
-    assert_string_equal(mg_audit_record_column(&made.entry, MG_AUDIT_COLUMN_ITEM_KIND), "prompt");
-    assert_string_equal(mg_audit_record_column(&made.entry, MG_AUDIT_COLUMN_STATUS), "error");
     mg_audit_entry_dispose(&made.entry);
     json_decref(id);
 }
