@@ -44,6 +44,7 @@ BUILD=()
 [ -n "${MCPGATE_BIN:-}" ] || BUILD=(--no-build)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 : >"$OUT/rounds"
+: >"$OUT/threads"
 for round in $(seq 1 "$ROUNDS"); do
     args=()
     [ "$round" -gt 1 ] && args=("${BUILD[@]}") # the first round builds (unless MCPGATE_BIN is set)
@@ -58,8 +59,12 @@ for round in $(seq 1 "$ROUNDS"); do
     cpu=$(sed -n 's/.*CPU-per-request [^:]*: \([0-9.]*\).*/\1/p' <<<"$line")
     rps_base=$(awk -v r="$BASE" '$2 == r { print $4 }' "$OUT/run.$round")
     rps_row=$(awk -v r="$ROW" '$2 == r { print $4 }' "$OUT/run.$round")
-    printf '%s %s %s %s %s\n' "$round" "$ratio" "${cpu:--}" "$rps_base" "$rps_row" | tee -a "$OUT/rounds" |
-        awk -v b="$BASE" -v r="$ROW" '{ printf "[ratio] round %s: %s %s req/s, %s %s req/s: ratio %s, CPU per request %s\n", $1, b, $4, r, $5, $2, $3 }' >&2
+    # "ROW CPU us per request by thread: mg-worker-0 19.71, mg-audit 1.68, ..." (the row's median run)
+    threads=$(sed -n "s/^$ROW CPU us per request by thread: //p" "$OUT/run.$round")
+    printf '%s %s %s %s %s\n' "$round" "$ratio" "${cpu:--}" "$rps_base" "$rps_row" >>"$OUT/rounds"
+    printf '%s\n' "${threads:--}" >>"$OUT/threads"
+    printf '[ratio] round %s: %s %s req/s, %s %s req/s: ratio %s, CPU per request %s; %s by thread (us/req): %s\n' \
+        "$round" "$BASE" "$rps_base" "$ROW" "$rps_row" "$ratio" "${cpu:--}" "$ROW" "${threads:--}" >&2
 done
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 MEDIAN=$(cut -d' ' -f2 "$OUT/rounds" | median)
@@ -79,9 +84,10 @@ if [ $RECORD -eq 1 ]; then
         echo
         echo "- mcpgate $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "(no commit)"), nproc=$(nproc), load average before: $LOAD_BEFORE, after: $LOAD_AFTER"
         echo
-        echo "| round | $BASE req/s | $ROW req/s | throughput ratio | CPU-per-request ratio |"
-        echo "|---|---|---|---|---|"
-        awk '{ printf "| %s | %s | %s | %s | %s |\n", $1, $4, $5, $2, $3 }' "$OUT/rounds"
+        echo "| round | $BASE req/s | $ROW req/s | throughput ratio | CPU-per-request ratio | $ROW CPU us/req by thread |"
+        echo "|---|---|---|---|---|---|"
+        paste -d'|' "$OUT/rounds" "$OUT/threads" |
+            awk -F'|' '{ split($1, f, " "); printf "| %s | %s | %s | %s | %s | %s |\n", f[1], f[4], f[5], f[2], f[3], $2 }'
         echo
         echo "$SUMMARY"
     } >>"$BENCH_DIR/RESULTS.md"

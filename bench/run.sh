@@ -187,6 +187,23 @@ cpu_ticks() { # pid -> utime+stime (clock ticks) of pid and all its descendants
 }
 CLK_TCK=$(getconf CLK_TCK)
 
+thread_ticks() { # pid -> one "name ticks" line per thread of pid (utime+stime; mcpgate names its threads)
+    local t comm stat
+    for t in /proc/"$1"/task/*; do
+        read -r comm <"$t/comm" 2>/dev/null || continue
+        stat=$(cat "$t/stat" 2>/dev/null) || continue
+        stat=${stat##*) }
+        set -- $stat
+        echo "$comm $((${12} + ${13}))"
+    done
+}
+# thread_split BEFORE AFTER REQUESTS -> "name=us,name=us" per request, threads that used CPU, busiest first
+thread_split() {
+    join <(awk '{ a[$1] += $2 } END { for (k in a) print k, a[k] }' <<<"$1" | sort) \
+        <(awk '{ a[$1] += $2 } END { for (k in a) print k, a[k] }' <<<"$2" | sort) |
+        awk -v r="$3" -v hz="$CLK_TCK" '$3 > $2 && r > 0 { printf "%s %.2f\n", $1, ($3 - $2) / hz * 1e6 / r }' |
+        sort -k2,2 -rn | awk '{ printf "%s%s=%s", (NR > 1 ? "," : ""), $1, $2 } END { if (NR == 0) printf "-" }'
+}
 core_stat() { # cpu -> "busy total" jiffies of that core, from /proc/stat
     awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6, t }' /proc/stat
 }
@@ -276,13 +293,14 @@ verify_call() { # NAME URL SESSION
 }
 
 # ---------------------------------------------------------------- results
-declare -A RPS P50 P99 ERRS CPU SUTBUSY LOADBUSY STATUS
+declare -A RPS P50 P99 ERRS CPU SUTBUSY LOADBUSY THREADS STATUS
 ORDER=()
 
 # measure_once NAME URL SUT_PID RUN -> one wrk run; appends "rps p50 p99 errors cpu_us sutbusy loadbusy" to $TMP/NAME.runs
 measure_once() {
-    local name=$1 url=$2 pid=$3 run=$4 line t0 t1 s0 s1 l0 l1 out
+    local name=$1 url=$2 pid=$3 run=$4 line t0 t1 s0 s1 l0 l1 out th0="" th1=""
     out="$TMP/$name.wrk.$run"
+    [[ $name != mcpgate* ]] || th0=$(thread_ticks "$pid")
     t0=$(cpu_ticks "$pid")
     s0=$(core_stat "$CPU_SUT")
     l0=$(core_stat "$CPU_LOAD")
@@ -291,6 +309,7 @@ measure_once() {
     t1=$(cpu_ticks "$pid")
     s1=$(core_stat "$CPU_SUT")
     l1=$(core_stat "$CPU_LOAD")
+    [[ $name != mcpgate* ]] || th1=$(thread_ticks "$pid")
     line=$(grep '^BENCH ' "$out" | tail -n1 || true)
     if [ -z "$line" ]; then
         FAIL_REASON="wrk produced no result: $(tail -n3 "$out" | tr '\n' ' ')"
@@ -298,11 +317,12 @@ measure_once() {
     fi
     field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
     # CPU time the server under test (and its children) used per request during the run
-    printf '%s %s %s %s %s %s %s\n' "$(field rps)" "$(field p50_us)" "$(field p99_us)" \
+    printf '%s %s %s %s %s %s %s %s\n' "$(field rps)" "$(field p50_us)" "$(field p99_us)" \
         "$(($(field non200) + $(field socket_errors)))" \
         "$(awk -v r="$(field requests)" -v t="$((t1 - t0))" -v hz="$CLK_TCK" \
             'BEGIN{ if (r > 0) printf "%.1f", t / hz * 1e6 / r; else print "-" }')" \
-        "$(core_busy "$s0" "$s1")" "$(core_busy "$l0" "$l1")" >>"$TMP/$name.runs"
+        "$(core_busy "$s0" "$s1")" "$(core_busy "$l0" "$l1")" \
+        "$(if [ -n "$th0" ]; then thread_split "$th0" "$th1" "$(field requests)"; else echo -; fi)" >>"$TMP/$name.runs"
 }
 
 # bench_target NAME URL SUT_PID [ERA] -- ERA modern: stateless, no handshake, no session
@@ -332,7 +352,7 @@ bench_target() {
     # the run with the median req/s stands for the row; errors are summed over all runs
     errs=$(awk '{ s += $4 } END { print s + 0 }' "$TMP/$name.runs")
     median=$(sort -n -k1,1 "$TMP/$name.runs" | sed -n "$(((RUNS + 1) / 2))p")
-    read -r RPS[$name] P50[$name] P99[$name] _ CPU[$name] SUTBUSY[$name] LOADBUSY[$name] <<<"$median"
+    read -r RPS[$name] P50[$name] P99[$name] _ CPU[$name] SUTBUSY[$name] LOADBUSY[$name] THREADS[$name] <<<"$median"
     ERRS[$name]=$errs
     [ "$RUNS" -eq 1 ] || log "$name: req/s of the $RUNS runs: $(cut -d' ' -f1 "$TMP/$name.runs" | tr '\n' ' ')(median reported)"
     # check again after the runs: the target must still answer correctly
@@ -688,6 +708,12 @@ if [ -n "${RPS[mcpgate]:-}" ] && [ -n "${RPS[mcpgate-guards]:-}" ]; then
         r = o / l; printf "mcpgate-guards/mcpgate (guards on vs off) throughput ratio: %.2f (target >= 0.8: %s)", r, (r >= 0.8 ? "met" : "NOT met"); if (lc + 0 > 0) printf ", CPU-per-request guards/none: %.2f", oc / lc }')
 fi
 [ -n "$RATIO_LINE" ] || RATIO_LINE="mcpgate/nginx throughput ratio: n/a (no gateway row requested)"
+# where a gateway row's CPU went, thread by thread (the median run; the upstream is not in it)
+for n in "${ORDER[@]}"; do
+    [ -n "${THREADS[$n]:-}" ] && [ "${THREADS[$n]}" != - ] || continue
+    split=${THREADS[$n]//=/ }
+    RATIO_LINE+=$'\n'"$n CPU us per request by thread: ${split//,/, }"
+done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 SETUP="wrk -t1 -c$CONNS -d$DURATION x $RUNS (median; after a $WARMUP warm-up), bench/tools_call.lua; CPUs: wrk $CPU_LOAD, server under test $CPU_SUT, upstream behind proxies $CPU_UPSTREAM"
 
