@@ -262,7 +262,9 @@ static mg_stage_t answered_modern(mg_exchange_t *exchange, size_t server_index, 
     mg_approval_answer_t answer = mg_approvals_read_answer(response);
     int64_t now = (int64_t)time(NULL);
     mg_approval_record_t record = {.id = id,
-                                   .state = answer == MG_APPROVAL_ANSWER_APPROVED ? "approved" : "denied",
+                                   .state = state->expired                          ? "expired"
+                                            : answer == MG_APPROVAL_ANSWER_APPROVED ? "approved"
+                                                                                    : "denied",
                                    .principal = exchange->principal->name,
                                    .server = server,
                                    .tool = tool,
@@ -271,6 +273,19 @@ static mg_stage_t answered_modern(mg_exchange_t *exchange, size_t server_index, 
                                    .created_at = now,
                                    .expires_at = now};
     mg_approvals_t *service = exchange->worker->gateway->approvals;
+    if (state->expired) { /* whatever the user said: too late, as for a legacy client (mg_approvals_user_expired) */
+        char reason[200], message[500];
+        snprintf(reason, sizeof(reason), "the caller's user did not answer within %llds (%s)", matched->timeout_s, id);
+        snprintf(message, sizeof(message), "Call to %s/%.200s not approved by the user within %llds (approval %s)",
+                 server, tool, matched->timeout_s, id);
+        json_t *fields = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "approval", id, "rule", matched->path, "server",
+                                   server, "tool", tool, "approver", "user", "principal", exchange->principal->name);
+        mg_log_fields(MG_LOG_WARN, "approvals.expired", fields,
+                      "approval %s: %s/%s expired: the answer came after %llds", id, server, tool, matched->timeout_s);
+        mg_approvals_record(service, &record, false, exchange->worker->index);
+        mg_approvals_refuse(exchange, MG_APPROVALS_ERROR_TIMEOUT, message, id, matched->path, reason);
+        return MG_STAGE_ANSWERED;
+    }
     if (answer != MG_APPROVAL_ANSWER_APPROVED) {
         char reason[200];
         snprintf(reason, sizeof(reason), "%s (%s)", answer_reason(answer), id);

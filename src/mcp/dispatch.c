@@ -100,7 +100,8 @@ static void wrap_request_state(mg_exchange_t *exchange, size_t server_index, jso
     const mg_mrtr_state_t *approved = exchange->approval_state;
     char *state = mg_mrtr_seal_wrap_approved(
         &exchange->worker->gateway->session_key, &request, exchange->config->servers[server_index].name,
-        json_object_get(result, "requestState"), approved != NULL ? &approved->approval : NULL, (int64_t)time(NULL));
+        json_object_get(result, "requestState"), approved != NULL && !approved->expired ? &approved->approval : NULL,
+        (int64_t)time(NULL));
     if (state != NULL)
         json_object_set_new(result, "requestState", json_string(state));
     else

@@ -15,12 +15,16 @@
  *     (guard/approvals.h); the state names the approval id and the call it was asked about
  *     (server, the server's own tool name, the arguments' digest, the rule) and expires with
  *     the rule's timeout_s instead of MG_MRTR_TTL_S.
- * A state that fails any check is refused before anything reaches an upstream.
+ * A state that fails any check is refused before anything reaches an upstream; one exception: an
+ * approve state that is the gateway's, for this principal and request, and only expired, opens with
+ * `expired` set, so that the caller hears that nobody approved in time (-32043) as a legacy client does,
+ * not that its state is invalid.
  */
 #ifndef MG_MCP_MRTR_H
 #define MG_MCP_MRTR_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "mcp/session.h"
@@ -56,6 +60,7 @@ typedef struct st_mg_mrtr_state_t {
     char server[128];            /* wrap: the server the state belongs to; approve: the server called */
     json_t *upstream_state;      /* wrap: the server's own requestState (string), or NULL; owned */
     mg_mrtr_approval_t approval; /* approve; wrap: the approval the call went on with (id "" when none) */
+    bool expired;                /* approve: its time ran out; opened so that the approve stage says -32043 */
 } mg_mrtr_state_t;
 
 char *mg_mrtr_seal_park(const mg_session_key_t *key, const mg_mrtr_request_t *request, size_t worker,

@@ -284,6 +284,17 @@ describe('approver: user, 2026-07-28 client (input required, then the retry)', {
       'nothing refused reached the server');
   });
 
+  test('an answer after timeout_s: -32043, as a legacy client hears it, not an invalid state', T, async () => {
+    const first = toolCall('everything__get-sum', { a: 2, b: 3 }, ELICITATION);
+    const { state } = await asked(first);
+    await new Promise((res) => setTimeout(res, 3100)); // the state's expiry is in whole seconds: now + 1
+    const late = retryOf(first, state, { [KEY]: approve });
+    assertRefused(await post(late), late, TIMED_OUT, /not approved by the user within 1s \(approval apr_/);
+    await gw.logged(/"event":"approvals\.expired".*answer came after/);
+    const other = retryOf(first, state, { [KEY]: approve }, { a: 2, b: 4 });
+    assertRefused(await post(other), other, DENIED, /approval was given for another call/);
+  });
+
   test('a retry without the answer is asked again; a client without elicitation is refused at once', T, async () => {
     const first = toolCall('everything__echo', { message: 'm' }, ELICITATION);
     const { state } = await asked(first);

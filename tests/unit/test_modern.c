@@ -624,16 +624,25 @@ static void mrtr_approval_round_trip(void **state)
     assert_string_equal(opened.approval.digest, approval.digest);
     assert_int_equal(opened.approval.rule, 2);
     assert_null(opened.upstream_state);
+    assert_false(opened.expired);
     mg_mrtr_state_dispose(&opened);
 
-    /* it expires with the rule's timeout, not MG_MRTR_TTL_S; it is bound to the principal and the request */
-    assert_state_refused(&key, token, &call, NOW + 31, "expired");
+    /* it expires with the rule's timeout, not MG_MRTR_TTL_S: then it still opens, marked expired, for its own
+     * principal and request only, so that the approve stage answers -32043 rather than "invalid state" */
+    assert_int_equal(mg_mrtr_open(&key, token, strlen(token), &call, NOW + 31, &opened, why, sizeof(why)), 0);
+    assert_int_equal(opened.kind, MG_MRTR_APPROVE);
+    assert_true(opened.expired);
+    assert_string_equal(opened.approval.id, approval.id);
+    assert_string_equal(opened.approval.digest, approval.digest);
+    mg_mrtr_state_dispose(&opened);
     mg_mrtr_request_t other = call;
     other.principal = "api_key:mallory";
     assert_state_refused(&key, token, &other, NOW, "another principal");
+    assert_state_refused(&key, token, &other, NOW + 31, "another principal");
     other = call;
     other.target = "fs__delete_file";
     assert_state_refused(&key, token, &other, NOW, "another request");
+    assert_state_refused(&key, token, &other, NOW + 31, "expired");
     free(token);
 
     /* a wrap state of a call its user approved carries the approval; one without it carries none */
