@@ -289,8 +289,12 @@ describe('approver: user, 2026-07-28 client (input required, then the retry)', {
     const { state } = await asked(first);
     await new Promise((res) => setTimeout(res, 3100)); // the state's expiry is in whole seconds: now + 1
     const late = retryOf(first, state, { [KEY]: approve });
-    assertRefused(await post(late), late, TIMED_OUT, /not approved by the user within 1s \(approval apr_/);
+    const refused = await post(late);
+    assertRefused(refused, late, TIMED_OUT, /not approved by the user within 1s \(approval apr_/);
     await gw.logged(/"event":"approvals\.expired".*answer came after/);
+    const id = refused.json.error.message.match(/apr_[0-9a-f]+/)[0];
+    await waitFor(() => listed(gw).some((r) => r.id === id && r.state === 'expired' && r.approver === 'user'),
+      { what: `the expired row of ${id}` });
     const other = retryOf(first, state, { [KEY]: approve }, { a: 2, b: 4 });
     assertRefused(await post(other), other, DENIED, /approval was given for another call/);
   });
